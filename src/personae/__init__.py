@@ -1,0 +1,3 @@
+"""personae: AI personas that help people."""
+
+__version__ = "0.1.0"

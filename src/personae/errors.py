@@ -1,0 +1,109 @@
+"""The one exception hierarchy of personae.
+
+    PersonaeError                  base; ``str(err)`` says what went wrong and how to fix it
+    ├── ConfigError                a setting is wrong or a required file is missing
+    ├── PersonaInvalid             a persona file or payload failed validation (lists every problem)
+    ├── NotFound                   an addressed thing does not exist
+    │   ├── PersonaNotFound
+    │   └── ConversationNotFound
+    ├── BadRequest                 the caller sent something malformed
+    │   └── MessageTooLarge        a message is longer than the configured limit
+    ├── Unauthorized               a protected action without a valid token
+    └── EngineError                the model engine could not answer
+        └── EngineUnavailable      transient: retry after ``retry_after`` seconds
+
+Adapters translate these into their own shapes (HTTP status, exit code); the core raises only these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class PersonaeError(Exception):
+    """Base class: every error personae raises on purpose derives from it."""
+
+
+class ConfigError(PersonaeError):
+    """A setting or a required file is wrong; the message names it and the fix."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One validation problem: where (dotted field path), what was there, and how to fix it."""
+
+    location: str
+    message: str
+    value: str | None = None
+    hint: str | None = None
+
+    def render(self, source: str) -> str:
+        where = f"{source}: {self.location}" if self.location else source
+        text = f"{where}: {self.message}"
+        if self.value is not None:
+            text += f" (got {self.value})"
+        if self.hint:
+            text += f"\n    hint: {self.hint}"
+        return text
+
+
+class PersonaInvalid(PersonaeError):
+    """A persona failed validation; ``problems`` lists each one, ``source`` names the file."""
+
+    def __init__(self, source: str, problems: list[Problem]) -> None:
+        self.source = source
+        self.problems = tuple(problems)
+        lines = [p.render(source) for p in problems]
+        count = len(problems)
+        header = f"{source}: {count} problem{'s' if count != 1 else ''} in persona"
+        super().__init__("\n".join([header, *lines]))
+
+
+class NotFound(PersonaeError):
+    """Something addressed by id does not exist."""
+
+
+class PersonaNotFound(NotFound):
+    def __init__(self, slug: str) -> None:
+        self.slug = slug
+        super().__init__(
+            f"no persona with id {slug!r}; list them with `personae persona list` or GET /v1/models"
+        )
+
+
+class ConversationNotFound(NotFound):
+    def __init__(self, conversation_id: str) -> None:
+        self.conversation_id = conversation_id
+        super().__init__(
+            f"no conversation with id {conversation_id!r}; list them with GET /api/conversations"
+        )
+
+
+class BadRequest(PersonaeError):
+    """The caller sent something malformed; the message says what and where."""
+
+
+class MessageTooLarge(BadRequest):
+    def __init__(self, length: int, limit: int) -> None:
+        self.length = length
+        self.limit = limit
+        super().__init__(
+            f"message is {length} characters, over the limit of {limit}; "
+            "send it in shorter parts or raise PERSONAE_MAX_MESSAGE_CHARS"
+        )
+
+
+class Unauthorized(PersonaeError):
+    """A protected action was attempted without a valid token."""
+
+
+class EngineError(PersonaeError):
+    """The model engine failed; the message names the engine and the cause."""
+
+
+class EngineUnavailable(EngineError):
+    """A transient engine failure: the caller may retry after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)

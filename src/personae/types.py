@@ -1,0 +1,288 @@
+"""Frozen domain types shared by every layer.
+
+The persona schema is a pydantic model (it is what creators write and what
+`personae persona schema` prints); everything that flows through a turn is a
+frozen dataclass, cheap to build on the hot path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}[a-z0-9]$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSettings(_Strict):
+    """How this persona's replies are generated; unset fields fall back to the server settings."""
+
+    engine: str | None = Field(
+        None, description="Engine name (llamacpp, openai, scripted, or a plugin's); default: setting"
+    )
+    name: str | None = Field(
+        None, description="Engine-specific model: a GGUF path for llamacpp, a model id for openai"
+    )
+    temperature: float = Field(0.7, ge=0.0, le=2.0, description="Sampling temperature")
+    top_p: float = Field(0.95, gt=0.0, le=1.0, description="Nucleus sampling threshold")
+    max_tokens: int = Field(256, ge=1, le=32768, description="Most tokens in one reply")
+    context_budget: int | None = Field(
+        None,
+        ge=256,
+        description="Tokens of prompt plus reply this persona may use; default: the engine's window",
+    )
+
+
+class StyleRules(_Strict):
+    """How the persona speaks: rules it follows and habits it avoids."""
+
+    do: tuple[str, ...] = Field((), description="Things the persona always does")
+    dont: tuple[str, ...] = Field((), description="Things the persona never does")
+
+
+class ExampleExchange(_Strict):
+    """One exchange of an example dialogue: what a person says and how the persona answers."""
+
+    user: str = Field(min_length=1)
+    persona: str = Field(min_length=1)
+
+
+class Persona(_Strict):
+    """A persona file: who it is, how it speaks, what it declines, which model answers."""
+
+    id: str = Field(pattern=SLUG_PATTERN, description="Slug: lowercase letters, digits, dashes")
+    name: str = Field(min_length=1, max_length=80)
+    tagline: str = Field("", max_length=200, description="One line shown in pickers")
+    description: str = Field("", description="Who the persona is")
+    personality: str = Field("", description="Traits and temperament")
+    scenario: str = Field("", description="Where and why the conversation happens")
+    greeting: str = Field(min_length=1, description="The first message a person sees")
+    alternate_greetings: tuple[str, ...] = ()
+    example_dialogues: tuple[tuple[ExampleExchange, ...], ...] = Field(
+        (), description="Each dialogue is a list of {user, persona} exchanges"
+    )
+    style: StyleRules = StyleRules()
+    boundaries: tuple[str, ...] = Field((), description="Topics the persona politely declines")
+    model: ModelSettings = ModelSettings()
+    avatar: str | None = Field(None, description="Image path, relative to the persona file")
+    version: str = Field("1.0.0", description="The creator's version label for this persona")
+    published: bool = Field(True, description="Listed as a model and in the web chat")
+    extensions: dict[str, Any] = Field(
+        default_factory=dict, description="Free-form data for tools and plugins, kept as-is"
+    )
+
+
+# ---------------------------------------------------------------- conversation flow
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationRequest:
+    """What an engine is asked to do: messages in, one streamed reply out."""
+
+    messages: tuple[ChatMessage, ...]
+    max_tokens: int
+    temperature: float
+    top_p: float
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    model: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+FinishReason = Literal["stop", "length"]
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationChunk:
+    """A piece of streamed output; the last chunk has ``finish_reason`` and ``usage`` set."""
+
+    text: str = ""
+    finish_reason: FinishReason | None = None
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EngineInfo:
+    name: str
+    model: str
+    context_window: int
+    parallel_slots: int
+    supports_streaming: bool = True
+
+
+# ---------------------------------------------------------------- stored records
+
+
+@dataclass(frozen=True, slots=True)
+class PersonaRecord:
+    """A persona as stored: its spec plus the store's revision number and state."""
+
+    persona: Persona
+    revision: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PersonRef:
+    """A person as a channel knows them: (channel, their id on that channel)."""
+
+    channel: str
+    external_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRef:
+    id: str
+    persona_id: str
+    person_id: str
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationSummary:
+    id: str
+    persona_id: str
+    person_id: str
+    channel: str
+    created_at: datetime
+    updated_at: datetime
+    message_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    id: int
+    conversation_id: str
+    role: Role
+    content: str
+    created_at: datetime
+    external_id: str | None = None
+    persona_revision: int | None = None
+
+
+# ---------------------------------------------------------------- traces
+
+
+@dataclass(frozen=True, slots=True)
+class PromptSection:
+    """One part of the assembled prompt and what it cost."""
+
+    name: str
+    tokens: int
+    messages: int
+
+
+@dataclass(frozen=True, slots=True)
+class Timings:
+    """Milliseconds from the moment the turn was accepted."""
+
+    queued_ms: float
+    assembled_ms: float
+    first_token_ms: float | None
+    done_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    engine: str
+    model: str
+    budget: int
+    sections: tuple[PromptSection, ...]
+    dropped_message_ids: tuple[int, ...]
+    dropped_tokens: int
+    timings: Timings
+    usage: Usage
+    finish_reason: FinishReason | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRecord:
+    id: int
+    conversation_id: str
+    inbound_message_id: int
+    reply_message_id: int | None
+    persona_revision: int
+    status: Literal["ok", "failed"]
+    trace: Trace | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationOptions:
+    """Per-call overrides of the persona's model settings (None keeps the persona's)."""
+
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnInput:
+    """One inbound message for a persona.
+
+    With ``person`` set the conversation is kept server-side and ``text`` is the new message;
+    with ``person`` None the turn is stateless and ``history`` carries the prior messages.
+    """
+
+    persona: str
+    text: str
+    person: PersonRef | None = None
+    external_id: str | None = None
+    history: tuple[ChatMessage, ...] = ()
+    instructions: str = ""
+    options: GenerationOptions = field(default_factory=GenerationOptions)
+
+
+# Events a turn yields, in order: TurnStarted, TextDelta*, TurnFinished.
+
+
+@dataclass(frozen=True, slots=True)
+class TurnStarted:
+    conversation_id: str | None
+    inbound_message_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class TurnFinished:
+    text: str
+    usage: Usage
+    finish_reason: FinishReason
+    trace: Trace
+    reply: StoredMessage | None = None
+    replayed: bool = False
+
+
+TurnEvent = TurnStarted | TextDelta | TurnFinished
