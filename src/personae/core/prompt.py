@@ -1,0 +1,146 @@
+"""Prompt assembly within a token budget.
+
+The prompt is laid out so that everything that depends only on the persona comes first and is
+byte-identical for every person and every turn (the engine's prefix cache then skips it):
+
+    [system: persona card] [assistant: greeting]      <- persona prefix, shared
+    [system: caller instructions]                     <- per call, optional
+    [history, oldest first]                           <- dropped oldest-first, whole messages
+    [user: the new message]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from personae.contracts import Engine
+from personae.errors import BadRequest
+from personae.types import ChatMessage, Persona, PromptSection
+
+# Below this many reply tokens a turn is not worth running; the budget check fails instead.
+MIN_REPLY_TOKENS = 16
+
+
+def render_persona(persona: Persona) -> str:
+    """The persona's system prompt: a pure function of the persona, so the prefix never drifts."""
+    parts = [f"You are {persona.name}."]
+    if persona.tagline:
+        parts.append(persona.tagline)
+    for label, text in (
+        ("About you", persona.description),
+        ("Personality", persona.personality),
+        ("Scenario", persona.scenario),
+    ):
+        if text.strip():
+            parts.append(f"{label}: {text.strip()}")
+    if persona.style.do:
+        parts.append("Always:\n" + "\n".join(f"- {rule}" for rule in persona.style.do))
+    if persona.style.dont:
+        parts.append("Never:\n" + "\n".join(f"- {rule}" for rule in persona.style.dont))
+    if persona.boundaries:
+        topics = "\n".join(f"- {topic}" for topic in persona.boundaries)
+        parts.append(f"Politely decline these topics and suggest a better source:\n{topics}")
+    for number, dialogue in enumerate(persona.example_dialogues, start=1):
+        lines = [f"Example conversation {number}:"]
+        for exchange in dialogue:
+            lines.append(f"User: {exchange.user}")
+            lines.append(f"{persona.name}: {exchange.persona}")
+        parts.append("\n".join(lines))
+    parts.append(f"Stay in character as {persona.name}. Answer the user's latest message.")
+    return "\n\n".join(parts)
+
+
+def persona_prefix(persona: Persona) -> tuple[ChatMessage, ...]:
+    return (
+        ChatMessage("system", render_persona(persona)),
+        ChatMessage("assistant", persona.greeting),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryItem:
+    """A prior message and its store id (None for messages the caller sent, stateless turns)."""
+
+    message: ChatMessage
+    message_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AssembledPrompt:
+    messages: tuple[ChatMessage, ...]
+    sections: tuple[PromptSection, ...]
+    dropped_message_ids: tuple[int, ...]
+    dropped_tokens: int
+    budget: int
+    max_tokens: int
+
+    @property
+    def prompt_tokens(self) -> int:
+        return sum(section.tokens for section in self.sections)
+
+
+async def assemble(
+    engine: Engine,
+    prefix: Sequence[ChatMessage],
+    instructions: str,
+    history: Sequence[HistoryItem],
+    text: str,
+    budget: int,
+    max_tokens: int,
+) -> AssembledPrompt:
+    """Fit prefix + instructions + as much recent history as the budget allows + the message.
+
+    ``budget`` covers prompt and reply; the reply keeps ``max_tokens`` of it, shrunk (never below
+    MIN_REPLY_TOKENS) only when the fixed parts leave less.
+    """
+    fixed_head = list(prefix)
+    if instructions.strip():
+        fixed_head.append(ChatMessage("system", instructions.strip()))
+    new_message = ChatMessage("user", text)
+    candidates = [*fixed_head, *(item.message for item in history), new_message]
+    counts = await engine.count_tokens(candidates)
+    head_counts = counts[: len(fixed_head)]
+    history_counts = counts[len(fixed_head) : -1]
+    fixed_tokens = sum(head_counts) + counts[-1]
+
+    reply_tokens = min(max_tokens, budget - fixed_tokens)
+    if reply_tokens < MIN_REPLY_TOKENS:
+        raise BadRequest(
+            f"the persona prompt and the message need {fixed_tokens} tokens, leaving "
+            f"{budget - fixed_tokens} of the {budget}-token budget for the reply; "
+            "send a shorter message, shorten the persona, or raise its model.context_budget"
+        )
+    room = budget - reply_tokens - fixed_tokens
+    kept = _newest_that_fit(history_counts, room)
+    first_kept = len(history) - kept
+    dropped = history[:first_kept]
+    kept_items = history[first_kept:]
+    kept_tokens = sum(history_counts[first_kept:])
+
+    prefix_tokens = sum(head_counts[: len(prefix)])
+    sections = [PromptSection("persona", prefix_tokens, len(prefix))]
+    if len(fixed_head) > len(prefix):
+        sections.append(PromptSection("instructions", head_counts[-1], 1))
+    sections.append(PromptSection("history", kept_tokens, len(kept_items)))
+    sections.append(PromptSection("message", counts[-1], 1))
+    return AssembledPrompt(
+        messages=(*fixed_head, *(item.message for item in kept_items), new_message),
+        sections=tuple(sections),
+        dropped_message_ids=tuple(i.message_id for i in dropped if i.message_id is not None),
+        dropped_tokens=sum(history_counts[:first_kept]),
+        budget=budget,
+        max_tokens=reply_tokens,
+    )
+
+
+def _newest_that_fit(counts: Sequence[int], room: int) -> int:
+    """How many messages from the end of ``counts`` fit in ``room`` tokens (whole messages)."""
+    used = 0
+    kept = 0
+    for tokens in reversed(counts):
+        if used + tokens > room:
+            break
+        used += tokens
+        kept += 1
+    return kept

@@ -1,0 +1,273 @@
+"""The turn pipeline, top to bottom.
+
+    accept (size check) → load persona → [conversation lane: one turn at a time, arrival order]
+    → store the person's message (idempotent) → assemble the prompt within the budget
+    → generate, streaming → store reply + trace (or record the failure) → reply
+
+Each turn runs as its own task and streams events through a queue, so a caller that goes away
+mid-reply does not lose the reply: it is still generated and stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from personae.contracts import ConversationLog, Engine, PersonaSource, TurnLog
+from personae.core.lanes import Lanes
+from personae.core.prompt import AssembledPrompt, HistoryItem, assemble, persona_prefix
+from personae.errors import EngineError, EngineUnavailable, MessageTooLarge
+from personae.types import (
+    ChatMessage,
+    FinishReason,
+    GenerationRequest,
+    ModelSettings,
+    PersonaRecord,
+    StoredMessage,
+    TextDelta,
+    Timings,
+    Trace,
+    TurnEvent,
+    TurnFinished,
+    TurnInput,
+    TurnStarted,
+    Usage,
+)
+
+EngineResolver = Callable[[ModelSettings], Awaitable[Engine]]
+
+_END = object()
+
+
+@dataclass
+class _Clock:
+    """Stage timestamps of one turn, in ms since it was accepted."""
+
+    start: float
+    queued_ms: float = 0.0
+    assembled_ms: float = 0.0
+    first_token_ms: float | None = None
+
+    def now_ms(self) -> float:
+        return (time.perf_counter() - self.start) * 1000.0
+
+    def timings(self) -> Timings:
+        return Timings(self.queued_ms, self.assembled_ms, self.first_token_ms, self.now_ms())
+
+
+@dataclass
+class _Generated:
+    text: str
+    usage: Usage
+    finish_reason: FinishReason
+
+
+class TurnRunner:
+    def __init__(
+        self,
+        *,
+        personas: PersonaSource,
+        conversations: ConversationLog,
+        turns: TurnLog,
+        engines: EngineResolver,
+        max_message_chars: int,
+        engine_timeout_s: float,
+        history_limit: int = 200,
+    ) -> None:
+        self._personas = personas
+        self._conversations = conversations
+        self._turns = turns
+        self._engines = engines
+        self._max_chars = max_message_chars
+        self._timeout = engine_timeout_s
+        self._history_limit = history_limit
+        self._lanes = Lanes()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def run(self, turn: TurnInput) -> AsyncIterator[TurnEvent]:
+        """Run one turn; yields TurnStarted, TextDelta*, TurnFinished.
+
+        Raises PersonaNotFound, MessageTooLarge, BadRequest, EngineUnavailable, EngineError.
+        """
+        if len(turn.text) > self._max_chars:
+            raise MessageTooLarge(len(turn.text), self._max_chars)
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        task = asyncio.create_task(self._execute(turn, queue.put_nowait))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        while (item := await queue.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+
+    async def drain(self, timeout_s: float = 30.0) -> None:
+        """Let turns in flight finish (and be stored) before shutdown."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout_s)
+
+    async def _execute(self, turn: TurnInput, emit: Callable[[object], None]) -> None:
+        try:
+            if turn.person is None:
+                await self._stateless(turn, emit)
+            else:
+                # The lane is taken before any await, so turns keep their arrival order.
+                async with self._lanes.hold((turn.persona, turn.person)):
+                    await self._stateful(turn, emit)
+        except Exception as exc:  # handed to the caller, who raises it
+            emit(exc)
+        finally:
+            emit(_END)
+
+    async def _stateful(self, turn: TurnInput, emit: Callable[[object], None]) -> None:
+        assert turn.person is not None
+        clock = _Clock(time.perf_counter())
+        record = await self._personas.get_persona(turn.persona)
+        engine = await self._engines(record.persona.model)
+        conversation = await self._conversations.open_conversation(turn.persona, turn.person)
+        clock.queued_ms = clock.now_ms()
+        inbound, earlier_reply = await self._conversations.add_inbound(
+            conversation, turn.text, turn.external_id
+        )
+        emit(TurnStarted(conversation.id, inbound.id))
+        if earlier_reply is not None:
+            emit(TextDelta(earlier_reply.content))
+            emit(_replay(earlier_reply, engine, clock))
+            return
+        stored = await self._conversations.history(conversation.id, self._history_limit + 1)
+        prior = [
+            HistoryItem(ChatMessage(m.role, m.content), m.id) for m in stored if m.id < inbound.id
+        ]
+        prompt = await self._assemble(engine, record, turn, prior)
+        clock.assembled_ms = clock.now_ms()
+        try:
+            generated = await self._generate(engine, record, turn, prompt, clock, emit)
+        except EngineError as exc:
+            trace = _trace(engine, prompt, clock, Usage(), None, error=str(exc))
+            await self._turns.fail_turn(conversation, inbound, record.revision, trace)
+            raise
+        trace = _trace(engine, prompt, clock, generated.usage, generated.finish_reason)
+        reply, _ = await self._turns.complete_turn(
+            conversation, inbound, generated.text, record.revision, trace
+        )
+        emit(_finished(generated, trace, reply))
+
+    async def _stateless(self, turn: TurnInput, emit: Callable[[object], None]) -> None:
+        clock = _Clock(time.perf_counter())
+        record = await self._personas.get_persona(turn.persona)
+        engine = await self._engines(record.persona.model)
+        emit(TurnStarted(None, None))
+        prior = [HistoryItem(message) for message in turn.history]
+        prompt = await self._assemble(engine, record, turn, prior)
+        clock.assembled_ms = clock.now_ms()
+        generated = await self._generate(engine, record, turn, prompt, clock, emit)
+        trace = _trace(engine, prompt, clock, generated.usage, generated.finish_reason)
+        emit(_finished(generated, trace, None))
+
+    async def _assemble(
+        self, engine: Engine, record: PersonaRecord, turn: TurnInput, prior: list[HistoryItem]
+    ) -> AssembledPrompt:
+        model = record.persona.model
+        budget = min(model.context_budget or engine.info.context_window, engine.info.context_window)
+        return await assemble(
+            engine,
+            prefix=persona_prefix(record.persona),
+            instructions=turn.instructions,
+            history=prior,
+            text=turn.text,
+            budget=budget,
+            max_tokens=turn.options.max_tokens or model.max_tokens,
+        )
+
+    async def _generate(
+        self,
+        engine: Engine,
+        record: PersonaRecord,
+        turn: TurnInput,
+        prompt: AssembledPrompt,
+        clock: _Clock,
+        emit: Callable[[object], None],
+    ) -> _Generated:
+        model, options = record.persona.model, turn.options
+        request = GenerationRequest(
+            messages=prompt.messages,
+            max_tokens=prompt.max_tokens,
+            temperature=model.temperature if options.temperature is None else options.temperature,
+            top_p=model.top_p if options.top_p is None else options.top_p,
+            stop=options.stop,
+            seed=options.seed,
+            model=model.name,
+        )
+        pieces: list[str] = []
+        usage, finish = Usage(), "stop"
+        stream = engine.generate(request)
+        try:
+            async with asyncio.timeout(self._timeout):
+                async for chunk in stream:
+                    if chunk.text:
+                        if clock.first_token_ms is None:
+                            clock.first_token_ms = clock.now_ms()
+                        pieces.append(chunk.text)
+                        emit(TextDelta(chunk.text))
+                    usage = chunk.usage or usage
+                    finish = chunk.finish_reason or finish
+        except TimeoutError:
+            raise EngineUnavailable(
+                f"engine {engine.info.name} gave no complete reply within {self._timeout:g} s; "
+                "retry, or raise PERSONAE_ENGINE_TIMEOUT_S"
+            ) from None
+        finally:
+            # Stop the engine's generation too when the turn ends early (timeout, failure).
+            close = getattr(stream, "aclose", None)
+            if close is not None:
+                await close()
+        return _Generated("".join(pieces), usage, finish)  # type: ignore[arg-type]
+
+
+def _trace(
+    engine: Engine,
+    prompt: AssembledPrompt,
+    clock: _Clock,
+    usage: Usage,
+    finish_reason: FinishReason | None,
+    error: str | None = None,
+) -> Trace:
+    return Trace(
+        engine=engine.info.name,
+        model=engine.info.model,
+        budget=prompt.budget,
+        sections=prompt.sections,
+        dropped_message_ids=prompt.dropped_message_ids,
+        dropped_tokens=prompt.dropped_tokens,
+        timings=clock.timings(),
+        usage=usage,
+        finish_reason=finish_reason,
+        error=error,
+    )
+
+
+def _finished(generated: _Generated, trace: Trace, reply: StoredMessage | None) -> TurnFinished:
+    return TurnFinished(
+        text=generated.text,
+        usage=generated.usage,
+        finish_reason=generated.finish_reason,
+        trace=trace,
+        reply=reply,
+    )
+
+
+def _replay(reply: StoredMessage, engine: Engine, clock: _Clock) -> TurnFinished:
+    """A retried message that was already answered gets the stored answer, not a second one."""
+    trace = Trace(
+        engine=engine.info.name,
+        model=engine.info.model,
+        budget=0,
+        sections=(),
+        dropped_message_ids=(),
+        dropped_tokens=0,
+        timings=clock.timings(),
+        usage=Usage(),
+        finish_reason="stop",
+    )
+    return TurnFinished(reply.content, Usage(), "stop", trace, reply=reply, replayed=True)

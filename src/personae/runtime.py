@@ -1,0 +1,126 @@
+"""The composition root: settings -> store, engines, turn runner. Server and CLI start one."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from personae.contracts import Engine
+from personae.core.personas import load_persona_dir
+from personae.core.turn import TurnRunner
+from personae.errors import ConfigError
+from personae.plugins import engine_factories
+from personae.settings import Settings
+from personae.stores.sql import SqlStore
+from personae.types import ModelSettings
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@dataclass
+class EnginePool:
+    """Engines built on first use and shared, one per (engine, model)."""
+
+    settings: Settings
+    progress: Progress = _quiet
+    _engines: dict[tuple[str, str | None], Engine] = field(default_factory=dict)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def key_for(self, model: ModelSettings | None) -> tuple[str, str | None]:
+        name = (model.engine if model else None) or self.settings.engine
+        chosen = model.name if model else None
+        if chosen is None and name == self.settings.engine:
+            chosen = self.settings.model
+        return name, chosen
+
+    async def for_model(self, model: ModelSettings | None) -> Engine:
+        key = self.key_for(model)
+        engine = self._engines.get(key)
+        if engine is not None:
+            return engine
+        async with self._lock:
+            if key not in self._engines:
+                factories = engine_factories()
+                factory = factories.get(key[0])
+                if factory is None:
+                    known = ", ".join(sorted(factories)) or "none"
+                    raise ConfigError(
+                        f"unknown engine {key[0]!r}; installed engines: {known}. "
+                        "Set PERSONAE_ENGINE or the persona's model.engine to one of them"
+                    )
+                self.progress(f"loading engine {key[0]}" + (f" ({key[1]})" if key[1] else ""))
+                self._engines[key] = await factory(self.settings, key[1])
+                info = self._engines[key].info
+                self.progress(f"engine ready: {info.name} {info.model}")
+            return self._engines[key]
+
+    async def aclose(self) -> None:
+        engines, self._engines = list(self._engines.values()), {}
+        for engine in engines:
+            await engine.aclose()
+
+
+def samples_dir() -> Path:
+    return Path(str(resources.files("personae") / "samples"))
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: SqlStore
+    engines: EnginePool
+    turns: TurnRunner
+
+    @classmethod
+    async def start(
+        cls, settings: Settings, progress: Progress = _quiet, warm: bool = True
+    ) -> Runtime:
+        """Open the store (migrating it), seed persona files, and (if ``warm``) load the
+        default engine so the first turn does not pay for it."""
+        settings.home.mkdir(parents=True, exist_ok=True)
+        progress(f"opening store {settings.resolved_database_url.split('://')[0]}")
+        store = await SqlStore.open(settings.resolved_database_url)
+        engines = EnginePool(settings, progress)
+        try:
+            await seed_personas(store, settings)
+            if warm:
+                await engines.for_model(None)
+        except BaseException:
+            await engines.aclose()
+            await store.aclose()
+            raise
+        turns = TurnRunner(
+            personas=store,
+            conversations=store,
+            turns=store,
+            engines=engines.for_model,
+            max_message_chars=settings.max_message_chars,
+            engine_timeout_s=settings.engine_timeout_s,
+        )
+        return cls(settings=settings, store=store, engines=engines, turns=turns)
+
+    async def aclose(self) -> None:
+        await self.turns.drain()
+        await self.engines.aclose()
+        await self.store.aclose()
+
+
+async def seed_personas(store: SqlStore, settings: Settings) -> None:
+    """Add persona files that the store has never seen; stored (and deleted) ones are left
+    alone, so edits made through the API survive a restart."""
+    folders = []
+    if settings.load_samples:
+        folders.append(samples_dir())
+    if settings.personas_dir is not None:
+        folders.append(settings.personas_dir)
+    for folder in folders:
+        for persona in load_persona_dir(folder):
+            if not await store.has_persona(persona.id):
+                await store.put_persona(persona)
