@@ -1,0 +1,1 @@
+"""Storage: the SQL store (SQLite by default, PostgreSQL at scale) and its migrations."""

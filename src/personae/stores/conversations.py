@@ -1,0 +1,178 @@
+"""People (one per channel identity) and conversations (persona × person × channel).
+
+Get-or-create is race-safe without locks: insert, and when a unique key says another writer
+won, read the winner's row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import ColumnElement, exists, func, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from personae.errors import BadRequest, ConversationNotFound, NotFound, PersonaNotFound
+from personae.stores.serialize import conversation_ref, conversation_summary
+from personae.stores.tables import conversations, identities, messages, people, personas, utcnow
+from personae.types import ConversationRef, ConversationSummary, PersonRef
+
+
+async def find_person(engine: AsyncEngine, person: PersonRef) -> str | None:
+    query = select(identities.c.person_id).where(
+        identities.c.channel == person.channel, identities.c.external_id == person.external_id
+    )
+    async with engine.connect() as conn:
+        found: str | None = await conn.scalar(query)
+    return found
+
+
+async def person_ref(engine: AsyncEngine, person_id: str, channel: str) -> PersonRef:
+    query = select(identities.c.external_id).where(
+        identities.c.person_id == person_id, identities.c.channel == channel
+    )
+    async with engine.connect() as conn:
+        external_id: str | None = await conn.scalar(query)
+    if external_id is None:
+        raise NotFound(
+            f"no person {person_id!r} on channel {channel!r}; take person ids from "
+            "GET /api/conversations, which lists each conversation's person and channel"
+        )
+    return PersonRef(channel, external_id)
+
+
+async def open_conversation(
+    engine: AsyncEngine, persona_slug: str, person: PersonRef
+) -> ConversationRef:
+    # The common case, a returning person, costs one query.
+    query = (
+        select(conversations)
+        .join_from(
+            conversations,
+            identities,
+            (identities.c.person_id == conversations.c.person_id)
+            & (identities.c.channel == conversations.c.channel),
+        )
+        .where(
+            identities.c.channel == person.channel,
+            identities.c.external_id == person.external_id,
+            conversations.c.persona_slug == persona_slug,
+        )
+    )
+    async with engine.connect() as conn:
+        row = (await conn.execute(query)).first()
+    if row is not None:
+        return conversation_ref(row)
+    person_id = await _person_id(engine, person)
+    return await _create_conversation(engine, persona_slug, person_id, person.channel)
+
+
+async def _person_id(engine: AsyncEngine, person: PersonRef) -> str:
+    found = await find_person(engine, person)
+    if found is not None:
+        return found
+    now, person_id = utcnow(), uuid.uuid4().hex
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(insert(people).values(id=person_id, created_at=now))
+            await conn.execute(
+                insert(identities).values(
+                    channel=person.channel,
+                    external_id=person.external_id,
+                    person_id=person_id,
+                    created_at=now,
+                )
+            )
+        return person_id
+    except IntegrityError:
+        pass  # another writer created this identity first; its person wins
+    found = await find_person(engine, person)
+    assert found is not None, "an identity that collided on insert must be readable"
+    return found
+
+
+async def _create_conversation(
+    engine: AsyncEngine, persona_slug: str, person_id: str, channel: str
+) -> ConversationRef:
+    await _require_persona(engine, persona_slug)
+    now = utcnow()
+    ref = ConversationRef(uuid.uuid4().hex, persona_slug, person_id, channel)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                insert(conversations).values(
+                    id=ref.id,
+                    persona_slug=persona_slug,
+                    person_id=person_id,
+                    channel=channel,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        return ref
+    except IntegrityError:
+        pass  # a concurrent open created it, or the persona vanished meanwhile
+    query = select(conversations).where(
+        conversations.c.persona_slug == persona_slug,
+        conversations.c.person_id == person_id,
+        conversations.c.channel == channel,
+    )
+    async with engine.connect() as conn:
+        row = (await conn.execute(query)).first()
+    if row is None:
+        raise PersonaNotFound(persona_slug)
+    return conversation_ref(row)
+
+
+async def _require_persona(engine: AsyncEngine, slug: str) -> None:
+    live = exists().where(personas.c.slug == slug, personas.c.deleted_at.is_(None))
+    async with engine.connect() as conn:
+        if not await conn.scalar(select(live)):
+            raise PersonaNotFound(slug)
+
+
+async def get_conversation(engine: AsyncEngine, conversation_id: str) -> ConversationRef:
+    query = select(conversations).where(conversations.c.id == conversation_id)
+    async with engine.connect() as conn:
+        row = (await conn.execute(query)).first()
+    if row is None:
+        raise ConversationNotFound(conversation_id)
+    return conversation_ref(row)
+
+
+async def list_conversations(
+    engine: AsyncEngine, persona: str | None, person_id: str | None, limit: int, offset: int
+) -> list[ConversationSummary]:
+    if limit < 0 or offset < 0:
+        raise BadRequest(
+            f"limit and offset must be 0 or more (got limit={limit}, offset={offset}); "
+            "page with limit=50&offset=50"
+        )
+    count = (
+        select(func.count(messages.c.id))
+        .where(messages.c.conversation_id == conversations.c.id)
+        .scalar_subquery()
+    )
+    filters: list[ColumnElement[Any]] = []
+    if persona is not None:
+        filters.append(conversations.c.persona_slug == persona)
+    if person_id is not None:
+        filters.append(conversations.c.person_id == person_id)
+    query = (
+        select(conversations, count.label("message_count"))
+        .where(*filters)
+        .order_by(conversations.c.updated_at.desc(), conversations.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [conversation_summary(row) for row in rows]
+
+
+async def require_conversation(engine: AsyncEngine, conversation_id: str) -> None:
+    found = exists().where(conversations.c.id == conversation_id)
+    async with engine.connect() as conn:
+        if not await conn.scalar(select(found)):
+            raise ConversationNotFound(conversation_id)

@@ -1,0 +1,272 @@
+"""Messages and turns: inbound stored once; a reply and its trace stored together."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from personae.stores.conversations import require_conversation
+from personae.stores.serialize import stored_message, trace_to_json, turn_record
+from personae.stores.tables import conversations, messages, turns, utcnow
+from personae.types import ConversationRef, StoredMessage, Trace, TurnRecord
+
+_replies = messages.alias("replies")
+_reply_columns = [c.label(f"reply_{c.name}") for c in _replies.c]
+
+
+async def history(engine: AsyncEngine, conversation_id: str, limit: int) -> list[StoredMessage]:
+    query = (
+        select(messages)
+        .where(messages.c.conversation_id == conversation_id)
+        .order_by(messages.c.id.desc())
+        .limit(max(limit, 0))
+    )
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    if not rows:
+        await require_conversation(engine, conversation_id)
+    return [stored_message(row) for row in reversed(rows)]
+
+
+async def all_messages(engine: AsyncEngine, conversation_id: str) -> list[StoredMessage]:
+    query = (
+        select(messages)
+        .where(messages.c.conversation_id == conversation_id)
+        .order_by(messages.c.id)
+    )
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    if not rows:
+        await require_conversation(engine, conversation_id)
+    return [stored_message(row) for row in rows]
+
+
+async def add_inbound(
+    engine: AsyncEngine, conversation: ConversationRef, text: str, external_id: str | None
+) -> tuple[StoredMessage, StoredMessage | None]:
+    if external_id is None:
+        pending = await _pending(engine, conversation.id, text)
+        if pending is not None:
+            return pending, None  # a retry after a failed turn: answer the stored message
+        return await _insert_user(engine, conversation, text, None), None
+    by_id = (messages.c.channel == conversation.channel) & (messages.c.external_id == external_id)
+    found = await _with_reply(engine, by_id)
+    if found is not None:
+        return found
+    try:
+        return await _insert_user(engine, conversation, text, external_id), None
+    except IntegrityError:
+        found = await _with_reply(engine, by_id)  # a concurrent delivery of the same message
+        if found is None:
+            await require_conversation(engine, conversation.id)
+            raise
+        return found
+
+
+async def _with_reply(
+    engine: AsyncEngine, where: ColumnElement[bool]
+) -> tuple[StoredMessage, StoredMessage | None] | None:
+    query = (
+        select(messages, *_reply_columns)
+        .outerjoin(_replies, _replies.c.reply_to == messages.c.id)
+        .where(where)
+    )
+    async with engine.connect() as conn:
+        row = (await conn.execute(query)).first()
+    if row is None:
+        return None
+    reply = None
+    if row.reply_id is not None:
+        reply = StoredMessage(
+            id=row.reply_id,
+            conversation_id=row.reply_conversation_id,
+            role=row.reply_role,
+            content=row.reply_content,
+            created_at=row.reply_created_at,
+            external_id=row.reply_external_id,
+            persona_revision=row.reply_persona_revision,
+        )
+    return stored_message(row), reply
+
+
+async def _pending(engine: AsyncEngine, conversation_id: str, text: str) -> StoredMessage | None:
+    """The conversation's latest message, if it is this very text from the person, unanswered."""
+    query = (
+        select(messages)
+        .where(messages.c.conversation_id == conversation_id)
+        .order_by(messages.c.id.desc())
+        .limit(1)
+    )
+    async with engine.connect() as conn:
+        row = (await conn.execute(query)).first()
+    if row is None or row.role != "user" or row.content != text:
+        return None
+    return stored_message(row)  # it is the latest, so no reply can follow it yet
+
+
+async def _insert_user(
+    engine: AsyncEngine, conversation: ConversationRef, text: str, external_id: str | None
+) -> StoredMessage:
+    now = utcnow()
+    try:
+        async with engine.begin() as conn:
+            message_id = await _insert_message(conn, conversation, "user", text, now, external_id)
+            await _touch(conn, conversation.id, now)
+    except IntegrityError:
+        if external_id is None:  # no unique key involved: the conversation must be missing
+            await require_conversation(engine, conversation.id)
+        raise
+    return StoredMessage(message_id, conversation.id, "user", text, now, external_id)
+
+
+async def _insert_message(
+    conn: AsyncConnection,
+    conversation: ConversationRef,
+    role: str,
+    text: str,
+    now: datetime,
+    external_id: str | None = None,
+    **extra: Any,
+) -> int:
+    result = await conn.execute(
+        insert(messages).values(
+            conversation_id=conversation.id,
+            role=role,
+            content=text,
+            channel=conversation.channel,
+            external_id=external_id,
+            created_at=now,
+            **extra,
+        )
+    )
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+async def _touch(conn: AsyncConnection, conversation_id: str, now: datetime) -> None:
+    await conn.execute(
+        update(conversations).where(conversations.c.id == conversation_id).values(updated_at=now)
+    )
+
+
+async def complete_turn(
+    engine: AsyncEngine,
+    conversation: ConversationRef,
+    inbound: StoredMessage,
+    reply_text: str,
+    persona_revision: int,
+    trace: Trace,
+) -> tuple[StoredMessage, TurnRecord]:
+    now, trace_json = utcnow(), trace_to_json(trace)
+    try:
+        async with engine.begin() as conn:
+            await _touch(conn, conversation.id, now)
+            reply_id = await _insert_message(
+                conn,
+                conversation,
+                "assistant",
+                reply_text,
+                now,
+                reply_to=inbound.id,
+                persona_revision=persona_revision,
+            )
+            turn_id = await _insert_turn(
+                conn, conversation.id, inbound.id, reply_id, persona_revision, "ok", trace_json, now
+            )
+    except IntegrityError:
+        # The inbound message already has its reply (messages.reply_to is unique): the first wins.
+        earlier = await _completed(engine, inbound.id)
+        if earlier is None:
+            await require_conversation(engine, conversation.id)
+            raise
+        return earlier
+    reply = StoredMessage(
+        reply_id, conversation.id, "assistant", reply_text, now, None, persona_revision
+    )
+    turn = TurnRecord(
+        turn_id, conversation.id, inbound.id, reply_id, persona_revision, "ok", trace, now
+    )
+    return reply, turn
+
+
+async def fail_turn(
+    engine: AsyncEngine,
+    conversation: ConversationRef,
+    inbound: StoredMessage,
+    persona_revision: int,
+    trace: Trace,
+) -> TurnRecord:
+    now = utcnow()
+    try:
+        async with engine.begin() as conn:
+            turn_id = await _insert_turn(
+                conn,
+                conversation.id,
+                inbound.id,
+                None,
+                persona_revision,
+                "failed",
+                trace_to_json(trace),
+                now,
+            )
+    except IntegrityError:
+        await require_conversation(engine, conversation.id)
+        raise
+    return TurnRecord(
+        turn_id, conversation.id, inbound.id, None, persona_revision, "failed", trace, now
+    )
+
+
+async def _insert_turn(
+    conn: AsyncConnection,
+    conversation_id: str,
+    inbound_id: int,
+    reply_id: int | None,
+    persona_revision: int,
+    status: str,
+    trace_json: str,
+    now: datetime,
+) -> int:
+    result = await conn.execute(
+        insert(turns).values(
+            conversation_id=conversation_id,
+            inbound_message_id=inbound_id,
+            reply_message_id=reply_id,
+            persona_revision=persona_revision,
+            status=status,
+            trace=trace_json,
+            created_at=now,
+        )
+    )
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+async def _completed(
+    engine: AsyncEngine, inbound_id: int
+) -> tuple[StoredMessage, TurnRecord] | None:
+    query = select(messages).where(messages.c.reply_to == inbound_id)
+    async with engine.connect() as conn:
+        reply_row = (await conn.execute(query)).first()
+        if reply_row is None:
+            return None
+        turn_query = select(turns).where(
+            turns.c.inbound_message_id == inbound_id, turns.c.reply_message_id == reply_row.id
+        )
+        turn_row = (await conn.execute(turn_query)).one()
+    return stored_message(reply_row), turn_record(turn_row)
+
+
+async def conversation_turns(engine: AsyncEngine, conversation_id: str) -> list[TurnRecord]:
+    query = select(turns).where(turns.c.conversation_id == conversation_id).order_by(turns.c.id)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    if not rows:
+        await require_conversation(engine, conversation_id)
+    return [turn_record(row) for row in rows]

@@ -1,0 +1,1 @@
+"""Alembic migrations of the personae schema (see env.py)."""

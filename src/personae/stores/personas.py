@@ -1,0 +1,154 @@
+"""Persona queries: every change is a new revision; deletion is a flag, history stays."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, Select, exists, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from personae.errors import PersonaNotFound
+from personae.stores.serialize import persona_record, persona_to_json
+from personae.stores.tables import persona_revisions, personas, utcnow
+from personae.types import Persona, PersonaRecord
+
+_ATTEMPTS = 3  # concurrent creators of a new slug: the losers retry once it exists
+
+
+def _records() -> Select[Any]:
+    return select(
+        personas.c.slug,
+        personas.c.created_at,
+        personas.c.deleted_at,
+        personas.c.current_revision,
+        persona_revisions.c.revision,
+        persona_revisions.c.spec,
+        persona_revisions.c.created_at.label("revision_created_at"),
+    ).join_from(personas, persona_revisions, personas.c.slug == persona_revisions.c.slug)
+
+
+def _current() -> Select[Any]:
+    return _records().where(persona_revisions.c.revision == personas.c.current_revision)
+
+
+async def has_persona(engine: AsyncEngine, slug: str) -> bool:
+    async with engine.connect() as conn:
+        found = await conn.scalar(select(exists().where(personas.c.slug == slug)))
+    return bool(found)
+
+
+async def list_personas(engine: AsyncEngine, include_unpublished: bool) -> list[PersonaRecord]:
+    query = _current().where(personas.c.deleted_at.is_(None)).order_by(personas.c.slug)
+    if not include_unpublished:
+        query = query.where(personas.c.published.is_(True))
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [persona_record(row) for row in rows]
+
+
+async def get_persona(engine: AsyncEngine, slug: str) -> PersonaRecord:
+    query = _current().where(personas.c.slug == slug, personas.c.deleted_at.is_(None))
+    async with engine.connect() as conn:
+        row = (await conn.execute(query)).first()
+    if row is None:
+        raise PersonaNotFound(slug)
+    return persona_record(row)
+
+
+async def get_revision(engine: AsyncEngine, slug: str, revision: int) -> PersonaRecord:
+    query = _records().where(personas.c.slug == slug, persona_revisions.c.revision == revision)
+    async with engine.connect() as conn:
+        row = (await conn.execute(query)).first()
+    if row is None:
+        raise PersonaNotFound(f"{slug} revision {revision}")
+    return persona_record(row)
+
+
+async def revisions(engine: AsyncEngine, slug: str) -> list[PersonaRecord]:
+    query = _records().where(personas.c.slug == slug).order_by(persona_revisions.c.revision)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    if not rows:
+        raise PersonaNotFound(slug)
+    return [persona_record(row) for row in rows]
+
+
+async def put_persona(engine: AsyncEngine, persona: Persona) -> PersonaRecord:
+    spec = persona_to_json(persona)
+    for attempt in range(_ATTEMPTS):
+        try:
+            async with engine.begin() as conn:
+                return await _put(conn, persona, spec)
+        except IntegrityError:
+            if attempt == _ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _put(conn: AsyncConnection, persona: Persona, spec: str) -> PersonaRecord:
+    now = utcnow()
+    # A no-op write first takes the row lock (PostgreSQL) or the write lock (SQLite), so
+    # concurrent writers of one slug queue here instead of colliding on the revision key.
+    await conn.execute(
+        update(personas)
+        .where(personas.c.slug == persona.id)
+        .values(current_revision=personas.c.current_revision)
+    )
+    row = (await conn.execute(_current().where(personas.c.slug == persona.id))).first()
+    if row is None:
+        await conn.execute(
+            insert(personas).values(
+                slug=persona.id,
+                current_revision=1,
+                published=persona.published,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        await _add_revision(conn, persona.id, 1, spec, now)
+        return PersonaRecord(persona=persona, revision=1, created_at=now, updated_at=now)
+    if row.deleted_at is None and row.spec == spec:
+        return _unchanged(persona, row)
+    revision = row.current_revision + 1
+    await _add_revision(conn, persona.id, revision, spec, now)
+    await conn.execute(
+        update(personas)
+        .where(personas.c.slug == persona.id)
+        .values(
+            current_revision=revision, published=persona.published, updated_at=now, deleted_at=None
+        )
+    )
+    return PersonaRecord(
+        persona=persona, revision=revision, created_at=row.created_at, updated_at=now
+    )
+
+
+def _unchanged(persona: Persona, row: Row[Any]) -> PersonaRecord:
+    return PersonaRecord(
+        persona=persona,
+        revision=row.revision,
+        created_at=row.created_at,
+        updated_at=row.revision_created_at,
+    )
+
+
+async def _add_revision(
+    conn: AsyncConnection, slug: str, revision: int, spec: str, now: datetime
+) -> None:
+    await conn.execute(
+        insert(persona_revisions).values(slug=slug, revision=revision, spec=spec, created_at=now)
+    )
+
+
+async def delete_persona(engine: AsyncEngine, slug: str) -> None:
+    now = utcnow()
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            update(personas)
+            .where(personas.c.slug == slug, personas.c.deleted_at.is_(None))
+            .values(deleted_at=now, updated_at=now)
+        )
+    if result.rowcount == 0:
+        raise PersonaNotFound(slug)

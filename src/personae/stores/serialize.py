@@ -1,0 +1,104 @@
+"""Rows to frozen types and back: persona specs and traces travel as JSON text."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from sqlalchemy import Row
+
+from personae.types import (
+    ConversationRef,
+    ConversationSummary,
+    Persona,
+    PersonaRecord,
+    PromptSection,
+    StoredMessage,
+    Timings,
+    Trace,
+    TurnRecord,
+    Usage,
+)
+
+
+def persona_to_json(persona: Persona) -> str:
+    """Canonical JSON (sorted keys) so an unchanged spec compares equal as text."""
+    return json.dumps(persona.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+
+
+def persona_from_json(spec: str) -> Persona:
+    return Persona.model_validate_json(spec)
+
+
+def trace_to_json(trace: Trace) -> str:
+    return json.dumps(dataclasses.asdict(trace), ensure_ascii=False)
+
+
+def trace_from_json(text: str) -> Trace:
+    data: dict[str, Any] = json.loads(text)
+    return Trace(
+        engine=data["engine"],
+        model=data["model"],
+        budget=data["budget"],
+        sections=tuple(PromptSection(**section) for section in data["sections"]),
+        dropped_message_ids=tuple(data["dropped_message_ids"]),
+        dropped_tokens=data["dropped_tokens"],
+        timings=Timings(**data["timings"]),
+        usage=Usage(**data["usage"]),
+        finish_reason=data.get("finish_reason"),
+        error=data.get("error"),
+    )
+
+
+def persona_record(row: Row[Any]) -> PersonaRecord:
+    """From a personas ⨝ persona_revisions row: the revision's time is the record's update."""
+    return PersonaRecord(
+        persona=persona_from_json(row.spec),
+        revision=row.revision,
+        created_at=row.created_at,
+        updated_at=row.revision_created_at,
+    )
+
+
+def conversation_ref(row: Row[Any]) -> ConversationRef:
+    return ConversationRef(
+        id=row.id, persona_id=row.persona_slug, person_id=row.person_id, channel=row.channel
+    )
+
+
+def conversation_summary(row: Row[Any]) -> ConversationSummary:
+    return ConversationSummary(
+        id=row.id,
+        persona_id=row.persona_slug,
+        person_id=row.person_id,
+        channel=row.channel,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        message_count=row.message_count,
+    )
+
+
+def stored_message(row: Row[Any]) -> StoredMessage:
+    return StoredMessage(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        role=row.role,
+        content=row.content,
+        created_at=row.created_at,
+        external_id=row.external_id,
+        persona_revision=row.persona_revision,
+    )
+
+
+def turn_record(row: Row[Any]) -> TurnRecord:
+    return TurnRecord(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        inbound_message_id=row.inbound_message_id,
+        reply_message_id=row.reply_message_id,
+        persona_revision=row.persona_revision,
+        status=row.status,
+        trace=trace_from_json(row.trace) if row.trace is not None else None,
+        created_at=row.created_at,
+    )

@@ -1,0 +1,153 @@
+"""The schema as SQLAlchemy Core tables: the one source the migrations and the queries share.
+
+Portable SQL only: the same tables run on SQLite and PostgreSQL. Integer ids use BIGINT on
+PostgreSQL and INTEGER on SQLite (where only INTEGER PRIMARY KEY autoincrements).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+# Alembic keeps its own bookkeeping in this table (not `alembic_version`), so personae can
+# share a database with another Alembic-managed application.
+VERSION_TABLE = "personae_schema_version"
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given to the store; pass an aware UTC one")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+Id = BigInteger().with_variant(Integer(), "sqlite")
+HEX_ID = 32  # uuid4().hex
+
+metadata = MetaData(naming_convention=NAMING)
+
+personas = Table(
+    "personas",
+    metadata,
+    Column("slug", String(64), primary_key=True),
+    Column("current_revision", Integer, nullable=False),
+    Column("published", Boolean, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("deleted_at", UtcDateTime, nullable=True),
+)
+
+persona_revisions = Table(
+    "persona_revisions",
+    metadata,
+    Column("slug", String(64), ForeignKey("personas.slug"), primary_key=True),
+    Column("revision", Integer, primary_key=True),
+    Column("spec", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+people = Table(
+    "people",
+    metadata,
+    Column("id", String(HEX_ID), primary_key=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+identities = Table(
+    "identities",
+    metadata,
+    Column("channel", String(64), primary_key=True),
+    Column("external_id", String(255), primary_key=True),
+    Column("person_id", String(HEX_ID), ForeignKey("people.id"), nullable=False, index=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", String(HEX_ID), primary_key=True),
+    Column("persona_slug", String(64), ForeignKey("personas.slug"), nullable=False),
+    Column("person_id", String(HEX_ID), ForeignKey("people.id"), nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("persona_slug", "person_id", "channel"),
+    Index("ix_conversations_persona_updated", "persona_slug", "updated_at"),
+    Index("ix_conversations_person_updated", "person_id", "updated_at"),
+    Index("ix_conversations_updated", "updated_at"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("conversation_id", String(HEX_ID), ForeignKey("conversations.id"), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("external_id", String(255), nullable=True),
+    # One reply per inbound message: a second completion of the same message is refused.
+    Column("reply_to", Id, ForeignKey("messages.id"), nullable=True, unique=True),
+    Column("persona_revision", Integer, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    # NULL external ids never collide (both backends treat NULLs as distinct).
+    UniqueConstraint("channel", "external_id"),
+    Index("ix_messages_conversation_id", "conversation_id", "id"),
+)
+
+turns = Table(
+    "turns",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("conversation_id", String(HEX_ID), ForeignKey("conversations.id"), nullable=False),
+    Column("inbound_message_id", Id, ForeignKey("messages.id"), nullable=False, index=True),
+    Column("reply_message_id", Id, ForeignKey("messages.id"), nullable=True),
+    Column("persona_revision", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("trace", Text, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_turns_conversation_id", "conversation_id", "id"),
+)
