@@ -24,7 +24,8 @@ class ModelSettings(_Strict):
     """How this persona's replies are generated; unset fields fall back to the server settings."""
 
     engine: str | None = Field(
-        None, description="Engine name (llamacpp, openai, scripted, or a plugin's); default: setting"
+        None,
+        description="Engine: llamacpp, openai, scripted or a plugin's; default: setting",
     )
     name: str | None = Field(
         None, description="Engine-specific model: a GGUF path for llamacpp, a model id for openai"
@@ -35,7 +36,7 @@ class ModelSettings(_Strict):
     context_budget: int | None = Field(
         None,
         ge=256,
-        description="Tokens of prompt plus reply this persona may use; default: the engine's window",
+        description="Tokens of prompt plus reply this persona may use; default: engine window",
     )
 
 
