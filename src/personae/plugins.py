@@ -3,8 +3,10 @@ an entry point in the ``personae`` group naming a module with ``@hookimpl`` func
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import cache
+from importlib.metadata import entry_points
 
 import pluggy
 
@@ -14,6 +16,8 @@ hookspec = pluggy.HookspecMarker("personae")
 hookimpl = pluggy.HookimplMarker("personae")
 
 RegisterEngine = Callable[[str, EngineFactory], None]
+
+log = logging.getLogger(__name__)
 
 
 class Hooks:
@@ -26,8 +30,20 @@ class Hooks:
 def plugin_manager() -> pluggy.PluginManager:
     pm = pluggy.PluginManager("personae")
     pm.add_hookspecs(Hooks)
-    pm.load_setuptools_entrypoints("personae")
+    for entry_point in entry_points(group="personae"):
+        # One broken plugin must not take the others down; it is reported by name instead.
+        try:
+            pm.register(entry_point.load(), name=entry_point.name)
+        except Exception as exc:
+            broken_plugins()[entry_point.name] = f"{type(exc).__name__}: {exc}"
+            log.warning("plugin %r failed to load: %s", entry_point.name, exc)
     return pm
+
+
+@cache
+def broken_plugins() -> dict[str, str]:
+    """Entry points that failed to import, with the reason."""
+    return {}
 
 
 def engine_factories() -> dict[str, EngineFactory]:

@@ -12,7 +12,7 @@ from personae.contracts import Engine
 from personae.core.personas import load_persona_dir
 from personae.core.turn import TurnRunner
 from personae.errors import ConfigError
-from personae.plugins import engine_factories
+from personae.plugins import broken_plugins, engine_factories
 from personae.settings import Settings
 from personae.stores.sql import SqlStore
 from personae.types import ModelSettings
@@ -50,11 +50,7 @@ class EnginePool:
                 factories = engine_factories()
                 factory = factories.get(key[0])
                 if factory is None:
-                    known = ", ".join(sorted(factories)) or "none"
-                    raise ConfigError(
-                        f"unknown engine {key[0]!r}; installed engines: {known}. "
-                        "Set PERSONAE_ENGINE or the persona's model.engine to one of them"
-                    )
+                    raise ConfigError(_unknown_engine(key[0], sorted(factories)))
                 self.progress(f"loading engine {key[0]}" + (f" ({key[1]})" if key[1] else ""))
                 self._engines[key] = await factory(self.settings, key[1])
                 info = self._engines[key].info
@@ -65,6 +61,16 @@ class EnginePool:
         engines, self._engines = list(self._engines.values()), {}
         for engine in engines:
             await engine.aclose()
+
+
+def _unknown_engine(name: str, known: list[str]) -> str:
+    broken = broken_plugins().get(name)
+    if broken:
+        return f"engine plugin {name!r} failed to load ({broken}); reinstall or fix that plugin"
+    return (
+        f"unknown engine {name!r}; installed engines: {', '.join(known) or 'none'}. "
+        "Set PERSONAE_ENGINE or the persona's model.engine to one of them"
+    )
 
 
 def samples_dir() -> Path:
