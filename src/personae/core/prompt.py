@@ -18,7 +18,8 @@ from personae.contracts import Engine
 from personae.errors import BadRequest
 from personae.types import ChatMessage, Persona, PromptSection
 
-# Below this many reply tokens a turn is not worth running; the budget check fails instead.
+# When the fixed prompt leaves fewer reply tokens than this (and than asked for), the turn is
+# refused rather than answered with a stub.
 MIN_REPLY_TOKENS = 16
 
 
@@ -104,13 +105,14 @@ async def assemble(
     history_counts = counts[len(fixed_head) : -1]
     fixed_tokens = sum(head_counts) + counts[-1]
 
-    reply_tokens = min(max_tokens, budget - fixed_tokens)
-    if reply_tokens < MIN_REPLY_TOKENS:
+    left_for_reply = budget - fixed_tokens
+    if left_for_reply < min(max_tokens, MIN_REPLY_TOKENS):
         raise BadRequest(
             f"the persona prompt and the message need {fixed_tokens} tokens, leaving "
-            f"{budget - fixed_tokens} of the {budget}-token budget for the reply; "
+            f"{left_for_reply} of the {budget}-token budget for the reply; "
             "send a shorter message, shorten the persona, or raise its model.context_budget"
         )
+    reply_tokens = min(max_tokens, left_for_reply)
     room = budget - reply_tokens - fixed_tokens
     kept = _newest_that_fit(history_counts, room)
     first_kept = len(history) - kept
