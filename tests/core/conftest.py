@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import pytest
+from personae.stores.sql import SqlStore
+
+from personae.contracts import Engine
+from personae.core.turn import TurnRunner
+from personae.plugins import engine_factories
+from personae.settings import Settings
+from personae.types import (
+    ChatMessage,
+    GenerationChunk,
+    GenerationRequest,
+    ModelSettings,
+    Persona,
+)
+
+
+def make_persona(slug: str = "helper", **fields: object) -> Persona:
+    data: dict[str, object] = {
+        "id": slug,
+        "name": "Helper",
+        "tagline": "Helps",
+        "description": "A patient helper.",
+        "greeting": "Hello! How can I help?",
+    }
+    data.update(fields)
+    return Persona.model_validate(data)
+
+
+class RecordingEngine:
+    """A real engine (the shipped scripted one) that also keeps every request it served, and can
+    be told to fail the next N requests: lets tests see the exact prompts and retry paths."""
+
+    def __init__(self, inner: Engine, fail_next: int = 0) -> None:
+        self.inner = inner
+        self.info = inner.info
+        self.requests: list[GenerationRequest] = []
+        self.fail_next = fail_next
+
+    async def count_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
+        return await self.inner.count_tokens(messages)
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+        from personae.errors import EngineUnavailable
+
+        self.requests.append(request)
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            raise EngineUnavailable("engine recording: told to fail", retry_after=1)
+        async for chunk in self.inner.generate(request):
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
+    opened = await SqlStore.open(f"sqlite+aiosqlite:///{tmp_path / 'core.db'}")
+    yield opened
+    await opened.aclose()
+
+
+async def scripted(model: str | None = None) -> Engine:
+    return await engine_factories()["scripted"](Settings(engine="scripted"), model)
+
+
+@pytest.fixture
+async def engine() -> AsyncIterator[RecordingEngine]:
+    recording = RecordingEngine(await scripted())
+    yield recording
+    await recording.aclose()
+
+
+def runner_for(store: SqlStore, engine: Engine, **options: object) -> TurnRunner:
+    async def resolve(_: ModelSettings) -> Engine:
+        return engine
+
+    settings: dict[str, object] = {"max_message_chars": 8000, "engine_timeout_s": 30.0}
+    settings.update(options)
+    return TurnRunner(
+        personas=store,
+        conversations=store,
+        turns=store,
+        engines=resolve,
+        **settings,  # type: ignore[arg-type]
+    )
