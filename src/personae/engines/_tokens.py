@@ -1,0 +1,205 @@
+"""Token counting inside the chat template, with a server's own tokenizer.
+
+A prompt's token count is the sum, over its messages, of the message's text tokens plus what the
+chat template wraps around a message of that role. ``TokenCounter`` measures that wrapping once
+(four small template probes) and caches the text counts in a bounded LRU, so the turn hot path
+only pays for text it has not seen (a persona's system prompt repeats every turn).
+
+Without a template endpoint each message costs its text tokens + 4. Without any tokenizer the
+count is a conservative estimate: ceil(UTF-8 bytes / 3) + 4 per message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+
+from personae.engines._wire import error_for_status, error_message, wire_messages
+from personae.errors import EngineUnavailable
+from personae.types import ChatMessage
+
+MESSAGE_OVERHEAD = 4
+BYTES_PER_TOKEN = 3
+CACHE_ENTRIES = 2048
+# Statuses meaning "no such endpoint here (or not in this shape, or not for us)": estimate then.
+_MISSING = frozenset({400, 401, 403, 404, 405, 422, 501})
+
+
+def estimate_tokens(text: str) -> int:
+    """Conservative token estimate without a tokenizer: one token per 3 UTF-8 bytes."""
+    return math.ceil(len(text.encode()) / BYTES_PER_TOKEN)
+
+
+class Tokenizer(Protocol):
+    async def count_text(self, text: str) -> int | None:
+        """Tokens of a plain text; None when the server has no tokenizer."""
+        ...
+
+    async def count_chat(self, messages: Sequence[ChatMessage]) -> int | None:
+        """Tokens of the whole templated prompt; None when the server cannot apply its template."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Overheads:
+    """Template tokens around a message's text, by role and position."""
+
+    system: int  # a leading system message, including the assistant generation prompt
+    user: int
+    assistant: int
+    first_extra: int  # added to a first message that is not a system message
+
+    def of(self, index: int, message: ChatMessage) -> int:
+        if index == 0 and message.role == "system":
+            return self.system
+        own = self.assistant if message.role == "assistant" else self.user
+        return own + (self.first_extra if index == 0 else 0)
+
+
+FIXED = Overheads(MESSAGE_OVERHEAD, MESSAGE_OVERHEAD, MESSAGE_OVERHEAD, 0)
+
+
+class TokenCounter:
+    """Per-message token counts; the template overheads are measured on first use."""
+
+    def __init__(self, tokenizer: Tokenizer, capacity: int = CACHE_ENTRIES) -> None:
+        self._tokenizer = tokenizer
+        self._capacity = capacity
+        self._cache: OrderedDict[str, int] = OrderedDict()
+        self._overheads: Overheads | None = None
+        self._estimating = False
+        self._lock = asyncio.Lock()
+
+    @property
+    def estimating(self) -> bool:
+        """True once the server turned out to have no tokenizer."""
+        return self._estimating
+
+    async def count(self, messages: Sequence[ChatMessage]) -> list[int]:
+        overheads = self._overheads or await self._measure()
+        if self._estimating:
+            return [estimate_tokens(m.content) + MESSAGE_OVERHEAD for m in messages]
+        texts = [await self.text(m.content) for m in messages]
+        pairs = enumerate(zip(texts, messages, strict=True))
+        return [n + overheads.of(i, m) for i, (n, m) in pairs]
+
+    async def text(self, text: str) -> int:
+        if not text:
+            return 0
+        cached = self._cache.get(text)
+        if cached is not None:
+            self._cache.move_to_end(text)
+            return cached
+        counted = await self._tokenizer.count_text(text)
+        count = estimate_tokens(text) if counted is None else counted
+        self._cache[text] = count
+        if len(self._cache) > self._capacity:
+            self._cache.popitem(last=False)
+        return count
+
+    async def _measure(self) -> Overheads:
+        async with self._lock:
+            if self._overheads is None:
+                if await self._tokenizer.count_text("Hello") is None:
+                    self._estimating = True
+                    self._overheads = FIXED
+                else:
+                    self._overheads = await self._probe_template() or FIXED
+            return self._overheads
+
+    async def _probe_template(self) -> Overheads | None:
+        """Differences between templated probes give each role's wrapping (see module doc)."""
+        sys_, u, a, last = (
+            ChatMessage("system", "Alpha"),
+            ChatMessage("user", "Bravo"),
+            ChatMessage("assistant", "Delta"),
+            ChatMessage("user", "Charlie"),
+        )
+        short = await self._tokenizer.count_chat([sys_, last])
+        long = await self._tokenizer.count_chat([sys_, u, a, last])
+        alone = await self._tokenizer.count_chat([last])
+        if short is None or long is None or alone is None:
+            return None
+        t = {m.content: await self.text(m.content) for m in (sys_, u, a, last)}
+        pair = long - short - t["Bravo"] - t["Delta"]
+        user = max(0, pair // 2)
+        return Overheads(
+            system=max(0, short - t["Alpha"] - t["Charlie"] - user),
+            user=user,
+            assistant=max(0, pair - user),
+            first_extra=max(0, alone - t["Charlie"] - user),
+        )
+
+
+class HttpTokenizer:
+    """A server's tokenizer over HTTP: llama.cpp (/tokenize, /apply-template) or vLLM (/tokenize).
+
+    ``root`` is the server root (no /v1). Connection failures raise EngineUnavailable.
+    """
+
+    def __init__(self, client: httpx.AsyncClient, root: str, model: str, engine: str) -> None:
+        self._client = client
+        self._root = root.rstrip("/")
+        self._model = model
+        self._engine = engine
+        self._chat_shape: str | None = None  # "llamacpp", "vllm" or "none", once known
+
+    async def count_text(self, text: str) -> int | None:
+        # One body both servers accept: llama.cpp reads "content", vLLM "model" + "prompt".
+        body = {"content": text, "model": self._model, "prompt": text, "add_special_tokens": False}
+        return _count_of(await self._post("/tokenize", body))
+
+    async def count_chat(self, messages: Sequence[ChatMessage]) -> int | None:
+        wire = wire_messages(messages)
+        if self._chat_shape in (None, "llamacpp"):
+            applied = await self._post("/apply-template", {"messages": wire})
+            if applied is not None and isinstance(applied.get("prompt"), str):
+                self._chat_shape = "llamacpp"
+                # Specials in the templated text are parsed as special tokens (llama.cpp default).
+                return _count_of(await self._post("/tokenize", {"content": applied["prompt"]}))
+        if self._chat_shape in (None, "vllm"):
+            body = {"model": self._model, "messages": wire, "add_generation_prompt": True}
+            counted = _count_of(await self._post("/tokenize", body))
+            if counted is not None:
+                self._chat_shape = "vllm"
+                return counted
+        self._chat_shape = "none"
+        return None
+
+    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        url = self._root + path
+        try:
+            response = await self._client.post(url, json=body)
+        except httpx.HTTPError as exc:
+            raise EngineUnavailable(
+                f"engine {self._engine}: could not reach the tokenizer at {url} "
+                f"({type(exc).__name__}: {exc}); check that the server is running"
+            ) from exc
+        if response.status_code in _MISSING:
+            return None
+        data = _json_or_text(response)
+        if response.status_code >= 300:
+            raise error_for_status(self._engine, url, response.status_code, error_message(data))
+        return data if isinstance(data, dict) else None
+
+
+def _json_or_text(response: httpx.Response) -> object:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
+
+
+def _count_of(data: dict[str, Any] | None) -> int | None:
+    if data is None:
+        return None
+    if isinstance(data.get("count"), int):
+        return int(data["count"])
+    tokens = data.get("tokens")
+    return len(tokens) if isinstance(tokens, list) else None

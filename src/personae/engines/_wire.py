@@ -1,0 +1,155 @@
+"""OpenAI chat-completion wire format, shared by the engines that speak it.
+
+The embedded llama.cpp server hands its stream chunks to a callback as OpenAI-shaped dicts and an
+OpenAI-compatible server sends the same JSON as SSE ``data:`` lines, so both engines read them
+with one ``StreamReader``. Dicts stay inside this module's callers; the core only sees
+``GenerationChunk``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from personae.errors import EngineError, EngineUnavailable
+from personae.types import ChatMessage, FinishReason, GenerationChunk, GenerationRequest, Usage
+
+DEFAULT_RETRY_AFTER = 5
+
+
+def wire_messages(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
+    return [{"role": m.role, "content": m.content} for m in messages]
+
+
+def chat_body(request: GenerationRequest, model: str | None) -> dict[str, Any]:
+    """The streaming /chat/completions body for a request (``model`` None: leave it out)."""
+    body: dict[str, Any] = {
+        "messages": wire_messages(request.messages),
+        "max_tokens": request.max_tokens,
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if model is not None:
+        body["model"] = model
+    if request.stop:
+        body["stop"] = list(request.stop)
+    if request.seed is not None:
+        body["seed"] = request.seed
+    return body
+
+
+def parse_retry_after(value: str | None) -> int:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date); a default if absent."""
+    if not value:
+        return DEFAULT_RETRY_AFTER
+    value = value.strip()
+    try:
+        return max(0, math.ceil(float(value)))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return DEFAULT_RETRY_AFTER
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0, math.ceil((when - datetime.now(UTC)).total_seconds()))
+
+
+def error_message(payload: object) -> str:
+    """The human part of an error body: OpenAI's ``{"error": {"message"}}`` and common variants."""
+    if isinstance(payload, Mapping):
+        inner = payload.get("error", payload)
+        if isinstance(inner, Mapping):
+            for key in ("message", "detail", "msg"):
+                if isinstance(inner.get(key), str):
+                    return str(inner[key])
+        if isinstance(inner, str):
+            return inner
+        if isinstance(payload.get("detail"), str):
+            return str(payload["detail"])
+    text = payload if isinstance(payload, str) else json.dumps(payload)
+    return text.strip()[:500] or "(empty body)"
+
+
+def error_for_status(
+    engine: str, where: str, status: int, message: str, retry_after: str | None = None
+) -> EngineError:
+    """429 and 5xx are transient (retry later); other 4xx mean the request or setup is wrong."""
+    text = f"engine {engine} at {where}: server answered {status}: {message}"
+    if status == 429 or status >= 500:
+        return EngineUnavailable(f"{text}; retry later", parse_retry_after(retry_after))
+    if status in (401, 403):
+        return EngineError(f"{text}; check PERSONAE_OPENAI_API_KEY")
+    if status == 404:
+        return EngineError(f"{text}; check PERSONAE_OPENAI_BASE_URL and the model name")
+    return EngineError(f"{text}; fix the request (prompt size, model, options) and retry")
+
+
+def _finish(value: object) -> FinishReason:
+    # Servers may say "eos", "tool_calls" or "content_filter"; only a length cut is special here.
+    return "length" if value == "length" else "stop"
+
+
+class StreamReader:
+    """Folds OpenAI stream chunks into text deltas, then a last chunk with finish reason + usage."""
+
+    def __init__(self, engine: str, where: str) -> None:
+        self.engine = engine
+        self.where = where
+        self.finish_reason: FinishReason | None = None
+        self.usage: Usage | None = None
+        self.pieces = 0
+
+    def feed(self, chunk: Mapping[str, Any]) -> str:
+        """The text this chunk adds ('' for none); raises the engine error a chunk reports."""
+        if "error" in chunk:
+            self._raise(chunk)
+        self._read_usage(chunk)
+        text = ""
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") or {}
+            content = delta.get("content")
+            if isinstance(content, str):
+                text += content
+            if choice.get("finish_reason"):
+                self.finish_reason = _finish(choice["finish_reason"])
+        if text:
+            self.pieces += 1
+        return text
+
+    def final(self, prompt_tokens: int) -> GenerationChunk:
+        """The last chunk; ``prompt_tokens`` is used only if the server sent no usage."""
+        if self.finish_reason is None:
+            raise EngineUnavailable(
+                f"engine {self.engine} at {self.where}: the stream ended before the reply "
+                "finished (the server closed it); retry"
+            )
+        usage = self.usage or Usage(prompt_tokens=prompt_tokens, completion_tokens=self.pieces)
+        return GenerationChunk(finish_reason=self.finish_reason, usage=usage)
+
+    def _read_usage(self, chunk: Mapping[str, Any]) -> None:
+        usage, timings = chunk.get("usage"), chunk.get("timings")
+        if not isinstance(usage, Mapping):
+            return
+        details = usage.get("prompt_tokens_details") or {}
+        cached = details.get("cached_tokens") if isinstance(details, Mapping) else None
+        if cached is None and isinstance(timings, Mapping):
+            cached = timings.get("cache_n")  # llama.cpp: prompt tokens reused from its cache
+        self.usage = Usage(
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            cached_tokens=int(cached or 0),
+        )
+
+    def _raise(self, chunk: Mapping[str, Any]) -> None:
+        inner = chunk["error"]
+        code = inner.get("code") if isinstance(inner, Mapping) else None
+        status = code if isinstance(code, int) else 500
+        raise error_for_status(self.engine, self.where, status, error_message(chunk))

@@ -1,0 +1,139 @@
+"""openai: any OpenAI-compatible /v1/chat/completions server (vLLM, llama.cpp, Ollama, hosted).
+
+Configuration, not classes: PERSONAE_OPENAI_BASE_URL, PERSONAE_OPENAI_API_KEY (sent as a Bearer
+token), the model (the persona's model.name, else PERSONAE_OPENAI_MODEL) and
+PERSONAE_OPENAI_CONTEXT_WINDOW. Replies stream as server-sent events.
+
+Errors: 429, 5xx, connection failures and timeouts are transient (EngineUnavailable, honouring
+Retry-After); other 4xx are EngineError carrying the server's own message.
+
+Token counts use the server's tokenizer when it has one (llama.cpp: /tokenize and
+/apply-template; vLLM: /tokenize), at the server root (the base URL without /v1). Otherwise
+they are estimated, conservatively, as ceil(UTF-8 bytes / 3) + 4 per message.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import httpx
+
+from personae.contracts import Engine
+from personae.engines._tokens import HttpTokenizer, TokenCounter
+from personae.engines._wire import (
+    StreamReader,
+    chat_body,
+    error_for_status,
+    error_message,
+)
+from personae.errors import EngineError, EngineUnavailable
+from personae.plugins import RegisterEngine, hookimpl
+from personae.settings import Settings
+from personae.types import ChatMessage, EngineInfo, GenerationChunk, GenerationRequest
+
+NAME = "openai"
+CONNECT_TIMEOUT_S = 10.0
+
+
+def server_root(base_url: str) -> str:
+    """The server root for non-OpenAI endpoints such as /tokenize: base URL without /v1."""
+    return base_url.rstrip("/").removesuffix("/v1")
+
+
+class OpenAICompatibleEngine:
+    """Speaks OpenAI's chat-completions wire format to one server; build it with the factory."""
+
+    def __init__(self, settings: Settings, model: str) -> None:
+        self.base_url = settings.openai_base_url.rstrip("/")
+        self.info = EngineInfo(
+            name=NAME,
+            model=model,
+            context_window=settings.openai_context_window,
+            parallel_slots=settings.parallel,
+        )
+        headers = {"Accept": "text/event-stream, application/json"}
+        if settings.openai_api_key is not None:
+            headers["Authorization"] = f"Bearer {settings.openai_api_key.get_secret_value()}"
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url + "/",
+            headers=headers,
+            timeout=httpx.Timeout(settings.engine_timeout_s, connect=CONNECT_TIMEOUT_S),
+        )
+        tokenizer = HttpTokenizer(self._client, server_root(self.base_url), model, NAME)
+        self._counter = TokenCounter(tokenizer)
+
+    @property
+    def estimating_tokens(self) -> bool:
+        """True once the server turned out to have no tokenizer (counts are estimates)."""
+        return self._counter.estimating
+
+    async def count_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
+        return await self._counter.count(messages)
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+        body = chat_body(request, model=request.model or self.info.model)
+        url = f"{self.base_url}/chat/completions"
+        reader = StreamReader(NAME, url)
+        try:
+            async with self._client.stream("POST", "chat/completions", json=body) as response:
+                if response.status_code >= 400:
+                    raise await _http_error(response, url)
+                async for event in _sse_events(response):
+                    if text := reader.feed(event):
+                        yield GenerationChunk(text=text)
+        except httpx.TimeoutException as exc:
+            raise EngineUnavailable(
+                f"engine {NAME} at {url}: no answer in time ({type(exc).__name__}); retry, or "
+                "raise PERSONAE_ENGINE_TIMEOUT_S"
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise EngineUnavailable(
+                f"engine {NAME} at {url}: connection failed ({type(exc).__name__}: {exc}); "
+                "check that the server is running and PERSONAE_OPENAI_BASE_URL is right"
+            ) from exc
+        prompt_tokens = 0 if reader.usage else sum(await self.count_tokens(request.messages))
+        yield reader.final(prompt_tokens)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+async def _http_error(response: httpx.Response, url: str) -> EngineError:
+    raw = (await response.aread()).decode(errors="replace")
+    try:
+        payload: object = json.loads(raw)
+    except ValueError:
+        payload = raw
+    retry_after = response.headers.get("retry-after")
+    return error_for_status(NAME, url, response.status_code, error_message(payload), retry_after)
+
+
+async def _sse_events(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
+    """JSON objects from ``data:`` lines until ``[DONE]``; llama.cpp's ``error:`` lines too."""
+    async for line in response.aiter_lines():
+        field, _, value = line.partition(":")
+        if field not in ("data", "error"):
+            continue  # blank separators, ": keep-alive" comments, event:/id: fields
+        value = value.strip()
+        if value == "[DONE]":
+            return
+        try:
+            event = json.loads(value)
+        except ValueError:
+            raise EngineUnavailable(
+                f"engine {NAME}: the server sent a stream line that is not JSON: {value[:200]!r}"
+            ) from None
+        if isinstance(event, dict):
+            yield event if field == "data" else {"error": event.get("error", event)}
+
+
+async def create_openai_engine(settings: Settings, model: str | None) -> Engine:
+    """An engine for the configured server; nothing is sent until the first request."""
+    return OpenAICompatibleEngine(settings, model or settings.openai_model)
+
+
+@hookimpl
+def register_engines(register: RegisterEngine) -> None:
+    register(NAME, create_openai_engine)
