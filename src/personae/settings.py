@@ -19,10 +19,20 @@ def _default_home() -> Path:
 
 
 def _free_cores() -> int:
+    """Cores this process may use minus those other work keeps busy (1-minute load).
+
+    llama.cpp's threads spin while they wait for each other, so asking for a core that another
+    process holds slows decoding many times over; one thread fewer costs far less.
+    """
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    try:
+        busy = int(os.getloadavg()[0])
+    except OSError:
+        busy = 0
+    return max(1, min(cores, cores - busy))
 
 
 class Settings(BaseSettings):
@@ -58,7 +68,7 @@ class Settings(BaseSettings):
     )
     parallel: int = Field(4, ge=1, description="llamacpp: parallel slots (continuous batching)")
     threads: int = Field(
-        default_factory=_free_cores, ge=1, description="llamacpp: CPU threads; default: free cores"
+        default_factory=_free_cores, ge=1, description="llamacpp: CPU threads; default: cores not kept busy by other work"
     )
     prompt_cache_mib: int = Field(
         256, ge=0, description="llamacpp: host-RAM prompt cache in MiB (0 turns it off)"
