@@ -1,0 +1,198 @@
+"""The native REST API under /api: personas (admin writes) and conversations."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from personae.core.personas import parse_persona_text, validate_persona_data
+from personae.errors import PersonaNotFound
+from personae.server.deps import GuardDep, RuntimeDep, require_admin, require_api_key
+from personae.server.errors import FieldError
+from personae.server.sse import collect, native_stream, prime, sse_response
+from personae.server.wire import (
+    conversation_json,
+    message_json,
+    persona_record_json,
+    turn_result_json,
+)
+from personae.types import Persona, PersonRef, TurnFinished, TurnInput, TurnStarted
+
+router = APIRouter(prefix="/api", tags=["api"], dependencies=[Depends(require_api_key)])
+Admin = [Depends(require_admin)]
+YAML_TYPES = {"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"}
+_PERSONA_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": Persona.model_json_schema()},
+            "application/yaml": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+async def _persona_from_body(request: Request) -> Persona:
+    """JSON by default, YAML when the content type says so; validated like a persona file."""
+    raw = await request.body()
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FieldError("body", "request body is not UTF-8 text; send JSON or YAML") from None
+    if content_type in YAML_TYPES:
+        return parse_persona_text(text, "request body", "yaml")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise FieldError(
+            "body",
+            f"request body is not valid JSON ({err.msg} at line {err.lineno}, column "
+            f"{err.colno}); send a persona as JSON, or as YAML with Content-Type: "
+            "application/yaml",
+        ) from None
+    return validate_persona_data(data, "request body")
+
+
+# ---------------------------------------------------------------- personas
+
+
+@router.get("/personas")
+async def list_personas(request: Request, runtime: RuntimeDep, guard: GuardDep) -> Any:
+    """Published personas; with the admin token, unpublished ones too."""
+    records = await runtime.store.list_personas(include_unpublished=guard.is_admin(request))
+    return {"personas": [persona_record_json(r) for r in records]}
+
+
+@router.get("/personas/{slug}")
+async def get_persona(slug: str, request: Request, runtime: RuntimeDep, guard: GuardDep) -> Any:
+    record = await runtime.store.get_persona(slug)
+    if not record.persona.published and not guard.is_admin(request):
+        raise PersonaNotFound(slug)
+    return persona_record_json(record)
+
+
+@router.post("/personas", dependencies=Admin, status_code=201, openapi_extra=_PERSONA_BODY)
+async def create_persona(request: Request, runtime: RuntimeDep) -> Any:
+    persona = await _persona_from_body(request)
+    if await runtime.store.has_persona(persona.id):
+        raise FieldError(
+            "id",
+            f"persona {persona.id!r} already exists; change it with PUT /api/personas/{persona.id}",
+        )
+    record = await runtime.store.put_persona(persona)
+    return persona_record_json(record)
+
+
+@router.put("/personas/{slug}", dependencies=Admin, openapi_extra=_PERSONA_BODY)
+async def update_persona(slug: str, request: Request, runtime: RuntimeDep) -> Any:
+    persona = await _persona_from_body(request)
+    if persona.id != slug:
+        raise FieldError(
+            "id",
+            f"the body's id {persona.id!r} does not match {slug!r} in the path; make them equal",
+        )
+    if not await runtime.store.has_persona(slug):
+        raise PersonaNotFound(slug)
+    record = await runtime.store.put_persona(persona)
+    return persona_record_json(record)
+
+
+@router.delete("/personas/{slug}", dependencies=Admin)
+async def delete_persona(slug: str, runtime: RuntimeDep) -> Any:
+    await runtime.store.delete_persona(slug)
+    return {"id": slug, "deleted": True}
+
+
+@router.get("/personas/{slug}/revisions", dependencies=Admin)
+async def persona_revisions(slug: str, runtime: RuntimeDep) -> Any:
+    records = await runtime.store.persona_revisions(slug)
+    return {"revisions": [persona_record_json(r) for r in records]}
+
+
+# ---------------------------------------------------------------- conversations
+
+
+class NewConversation(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    persona: str = Field(description="Persona id")
+    user: str = Field(min_length=1, max_length=255, description="The person's id on the channel")
+    channel: str = Field("api", min_length=1, max_length=64)
+
+
+class NewMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    text: str
+    external_id: str | None = Field(
+        None, max_length=255, description="Your id for this message: a retry is not stored twice"
+    )
+
+
+@router.get("/conversations", dependencies=Admin)
+async def list_conversations(
+    runtime: RuntimeDep,
+    persona: str | None = None,
+    person: str | None = Query(None, description="A person id"),
+    user: str | None = Query(None, description="A person's id on `channel` (instead of person)"),
+    channel: str = "api",
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+) -> Any:
+    if user is not None:
+        person = await runtime.store.find_person(PersonRef(channel, user))
+        if person is None:
+            return {"conversations": []}
+    found = await runtime.store.list_conversations(persona, person, limit, offset)
+    return {"conversations": jsonable_encoder(found)}
+
+
+@router.get("/conversations/{conversation_id}", dependencies=Admin)
+async def get_conversation(conversation_id: str, runtime: RuntimeDep) -> Any:
+    ref = await runtime.store.get_conversation(conversation_id)
+    messages = await runtime.store.conversation_messages(conversation_id)
+    turns = await runtime.store.conversation_turns(conversation_id)
+    return {
+        "conversation": conversation_json(ref),
+        "messages": [message_json(m) for m in messages],
+        "turns": jsonable_encoder(turns),
+    }
+
+
+@router.post("/conversations", status_code=201)
+async def open_conversation(body: NewConversation, runtime: RuntimeDep) -> Any:
+    ref = await runtime.store.open_conversation(body.persona, PersonRef(body.channel, body.user))
+    return conversation_json(ref)
+
+
+async def _turn_for(conversation_id: str, body: NewMessage, runtime: RuntimeDep) -> TurnInput:
+    ref = await runtime.store.get_conversation(conversation_id)
+    person = await runtime.store.person_ref(ref.person_id, ref.channel)
+    return TurnInput(ref.persona_id, body.text, person=person, external_id=body.external_id)
+
+
+@router.post("/conversations/{conversation_id}/messages")
+async def send_message(conversation_id: str, body: NewMessage, runtime: RuntimeDep) -> Any:
+    turn = await _turn_for(conversation_id, body, runtime)
+    started, finished = await collect(runtime.turns.run(turn))
+    return turn_result_json(started, finished, body.text)
+
+
+@router.post(
+    "/conversations/{conversation_id}/messages/stream",
+    response_class=Response,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def stream_message(conversation_id: str, body: NewMessage, runtime: RuntimeDep) -> Response:
+    """Server-sent events: `delta` {"text"}*, then `done` {message, reply, trace} or `error`."""
+    turn = await _turn_for(conversation_id, body, runtime)
+    primed = await prime(runtime.turns.run(turn))
+
+    def done(started: TurnStarted | None, finished: TurnFinished) -> dict[str, Any]:
+        return turn_result_json(started, finished, body.text)
+
+    return sse_response(native_stream(primed, done))

@@ -1,0 +1,70 @@
+"""The ASGI app: wiring only. Routes translate HTTP <-> core; the runtime does the work."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+import personae
+from personae.runtime import Runtime
+from personae.server import api_routes, openai_routes, web_routes
+from personae.server.auth import Guard, ensure_admin_token
+from personae.server.deps import ServerState, server_state
+from personae.server.errors import install_error_handlers
+from personae.settings import Settings
+
+Progress = Callable[[str], None]
+
+
+def _noop(_: str) -> None:
+    return None
+
+
+def create_app(
+    settings: Settings, *, runtime: Runtime | None = None, progress: Progress | None = None
+) -> FastAPI:
+    """The personae server. Without ``runtime`` the app starts its own at start-up and closes
+    it at shutdown; a given runtime is used as-is and left open."""
+    state = ServerState(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        token, _path = ensure_admin_token(settings)
+        api_key = settings.api_key.get_secret_value() if settings.api_key else None
+        state.guard = Guard(token, api_key)
+        if runtime is not None:
+            state.runtime = runtime
+            yield
+            return
+        owned = await Runtime.start(settings, progress=progress or _noop)
+        state.runtime = owned
+        try:
+            yield
+        finally:
+            state.runtime = None
+            await owned.aclose()
+
+    app = FastAPI(
+        title="personae",
+        version=personae.__version__,
+        summary="AI personas: an OpenAI-compatible API, a REST API and a web chat",
+        lifespan=lifespan,
+    )
+    app.state.personae = state
+    install_error_handlers(app)
+    app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"])
+    app.include_router(openai_routes.router)
+    app.include_router(api_routes.router)
+    app.include_router(web_routes.router)
+    return app
+
+
+async def healthz(request: Request) -> Any:
+    """200 {"status": "ok"} once the store and the default engine are ready, else 503."""
+    if server_state(request).runtime is None:
+        return JSONResponse({"status": "starting"}, status_code=503, headers={"Retry-After": "1"})
+    return {"status": "ok"}

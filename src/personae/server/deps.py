@@ -1,0 +1,57 @@
+"""What route handlers share: the server's state and the auth checks, as FastAPI dependencies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from personae.errors import EngineUnavailable
+from personae.runtime import Runtime
+from personae.server.auth import Guard
+from personae.settings import Settings
+
+
+@dataclass
+class ServerState:
+    """Set on ``app.state.personae``; guard and runtime arrive when the lifespan starts."""
+
+    settings: Settings
+    guard: Guard | None = None
+    runtime: Runtime | None = None
+
+
+def server_state(request: Request) -> ServerState:
+    state: ServerState = request.app.state.personae
+    return state
+
+
+def _not_ready() -> EngineUnavailable:
+    return EngineUnavailable("the server is still starting (loading the store and model)", 5)
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime = server_state(request).runtime
+    if runtime is None:
+        raise _not_ready()
+    return runtime
+
+
+def get_guard(request: Request) -> Guard:
+    guard = server_state(request).guard
+    if guard is None:
+        raise _not_ready()
+    return guard
+
+
+def require_api_key(request: Request) -> None:
+    get_guard(request).require_api_key(request)
+
+
+def require_admin(request: Request) -> None:
+    get_guard(request).require_admin(request)
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+GuardDep = Annotated[Guard, Depends(get_guard)]

@@ -1,0 +1,148 @@
+"""Personae errors -> HTTP: one table of statuses, two body shapes.
+
+/v1 answers in OpenAI's shape ``{"error": {"message", "type", "param", "code"}}`` so official
+SDKs raise the right exception class; /api and /web answer ``{"error": {"message", "type"}}``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from personae.errors import (
+    BadRequest,
+    ConfigError,
+    EngineError,
+    EngineUnavailable,
+    MessageTooLarge,
+    NotFound,
+    PersonaeError,
+    PersonaInvalid,
+    PersonaNotFound,
+    Unauthorized,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpError:
+    """How one error goes over the wire."""
+
+    status: int
+    type: str
+    code: str | None
+    message: str
+    param: str | None = None
+    headers: dict[str, str] | None = None
+
+
+class FieldError(BadRequest):
+    """A request field is wrong; ``param`` names it (OpenAI's ``param``)."""
+
+    def __init__(self, param: str, message: str) -> None:
+        self.param = param
+        super().__init__(message)
+
+
+def describe(exc: PersonaeError) -> HttpError:
+    """The status, type and headers for one of our errors (most specific class first)."""
+    text = str(exc)
+    if isinstance(exc, MessageTooLarge):
+        return HttpError(413, "invalid_request_error", "message_too_large", text, "messages")
+    if isinstance(exc, PersonaInvalid):
+        return HttpError(422, "invalid_persona", "persona_invalid", text)
+    if isinstance(exc, BadRequest):
+        return HttpError(400, "invalid_request_error", None, text, getattr(exc, "param", None))
+    if isinstance(exc, PersonaNotFound):
+        return HttpError(404, "invalid_request_error", "model_not_found", text, "model")
+    if isinstance(exc, NotFound):
+        return HttpError(404, "not_found_error", "not_found", text)
+    if isinstance(exc, Unauthorized):
+        return HttpError(
+            401, "invalid_request_error", "invalid_api_key", text,
+            headers={"WWW-Authenticate": "Bearer"},
+        )  # fmt: skip
+    if isinstance(exc, EngineUnavailable):
+        headers = {"Retry-After": str(max(1, int(exc.retry_after)))}
+        return HttpError(503, "server_error", "engine_unavailable", text, headers=headers)
+    if isinstance(exc, EngineError):
+        return HttpError(502, "server_error", "engine_error", text)
+    if isinstance(exc, ConfigError):
+        return HttpError(500, "server_error", "config_error", text)
+    return HttpError(500, "server_error", None, text)
+
+
+def is_openai_path(path: str) -> bool:
+    return path == "/v1" or path.startswith("/v1/")
+
+
+def error_body(error: HttpError, openai_shape: bool, exc: Exception | None = None) -> Any:
+    if openai_shape:
+        fields = {"message": error.message, "type": error.type}
+        return {"error": {**fields, "param": error.param, "code": error.code}}
+    body: dict[str, Any] = {"message": error.message, "type": error.code or error.type}
+    if isinstance(exc, PersonaInvalid):
+        body["problems"] = [
+            {"location": p.location, "message": p.message, "value": p.value, "hint": p.hint}
+            for p in exc.problems
+        ]
+    return {"error": body}
+
+
+def error_response(request: Request, exc: PersonaeError) -> JSONResponse:
+    error = describe(exc)
+    body = error_body(error, is_openai_path(request.url.path), exc)
+    return JSONResponse(body, status_code=error.status, headers=error.headers)
+
+
+def sse_error_payload(exc: PersonaeError, openai_shape: bool) -> str:
+    """The error as an SSE data payload, for failures after the stream began."""
+    return json.dumps(error_body(describe(exc), openai_shape, exc))
+
+
+def validation_to_bad_request(exc: RequestValidationError) -> FieldError:
+    """FastAPI's body validation -> a 400 naming the field and saying how to fix it."""
+    first = exc.errors()[0] if exc.errors() else {}
+    loc = [str(part) for part in first.get("loc", ()) if part != "body"]
+    kind = first.get("type", "")
+    if kind == "json_invalid":
+        reason = (first.get("ctx") or {}).get("error", "malformed")
+        return FieldError("body", f"request body is not valid JSON ({reason}); send a JSON object")
+    if not loc:
+        return FieldError(
+            "body", "request body must be a JSON object sent with Content-Type: application/json"
+        )
+    field = ".".join(loc)
+    return FieldError(field, f"field {field!r}: {first.get('msg', 'invalid value')}")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def on_personae(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, PersonaeError)
+        return error_response(request, exc)
+
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return error_response(request, validation_to_bad_request(exc))
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        message = str(exc.detail)
+        if exc.status_code in (404, 405):
+            message = (
+                f"{message}: {request.method} {request.url.path}; "
+                "the routes are listed at /openapi.json"
+            )
+        code = "not_found" if exc.status_code == 404 else None
+        error = HttpError(exc.status_code, "invalid_request_error", code, message)
+        body = error_body(error, is_openai_path(request.url.path))
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    app.add_exception_handler(PersonaeError, on_personae)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)

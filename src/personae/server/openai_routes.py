@@ -1,0 +1,82 @@
+"""The OpenAI-compatible API under /v1: every published persona is a model."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response
+
+from personae.errors import PersonaeError, PersonaNotFound
+from personae.server.deps import RuntimeDep, require_api_key
+from personae.server.errors import sse_error_payload
+from personae.server.openai_schema import (
+    ChatCompletionRequest,
+    ChunkMaker,
+    completion_id,
+    completion_json,
+    to_turn_input,
+)
+from personae.server.sse import Primed, collect, encode, prime, sse_response
+from personae.types import PersonaRecord, TextDelta, TurnFinished
+
+router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Depends(require_api_key)])
+
+
+def _model_json(record: PersonaRecord) -> dict[str, Any]:
+    return {
+        "id": record.persona.id,
+        "object": "model",
+        "created": int(record.created_at.timestamp()),
+        "owned_by": "personae",
+    }
+
+
+@router.get("/models")
+async def list_models(runtime: RuntimeDep) -> dict[str, Any]:
+    records = await runtime.store.list_personas(include_unpublished=False)
+    return {"object": "list", "data": [_model_json(r) for r in records]}
+
+
+@router.get("/models/{model_id}")
+async def get_model(model_id: str, runtime: RuntimeDep) -> dict[str, Any]:
+    record = await runtime.store.get_persona(model_id)
+    if not record.persona.published:
+        raise PersonaNotFound(model_id)
+    return _model_json(record)
+
+
+@router.post("/chat/completions", response_model=None)
+async def chat_completions(
+    body: ChatCompletionRequest, runtime: RuntimeDep
+) -> dict[str, Any] | Response:
+    turn = to_turn_input(body)
+    events = runtime.turns.run(turn)
+    if not body.stream:
+        _, finished = await collect(events)
+        return completion_json(completion_id(), body.model, finished)
+    include_usage = body.stream_options is not None and body.stream_options.include_usage
+    primed = await prime(events)
+    return sse_response(_openai_stream(primed, ChunkMaker(body.model, include_usage)))
+
+
+async def _openai_stream(primed: Primed, maker: ChunkMaker) -> AsyncIterator[bytes]:
+    yield _data(maker.chunk({"role": "assistant", "content": ""}))
+    try:
+        async for event in primed.events():
+            if isinstance(event, TextDelta):
+                yield _data(maker.chunk({"content": event.text}))
+            elif isinstance(event, TurnFinished):
+                yield _data(maker.chunk({}, event.finish_reason))
+                if maker.include_usage:
+                    yield _data(maker.usage(event.usage))
+    except PersonaeError as exc:
+        yield encode(sse_error_payload(exc, openai_shape=True))
+        return
+    yield encode("[DONE]")
+
+
+def _data(body: dict[str, Any]) -> bytes:
+    return encode(json.dumps(body, ensure_ascii=False, separators=(",", ":")))

@@ -1,0 +1,224 @@
+// personae web chat: a persona picker and a streamed conversation. No build step, no libraries.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = { personas: [], current: null, sending: false };
+
+function avatarInto(el, persona) {
+  el.replaceChildren();
+  el.classList.remove("has-image");
+  if (persona.avatar_url) {
+    const img = document.createElement("img");
+    img.src = persona.avatar_url;
+    img.alt = "";
+    img.addEventListener("error", () => { img.remove(); el.textContent = initial(persona); });
+    el.classList.add("has-image");
+    el.append(img);
+  } else {
+    el.textContent = initial(persona);
+  }
+  el.style.setProperty("--hue", String(hue(persona.id)));
+}
+
+function initial(persona) {
+  return (persona.name || persona.id).trim().charAt(0).toUpperCase();
+}
+
+function hue(text) {
+  let h = 0;
+  for (const ch of text) h = (h * 31 + ch.charCodeAt(0)) % 360;
+  return h;
+}
+
+async function errorText(response) {
+  try {
+    const body = await response.json();
+    return body.error?.message || `HTTP ${response.status}`;
+  } catch {
+    return `HTTP ${response.status}`;
+  }
+}
+
+// ------------------------------------------------------------------ picker
+
+async function loadPersonas() {
+  const list = $("persona-list");
+  const response = await fetch("/web/personas", { credentials: "same-origin" });
+  list.setAttribute("aria-busy", "false");
+  if (!response.ok) {
+    $("picker-status").textContent = `Could not load personas: ${await errorText(response)}`;
+    return;
+  }
+  state.personas = (await response.json()).personas;
+  list.replaceChildren(...state.personas.map(personaCard));
+  if (!state.personas.length) $("picker-status").textContent = "No personas are published yet.";
+}
+
+function personaCard(persona) {
+  const item = document.createElement("li");
+  const link = document.createElement("a");
+  link.className = "persona-card";
+  link.href = `#/p/${encodeURIComponent(persona.id)}`;
+  link.dataset.persona = persona.id;
+  const avatar = document.createElement("span");
+  avatar.className = "avatar";
+  avatar.setAttribute("aria-hidden", "true");
+  avatarInto(avatar, persona);
+  const text = document.createElement("span");
+  text.className = "persona-text";
+  const name = document.createElement("strong");
+  name.textContent = persona.name;
+  const tagline = document.createElement("span");
+  tagline.className = "tagline";
+  tagline.textContent = persona.tagline;
+  text.append(name, tagline);
+  link.append(avatar, text);
+  item.append(link);
+  return item;
+}
+
+// ------------------------------------------------------------------ conversation
+
+function bubble(role, text) {
+  const item = document.createElement("li");
+  item.className = `message ${role === "user" ? "from-user" : "from-persona"}`;
+  const who = document.createElement("span");
+  who.className = "visually-hidden";
+  who.textContent = role === "user" ? "You: " : `${state.current?.name || "Persona"}: `;
+  const body = document.createElement("p");
+  body.className = "bubble";
+  body.textContent = text;
+  item.append(who, body);
+  $("messages").append(item);
+  return body;
+}
+
+function scrollToEnd() {
+  const log = $("messages");
+  log.scrollTop = log.scrollHeight;
+}
+
+async function openPersona(slug) {
+  const response = await fetch(`/web/personas/${encodeURIComponent(slug)}/conversation`,
+    { credentials: "same-origin" });
+  if (!response.ok) {
+    showPicker(`Could not open that persona: ${await errorText(response)}`);
+    return;
+  }
+  const { persona, messages } = await response.json();
+  state.current = persona;
+  $("picker").hidden = true;
+  $("chat").hidden = false;
+  $("chat-status").textContent = "";
+  $("chat-name").textContent = persona.name;
+  $("chat-tagline").textContent = persona.tagline;
+  avatarInto($("chat-avatar"), persona);
+  document.title = `${persona.name} · personae`;
+  const log = $("messages");
+  log.replaceChildren();
+  bubble("assistant", persona.greeting).parentElement.classList.add("greeting");
+  for (const message of messages) bubble(message.role, message.content);
+  scrollToEnd();
+  $("message-input").focus();
+}
+
+function showPicker(status = "") {
+  state.current = null;
+  $("chat").hidden = true;
+  $("picker").hidden = false;
+  $("picker-status").textContent = status;
+  document.title = "personae";
+}
+
+// Parses a text/event-stream body into {event, data} objects as bytes arrive.
+async function* readEvents(response) {
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let cut;
+    while ((cut = buffer.indexOf("\n\n")) >= 0) {
+      const frame = buffer.slice(0, cut);
+      buffer = buffer.slice(cut + 2);
+      let event = "message";
+      const data = [];
+      for (const line of frame.split("\n")) {
+        if (line.startsWith("event:")) event = line.slice(6).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+      }
+      if (data.length) yield { event, data: JSON.parse(data.join("\n")) };
+    }
+  }
+}
+
+async function send(text) {
+  const persona = state.current;
+  state.sending = true;
+  $("send").disabled = true;
+  $("chat-status").textContent = "";
+  bubble("user", text);
+  const reply = bubble("assistant", "");
+  reply.classList.add("streaming");
+  reply.setAttribute("aria-busy", "true");
+  scrollToEnd();
+  try {
+    const response = await fetch(`/web/personas/${encodeURIComponent(persona.id)}/messages`, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+      body: JSON.stringify({ text }),
+    });
+    if (!response.ok) throw new Error(await errorText(response));
+    for await (const { event, data } of readEvents(response)) {
+      if (event === "delta") reply.textContent += data.text;
+      else if (event === "done") reply.textContent = data.reply.content;
+      else if (event === "error") throw new Error(data.error?.message || "the reply failed");
+      scrollToEnd();
+    }
+  } catch (err) {
+    if (!reply.textContent) reply.parentElement.remove();
+    $("chat-status").textContent = `No reply: ${err.message}`;
+  } finally {
+    reply.classList.remove("streaming");
+    reply.removeAttribute("aria-busy");
+    state.sending = false;
+    $("send").disabled = false;
+  }
+}
+
+// ------------------------------------------------------------------ wiring
+
+function route() {
+  const match = location.hash.match(/^#\/p\/([^/]+)$/);
+  if (match) openPersona(decodeURIComponent(match[1]));
+  else showPicker();
+}
+
+function autosize(input) {
+  input.style.height = "auto";
+  input.style.height = `${Math.min(input.scrollHeight, 200)}px`;
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const input = $("message-input");
+  $("composer").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = input.value.trim();
+    if (!text || state.sending || !state.current) return;
+    input.value = "";
+    autosize(input);
+    send(text);
+  });
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      $("composer").requestSubmit();
+    }
+  });
+  input.addEventListener("input", () => autosize(input));
+  window.addEventListener("hashchange", route);
+  loadPersonas().then(route);
+});

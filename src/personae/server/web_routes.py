@@ -1,0 +1,163 @@
+"""The web chat: the static page at /, and the JSON/SSE endpoints it calls under /web.
+
+A person is a random id in the ``personae_person`` cookie (HttpOnly, SameSite=Lax), so the
+conversation with each persona (channel "web") survives a reload.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import FileResponse, RedirectResponse
+from pydantic import BaseModel, ConfigDict
+
+from personae.errors import NotFound, PersonaNotFound
+from personae.server.deps import RuntimeDep
+from personae.server.sse import native_stream, prime, sse_response
+from personae.server.wire import persona_card, turn_result_json
+from personae.types import Persona, PersonRef, TurnFinished, TurnInput, TurnStarted
+
+router = APIRouter(tags=["web"])
+WEB_CHANNEL = "web"
+COOKIE = "personae_person"
+COOKIE_MAX_AGE = 400 * 24 * 3600  # the longest lifetime browsers accept
+_COOKIE_VALUE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+_STATIC = {
+    "app.js": "text/javascript; charset=utf-8",
+    "style.css": "text/css; charset=utf-8",
+}
+_IMAGES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".svg": "image/svg+xml",
+}
+PAGE_CSP = (
+    "default-src 'self'; img-src 'self' data: https:; script-src 'self'; style-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+# An avatar (SVG included) can never run script or load anything, even if opened directly.
+IMAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+
+
+def _static(name: str) -> bytes:
+    return resources.files("personae.server").joinpath("static", name).read_bytes()
+
+
+def _person(request: Request) -> tuple[str, bool]:
+    """The cookie's person id, or a fresh one (True: the response must set the cookie)."""
+    value = request.cookies.get(COOKIE, "")
+    if _COOKIE_VALUE.fullmatch(value):
+        return value, False
+    return secrets.token_urlsafe(24), True
+
+
+def _remember(request: Request, response: Response, person: str, new: bool) -> None:
+    if new:
+        response.set_cookie(
+            COOKIE,
+            person,
+            max_age=COOKIE_MAX_AGE,
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+        )
+
+
+@router.get("/", include_in_schema=False)
+async def index(request: Request) -> Response:
+    response = Response(_static("index.html"), media_type="text/html; charset=utf-8")
+    response.headers["Content-Security-Policy"] = PAGE_CSP
+    response.headers["Cache-Control"] = "no-cache"
+    _remember(request, response, *_person(request))
+    return response
+
+
+@router.get("/static/{name}", include_in_schema=False)
+async def static_file(name: str) -> Response:
+    media_type = _STATIC.get(name)
+    if media_type is None:
+        raise NotFound(f"no static file {name!r}; the web chat uses only {', '.join(_STATIC)}")
+    return Response(_static(name), media_type=media_type, headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/web/personas")
+async def web_personas(runtime: RuntimeDep) -> Any:
+    records = await runtime.store.list_personas(include_unpublished=False)
+    return {"personas": [persona_card(r.persona) for r in records]}
+
+
+async def _published(runtime: RuntimeDep, slug: str) -> Persona:
+    """Unpublished personas are hidden from the web chat, as if they did not exist."""
+    record = await runtime.store.get_persona(slug)
+    if not record.persona.published:
+        raise PersonaNotFound(slug)
+    return record.persona
+
+
+@router.get("/web/personas/{slug}/conversation")
+async def web_conversation(
+    slug: str, request: Request, response: Response, runtime: RuntimeDep
+) -> Any:
+    """The persona's card and this person's earlier messages with it (oldest first)."""
+    persona = await _published(runtime, slug)
+    person, new = _person(request)
+    _remember(request, response, person, new)
+    messages: list[dict[str, Any]] = []
+    person_id = None if new else await runtime.store.find_person(PersonRef(WEB_CHANNEL, person))
+    if person_id is not None:
+        found = await runtime.store.list_conversations(slug, person_id, 1, 0)
+        if found:
+            stored = await runtime.store.conversation_messages(found[0].id)
+            messages = [{"id": m.id, "role": m.role, "content": m.content} for m in stored]
+    return {"persona": persona_card(persona), "messages": messages}
+
+
+class WebMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    text: str
+
+
+@router.post(
+    "/web/personas/{slug}/messages",
+    response_class=Response,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def web_message(
+    slug: str, body: WebMessage, request: Request, runtime: RuntimeDep
+) -> Response:
+    """Server-sent events: `delta` {"text"}*, then `done` {message, reply, trace} or `error`."""
+    await _published(runtime, slug)
+    person, new = _person(request)
+    turn = TurnInput(slug, body.text, person=PersonRef(WEB_CHANNEL, person))
+    primed = await prime(runtime.turns.run(turn))
+
+    def done(started: TurnStarted | None, finished: TurnFinished) -> dict[str, Any]:
+        return turn_result_json(started, finished, body.text)
+
+    response = sse_response(native_stream(primed, done))
+    _remember(request, response, person, new)
+    return response
+
+
+@router.get("/web/personas/{slug}/avatar")
+async def web_avatar(slug: str, runtime: RuntimeDep) -> Response:
+    avatar = (await runtime.store.get_persona(slug)).persona.avatar
+    if avatar and avatar.startswith(("https://", "http://")):
+        return RedirectResponse(avatar)
+    path = Path(avatar) if avatar else None
+    media_type = _IMAGES.get(path.suffix.lower()) if path else None
+    if path is None or media_type is None or not path.is_absolute() or not path.is_file():
+        raise NotFound(
+            f"persona {slug!r} has no avatar image file; set its `avatar` to a .png, .jpg, "
+            ".webp, .gif or .svg next to the persona file, or to an https:// URL"
+        )
+    headers = {"Content-Security-Policy": IMAGE_CSP, "Cache-Control": "public, max-age=3600"}
+    return FileResponse(path, media_type=media_type, headers=headers)

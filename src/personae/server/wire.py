@@ -1,0 +1,77 @@
+"""Core types -> JSON bodies for the native API and the web chat (the wire shapes live here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.encoders import jsonable_encoder
+
+from personae.types import (
+    ConversationRef,
+    Persona,
+    PersonaRecord,
+    StoredMessage,
+    TurnFinished,
+    TurnStarted,
+)
+
+
+def persona_record_json(record: PersonaRecord) -> dict[str, Any]:
+    return {
+        "persona": record.persona.model_dump(mode="json"),
+        "revision": record.revision,
+        "created_at": record.created_at.isoformat(),
+        "updated_at": record.updated_at.isoformat(),
+    }
+
+
+def persona_card(persona: Persona) -> dict[str, Any]:
+    """What a picker shows: name, tagline, avatar URL (if any) and the greeting."""
+    return {
+        "id": persona.id,
+        "name": persona.name,
+        "tagline": persona.tagline,
+        "greeting": persona.greeting,
+        "avatar_url": _avatar_url(persona),
+    }
+
+
+def _avatar_url(persona: Persona) -> str | None:
+    if not persona.avatar:
+        return None
+    if persona.avatar.startswith(("https://", "data:image/")):
+        return persona.avatar
+    return f"/web/personas/{persona.id}/avatar"
+
+
+def conversation_json(ref: ConversationRef) -> dict[str, Any]:
+    return {
+        "id": ref.id,
+        "persona": ref.persona_id,
+        "person_id": ref.person_id,
+        "channel": ref.channel,
+    }
+
+
+def message_json(message: StoredMessage) -> dict[str, Any]:
+    body: dict[str, Any] = jsonable_encoder(message)
+    return body
+
+
+def turn_result_json(
+    started: TurnStarted | None, finished: TurnFinished, text: str
+) -> dict[str, Any]:
+    """The person's message (as stored), the reply and the turn's trace."""
+    inbound = started.inbound_message_id if started else None
+    reply: dict[str, Any] = (
+        message_json(finished.reply)
+        if finished.reply is not None
+        else {"role": "assistant", "content": finished.text}
+    )
+    return {
+        "message": {"id": inbound, "role": "user", "content": text},
+        "reply": reply,
+        "finish_reason": finished.finish_reason,
+        "replayed": finished.replayed,
+        "trace": jsonable_encoder(finished.trace),
+    }
