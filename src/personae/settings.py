@@ -68,7 +68,9 @@ class Settings(BaseSettings):
     )
     parallel: int = Field(4, ge=1, description="llamacpp: parallel slots (continuous batching)")
     threads: int = Field(
-        default_factory=_free_cores, ge=1, description="llamacpp: CPU threads; default: cores not kept busy by other work"
+        default_factory=_free_cores,
+        ge=1,
+        description="llamacpp: CPU threads; default: cores not kept busy by other work",
     )
     prompt_cache_mib: int = Field(
         256, ge=0, description="llamacpp: host-RAM prompt cache in MiB (0 turns it off)"

@@ -4,12 +4,12 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
-from personae.stores.sql import SqlStore
 
 from personae.contracts import Engine
 from personae.core.turn import TurnRunner
 from personae.plugins import engine_factories
 from personae.settings import Settings
+from personae.stores.sql import SqlStore
 from personae.types import (
     ChatMessage,
     GenerationChunk,

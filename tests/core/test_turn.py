@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from personae.stores.sql import SqlStore
 
 from personae.core.turn import TurnRunner
 from personae.errors import EngineUnavailable, MessageTooLarge, PersonaNotFound
+from personae.stores.sql import SqlStore
 from personae.types import (
     ChatMessage,
     PersonRef,
