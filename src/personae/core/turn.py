@@ -123,19 +123,24 @@ class TurnRunner:
     async def _stateful(self, turn: TurnInput, emit: Callable[[object], None]) -> None:
         assert turn.person is not None
         clock = _Clock(time.perf_counter())
-        record = await self._personas.get_persona(turn.persona)
+        # Independent lookups: run them side by side (each is a store round trip).
+        record, conversation = await asyncio.gather(
+            self._personas.get_persona(turn.persona),
+            self._conversations.open_conversation(turn.persona, turn.person),
+        )
         engine = await self._engines(record.persona.model)
-        conversation = await self._conversations.open_conversation(turn.persona, turn.person)
         clock.queued_ms = clock.now_ms()
-        inbound, earlier_reply = await self._conversations.add_inbound(
-            conversation, turn.text, turn.external_id
+        # The history read need not wait for the insert: the lane keeps other turns out, and
+        # the id filter below drops the new message whichever finished first.
+        (inbound, earlier_reply), stored = await asyncio.gather(
+            self._conversations.add_inbound(conversation, turn.text, turn.external_id),
+            self._conversations.history(conversation.id, self._history_limit + 1),
         )
         emit(TurnStarted(conversation.id, inbound.id))
         if earlier_reply is not None:
             emit(TextDelta(earlier_reply.content))
             emit(_replay(earlier_reply, engine, clock))
             return
-        stored = await self._conversations.history(conversation.id, self._history_limit + 1)
         prior = [
             HistoryItem(ChatMessage(m.role, m.content), m.id) for m in stored if m.id < inbound.id
         ]

@@ -9,9 +9,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, insert, select
+from sqlalchemy import ColumnElement, Select, exists, func, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from personae.errors import BadRequest, ConversationNotFound, NotFound, PersonaNotFound
 from personae.stores.serialize import conversation_ref, conversation_summary
@@ -20,11 +20,8 @@ from personae.types import ConversationRef, ConversationSummary, PersonRef
 
 
 async def find_person(engine: AsyncEngine, person: PersonRef) -> str | None:
-    query = select(identities.c.person_id).where(
-        identities.c.channel == person.channel, identities.c.external_id == person.external_id
-    )
     async with engine.connect() as conn:
-        found: str | None = await conn.scalar(query)
+        found: str | None = await conn.scalar(_person_query(person))
     return found
 
 
@@ -45,7 +42,17 @@ async def person_ref(engine: AsyncEngine, person_id: str, channel: str) -> Perso
 async def open_conversation(
     engine: AsyncEngine, persona_slug: str, person: PersonRef
 ) -> ConversationRef:
-    # The common case, a returning person, costs one query.
+    # One transaction whatever happens: a returning person costs one query, a new one a few
+    # inserts. A unique key that trips means a concurrent open won; the retry reads its rows.
+    try:
+        return await _get_or_create(engine, persona_slug, person)
+    except IntegrityError:
+        return await _get_or_create(engine, persona_slug, person)
+
+
+async def _get_or_create(
+    engine: AsyncEngine, persona_slug: str, person: PersonRef
+) -> ConversationRef:
     query = (
         select(conversations)
         .join_from(
@@ -60,76 +67,48 @@ async def open_conversation(
             conversations.c.persona_slug == persona_slug,
         )
     )
-    async with engine.connect() as conn:
+    async with engine.begin() as conn:
         row = (await conn.execute(query)).first()
-    if row is not None:
-        return conversation_ref(row)
-    person_id = await _person_id(engine, person)
-    return await _create_conversation(engine, persona_slug, person_id, person.channel)
-
-
-async def _person_id(engine: AsyncEngine, person: PersonRef) -> str:
-    found = await find_person(engine, person)
-    if found is not None:
-        return found
-    now, person_id = utcnow(), uuid.uuid4().hex
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(insert(people).values(id=person_id, created_at=now))
-            await conn.execute(
-                insert(identities).values(
-                    channel=person.channel,
-                    external_id=person.external_id,
-                    person_id=person_id,
-                    created_at=now,
-                )
-            )
-        return person_id
-    except IntegrityError:
-        pass  # another writer created this identity first; its person wins
-    found = await find_person(engine, person)
-    assert found is not None, "an identity that collided on insert must be readable"
-    return found
-
-
-async def _create_conversation(
-    engine: AsyncEngine, persona_slug: str, person_id: str, channel: str
-) -> ConversationRef:
-    await _require_persona(engine, persona_slug)
-    now = utcnow()
-    ref = ConversationRef(uuid.uuid4().hex, persona_slug, person_id, channel)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(
-                insert(conversations).values(
-                    id=ref.id,
-                    persona_slug=persona_slug,
-                    person_id=person_id,
-                    channel=channel,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-        return ref
-    except IntegrityError:
-        pass  # a concurrent open created it, or the persona vanished meanwhile
-    query = select(conversations).where(
-        conversations.c.persona_slug == persona_slug,
-        conversations.c.person_id == person_id,
-        conversations.c.channel == channel,
-    )
-    async with engine.connect() as conn:
-        row = (await conn.execute(query)).first()
-    if row is None:
-        raise PersonaNotFound(persona_slug)
-    return conversation_ref(row)
-
-
-async def _require_persona(engine: AsyncEngine, slug: str) -> None:
-    live = exists().where(personas.c.slug == slug, personas.c.deleted_at.is_(None))
-    async with engine.connect() as conn:
+        if row is not None:
+            return conversation_ref(row)
+        live = exists().where(personas.c.slug == persona_slug, personas.c.deleted_at.is_(None))
         if not await conn.scalar(select(live)):
-            raise PersonaNotFound(slug)
+            raise PersonaNotFound(persona_slug)
+        found: str | None = await conn.scalar(_person_query(person))
+        person_id = found or await _add_person(conn, person)
+        now = utcnow()
+        ref = ConversationRef(uuid.uuid4().hex, persona_slug, person_id, person.channel)
+        await conn.execute(
+            insert(conversations).values(
+                id=ref.id,
+                persona_slug=persona_slug,
+                person_id=person_id,
+                channel=person.channel,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        return ref
+
+
+def _person_query(person: PersonRef) -> Select[Any]:
+    return select(identities.c.person_id).where(
+        identities.c.channel == person.channel, identities.c.external_id == person.external_id
+    )
+
+
+async def _add_person(conn: AsyncConnection, person: PersonRef) -> str:
+    now, person_id = utcnow(), uuid.uuid4().hex
+    await conn.execute(insert(people).values(id=person_id, created_at=now))
+    await conn.execute(
+        insert(identities).values(
+            channel=person.channel,
+            external_id=person.external_id,
+            person_id=person_id,
+            created_at=now,
+        )
+    )
+    return person_id
 
 
 async def get_conversation(engine: AsyncEngine, conversation_id: str) -> ConversationRef:

@@ -49,10 +49,7 @@ async def add_inbound(
     engine: AsyncEngine, conversation: ConversationRef, text: str, external_id: str | None
 ) -> tuple[StoredMessage, StoredMessage | None]:
     if external_id is None:
-        pending = await _pending(engine, conversation.id, text)
-        if pending is not None:
-            return pending, None  # a retry after a failed turn: answer the stored message
-        return await _insert_user(engine, conversation, text, None), None
+        return await _pending_or_insert(engine, conversation, text), None
     by_id = (messages.c.channel == conversation.channel) & (messages.c.external_id == external_id)
     found = await _with_reply(engine, by_id)
     if found is not None:
@@ -93,33 +90,38 @@ async def _with_reply(
     return stored_message(row), reply
 
 
-async def _pending(engine: AsyncEngine, conversation_id: str, text: str) -> StoredMessage | None:
-    """The conversation's latest message, if it is this very text from the person, unanswered."""
-    query = (
+async def _pending_or_insert(
+    engine: AsyncEngine, conversation: ConversationRef, text: str
+) -> StoredMessage:
+    """Store the person's message, unless the conversation's latest message is this very text,
+    still unanswered (a retry after a failed turn): then that one is returned. One transaction."""
+    latest = (
         select(messages)
-        .where(messages.c.conversation_id == conversation_id)
+        .where(messages.c.conversation_id == conversation.id)
         .order_by(messages.c.id.desc())
         .limit(1)
     )
-    async with engine.connect() as conn:
-        row = (await conn.execute(query)).first()
-    if row is None or row.role != "user" or row.content != text:
-        return None
-    return stored_message(row)  # it is the latest, so no reply can follow it yet
-
-
-async def _insert_user(
-    engine: AsyncEngine, conversation: ConversationRef, text: str, external_id: str | None
-) -> StoredMessage:
     now = utcnow()
     try:
         async with engine.begin() as conn:
-            message_id = await _insert_message(conn, conversation, "user", text, now, external_id)
+            row = (await conn.execute(latest)).first()
+            if row is not None and row.role == "user" and row.content == text:
+                return stored_message(row)  # it is the latest, so no reply can follow it yet
+            message_id = await _insert_message(conn, conversation, "user", text, now)
             await _touch(conn, conversation.id, now)
-    except IntegrityError:
-        if external_id is None:  # no unique key involved: the conversation must be missing
-            await require_conversation(engine, conversation.id)
+    except IntegrityError:  # no unique key involved: the conversation must be missing
+        await require_conversation(engine, conversation.id)
         raise
+    return StoredMessage(message_id, conversation.id, "user", text, now)
+
+
+async def _insert_user(
+    engine: AsyncEngine, conversation: ConversationRef, text: str, external_id: str
+) -> StoredMessage:
+    now = utcnow()
+    async with engine.begin() as conn:
+        message_id = await _insert_message(conn, conversation, "user", text, now, external_id)
+        await _touch(conn, conversation.id, now)
     return StoredMessage(message_id, conversation.id, "user", text, now, external_id)
 
 

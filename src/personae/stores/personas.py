@@ -90,14 +90,15 @@ async def put_persona(engine: AsyncEngine, persona: Persona) -> PersonaRecord:
 async def _put(conn: AsyncConnection, persona: Persona, spec: str) -> PersonaRecord:
     now = utcnow()
     # A no-op write first takes the row lock (PostgreSQL) or the write lock (SQLite), so
-    # concurrent writers of one slug queue here instead of colliding on the revision key.
-    await conn.execute(
+    # concurrent writers of one slug queue here instead of colliding on the revision key. A
+    # writer that locked nothing creates the persona; if another creator wins, the unique key
+    # trips and the caller retries, now finding the row to lock.
+    locked = await conn.execute(
         update(personas)
         .where(personas.c.slug == persona.id)
         .values(current_revision=personas.c.current_revision)
     )
-    row = (await conn.execute(_current().where(personas.c.slug == persona.id))).first()
-    if row is None:
+    if locked.rowcount == 0:
         await conn.execute(
             insert(personas).values(
                 slug=persona.id,
@@ -109,6 +110,7 @@ async def _put(conn: AsyncConnection, persona: Persona, spec: str) -> PersonaRec
         )
         await _add_revision(conn, persona.id, 1, spec, now)
         return PersonaRecord(persona=persona, revision=1, created_at=now, updated_at=now)
+    row = (await conn.execute(_current().where(personas.c.slug == persona.id))).one()
     if row.deleted_at is None and row.spec == spec:
         return _unchanged(persona, row)
     revision = row.current_revision + 1
