@@ -81,30 +81,45 @@ class AssembledPrompt:
         return sum(section.tokens for section in self.sections)
 
 
-async def assemble(
+@dataclass(frozen=True, slots=True)
+class FixedParts:
+    """The parts every prompt of this turn keeps, counted: prefix, instructions, the message."""
+
+    head: tuple[ChatMessage, ...]
+    prefix_len: int
+    message: ChatMessage
+    head_tokens: tuple[int, ...]
+    message_tokens: int
+
+
+async def count_fixed(
+    engine: Engine, prefix: Sequence[ChatMessage], instructions: str, text: str
+) -> FixedParts:
+    """Count what the turn cannot drop; needs no history, so it can run while history loads."""
+    head = list(prefix)
+    if instructions.strip():
+        head.append(ChatMessage("system", instructions.strip()))
+    message = ChatMessage("user", text)
+    counts = await engine.count_tokens([*head, message])
+    return FixedParts(tuple(head), len(prefix), message, tuple(counts[:-1]), counts[-1])
+
+
+async def fit_history(
     engine: Engine,
-    prefix: Sequence[ChatMessage],
-    instructions: str,
+    fixed: FixedParts,
     history: Sequence[HistoryItem],
-    text: str,
     budget: int,
     max_tokens: int,
 ) -> AssembledPrompt:
-    """Fit prefix + instructions + as much recent history as the budget allows + the message.
+    """Add as much recent history as the budget allows around the fixed parts.
 
-    ``budget`` covers prompt and reply; the reply keeps ``max_tokens`` of it, shrunk (never below
-    MIN_REPLY_TOKENS) only when the fixed parts leave less.
+    ``budget`` covers prompt and reply; the reply keeps ``max_tokens`` of it, shrunk only when
+    the fixed parts leave less (and refused below MIN_REPLY_TOKENS).
     """
-    fixed_head = list(prefix)
-    if instructions.strip():
-        fixed_head.append(ChatMessage("system", instructions.strip()))
-    new_message = ChatMessage("user", text)
-    candidates = [*fixed_head, *(item.message for item in history), new_message]
-    counts = await engine.count_tokens(candidates)
-    head_counts = counts[: len(fixed_head)]
-    history_counts = counts[len(fixed_head) : -1]
-    fixed_tokens = sum(head_counts) + counts[-1]
-
+    history_counts = (
+        await engine.count_tokens([item.message for item in history]) if history else []
+    )
+    fixed_tokens = sum(fixed.head_tokens) + fixed.message_tokens
     left_for_reply = budget - fixed_tokens
     if left_for_reply < min(max_tokens, MIN_REPLY_TOKENS):
         raise BadRequest(
@@ -114,22 +129,22 @@ async def assemble(
         )
     reply_tokens = min(max_tokens, left_for_reply)
     room = budget - reply_tokens - fixed_tokens
-    kept = _newest_that_fit(history_counts, room)
-    first_kept = len(history) - kept
-    dropped = history[:first_kept]
+    first_kept = len(history) - _newest_that_fit(history_counts, room)
     kept_items = history[first_kept:]
-    kept_tokens = sum(history_counts[first_kept:])
 
-    prefix_tokens = sum(head_counts[: len(prefix)])
-    sections = [PromptSection("persona", prefix_tokens, len(prefix))]
-    if len(fixed_head) > len(prefix):
-        sections.append(PromptSection("instructions", head_counts[-1], 1))
-    sections.append(PromptSection("history", kept_tokens, len(kept_items)))
-    sections.append(PromptSection("message", counts[-1], 1))
+    sections = [
+        PromptSection("persona", sum(fixed.head_tokens[: fixed.prefix_len]), fixed.prefix_len)
+    ]
+    if len(fixed.head) > fixed.prefix_len:
+        sections.append(PromptSection("instructions", fixed.head_tokens[-1], 1))
+    sections.append(PromptSection("history", sum(history_counts[first_kept:]), len(kept_items)))
+    sections.append(PromptSection("message", fixed.message_tokens, 1))
     return AssembledPrompt(
-        messages=(*fixed_head, *(item.message for item in kept_items), new_message),
+        messages=(*fixed.head, *(item.message for item in kept_items), fixed.message),
         sections=tuple(sections),
-        dropped_message_ids=tuple(i.message_id for i in dropped if i.message_id is not None),
+        dropped_message_ids=tuple(
+            i.message_id for i in history[:first_kept] if i.message_id is not None
+        ),
         dropped_tokens=sum(history_counts[:first_kept]),
         budget=budget,
         max_tokens=reply_tokens,

@@ -17,7 +17,14 @@ from dataclasses import dataclass
 
 from personae.contracts import ConversationLog, Engine, PersonaSource, TurnLog
 from personae.core.lanes import Lanes
-from personae.core.prompt import AssembledPrompt, HistoryItem, assemble, persona_prefix
+from personae.core.prompt import (
+    AssembledPrompt,
+    FixedParts,
+    HistoryItem,
+    count_fixed,
+    fit_history,
+    persona_prefix,
+)
 from personae.errors import EngineError, EngineUnavailable, MessageTooLarge
 from personae.types import (
     ChatMessage,
@@ -132,9 +139,11 @@ class TurnRunner:
         clock.queued_ms = clock.now_ms()
         # The history read need not wait for the insert: the lane keeps other turns out, and
         # the id filter below drops the new message whichever finished first.
-        (inbound, earlier_reply), stored = await asyncio.gather(
+        # Counting the fixed prompt parts needs neither, so it runs alongside too.
+        (inbound, earlier_reply), stored, fixed = await asyncio.gather(
             self._conversations.add_inbound(conversation, turn.text, turn.external_id),
             self._conversations.history(conversation.id, self._history_limit + 1),
+            self._count_fixed(engine, record, turn),
         )
         emit(TurnStarted(conversation.id, inbound.id))
         if earlier_reply is not None:
@@ -144,7 +153,7 @@ class TurnRunner:
         prior = [
             HistoryItem(ChatMessage(m.role, m.content), m.id) for m in stored if m.id < inbound.id
         ]
-        prompt = await self._assemble(engine, record, turn, prior)
+        prompt = await self._fit(engine, record, turn, fixed, prior)
         clock.assembled_ms = clock.now_ms()
         try:
             generated = await self._generate(engine, record, turn, prompt, clock, emit)
@@ -164,26 +173,32 @@ class TurnRunner:
         engine = await self._engines(record.persona.model)
         emit(TurnStarted(None, None))
         prior = [HistoryItem(message) for message in turn.history]
-        prompt = await self._assemble(engine, record, turn, prior)
+        fixed = await self._count_fixed(engine, record, turn)
+        prompt = await self._fit(engine, record, turn, fixed, prior)
         clock.assembled_ms = clock.now_ms()
         generated = await self._generate(engine, record, turn, prompt, clock, emit)
         trace = _trace(engine, prompt, clock, generated.usage, generated.finish_reason)
         emit(_finished(generated, trace, None))
 
-    async def _assemble(
-        self, engine: Engine, record: PersonaRecord, turn: TurnInput, prior: list[HistoryItem]
+    async def _count_fixed(
+        self, engine: Engine, record: PersonaRecord, turn: TurnInput
+    ) -> FixedParts:
+        return await count_fixed(
+            engine, persona_prefix(record.persona), turn.instructions, turn.text
+        )
+
+    async def _fit(
+        self,
+        engine: Engine,
+        record: PersonaRecord,
+        turn: TurnInput,
+        fixed: FixedParts,
+        prior: list[HistoryItem],
     ) -> AssembledPrompt:
         model = record.persona.model
         budget = min(model.context_budget or engine.info.context_window, engine.info.context_window)
-        return await assemble(
-            engine,
-            prefix=persona_prefix(record.persona),
-            instructions=turn.instructions,
-            history=prior,
-            text=turn.text,
-            budget=budget,
-            max_tokens=turn.options.max_tokens or model.max_tokens,
-        )
+        max_tokens = turn.options.max_tokens or model.max_tokens
+        return await fit_history(engine, fixed, prior, budget, max_tokens)
 
     async def _generate(
         self,
