@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(
         8000, ge=1, description="Longest accepted inbound message, in characters (longer: 413)"
     )
+    max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest accepted HTTP request body, in bytes (larger: 413)"
+    )
     personas_dir: Path | None = Field(
         None,
         description="Folder of persona files loaded at start-up (besides the stored ones); "

@@ -223,3 +223,27 @@ def test_mid_stream_failure_ends_the_stream_with_an_error(client: httpx.Client) 
     assert frames[-1] != "[DONE]"
     assert json.loads(frames[-1])["error"]["code"] == "engine_unavailable"
     assert json.loads(frames[1])["choices"][0]["delta"]["content"] == "echo:"
+
+
+def test_oversized_bodies_are_refused_before_parsing(client: httpx.Client) -> None:
+    huge = (
+        b'{"model": "echo-friend", "messages": [{"role": "user", "content": "'
+        + (b"x" * 1_100_000)
+        + b'"}]}'
+    )
+    declared = client.post(
+        "/v1/chat/completions", content=huge, headers={"content-type": "application/json"}
+    )
+    assert declared.status_code == 413
+    error = declared.json()["error"]
+    assert error["code"] == "request_too_large" and "PERSONAE_MAX_BODY_BYTES" in error["message"]
+
+    def chunks() -> Any:  # no Content-Length: the cap still holds while the body streams in
+        for start in range(0, len(huge), 65536):
+            yield huge[start : start + 65536]
+
+    streamed = client.post("/api/personas", content=chunks())
+    assert streamed.status_code == 413
+    assert "message" in streamed.json()["error"]
+    # the server is still fine afterwards
+    assert client.get("/healthz").status_code == 200

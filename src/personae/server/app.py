@@ -15,6 +15,7 @@ from personae.server import api_routes, openai_routes, web_routes
 from personae.server.auth import Guard, ensure_admin_token
 from personae.server.deps import ServerState, server_state
 from personae.server.errors import install_error_handlers
+from personae.server.limits import BodyLimit
 from personae.settings import Settings
 
 Progress = Callable[[str], None]
@@ -56,6 +57,7 @@ def create_app(
     )
     app.state.personae = state
     install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"])
     app.include_router(openai_routes.router)
     app.include_router(api_routes.router)
