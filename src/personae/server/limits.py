@@ -9,6 +9,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from personae.server.errors import HttpError, error_body, is_openai_path
 
+# How much of a refused upload is read and dropped so the client sees the answer.
+_DRAIN_LIMIT = 64 * 1024 * 1024
+
 
 class BodyLimit:
     """Buffers each HTTP request body up to ``max_bytes`` and answers 413 past it.
@@ -27,7 +30,7 @@ class BodyLimit:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
-            await self._refuse(scope, send, declared)
+            await self._refuse(scope, receive, send, declared)
             return
         chunks: list[bytes] = []
         size = 0
@@ -39,14 +42,25 @@ class BodyLimit:
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             if size > self.max_bytes:
-                await self._refuse(scope, send, size)
+                await self._refuse(scope, receive, send, size, more=message.get("more_body", False))
                 return
             if not message.get("more_body", False):
                 break
         body: Message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
         await self.app(scope, _replay([body], receive), send)
 
-    async def _refuse(self, scope: Scope, send: Send, size: int) -> None:
+    async def _refuse(
+        self, scope: Scope, receive: Receive, send: Send, size: int, more: bool = True
+    ) -> None:
+        # Read (and drop) the rest of the upload first: answering mid-upload makes the client's
+        # socket reset before it can read the 413. Past a hard cap the connection just closes.
+        drained = 0
+        while more and drained < _DRAIN_LIMIT:
+            incoming = await receive()
+            if incoming["type"] != "http.request":
+                break
+            drained += len(incoming.get("body", b""))
+            more = incoming.get("more_body", False)
         message = (
             f"request body is {size} bytes or more, over the limit of {self.max_bytes}; "
             "send less, or raise PERSONAE_MAX_BODY_BYTES"
