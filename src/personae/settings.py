@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     )
     database_url: str | None = Field(
         None,
-        description="SQLAlchemy async URL; default: SQLite (WAL) at $PERSONAE_HOME/personae.db. "
+        description="Database URL; default: SQLite (WAL) at $PERSONAE_HOME/personae.db. "
         "PostgreSQL: postgresql+asyncpg://user@host/db",
     )
     host: str = Field("127.0.0.1", description="Address `personae up` listens on")
@@ -109,4 +109,4 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite+aiosqlite:///{self.home / 'personae.db'}"
+        return f"sqlite:///{self.home / 'personae.db'}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -36,9 +37,8 @@ async def test_migrates_an_empty_database_to_head_and_reopens(empty_url: str) ->
     head = set(ScriptDirectory.from_config(alembic_config()).get_heads())
     store = await SqlStore.open(empty_url)
     try:
-        async with store.engine.connect() as conn:
-            assert await conn.run_sync(current_heads) == head
-            assert await conn.run_sync(_table_names) >= TABLES | {VERSION_TABLE}
+        assert await store.run_sync(current_heads) == head
+        assert await store.run_sync(_table_names) >= TABLES | {VERSION_TABLE}
         await store.put_persona(Persona(id="kept", name="Kept", greeting="Hi"))
     finally:
         await store.aclose()
@@ -48,8 +48,7 @@ async def test_migrates_an_empty_database_to_head_and_reopens(empty_url: str) ->
     opened_in = time.perf_counter() - started
     try:
         assert (await again.get_persona("kept")).revision == 1
-        async with again.engine.connect() as conn:
-            assert await conn.run_sync(current_heads) == head
+        assert await again.run_sync(current_heads) == head
         assert opened_in < 2.0, f"re-opening an up-to-date store took {opened_in:.2f}s"
     finally:
         await again.aclose()
@@ -61,19 +60,21 @@ def _schema_drift(connection: Connection) -> list[object]:
 
 
 async def test_migrations_build_exactly_the_declared_tables(store: SqlStore) -> None:
-    async with store.engine.connect() as conn:
-        drift = await conn.run_sync(_schema_drift)
+    drift = await store.run_sync(_schema_drift)
     assert drift == [], "migrations and tables.py disagree; add a migration for: " + repr(drift)
+
+
+def _pragma(connection: Connection, name: str) -> Any:
+    return connection.execute(text(f"PRAGMA {name}")).scalar_one()
 
 
 async def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
     store = await SqlStore.open(f"sqlite+aiosqlite:///{tmp_path / 'wal.db'}")
     try:
-        async with store.engine.connect() as conn:
-            assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
-            assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
-            assert (await conn.execute(text("PRAGMA synchronous"))).scalar() == 1  # NORMAL
-            assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar_one() >= 1000
+        assert await store.run_sync(_pragma, "journal_mode") == "wal"
+        assert await store.run_sync(_pragma, "foreign_keys") == 1
+        assert await store.run_sync(_pragma, "synchronous") == 1  # NORMAL
+        assert await store.run_sync(_pragma, "busy_timeout") >= 1000
     finally:
         await store.aclose()
     assert (tmp_path / "wal.db-wal").exists() or (tmp_path / "wal.db").exists()

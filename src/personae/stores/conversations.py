@@ -1,7 +1,7 @@
 """People (one per channel identity) and conversations (persona × person × channel).
 
 Get-or-create is race-safe without locks: insert, and when a unique key says another writer
-won, read the winner's row.
+won, read the winner's row. Sync functions of a connection outside a transaction (runner.py).
 """
 
 from __future__ import annotations
@@ -9,9 +9,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, func, insert, select
+from sqlalchemy import ColumnElement, Connection, Select, exists, func, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from personae.errors import BadRequest, ConversationNotFound, NotFound, PersonaNotFound
 from personae.stores.serialize import conversation_ref, conversation_summary
@@ -19,18 +18,16 @@ from personae.stores.tables import conversations, identities, messages, people, 
 from personae.types import ConversationRef, ConversationSummary, PersonRef
 
 
-async def find_person(engine: AsyncEngine, person: PersonRef) -> str | None:
-    async with engine.connect() as conn:
-        found: str | None = await conn.scalar(_person_query(person))
+def find_person(conn: Connection, person: PersonRef) -> str | None:
+    found: str | None = conn.scalar(_person_query(person))
     return found
 
 
-async def person_ref(engine: AsyncEngine, person_id: str, channel: str) -> PersonRef:
+def person_ref(conn: Connection, person_id: str, channel: str) -> PersonRef:
     query = select(identities.c.external_id).where(
         identities.c.person_id == person_id, identities.c.channel == channel
     )
-    async with engine.connect() as conn:
-        external_id: str | None = await conn.scalar(query)
+    external_id: str | None = conn.scalar(query)
     if external_id is None:
         raise NotFound(
             f"no person {person_id!r} on channel {channel!r}; take person ids from "
@@ -39,20 +36,18 @@ async def person_ref(engine: AsyncEngine, person_id: str, channel: str) -> Perso
     return PersonRef(channel, external_id)
 
 
-async def open_conversation(
-    engine: AsyncEngine, persona_slug: str, person: PersonRef
-) -> ConversationRef:
+def open_conversation(conn: Connection, persona_slug: str, person: PersonRef) -> ConversationRef:
     # One transaction whatever happens: a returning person costs one query, a new one a few
     # inserts. A unique key that trips means a concurrent open won; the retry reads its rows.
     try:
-        return await _get_or_create(engine, persona_slug, person)
+        with conn.begin():
+            return _get_or_create(conn, persona_slug, person)
     except IntegrityError:
-        return await _get_or_create(engine, persona_slug, person)
+        with conn.begin():
+            return _get_or_create(conn, persona_slug, person)
 
 
-async def _get_or_create(
-    engine: AsyncEngine, persona_slug: str, person: PersonRef
-) -> ConversationRef:
+def _get_or_create(conn: Connection, persona_slug: str, person: PersonRef) -> ConversationRef:
     query = (
         select(conversations)
         .join_from(
@@ -67,28 +62,27 @@ async def _get_or_create(
             conversations.c.persona_slug == persona_slug,
         )
     )
-    async with engine.begin() as conn:
-        row = (await conn.execute(query)).first()
-        if row is not None:
-            return conversation_ref(row)
-        live = exists().where(personas.c.slug == persona_slug, personas.c.deleted_at.is_(None))
-        if not await conn.scalar(select(live)):
-            raise PersonaNotFound(persona_slug)
-        found: str | None = await conn.scalar(_person_query(person))
-        person_id = found or await _add_person(conn, person)
-        now = utcnow()
-        ref = ConversationRef(uuid.uuid4().hex, persona_slug, person_id, person.channel)
-        await conn.execute(
-            insert(conversations).values(
-                id=ref.id,
-                persona_slug=persona_slug,
-                person_id=person_id,
-                channel=person.channel,
-                created_at=now,
-                updated_at=now,
-            )
+    row = conn.execute(query).first()
+    if row is not None:
+        return conversation_ref(row)
+    live = exists().where(personas.c.slug == persona_slug, personas.c.deleted_at.is_(None))
+    if not conn.scalar(select(live)):
+        raise PersonaNotFound(persona_slug)
+    found: str | None = conn.scalar(_person_query(person))
+    person_id = found or _add_person(conn, person)
+    now = utcnow()
+    ref = ConversationRef(uuid.uuid4().hex, persona_slug, person_id, person.channel)
+    conn.execute(
+        insert(conversations).values(
+            id=ref.id,
+            persona_slug=persona_slug,
+            person_id=person_id,
+            channel=person.channel,
+            created_at=now,
+            updated_at=now,
         )
-        return ref
+    )
+    return ref
 
 
 def _person_query(person: PersonRef) -> Select[Any]:
@@ -97,10 +91,10 @@ def _person_query(person: PersonRef) -> Select[Any]:
     )
 
 
-async def _add_person(conn: AsyncConnection, person: PersonRef) -> str:
+def _add_person(conn: Connection, person: PersonRef) -> str:
     now, person_id = utcnow(), uuid.uuid4().hex
-    await conn.execute(insert(people).values(id=person_id, created_at=now))
-    await conn.execute(
+    conn.execute(insert(people).values(id=person_id, created_at=now))
+    conn.execute(
         insert(identities).values(
             channel=person.channel,
             external_id=person.external_id,
@@ -111,17 +105,16 @@ async def _add_person(conn: AsyncConnection, person: PersonRef) -> str:
     return person_id
 
 
-async def get_conversation(engine: AsyncEngine, conversation_id: str) -> ConversationRef:
+def get_conversation(conn: Connection, conversation_id: str) -> ConversationRef:
     query = select(conversations).where(conversations.c.id == conversation_id)
-    async with engine.connect() as conn:
-        row = (await conn.execute(query)).first()
+    row = conn.execute(query).first()
     if row is None:
         raise ConversationNotFound(conversation_id)
     return conversation_ref(row)
 
 
-async def list_conversations(
-    engine: AsyncEngine, persona: str | None, person_id: str | None, limit: int, offset: int
+def list_conversations(
+    conn: Connection, persona: str | None, person_id: str | None, limit: int, offset: int
 ) -> list[ConversationSummary]:
     if limit < 0 or offset < 0:
         raise BadRequest(
@@ -145,13 +138,10 @@ async def list_conversations(
         .limit(limit)
         .offset(offset)
     )
-    async with engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
-    return [conversation_summary(row) for row in rows]
+    return [conversation_summary(row) for row in conn.execute(query).all()]
 
 
-async def require_conversation(engine: AsyncEngine, conversation_id: str) -> None:
+def require_conversation(conn: Connection, conversation_id: str) -> None:
     found = exists().where(conversations.c.id == conversation_id)
-    async with engine.connect() as conn:
-        if not await conn.scalar(select(found)):
-            raise ConversationNotFound(conversation_id)
+    if not conn.scalar(select(found)):
+        raise ConversationNotFound(conversation_id)

@@ -1,13 +1,16 @@
-"""Messages and turns: inbound stored once; a reply and its trace stored together."""
+"""Messages and turns: inbound stored once; a reply and its trace stored together.
+
+Sync functions of a connection outside any transaction (runner.py); each write opens its own,
+and after an IntegrityError looks again in a fresh one.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, insert, select, update
+from sqlalchemy import ColumnElement, Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from personae.stores.conversations import require_conversation
 from personae.stores.serialize import stored_message, trace_to_json, turn_record
@@ -18,62 +21,61 @@ _replies = messages.alias("replies")
 _reply_columns = [c.label(f"reply_{c.name}") for c in _replies.c]
 
 
-async def history(engine: AsyncEngine, conversation_id: str, limit: int) -> list[StoredMessage]:
+def history(conn: Connection, conversation_id: str, limit: int) -> list[StoredMessage]:
     query = (
         select(messages)
         .where(messages.c.conversation_id == conversation_id)
         .order_by(messages.c.id.desc())
         .limit(max(limit, 0))
     )
-    async with engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
+    rows = conn.execute(query).all()
     if not rows:
-        await require_conversation(engine, conversation_id)
+        require_conversation(conn, conversation_id)
     return [stored_message(row) for row in reversed(rows)]
 
 
-async def all_messages(engine: AsyncEngine, conversation_id: str) -> list[StoredMessage]:
+def all_messages(conn: Connection, conversation_id: str) -> list[StoredMessage]:
     query = (
         select(messages)
         .where(messages.c.conversation_id == conversation_id)
         .order_by(messages.c.id)
     )
-    async with engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
+    rows = conn.execute(query).all()
     if not rows:
-        await require_conversation(engine, conversation_id)
+        require_conversation(conn, conversation_id)
     return [stored_message(row) for row in rows]
 
 
-async def add_inbound(
-    engine: AsyncEngine, conversation: ConversationRef, text: str, external_id: str | None
+def add_inbound(
+    conn: Connection, conversation: ConversationRef, text: str, external_id: str | None
 ) -> tuple[StoredMessage, StoredMessage | None]:
     if external_id is None:
-        return await _pending_or_insert(engine, conversation, text), None
+        return _pending_or_insert(conn, conversation, text), None
     by_id = (messages.c.channel == conversation.channel) & (messages.c.external_id == external_id)
-    found = await _with_reply(engine, by_id)
-    if found is not None:
-        return found
     try:
-        return await _insert_user(engine, conversation, text, external_id), None
+        with conn.begin():
+            found = _with_reply(conn, by_id)
+            if found is not None:
+                return found
+            return _insert_user(conn, conversation, text, external_id), None
     except IntegrityError:
-        found = await _with_reply(engine, by_id)  # a concurrent delivery of the same message
-        if found is None:
-            await require_conversation(engine, conversation.id)
-            raise
-        return found
+        with conn.begin():
+            found = _with_reply(conn, by_id)  # a concurrent delivery of the same message
+            if found is None:
+                require_conversation(conn, conversation.id)
+                raise
+            return found
 
 
-async def _with_reply(
-    engine: AsyncEngine, where: ColumnElement[bool]
+def _with_reply(
+    conn: Connection, where: ColumnElement[bool]
 ) -> tuple[StoredMessage, StoredMessage | None] | None:
     query = (
         select(messages, *_reply_columns)
         .outerjoin(_replies, _replies.c.reply_to == messages.c.id)
         .where(where)
     )
-    async with engine.connect() as conn:
-        row = (await conn.execute(query)).first()
+    row = conn.execute(query).first()
     if row is None:
         return None
     reply = None
@@ -90,9 +92,7 @@ async def _with_reply(
     return stored_message(row), reply
 
 
-async def _pending_or_insert(
-    engine: AsyncEngine, conversation: ConversationRef, text: str
-) -> StoredMessage:
+def _pending_or_insert(conn: Connection, conversation: ConversationRef, text: str) -> StoredMessage:
     """Store the person's message, unless the conversation's latest message is this very text,
     still unanswered (a retry after a failed turn): then that one is returned. One transaction."""
     latest = (
@@ -103,30 +103,29 @@ async def _pending_or_insert(
     )
     now = utcnow()
     try:
-        async with engine.begin() as conn:
-            row = (await conn.execute(latest)).first()
+        with conn.begin():
+            row = conn.execute(latest).first()
             if row is not None and row.role == "user" and row.content == text:
                 return stored_message(row)  # it is the latest, so no reply can follow it yet
-            message_id = await _insert_message(conn, conversation, "user", text, now)
-            await _touch(conn, conversation.id, now)
+            message_id = _insert_message(conn, conversation, "user", text, now)
+            _touch(conn, conversation.id, now)
     except IntegrityError:  # no unique key involved: the conversation must be missing
-        await require_conversation(engine, conversation.id)
+        require_conversation(conn, conversation.id)
         raise
     return StoredMessage(message_id, conversation.id, "user", text, now)
 
 
-async def _insert_user(
-    engine: AsyncEngine, conversation: ConversationRef, text: str, external_id: str
+def _insert_user(
+    conn: Connection, conversation: ConversationRef, text: str, external_id: str
 ) -> StoredMessage:
     now = utcnow()
-    async with engine.begin() as conn:
-        message_id = await _insert_message(conn, conversation, "user", text, now, external_id)
-        await _touch(conn, conversation.id, now)
+    message_id = _insert_message(conn, conversation, "user", text, now, external_id)
+    _touch(conn, conversation.id, now)
     return StoredMessage(message_id, conversation.id, "user", text, now, external_id)
 
 
-async def _insert_message(
-    conn: AsyncConnection,
+def _insert_message(
+    conn: Connection,
     conversation: ConversationRef,
     role: str,
     text: str,
@@ -134,7 +133,7 @@ async def _insert_message(
     external_id: str | None = None,
     **extra: Any,
 ) -> int:
-    result = await conn.execute(
+    result = conn.execute(
         insert(messages).values(
             conversation_id=conversation.id,
             role=role,
@@ -150,14 +149,14 @@ async def _insert_message(
     return int(key[0])
 
 
-async def _touch(conn: AsyncConnection, conversation_id: str, now: datetime) -> None:
-    await conn.execute(
+def _touch(conn: Connection, conversation_id: str, now: datetime) -> None:
+    conn.execute(
         update(conversations).where(conversations.c.id == conversation_id).values(updated_at=now)
     )
 
 
-async def complete_turn(
-    engine: AsyncEngine,
+def complete_turn(
+    conn: Connection,
     conversation: ConversationRef,
     inbound: StoredMessage,
     reply_text: str,
@@ -166,9 +165,9 @@ async def complete_turn(
 ) -> tuple[StoredMessage, TurnRecord]:
     now, trace_json = utcnow(), trace_to_json(trace)
     try:
-        async with engine.begin() as conn:
-            await _touch(conn, conversation.id, now)
-            reply_id = await _insert_message(
+        with conn.begin():
+            _touch(conn, conversation.id, now)
+            reply_id = _insert_message(
                 conn,
                 conversation,
                 "assistant",
@@ -177,14 +176,14 @@ async def complete_turn(
                 reply_to=inbound.id,
                 persona_revision=persona_revision,
             )
-            turn_id = await _insert_turn(
+            turn_id = _insert_turn(
                 conn, conversation.id, inbound.id, reply_id, persona_revision, "ok", trace_json, now
             )
     except IntegrityError:
         # The inbound message already has its reply (messages.reply_to is unique): the first wins.
-        earlier = await _completed(engine, inbound.id)
+        earlier = _completed(conn, inbound.id)
         if earlier is None:
-            await require_conversation(engine, conversation.id)
+            require_conversation(conn, conversation.id)
             raise
         return earlier
     reply = StoredMessage(
@@ -196,8 +195,8 @@ async def complete_turn(
     return reply, turn
 
 
-async def fail_turn(
-    engine: AsyncEngine,
+def fail_turn(
+    conn: Connection,
     conversation: ConversationRef,
     inbound: StoredMessage,
     persona_revision: int,
@@ -205,8 +204,8 @@ async def fail_turn(
 ) -> TurnRecord:
     now = utcnow()
     try:
-        async with engine.begin() as conn:
-            turn_id = await _insert_turn(
+        with conn.begin():
+            turn_id = _insert_turn(
                 conn,
                 conversation.id,
                 inbound.id,
@@ -217,15 +216,15 @@ async def fail_turn(
                 now,
             )
     except IntegrityError:
-        await require_conversation(engine, conversation.id)
+        require_conversation(conn, conversation.id)
         raise
     return TurnRecord(
         turn_id, conversation.id, inbound.id, None, persona_revision, "failed", trace, now
     )
 
 
-async def _insert_turn(
-    conn: AsyncConnection,
+def _insert_turn(
+    conn: Connection,
     conversation_id: str,
     inbound_id: int,
     reply_id: int | None,
@@ -234,7 +233,7 @@ async def _insert_turn(
     trace_json: str,
     now: datetime,
 ) -> int:
-    result = await conn.execute(
+    result = conn.execute(
         insert(turns).values(
             conversation_id=conversation_id,
             inbound_message_id=inbound_id,
@@ -250,25 +249,21 @@ async def _insert_turn(
     return int(key[0])
 
 
-async def _completed(
-    engine: AsyncEngine, inbound_id: int
-) -> tuple[StoredMessage, TurnRecord] | None:
+def _completed(conn: Connection, inbound_id: int) -> tuple[StoredMessage, TurnRecord] | None:
     query = select(messages).where(messages.c.reply_to == inbound_id)
-    async with engine.connect() as conn:
-        reply_row = (await conn.execute(query)).first()
-        if reply_row is None:
-            return None
-        turn_query = select(turns).where(
-            turns.c.inbound_message_id == inbound_id, turns.c.reply_message_id == reply_row.id
-        )
-        turn_row = (await conn.execute(turn_query)).one()
+    reply_row = conn.execute(query).first()
+    if reply_row is None:
+        return None
+    turn_query = select(turns).where(
+        turns.c.inbound_message_id == inbound_id, turns.c.reply_message_id == reply_row.id
+    )
+    turn_row = conn.execute(turn_query).one()
     return stored_message(reply_row), turn_record(turn_row)
 
 
-async def conversation_turns(engine: AsyncEngine, conversation_id: str) -> list[TurnRecord]:
+def conversation_turns(conn: Connection, conversation_id: str) -> list[TurnRecord]:
     query = select(turns).where(turns.c.conversation_id == conversation_id).order_by(turns.c.id)
-    async with engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
+    rows = conn.execute(query).all()
     if not rows:
-        await require_conversation(engine, conversation_id)
+        require_conversation(conn, conversation_id)
     return [turn_record(row) for row in rows]

@@ -1,6 +1,6 @@
 """Bring a database to the newest schema with the packaged Alembic migrations.
 
-Runs programmatically on the store's own connection (no alembic.ini needed at runtime). An
+Runs programmatically on a connection of the store's runner (no alembic.ini needed at runtime). An
 up-to-date database costs one small query; on PostgreSQL an advisory lock makes concurrent
 starts of several servers migrate once.
 """
@@ -14,7 +14,6 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from personae.stores.tables import VERSION_TABLE
 
@@ -28,9 +27,10 @@ def alembic_config() -> Config:
     return config
 
 
-async def migrate(engine: AsyncEngine) -> None:
-    async with engine.begin() as connection:
-        await connection.run_sync(upgrade_to_head)
+def migrate(connection: Connection) -> None:
+    """Upgrade in one transaction (on PostgreSQL; SQLite runs its DDL as it comes)."""
+    with connection.begin():
+        upgrade_to_head(connection)
 
 
 def upgrade_to_head(connection: Connection) -> None:

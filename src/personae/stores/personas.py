@@ -1,13 +1,15 @@
-"""Persona queries: every change is a new revision; deletion is a flag, history stays."""
+"""Persona queries: every change is a new revision; deletion is a flag, history stays.
+
+Each operation is a sync function of a connection outside any transaction (see runner.py).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, exists, insert, select, update
+from sqlalchemy import Connection, Row, Select, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from personae.errors import PersonaNotFound
 from personae.stores.serialize import persona_record, persona_to_json
@@ -33,73 +35,66 @@ def _current() -> Select[Any]:
     return _records().where(persona_revisions.c.revision == personas.c.current_revision)
 
 
-async def has_persona(engine: AsyncEngine, slug: str) -> bool:
-    async with engine.connect() as conn:
-        found = await conn.scalar(select(exists().where(personas.c.slug == slug)))
-    return bool(found)
+def has_persona(conn: Connection, slug: str) -> bool:
+    return bool(conn.scalar(select(exists().where(personas.c.slug == slug))))
 
 
-async def list_personas(engine: AsyncEngine, include_unpublished: bool) -> list[PersonaRecord]:
+def list_personas(conn: Connection, include_unpublished: bool) -> list[PersonaRecord]:
     query = _current().where(personas.c.deleted_at.is_(None)).order_by(personas.c.slug)
     if not include_unpublished:
         query = query.where(personas.c.published.is_(True))
-    async with engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
-    return [persona_record(row) for row in rows]
+    return [persona_record(row) for row in conn.execute(query).all()]
 
 
-async def get_persona(engine: AsyncEngine, slug: str) -> PersonaRecord:
+def get_persona(conn: Connection, slug: str) -> PersonaRecord:
     query = _current().where(personas.c.slug == slug, personas.c.deleted_at.is_(None))
-    async with engine.connect() as conn:
-        row = (await conn.execute(query)).first()
+    row = conn.execute(query).first()
     if row is None:
         raise PersonaNotFound(slug)
     return persona_record(row)
 
 
-async def get_revision(engine: AsyncEngine, slug: str, revision: int) -> PersonaRecord:
+def get_revision(conn: Connection, slug: str, revision: int) -> PersonaRecord:
     query = _records().where(personas.c.slug == slug, persona_revisions.c.revision == revision)
-    async with engine.connect() as conn:
-        row = (await conn.execute(query)).first()
+    row = conn.execute(query).first()
     if row is None:
         raise PersonaNotFound(f"{slug} revision {revision}")
     return persona_record(row)
 
 
-async def revisions(engine: AsyncEngine, slug: str) -> list[PersonaRecord]:
+def revisions(conn: Connection, slug: str) -> list[PersonaRecord]:
     query = _records().where(personas.c.slug == slug).order_by(persona_revisions.c.revision)
-    async with engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
+    rows = conn.execute(query).all()
     if not rows:
         raise PersonaNotFound(slug)
     return [persona_record(row) for row in rows]
 
 
-async def put_persona(engine: AsyncEngine, persona: Persona) -> PersonaRecord:
+def put_persona(conn: Connection, persona: Persona) -> PersonaRecord:
     spec = persona_to_json(persona)
     for attempt in range(_ATTEMPTS):
         try:
-            async with engine.begin() as conn:
-                return await _put(conn, persona, spec)
+            with conn.begin():
+                return _put(conn, persona, spec)
         except IntegrityError:
             if attempt == _ATTEMPTS - 1:
                 raise
     raise AssertionError("unreachable")
 
 
-async def _put(conn: AsyncConnection, persona: Persona, spec: str) -> PersonaRecord:
+def _put(conn: Connection, persona: Persona, spec: str) -> PersonaRecord:
     now = utcnow()
     # A no-op write first takes the row lock (PostgreSQL) or the write lock (SQLite), so
     # concurrent writers of one slug queue here instead of colliding on the revision key. A
     # writer that locked nothing creates the persona; if another creator wins, the unique key
     # trips and the caller retries, now finding the row to lock.
-    locked = await conn.execute(
+    locked = conn.execute(
         update(personas)
         .where(personas.c.slug == persona.id)
         .values(current_revision=personas.c.current_revision)
     )
     if locked.rowcount == 0:
-        await conn.execute(
+        conn.execute(
             insert(personas).values(
                 slug=persona.id,
                 current_revision=1,
@@ -108,14 +103,14 @@ async def _put(conn: AsyncConnection, persona: Persona, spec: str) -> PersonaRec
                 updated_at=now,
             )
         )
-        await _add_revision(conn, persona.id, 1, spec, now)
+        _add_revision(conn, persona.id, 1, spec, now)
         return PersonaRecord(persona=persona, revision=1, created_at=now, updated_at=now)
-    row = (await conn.execute(_current().where(personas.c.slug == persona.id))).one()
+    row = conn.execute(_current().where(personas.c.slug == persona.id)).one()
     if row.deleted_at is None and row.spec == spec:
         return _unchanged(persona, row)
     revision = row.current_revision + 1
-    await _add_revision(conn, persona.id, revision, spec, now)
-    await conn.execute(
+    _add_revision(conn, persona.id, revision, spec, now)
+    conn.execute(
         update(personas)
         .where(personas.c.slug == persona.id)
         .values(
@@ -136,18 +131,16 @@ def _unchanged(persona: Persona, row: Row[Any]) -> PersonaRecord:
     )
 
 
-async def _add_revision(
-    conn: AsyncConnection, slug: str, revision: int, spec: str, now: datetime
-) -> None:
-    await conn.execute(
+def _add_revision(conn: Connection, slug: str, revision: int, spec: str, now: datetime) -> None:
+    conn.execute(
         insert(persona_revisions).values(slug=slug, revision=revision, spec=spec, created_at=now)
     )
 
 
-async def delete_persona(engine: AsyncEngine, slug: str) -> None:
+def delete_persona(conn: Connection, slug: str) -> None:
     now = utcnow()
-    async with engine.begin() as conn:
-        result = await conn.execute(
+    with conn.begin():
+        result = conn.execute(
             update(personas)
             .where(personas.c.slug == slug, personas.c.deleted_at.is_(None))
             .values(deleted_at=now, updated_at=now)

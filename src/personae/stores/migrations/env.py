@@ -8,7 +8,7 @@ from alembic import context
 from sqlalchemy import Connection
 from sqlalchemy.pool import NullPool
 
-from personae.stores.connect import make_engine
+from personae.stores.connect import open_runner
 from personae.stores.tables import VERSION_TABLE, metadata
 
 config = context.config
@@ -46,13 +46,17 @@ def _run_offline() -> None:
         context.run_migrations()
 
 
+def _run_in_transaction(connection: Connection) -> None:
+    with connection.begin():
+        _run(connection)
+
+
 async def _run_own_engine() -> None:
-    engine = make_engine(_url(), poolclass=NullPool)
+    runner = open_runner(_url(), poolclass=NullPool)
     try:
-        async with engine.begin() as connection:
-            await connection.run_sync(_run)
+        await runner.write(_run_in_transaction)
     finally:
-        await engine.dispose()
+        await runner.aclose()
 
 
 _given = config.attributes.get("connection")
