@@ -78,17 +78,7 @@ def _with_reply(
     row = conn.execute(query).first()
     if row is None:
         return None
-    reply = None
-    if row.reply_id is not None:
-        reply = StoredMessage(
-            id=row.reply_id,
-            conversation_id=row.reply_conversation_id,
-            role=row.reply_role,
-            content=row.reply_content,
-            created_at=row.reply_created_at,
-            external_id=row.reply_external_id,
-            persona_revision=row.reply_persona_revision,
-        )
+    reply = stored_message(row, prefix="reply_") if row.reply_id is not None else None
     return stored_message(row), reply
 
 

@@ -79,15 +79,17 @@ def conversation_summary(row: Row[Any]) -> ConversationSummary:
     )
 
 
-def stored_message(row: Row[Any]) -> StoredMessage:
+def stored_message(row: Row[Any], prefix: str = "") -> StoredMessage:
+    """A message from a row; ``prefix`` picks aliased columns (``reply_id``, ``reply_role``…)."""
+    mapping = row._mapping
     return StoredMessage(
-        id=row.id,
-        conversation_id=row.conversation_id,
-        role=row.role,
-        content=row.content,
-        created_at=row.created_at,
-        external_id=row.external_id,
-        persona_revision=row.persona_revision,
+        id=mapping[f"{prefix}id"],
+        conversation_id=mapping[f"{prefix}conversation_id"],
+        role=mapping[f"{prefix}role"],
+        content=mapping[f"{prefix}content"],
+        created_at=mapping[f"{prefix}created_at"],
+        external_id=mapping[f"{prefix}external_id"],
+        persona_revision=mapping[f"{prefix}persona_revision"],
     )
 
 
