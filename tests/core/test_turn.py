@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from personae.core.turn import TurnRunner
-from personae.errors import EngineUnavailable, MessageTooLarge, PersonaNotFound
+from personae.errors import BadRequest, EngineUnavailable, MessageTooLarge, PersonaNotFound
 from personae.stores.sql import SqlStore
 from personae.types import (
     ChatMessage,
@@ -224,3 +224,36 @@ async def test_stateless_turn_uses_given_history_and_stores_nothing(
     sent = engine.requests[0].messages
     assert [m.content for m in sent[2:]] == ["Be brief.", "earlier", "sure", "now"]
     assert await store.list_conversations() == []
+
+
+async def test_a_message_that_cannot_fit_is_refused_but_kept_on_record(
+    store: SqlStore, engine: RecordingEngine
+) -> None:
+    await store.put_persona(make_persona(model={"context_budget": 256, "max_tokens": 64}))
+    runner = runner_for(store, engine)
+    ana = PersonRef("api", "ana")
+    with pytest.raises(BadRequest) as refused:
+        await collect(runner, TurnInput(persona="helper", text="word " * 400, person=ana))
+    assert "budget" in str(refused.value) and "context_budget" in str(refused.value)
+    assert engine.requests == [], "nothing was sent to the engine"
+    conversation = await store.open_conversation("helper", ana)
+    [kept] = await store.conversation_messages(conversation.id)
+    assert kept.role == "user"
+    [failed] = await store.conversation_turns(conversation.id)
+    assert failed.status == "failed" and failed.trace is not None
+    assert "budget" in (failed.trace.error or "")
+
+
+async def test_queued_time_counts_the_wait_for_the_conversation_lane(store: SqlStore) -> None:
+    await store.put_persona(make_persona())
+    slow = RecordingEngine(await scripted("slow:0.02"))
+    runner = runner_for(store, slow)
+    ana = PersonRef("api", "ana")
+    first, second = await asyncio.gather(
+        collect(runner, TurnInput(persona="helper", text="one two three four", person=ana)),
+        collect(runner, TurnInput(persona="helper", text="five six", person=ana)),
+    )
+    waited = finished(second).trace.timings.queued_ms
+    assert waited >= finished(first).trace.timings.done_ms * 0.9, "the second turn waited"
+    assert finished(first).trace.timings.queued_ms < waited
+    await slow.aclose()

@@ -25,7 +25,7 @@ from personae.core.prompt import (
     fit_history,
     persona_prefix,
 )
-from personae.errors import EngineError, EngineUnavailable, MessageTooLarge
+from personae.errors import BadRequest, EngineError, EngineUnavailable, MessageTooLarge
 from personae.types import (
     ChatMessage,
     FinishReason,
@@ -101,7 +101,8 @@ class TurnRunner:
         if len(turn.text) > self._max_chars:
             raise MessageTooLarge(len(turn.text), self._max_chars)
         queue: asyncio.Queue[object] = asyncio.Queue()
-        task = asyncio.create_task(self._execute(turn, queue.put_nowait))
+        clock = _Clock(time.perf_counter())
+        task = asyncio.create_task(self._execute(turn, queue.put_nowait, clock))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         while (item := await queue.get()) is not _END:
@@ -114,29 +115,32 @@ class TurnRunner:
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=timeout_s)
 
-    async def _execute(self, turn: TurnInput, emit: Callable[[object], None]) -> None:
+    async def _execute(
+        self, turn: TurnInput, emit: Callable[[object], None], clock: _Clock
+    ) -> None:
         try:
             if turn.person is None:
-                await self._stateless(turn, emit)
+                await self._stateless(turn, emit, clock)
             else:
                 # The lane is taken before any await, so turns keep their arrival order.
                 async with self._lanes.hold((turn.persona, turn.person)):
-                    await self._stateful(turn, emit)
+                    clock.queued_ms = clock.now_ms()
+                    await self._stateful(turn, emit, clock)
         except Exception as exc:  # handed to the caller, who raises it
             emit(exc)
         finally:
             emit(_END)
 
-    async def _stateful(self, turn: TurnInput, emit: Callable[[object], None]) -> None:
+    async def _stateful(
+        self, turn: TurnInput, emit: Callable[[object], None], clock: _Clock
+    ) -> None:
         assert turn.person is not None
-        clock = _Clock(time.perf_counter())
         # Independent lookups: run them side by side (each is a store round trip).
         record, conversation = await asyncio.gather(
             self._personas.get_persona(turn.persona),
             self._conversations.open_conversation(turn.persona, turn.person),
         )
         engine = await self._engines(record.persona.model)
-        clock.queued_ms = clock.now_ms()
         # The history read need not wait for the insert: the lane keeps other turns out, and
         # the id filter below drops the new message whichever finished first.
         # Counting the fixed prompt parts needs neither, so it runs alongside too.
@@ -153,11 +157,13 @@ class TurnRunner:
         prior = [
             HistoryItem(ChatMessage(m.role, m.content), m.id) for m in stored if m.id < inbound.id
         ]
-        prompt = await self._fit(engine, record, turn, fixed, prior)
-        clock.assembled_ms = clock.now_ms()
+        prompt: AssembledPrompt | None = None
         try:
+            prompt = await self._fit(engine, record, turn, fixed, prior)
+            clock.assembled_ms = clock.now_ms()
             generated = await self._generate(engine, record, turn, prompt, clock, emit)
-        except EngineError as exc:
+        except (EngineError, BadRequest) as exc:
+            # The message stays stored, awaiting a retry; the failure is on record.
             trace = _trace(engine, prompt, clock, Usage(), None, error=str(exc))
             await self._turns.fail_turn(conversation, inbound, record.revision, trace)
             raise
@@ -167,8 +173,9 @@ class TurnRunner:
         )
         emit(_finished(generated, trace, reply))
 
-    async def _stateless(self, turn: TurnInput, emit: Callable[[object], None]) -> None:
-        clock = _Clock(time.perf_counter())
+    async def _stateless(
+        self, turn: TurnInput, emit: Callable[[object], None], clock: _Clock
+    ) -> None:
         record = await self._personas.get_persona(turn.persona)
         engine = await self._engines(record.persona.model)
         emit(TurnStarted(None, None))
@@ -247,7 +254,7 @@ class TurnRunner:
 
 def _trace(
     engine: Engine,
-    prompt: AssembledPrompt,
+    prompt: AssembledPrompt | None,
     clock: _Clock,
     usage: Usage,
     finish_reason: FinishReason | None,
@@ -256,10 +263,10 @@ def _trace(
     return Trace(
         engine=engine.info.name,
         model=engine.info.model,
-        budget=prompt.budget,
-        sections=prompt.sections,
-        dropped_message_ids=prompt.dropped_message_ids,
-        dropped_tokens=prompt.dropped_tokens,
+        budget=prompt.budget if prompt else 0,
+        sections=prompt.sections if prompt else (),
+        dropped_message_ids=prompt.dropped_message_ids if prompt else (),
+        dropped_tokens=prompt.dropped_tokens if prompt else 0,
         timings=clock.timings(),
         usage=usage,
         finish_reason=finish_reason,
