@@ -174,7 +174,14 @@ async function send(text) {
     if (!response.ok) throw new Error(await errorText(response));
     for await (const { event, data } of readEvents(response)) {
       if (event === "delta") reply.textContent += data.text;
-      else if (event === "done") reply.textContent = data.reply.content;
+      else if (event === "done") {
+        reply.textContent = data.reply.content;
+        if (data.finish_reason === "length") {
+          // Cut at the persona's length limit: say so rather than end mid-sentence silently.
+          reply.textContent += " …";
+          reply.title = "This reply reached its length limit";
+        }
+      }
       else if (event === "error") throw new Error(data.error?.message || "the reply failed");
       scrollToEnd();
     }
