@@ -76,10 +76,6 @@ class AssembledPrompt:
     budget: int
     max_tokens: int
 
-    @property
-    def prompt_tokens(self) -> int:
-        return sum(section.tokens for section in self.sections)
-
 
 @dataclass(frozen=True, slots=True)
 class FixedParts:

@@ -286,15 +286,5 @@ def _finished(generated: _Generated, trace: Trace, reply: StoredMessage | None) 
 
 def _replay(reply: StoredMessage, engine: Engine, clock: _Clock) -> TurnFinished:
     """A retried message that was already answered gets the stored answer, not a second one."""
-    trace = Trace(
-        engine=engine.info.name,
-        model=engine.info.model,
-        budget=0,
-        sections=(),
-        dropped_message_ids=(),
-        dropped_tokens=0,
-        timings=clock.timings(),
-        usage=Usage(),
-        finish_reason="stop",
-    )
+    trace = _trace(engine, None, clock, Usage(), "stop")
     return TurnFinished(reply.content, Usage(), "stop", trace, reply=reply, replayed=True)

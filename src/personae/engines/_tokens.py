@@ -85,7 +85,8 @@ class TokenCounter:
         overheads = self._overheads or await self._measure()
         if self._estimating:
             return [estimate_tokens(m.content) + MESSAGE_OVERHEAD for m in messages]
-        texts = [await self.text(m.content) for m in messages]
+        # Unseen texts are tokenized side by side: a cold history is one round of requests.
+        texts = await asyncio.gather(*(self.text(m.content) for m in messages))
         pairs = enumerate(zip(texts, messages, strict=True))
         return [n + overheads.of(i, m) for i, (n, m) in pairs]
 
