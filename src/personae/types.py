@@ -260,6 +260,8 @@ class TurnInput:
     history: tuple[ChatMessage, ...] = ()
     instructions: str = ""
     options: GenerationOptions = field(default_factory=GenerationOptions)
+    # Only an admin's channel sets this: to everyone else an unpublished persona does not exist.
+    allow_unpublished: bool = False
 
 
 # Events a turn yields, in order: TurnStarted, TextDelta*, TurnFinished.

@@ -25,7 +25,13 @@ from personae.core.prompt import (
     fit_history,
     persona_prefix,
 )
-from personae.errors import BadRequest, EngineError, EngineUnavailable, MessageTooLarge
+from personae.errors import (
+    BadRequest,
+    EngineError,
+    EngineUnavailable,
+    MessageTooLarge,
+    PersonaNotFound,
+)
 from personae.types import (
     ChatMessage,
     FinishReason,
@@ -135,11 +141,9 @@ class TurnRunner:
         self, turn: TurnInput, emit: Callable[[object], None], clock: _Clock
     ) -> None:
         assert turn.person is not None
-        # Independent lookups: run them side by side (each is a store round trip).
-        record, conversation = await asyncio.gather(
-            self._personas.get_persona(turn.persona),
-            self._conversations.open_conversation(turn.persona, turn.person),
-        )
+        # The persona first: a turn that may not see it must leave no conversation behind.
+        record = await self._persona(turn)
+        conversation = await self._conversations.open_conversation(turn.persona, turn.person)
         engine = await self._engines(record.persona.model)
         # The history read need not wait for the insert: the lane keeps other turns out, and
         # the id filter below drops the new message whichever finished first.
@@ -176,7 +180,7 @@ class TurnRunner:
     async def _stateless(
         self, turn: TurnInput, emit: Callable[[object], None], clock: _Clock
     ) -> None:
-        record = await self._personas.get_persona(turn.persona)
+        record = await self._persona(turn)
         engine = await self._engines(record.persona.model)
         emit(TurnStarted(None, None))
         prior = [HistoryItem(message) for message in turn.history]
@@ -186,6 +190,13 @@ class TurnRunner:
         generated = await self._generate(engine, record, turn, prompt, clock, emit)
         trace = _trace(engine, prompt, clock, generated.usage, generated.finish_reason)
         emit(_finished(generated, trace, None))
+
+    async def _persona(self, turn: TurnInput) -> PersonaRecord:
+        """The turn's persona; an unpublished one is missing unless the turn may see it."""
+        record = await self._personas.get_persona(turn.persona)
+        if not record.persona.published and not turn.allow_unpublished:
+            raise PersonaNotFound(turn.persona)
+        return record
 
     async def _count_fixed(
         self, engine: Engine, record: PersonaRecord, turn: TurnInput

@@ -164,20 +164,35 @@ async def get_conversation(conversation_id: str, runtime: RuntimeDep) -> Any:
 
 
 @router.post("/conversations", status_code=201)
-async def open_conversation(body: NewConversation, runtime: RuntimeDep) -> Any:
+async def open_conversation(
+    body: NewConversation, request: Request, runtime: RuntimeDep, guard: GuardDep
+) -> Any:
+    record = await runtime.store.get_persona(body.persona)
+    if not record.persona.published and not guard.is_admin(request):
+        raise PersonaNotFound(body.persona)
     ref = await runtime.store.open_conversation(body.persona, PersonRef(body.channel, body.user))
     return conversation_json(ref)
 
 
-async def _turn_for(conversation_id: str, body: NewMessage, runtime: RuntimeDep) -> TurnInput:
+async def _turn_for(
+    conversation_id: str, body: NewMessage, runtime: RuntimeDep, admin: bool
+) -> TurnInput:
     ref = await runtime.store.get_conversation(conversation_id)
     person = await runtime.store.person_ref(ref.person_id, ref.channel)
-    return TurnInput(ref.persona_id, body.text, person=person, external_id=body.external_id)
+    return TurnInput(
+        ref.persona_id,
+        body.text,
+        person=person,
+        external_id=body.external_id,
+        allow_unpublished=admin,
+    )
 
 
 @router.post("/conversations/{conversation_id}/messages")
-async def send_message(conversation_id: str, body: NewMessage, runtime: RuntimeDep) -> Any:
-    turn = await _turn_for(conversation_id, body, runtime)
+async def send_message(
+    conversation_id: str, body: NewMessage, request: Request, runtime: RuntimeDep, guard: GuardDep
+) -> Any:
+    turn = await _turn_for(conversation_id, body, runtime, guard.is_admin(request))
     started, finished = await collect(runtime.turns.run(turn))
     return turn_result_json(started, finished, body.text)
 
@@ -187,9 +202,11 @@ async def send_message(conversation_id: str, body: NewMessage, runtime: RuntimeD
     response_class=Response,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
-async def stream_message(conversation_id: str, body: NewMessage, runtime: RuntimeDep) -> Response:
+async def stream_message(
+    conversation_id: str, body: NewMessage, request: Request, runtime: RuntimeDep, guard: GuardDep
+) -> Response:
     """Server-sent events: `delta` {"text"}*, then `done` {message, reply, trace} or `error`."""
-    turn = await _turn_for(conversation_id, body, runtime)
+    turn = await _turn_for(conversation_id, body, runtime, guard.is_admin(request))
     primed = await prime(runtime.turns.run(turn))
 
     def done(started: TurnStarted | None, finished: TurnFinished) -> dict[str, Any]:

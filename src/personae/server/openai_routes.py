@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from personae.errors import PersonaeError, PersonaNotFound
-from personae.server.deps import RuntimeDep, require_api_key
+from personae.server.deps import GuardDep, RuntimeDep, require_api_key
 from personae.server.errors import sse_error_payload
 from personae.server.openai_schema import (
     ChatCompletionRequest,
@@ -50,9 +51,9 @@ async def get_model(model_id: str, runtime: RuntimeDep) -> dict[str, Any]:
 
 @router.post("/chat/completions", response_model=None)
 async def chat_completions(
-    body: ChatCompletionRequest, runtime: RuntimeDep
+    body: ChatCompletionRequest, request: Request, runtime: RuntimeDep, guard: GuardDep
 ) -> dict[str, Any] | Response:
-    turn = to_turn_input(body)
+    turn = replace(to_turn_input(body), allow_unpublished=guard.is_admin(request))
     events = runtime.turns.run(turn)
     if not body.stream:
         _, finished = await collect(events)

@@ -149,7 +149,7 @@ async def web_message(
 
 @router.get("/web/personas/{slug}/avatar")
 async def web_avatar(slug: str, runtime: RuntimeDep) -> Response:
-    avatar = (await runtime.store.get_persona(slug)).persona.avatar
+    avatar = (await _published(runtime, slug)).avatar
     if avatar and avatar.startswith(("https://", "http://")):
         return RedirectResponse(avatar)
     path = Path(avatar) if avatar else None
