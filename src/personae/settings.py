@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest accepted HTTP request body, in bytes (larger: 413)"
     )
+    body_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a client may take to send a whole request body (slower: 408)",
+    )
     personas_dir: Path | None = Field(
         None,
         description="Folder of persona files loaded at start-up (besides the stored ones); "

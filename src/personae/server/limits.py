@@ -1,7 +1,8 @@
-"""A cap on request bodies, enforced before any route parses them (413, nothing processed)."""
+"""Caps on request bodies in size (413) and time (408), enforced before any route parses them."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -14,40 +15,52 @@ _DRAIN_LIMIT = 64 * 1024 * 1024
 
 
 class BodyLimit:
-    """Buffers each HTTP request body up to ``max_bytes`` and answers 413 past it.
+    """Buffers each HTTP request body up to ``max_bytes`` and answers 413 past it, or 408 when
+    the whole body has not arrived within ``timeout_s`` (a client that declares more than it
+    sends, or trickles it, would otherwise hold its request open forever).
 
     Bodies here are small JSON or YAML documents that routes read whole anyway, so buffering
     costs nothing extra and lets a body without Content-Length be judged before it is parsed.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        deadline = asyncio.get_running_loop().time() + self.timeout_s
+        try:
+            async with asyncio.timeout_at(deadline):
+                body = await self._read(scope, receive, send)
+        except TimeoutError:
+            await _answer(scope, send, _too_slow(self.timeout_s))
+            return
+        if body is not None:
+            await self.app(scope, _replay([body], receive), send)
+
+    async def _read(self, scope: Scope, receive: Receive, send: Send) -> Message | None:
+        """The whole body as one message; None when a 413 was sent instead."""
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
             await self._refuse(scope, receive, send, declared)
-            return
+            return None
         chunks: list[bytes] = []
         size = 0
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                await self.app(scope, _replay([message], receive), send)
-                return
+                return message  # the client left: let the app see the disconnect
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             if size > self.max_bytes:
                 await self._refuse(scope, receive, send, size, more=message.get("more_body", False))
-                return
+                return None
             if not message.get("more_body", False):
-                break
-        body: Message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-        await self.app(scope, _replay([body], receive), send)
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
 
     async def _refuse(
         self, scope: Scope, receive: Receive, send: Send, size: int, more: bool = True
@@ -65,11 +78,29 @@ class BodyLimit:
             f"request body is {size} bytes or more, over the limit of {self.max_bytes}; "
             "send less, or raise PERSONAE_MAX_BODY_BYTES"
         )
-        error = HttpError(413, "invalid_request_error", "request_too_large", message)
-        payload = json.dumps(error_body(error, is_openai_path(scope["path"]))).encode()
-        headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": payload})
+        await _answer(
+            scope, send, HttpError(413, "invalid_request_error", "request_too_large", message)
+        )
+
+
+def _too_slow(timeout_s: float) -> HttpError:
+    message = (
+        f"the request body did not arrive in full within {timeout_s:g} s; send the whole body "
+        "at once (and a Content-Length that matches it), or raise PERSONAE_BODY_TIMEOUT_S"
+    )
+    return HttpError(408, "invalid_request_error", "request_timeout", message)
+
+
+async def _answer(scope: Scope, send: Send, error: HttpError) -> None:
+    """The error in the surface's shape; the connection closes after it."""
+    payload = json.dumps(error_body(error, is_openai_path(scope["path"]))).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
 
 
 def _content_length(scope: Scope) -> int | None:
