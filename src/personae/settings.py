@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address `personae up` listens on")
     port: int = Field(8000, description="Port `personae up` listens on")
+    allowed_hosts: str = Field(
+        "",
+        description="Host names the server answers (Host header; comma-separated, `*`: any); "
+        "default: localhost, 127.0.0.1, ::1 when listening on loopback, else any (with a warning)",
+    )
     admin_token: SecretStr | None = Field(
         None,
         description="Token for creating, changing and deleting personas; when unset, "

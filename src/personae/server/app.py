@@ -15,6 +15,7 @@ from personae.server import api_routes, openai_routes, web_routes
 from personae.server.auth import Guard, ensure_admin_token
 from personae.server.deps import ServerState, server_state
 from personae.server.errors import install_error_handlers
+from personae.server.hosts import HostCheck, allowed_hosts
 from personae.server.limits import BodyLimit
 from personae.settings import Settings
 
@@ -60,6 +61,8 @@ def create_app(
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
     )
+    # Added last, so it runs first: a refused Host gets no further.
+    app.add_middleware(HostCheck, allowed=allowed_hosts(settings))
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"])
     app.include_router(openai_routes.router)
     app.include_router(api_routes.router)
