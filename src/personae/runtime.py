@@ -13,6 +13,7 @@ from personae.core.personas import load_persona_dir
 from personae.core.turn import TurnRunner
 from personae.errors import ConfigError
 from personae.plugins import broken_plugins, engine_factories
+from personae.private import private_dir
 from personae.settings import Settings
 from personae.stores.sql import SqlStore
 from personae.types import ModelSettings
@@ -90,7 +91,7 @@ class Runtime:
     ) -> Runtime:
         """Open the store (migrating it), seed persona files, and (if ``warm``) load the
         default engine so the first turn does not pay for it."""
-        settings.home.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.home)
         progress(f"opening store {settings.resolved_database_url.split('://')[0]}")
         store = await SqlStore.open(settings.resolved_database_url)
         engines = EnginePool(settings, progress)

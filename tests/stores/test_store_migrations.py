@@ -94,5 +94,5 @@ async def test_an_unreachable_server_is_a_config_error() -> None:
 async def test_an_unwritable_sqlite_path_is_a_config_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with pytest.raises(ConfigError, match="database folder"):
+    with pytest.raises(ConfigError, match="cannot create the database file"):
         await SqlStore.open(f"sqlite+aiosqlite:///{blocker / 'personae.db'}")

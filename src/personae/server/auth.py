@@ -10,6 +10,7 @@ from pathlib import Path
 from fastapi import Request
 
 from personae.errors import ConfigError, Unauthorized
+from personae.private import private_dir
 from personae.settings import Settings
 
 TOKEN_FILE = "admin_token"
@@ -38,7 +39,7 @@ def ensure_admin_token(settings: Settings) -> tuple[str, Path | None]:
 def _write_new_token(path: Path) -> str:
     token = secrets.token_urlsafe(32)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         # Created with 0600 from the start: no moment where others could read it.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

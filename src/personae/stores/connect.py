@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from personae.errors import ConfigError
+from personae.private import private_dir, private_file
 from personae.stores.runner import AsyncRunner, Runner, SqliteRunner
 
 # Writers wait this long for the SQLite write lock before failing with "database is locked".
@@ -63,7 +64,7 @@ def _sqlite_runner(parsed: URL, options: dict[str, Any]) -> SqliteRunner:
         )
     memory = _is_memory(parsed)
     if not memory:
-        _ensure_parent_dir(parsed.database)
+        _ensure_private_file(parsed.database)
     elif "poolclass" not in options:
         # One connection shared by every thread: each new one would be another empty database.
         options = {**options, "poolclass": StaticPool}
@@ -83,16 +84,17 @@ def _is_memory(parsed: URL) -> bool:
     return parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory"
 
 
-def _ensure_parent_dir(database: str | None) -> None:
+def _ensure_private_file(database: str | None) -> None:
     # "file:" URIs have no folder to create.
     if not database or database.startswith("file:"):
         return
-    folder = Path(database).expanduser().parent
+    file = Path(database).expanduser()
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        private_dir(file.parent)
+        private_file(file)
     except OSError as exc:
         raise ConfigError(
-            f"cannot create the database folder {folder}: {exc}; set PERSONAE_HOME or "
+            f"cannot create the database file {file} or its folder: {exc}; set PERSONAE_HOME or "
             "PERSONAE_DATABASE_URL to a writable place"
         ) from exc
 
