@@ -354,7 +354,12 @@ def persona_schema() -> None:
 def persona_add(
     file: Annotated[Path, typer.Argument(help="Persona file (.yaml, .yml, .json)")],
 ) -> None:
-    """Validate a persona file and store it (a new revision if the id exists)."""
+    """Validate a persona file and store it (a new revision if the id exists); its avatar
+    image is copied to $PERSONAE_HOME/avatars, where the server may serve it."""
+    from personae.runtime import adopt_avatar
+
     persona = load_persona_file(file)  # validate first: nothing is written on error
-    record = asyncio.run(_with_runtime(_settings(), lambda rt: rt.store.put_persona(persona)))
+    settings = _settings()
+    persona = adopt_avatar(persona, settings)
+    record = asyncio.run(_with_runtime(settings, lambda rt: rt.store.put_persona(persona)))
     typer.echo(f"stored {record.persona.id} (revision {record.revision})")

@@ -5,18 +5,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 
 from personae.contracts import Engine
+from personae.core.avatars import AvatarPolicy
 from personae.core.personas import load_persona_dir
 from personae.core.turn import TurnRunner
-from personae.errors import ConfigError
+from personae.errors import ConfigError, PersonaInvalid, Problem
 from personae.plugins import broken_plugins, engine_factories
-from personae.private import private_dir
+from personae.private import private_dir, private_file
 from personae.settings import Settings
 from personae.stores.sql import SqlStore
-from personae.types import ModelSettings
+from personae.types import ModelSettings, Persona
 
 Progress = Callable[[str], None]
 
@@ -113,6 +115,17 @@ class Runtime:
         )
         return cls(settings=settings, store=store, engines=engines, turns=turns)
 
+    @cached_property
+    def avatars(self) -> AvatarPolicy:
+        return avatar_policy(self.settings)
+
+    def check_avatar(self, persona: Persona, source: str) -> None:
+        """Raises PersonaInvalid when the persona's avatar is not one the server may use."""
+        problem = self.avatars.problem(persona.avatar) if persona.avatar else None
+        if problem is not None:
+            hint = f"or copy the image into {self.settings.home / AVATARS}"
+            raise PersonaInvalid(source, [Problem("avatar", problem, repr(persona.avatar), hint)])
+
     async def aclose(self) -> None:
         await self.turns.drain()
         await self.engines.aclose()
@@ -131,3 +144,35 @@ async def seed_personas(store: SqlStore, settings: Settings) -> None:
         for persona in load_persona_dir(folder):
             if not await store.has_persona(persona.id):
                 await store.put_persona(persona)
+
+
+AVATARS = "avatars"
+
+
+def avatar_policy(settings: Settings) -> AvatarPolicy:
+    """Avatar files may live where persona files do, or in the data folder."""
+    roots = [settings.home, samples_dir()]
+    if settings.personas_dir is not None:
+        roots.append(settings.personas_dir)
+    return AvatarPolicy.of(roots, settings.avatar_hosts)
+
+
+def adopt_avatar(persona: Persona, settings: Settings) -> Persona:
+    """A local avatar file outside the data folder is copied to $PERSONAE_HOME/avatars as
+    ``<persona id><suffix>``, so the server may serve it wherever the persona file was."""
+    avatar = persona.avatar
+    if not avatar or not Path(avatar).is_absolute():
+        return persona
+    source = Path(avatar).resolve()
+    home = settings.home.resolve()
+    if source.is_relative_to(home):
+        return persona
+    folder = settings.home / AVATARS
+    private_dir(settings.home)
+    private_dir(folder)
+    target = folder / f"{persona.id}{source.suffix.lower()}"
+    target.unlink(missing_ok=True)
+    private_file(target)
+    with open(target, "wb") as out:
+        out.write(source.read_bytes())
+    return persona.model_copy(update={"avatar": str(target.resolve())})

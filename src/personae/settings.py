@@ -112,6 +112,11 @@ class Settings(BaseSettings):
         description="Folder of persona files loaded at start-up (besides the stored ones); "
         "default: the shipped samples",
     )
+    avatar_hosts: str = Field(
+        "",
+        description="Hosts a persona's https:// avatar URL may name (comma-separated); "
+        "default: none (avatars are image files in the persona files' folder or the data folder)",
+    )
     load_samples: bool = Field(True, description="Load the shipped sample personas at start-up")
     log_level: str = Field("info", description="Log level: debug, info, warning, error")
 

@@ -141,6 +141,24 @@ def test_add_list_show_round_trip(
 
 
 @pytest.mark.needs(*STORE)
+def test_add_copies_the_avatar_into_the_data_folder(
+    personae: Callable[..., subprocess.CompletedProcess[str]],
+    write_persona: Callable[..., Path],
+    valid: dict[str, Any],
+    cli_env: dict[str, str],
+) -> None:
+    # The server serves avatar files only from the data folder or a persona folder it loads.
+    path = write_persona("tess.yaml", data=dict(valid, avatar="Tess.SVG"))
+    (path.parent / "Tess.SVG").write_bytes(b"<svg/>")
+    added = personae("persona", "add", str(path))
+    assert added.returncode == 0, added.stderr
+    shown = yaml.safe_load(personae("persona", "show", "test-helper").stdout)
+    copy = Path(cli_env["PERSONAE_HOME"]).resolve() / "avatars" / "test-helper.svg"
+    assert shown["avatar"] == str(copy)
+    assert copy.read_bytes() == b"<svg/>" and copy.stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.needs(*STORE)
 def test_show_unknown_persona_exits_1(invoke: Callable[..., Result]) -> None:
     result = invoke("persona", "show", "nobody-here")
     assert result.exit_code == 1

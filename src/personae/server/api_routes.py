@@ -80,6 +80,7 @@ async def get_persona(slug: str, request: Request, runtime: RuntimeDep, guard: G
 @router.post("/personas", dependencies=Admin, status_code=201, openapi_extra=_PERSONA_BODY)
 async def create_persona(request: Request, runtime: RuntimeDep) -> Any:
     persona = await _persona_from_body(request)
+    runtime.check_avatar(persona, "request body")
     if await runtime.store.has_persona(persona.id):
         raise FieldError(
             "id",
@@ -92,6 +93,7 @@ async def create_persona(request: Request, runtime: RuntimeDep) -> Any:
 @router.put("/personas/{slug}", dependencies=Admin, openapi_extra=_PERSONA_BODY)
 async def update_persona(slug: str, request: Request, runtime: RuntimeDep) -> Any:
     persona = await _persona_from_body(request)
+    runtime.check_avatar(persona, "request body")
     if persona.id != slug:
         raise FieldError(
             "id",

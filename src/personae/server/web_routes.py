@@ -9,13 +9,13 @@ from __future__ import annotations
 import re
 import secrets
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict
 
+from personae.core.avatars import IMAGE_TYPES
 from personae.errors import NotFound, PersonaNotFound
 from personae.server.deps import RuntimeDep
 from personae.server.sse import native_stream, prime, sse_response
@@ -30,14 +30,6 @@ _COOKIE_VALUE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _STATIC = {
     "app.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
-}
-_IMAGES = {
-    ".png": "image/png",
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".gif": "image/gif",
-    ".webp": "image/webp",
-    ".svg": "image/svg+xml",
 }
 PAGE_CSP = (
     "default-src 'self'; img-src 'self' data: https:; script-src 'self'; style-src 'self'; "
@@ -149,15 +141,17 @@ async def web_message(
 
 @router.get("/web/personas/{slug}/avatar")
 async def web_avatar(slug: str, runtime: RuntimeDep) -> Response:
+    """The avatar image, or a redirect to its https:// URL; only from allowed places."""
     avatar = (await _published(runtime, slug)).avatar
-    if avatar and avatar.startswith(("https://", "http://")):
-        return RedirectResponse(avatar)
-    path = Path(avatar) if avatar else None
-    media_type = _IMAGES.get(path.suffix.lower()) if path else None
-    if path is None or media_type is None or not path.is_absolute() or not path.is_file():
+    url = runtime.avatars.url(avatar)
+    if url is not None:
+        return RedirectResponse(url)
+    path = runtime.avatars.file(avatar)
+    if path is None:
         raise NotFound(
-            f"persona {slug!r} has no avatar image file; set its `avatar` to a .png, .jpg, "
-            ".webp, .gif or .svg next to the persona file, or to an https:// URL"
+            f"persona {slug!r} has no avatar image the server may serve; set its `avatar` to a "
+            ".png, .jpg, .webp, .gif or .svg next to the persona file or in $PERSONAE_HOME, "
+            "or to an https:// URL on a host in PERSONAE_AVATAR_HOSTS"
         )
     headers = {"Content-Security-Policy": IMAGE_CSP, "Cache-Control": "public, max-age=3600"}
-    return FileResponse(path, media_type=media_type, headers=headers)
+    return FileResponse(path, media_type=IMAGE_TYPES[path.suffix.lower()], headers=headers)

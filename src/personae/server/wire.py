@@ -39,8 +39,9 @@ def persona_card(persona: Persona) -> dict[str, Any]:
 def _avatar_url(persona: Persona) -> str | None:
     if not persona.avatar:
         return None
-    if persona.avatar.startswith(("https://", "data:image/")):
+    if persona.avatar.startswith("data:image/"):
         return persona.avatar
+    # Files and URLs alike go through the avatar route, which serves only allowed ones.
     return f"/web/personas/{persona.id}/avatar"
 
 
