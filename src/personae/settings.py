@@ -40,7 +40,8 @@ class Settings(BaseSettings):
 
     home: Path = Field(
         default_factory=_default_home,
-        description="Data directory: database, admin token, uploaded avatars",
+        description="Data directory (created mode 0700, its database files 0600): database, "
+        "admin token, uploaded avatars",
     )
     database_url: str | None = Field(
         None,
