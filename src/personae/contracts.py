@@ -141,7 +141,9 @@ class ChannelAbilities:
     max_text_len: int
     media_types: Mapping[str, int] = field(default_factory=dict)
     supports_typing: bool = True
-    window_hours: float | None = 24.0  # free-form replies allowed this long after the person's message
+    window_hours: float | None = (
+        24.0  # free-form replies allowed this long after the person's message
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,5 +207,5 @@ class ChannelSpec:
     name: str
     connection_model: type[Any]
     abilities: ChannelAbilities
-    handler: Callable[[Sequence[Any], "Settings"], WebhookHandler]
-    channel: Callable[[Any, "Settings", "httpx.AsyncClient"], Channel]
+    handler: Callable[[Sequence[Any], Settings], WebhookHandler]
+    channel: Callable[[Any, Settings, httpx.AsyncClient], Channel]

@@ -72,7 +72,9 @@ class PlatformServer:
             writer.close()
             return
         method, path, _ = head[0].split(" ", 2)
-        headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in head[1:] if h)}
+        headers = {
+            k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in head[1:] if h)
+        }
         raw = await reader.readexactly(int(headers.get("content-length", "0")))
         body = json.loads(raw) if raw else None
         self.seen.append(Recorded(method, path, headers, body))
@@ -112,9 +114,13 @@ class PlatformServer:
             return graph_error(400, 100, "Unsupported get request.")
         mime, data = media
         info = {
-            "messaging_product": "whatsapp", "url": f"{self.url}/wa-media/{match.group(1)}",
-            "mime_type": mime, "sha256": "x", "file_size": str(len(data)), "id": match.group(1),
-        }  # fmt: skip
+            "messaging_product": "whatsapp",
+            "url": f"{self.url}/wa-media/{match.group(1)}",
+            "mime_type": mime,
+            "sha256": "x",
+            "file_size": str(len(data)),
+            "id": match.group(1),
+        }
         return _json(info)
 
     def _graph_send(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -141,25 +147,31 @@ class PlatformServer:
             return telegram_error(401, "Unauthorized")
         if method == "sendMessage":
             message = {
-                "message_id": self._next_id(), "date": 1701813600, "text": body["text"],
+                "message_id": self._next_id(),
+                "date": 1701813600,
+                "text": body["text"],
                 "chat": {"id": int(body["chat_id"]), "type": "private"},
                 "from": {"id": 123456, "is_bot": True, "first_name": "Persona"},
-            }  # fmt: skip
+            }
             return _json({"ok": True, "result": message})
         if method == "sendChatAction":
             return _json({"ok": True, "result": True})
         if method == "getFile":
-            mime, data = self.media.get(body["file_id"], ("", b""))
+            _, data = self.media.get(body["file_id"], ("", b""))
             if not data:
                 return telegram_error(400, "Bad Request: invalid file_id")
             result = {
-                "file_id": body["file_id"], "file_unique_id": "u1",
-                "file_size": len(data), "file_path": body["file_id"],
-            }  # fmt: skip
+                "file_id": body["file_id"],
+                "file_unique_id": "u1",
+                "file_size": len(data),
+                "file_path": body["file_id"],
+            }
             return _json({"ok": True, "result": result})
         if method == "getUpdates":
             offset = body.get("offset", 0)
-            return _json({"ok": True, "result": [u for u in self.updates if u["update_id"] >= offset]})
+            return _json(
+                {"ok": True, "result": [u for u in self.updates if u["update_id"] >= offset]}
+            )
         return telegram_error(404, "Not Found")
 
     def _file(self, key: str) -> Reply:

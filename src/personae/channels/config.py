@@ -182,6 +182,11 @@ def _connection(
                 continue
             value = environ[var]
         resolved[str(key)] = value
+    persona = resolved.get("persona")
+    known = not isinstance(persona, str) or persona in personas
+    if not known:
+        hint = _suggest(persona, personas, "add the persona first, or use one of")
+        problems.append(Problem(f"{where}.persona", "no such persona", repr(persona), hint))
     model: type[ConnectionBase] = spec.connection_model
     try:
         connection = model.model_validate(resolved)
@@ -190,13 +195,7 @@ def _connection(
             if not (error["loc"] and error["loc"][0] in unset):  # reported above
                 problems.append(_problem(model, where, dict(error)))
         return None
-    if connection.persona not in personas:
-        hint = _suggest(connection.persona, personas, "add the persona first, or use one of")
-        problems.append(
-            Problem(f"{where}.persona", "no such persona", repr(connection.persona), hint)
-        )
-        return None
-    return connection
+    return connection if known else None
 
 
 def _problem(model: type[BaseModel], where: str, error: dict[str, Any]) -> Problem:
