@@ -11,8 +11,10 @@ from personae.channels.formatting import (
     to_plain,
     to_telegram_html,
     to_whatsapp,
-    within_window,
 )
+from personae.channels.telegram import ABILITIES as TELEGRAM
+from personae.channels.whatsapp import ABILITIES as WHATSAPP
+from personae.channels.window import window_refusal, within_window
 
 REPLY = """\
 # Plan
@@ -84,3 +86,15 @@ def test_split_prefers_paragraphs_then_sentences_then_words() -> None:
 def test_the_customer_service_window(ago: timedelta | None, allowed: bool) -> None:
     now = datetime(2026, 11, 30, 12, tzinfo=UTC)
     assert within_window(None if ago is None else now - ago, now) is allowed
+
+
+def test_a_closed_window_is_a_permanent_refusal_except_on_telegram() -> None:
+    now = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    assert window_refusal(WHATSAPP, now - timedelta(hours=2), now) is None
+    refused = window_refusal(WHATSAPP, now - timedelta(hours=30), now)
+    assert refused is not None and (refused.outcome, refused.code) == (
+        "permanent",
+        "outside_window",
+    )
+    assert "within 24 hours" in (refused.error or "") and "template" in (refused.error or "")
+    assert window_refusal(TELEGRAM, None, now) is None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta
 
 _CODE = re.compile(r"```(?:[\w+-]*\n)?(.*?)```|`([^`\n]+)`", re.DOTALL)
 _LINK = re.compile(r"\[([^\]\n]+)\]\((\S+?)\)")
@@ -125,13 +124,3 @@ def _cut_point(window: str, limit: int) -> int:
         if at > floor:
             return at
     return limit
-
-
-def within_window(last_inbound: datetime | None, now: datetime, hours: float = 24.0) -> bool:
-    """May a free-form message be sent now? Only within ``hours`` of the person's last message.
-
-    Only the person's messages open or renew the window; the business's own sends do not.
-    """
-    if last_inbound is None:
-        return False
-    return timedelta(0) <= now - last_inbound < timedelta(hours=hours)

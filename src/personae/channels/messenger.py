@@ -17,6 +17,7 @@ from personae.channels import delivery
 from personae.channels.config import MessengerConnection
 from personae.channels.formatting import split_text, to_plain
 from personae.channels.webhook import (
+    MALFORMED,
     BadPayload,
     answer,
     dicts,
@@ -24,6 +25,7 @@ from personae.channels.webhook import (
     from_millis,
     json_object,
     log,
+    malformed,
     meta_handshake,
     meta_signature_ok,
     obj,
@@ -101,8 +103,8 @@ class MetaMessagingWebhook:
             return answer(403, "missing or wrong X-Hub-Signature-256")
         try:
             events = self._events(json_object(request.body), signed[0])
-        except BadPayload as err:
-            return answer(400, f"not a {self.flavour.name} webhook: {err}")
+        except MALFORMED as err:
+            return answer(400, f"not a {self.flavour.name} webhook: {malformed(err)}")
         return answer(200, "ok", events)
 
     def _events(self, data: dict[str, Any], secret: str) -> list[InboundEvent]:

@@ -16,12 +16,13 @@ from personae.channels import delivery
 from personae.channels.config import TelegramConnection
 from personae.channels.formatting import split_text, to_telegram_html
 from personae.channels.webhook import (
-    BadPayload,
+    MALFORMED,
     answer,
     field,
     from_seconds,
     json_object,
     log,
+    malformed,
     obj,
     telegram_secret_ok,
 )
@@ -170,8 +171,8 @@ class TelegramWebhook:
             return answer(403, "missing or wrong X-Telegram-Bot-Api-Secret-Token")
         try:
             events = normalise_update(json_object(request.body), bot.name)
-        except BadPayload as err:
-            return answer(400, f"not a Telegram update: {err}")
+        except MALFORMED as err:
+            return answer(400, f"not a Telegram update: {malformed(err)}")
         return answer(200, "ok", events)
 
 
@@ -249,8 +250,8 @@ class TelegramChannel:
             offset = max(offset or 0, int(update.get("update_id", 0)) + 1)
             try:
                 events += normalise_update(update, self.connection.name)
-            except BadPayload as err:
-                log.warning("telegram update skipped: %s", err)
+            except MALFORMED as err:
+                log.warning("telegram update skipped: %s", malformed(err))
         return events, offset, result
 
 

@@ -25,6 +25,15 @@ class BadPayload(ValueError):
     """The body is not the JSON object the platform documents; the message says where."""
 
 
+# What normalising a body of the wrong shape can raise: our own checks, or a field that is
+# missing or of the wrong type deeper inside; each is a 400, never a crash.
+MALFORMED = (KeyError, TypeError, ValueError)
+
+
+def malformed(err: Exception) -> str:
+    return f"missing field {err.args[0]!r}" if isinstance(err, KeyError) else str(err)
+
+
 def answer(status: int, body: str, events: Iterable[Any] = ()) -> WebhookResult:
     return WebhookResult(status=status, body=body, events=tuple(events))
 

@@ -15,6 +15,7 @@ from personae.channels import delivery
 from personae.channels.config import WhatsAppConnection
 from personae.channels.formatting import split_text, to_whatsapp
 from personae.channels.webhook import (
+    MALFORMED,
     BadPayload,
     answer,
     dicts,
@@ -22,6 +23,7 @@ from personae.channels.webhook import (
     from_seconds,
     json_object,
     log,
+    malformed,
     meta_handshake,
     meta_signature_ok,
     obj,
@@ -80,8 +82,8 @@ class WhatsAppWebhook:
             return answer(403, "missing or wrong X-Hub-Signature-256")
         try:
             events = self._events(json_object(request.body), signed[0])
-        except BadPayload as err:
-            return answer(400, f"not a WhatsApp webhook: {err}")
+        except MALFORMED as err:
+            return answer(400, f"not a WhatsApp webhook: {malformed(err)}")
         return answer(200, "ok", events)
 
     def _events(self, data: dict[str, Any], secret: str) -> list[InboundEvent]:
@@ -133,30 +135,8 @@ def _message(
         )
     if kind == "revoke":
         return ChannelDeletion(NAME, number, str(body.get("original_message_id")), sender, at)
-    fields: dict[str, Any] = {}
-    if kind == "text":
-        fields["text"] = body.get("body", "")
-    elif kind in _MEDIA_KINDS:
-        fields["text"] = body.get("caption") or ""
-        fields["attachments"] = (_attachment(kind, body, where),)
-    elif kind == "location":
-        fields["location"] = Location(
-            float(body["latitude"]), float(body["longitude"]),
-            body.get("name"), body.get("address"), body.get("url"),
-        )  # fmt: skip
-    elif kind == "contacts":
-        fields["contacts"] = tuple(_contact(c) for c in dicts(msg, "contacts", where))
-    elif kind == "interactive":
-        reply = body.get(body.get("type", "")) or {}
-        fields.update(text=reply.get("title", ""), payload=reply.get("id"))
-    elif kind == "button":
-        fields.update(text=body.get("text", ""), payload=body.get("payload"))
-    elif kind == "edit":
-        inner = body.get("message") or {}
-        fields.update(
-            text=(inner.get("text") or {}).get("body", ""), edit_of=body.get("original_message_id")
-        )
-    else:
+    fields = _content(kind, body, msg, where)
+    if fields is None:
         log.info("whatsapp message type %r ignored (%s)", kind, mid)  # unsupported, system, order
         return None
     context = obj(msg, "context")
@@ -164,6 +144,33 @@ def _message(
         NAME, number, mid, sender, sender, at,
         reply_to=context.get("id"), sender_name=names.get(sender), **fields,
     )  # fmt: skip
+
+
+def _content(
+    kind: str, body: dict[str, Any], msg: dict[str, Any], where: str
+) -> dict[str, Any] | None:
+    """The ChannelMessage fields a message type carries; None for types not answered."""
+    if kind == "text":
+        return {"text": body.get("body", "")}
+    if kind in _MEDIA_KINDS:
+        return {"text": body.get("caption") or "", "attachments": (_attachment(kind, body, where),)}
+    if kind == "location":
+        place = Location(
+            float(body["latitude"]), float(body["longitude"]),
+            body.get("name"), body.get("address"), body.get("url"),
+        )  # fmt: skip
+        return {"location": place}
+    if kind == "contacts":
+        return {"contacts": tuple(_contact(c) for c in dicts(msg, "contacts", where))}
+    if kind == "interactive":
+        reply = obj(body, str(body.get("type", "")))
+        return {"text": reply.get("title", ""), "payload": reply.get("id")}
+    if kind == "button":
+        return {"text": body.get("text", ""), "payload": body.get("payload")}
+    if kind == "edit":
+        text = obj(obj(body, "message"), "text").get("body", "")
+        return {"text": text, "edit_of": body.get("original_message_id")}
+    return None
 
 
 def _attachment(kind: str, body: dict[str, Any], where: str) -> Attachment:
