@@ -149,3 +149,18 @@ async def test_whatsapp_media_failures(platform: PlatformServer, http: httpx.Asy
     assert (result.outcome, result.error) == ("retryable", "download answered HTTP 404")
     early = await channel.fetch_media(Attachment("image", "m9", "image/jpeg", size=6 * 1024 * 1024))
     assert early.outcome == "refused" and len(platform.seen) == 3  # refused without a request
+
+
+async def test_telegram_resends_as_plain_text_when_it_cannot_parse_the_html(
+    platform: PlatformServer, http: httpx.AsyncClient
+) -> None:
+    channel = TelegramChannel(TELEGRAM.connection, TELEGRAM.settings(platform.url), http)
+    platform.fail_next.append(
+        telegram_error(400, "Bad Request: can't parse entities: unexpected end tag at byte 9")
+    )
+    result = await channel.send(TELEGRAM.sender, "a **b** c")
+    assert result.outcome == "sent" and len(result.message_ids) == 1
+    assert platform.sent("/sendMessage") == [
+        {"chat_id": TELEGRAM.sender, "text": "a <b>b</b> c", "parse_mode": "HTML"},
+        {"chat_id": TELEGRAM.sender, "text": "a b c"},
+    ]

@@ -14,7 +14,7 @@ import httpx
 
 from personae.channels import delivery
 from personae.channels.config import TelegramConnection
-from personae.channels.formatting import split_text, to_telegram_html
+from personae.channels.formatting import split_text, to_plain, to_telegram_html
 from personae.channels.webhook import (
     MALFORMED,
     answer,
@@ -207,6 +207,10 @@ class TelegramChannel:
         for part in split_text(text, ABILITIES.max_text_len):
             body = {"chat_id": chat_id, "text": to_telegram_html(part), "parse_mode": "HTML"}
             result, message = await self._call("sendMessage", body)
+            if result.outcome == "permanent" and "can't parse entities" in (result.error or ""):
+                # Odd markdown must not lose the reply: send the same words unformatted.
+                plain = {"chat_id": chat_id, "text": to_plain(part)}
+                result, message = await self._call("sendMessage", plain)
             if result.outcome != "sent":
                 return SendResult(
                     result.outcome, tuple(ids), result.retry_after, result.code, result.error

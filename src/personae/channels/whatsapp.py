@@ -93,9 +93,11 @@ class WhatsAppWebhook:
         for i, entry in enumerate(dicts(data, "entry", "")):
             for j, change in enumerate(dicts(entry, "changes", f"entry.{i}")):
                 where = f"entry.{i}.changes.{j}"
-                value = field(change, "value", dict, where)
                 if change.get("field") != "messages":
                     continue  # account, template and group updates are not conversation events
+                value = field(change, "value", dict, where)
+                for error in dicts(value, "errors", where):
+                    log.warning("whatsapp reports error %s: %s", error.get("code"), error)
                 number = str(
                     field(field(value, "metadata", dict, where), "phone_number_id", str, where)
                 )
