@@ -141,9 +141,8 @@ class ChannelAbilities:
     max_text_len: int
     media_types: Mapping[str, int] = field(default_factory=dict)
     supports_typing: bool = True
-    window_hours: float | None = (
-        24.0  # free-form replies allowed this long after the person's message
-    )
+    # Free-form replies are allowed this long after the person's last message (None: always).
+    window_hours: float | None = 24.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,16 +153,6 @@ class MediaFile:
     data: bytes = b""
     mime_type: str | None = None
     error: str | None = None
-
-
-class Connection(Protocol):
-    """One configured account: bound to a persona, addressed by ``key`` (the routing id)."""
-
-    @property
-    def persona(self) -> str: ...
-
-    @property
-    def key(self) -> str: ...
 
 
 class WebhookHandler(Protocol):
@@ -183,7 +172,12 @@ class Channel(Protocol):
 
     async def send(self, chat_id: str, text: str) -> SendResult:
         """Send a reply written in markdown: converted to the channel's formatting, split at
-        ``max_text_len`` on sentence boundaries; ``message_ids`` has one id per part."""
+        ``max_text_len`` on sentence boundaries; ``message_ids`` has one id per part.
+
+        If a later part fails, the result is that failure with the ids of the parts already
+        sent; an outbox that must never send twice splits first (``formatting.split_text``)
+        and keeps one entry per part.
+        """
         ...
 
     async def acknowledge(self, chat_id: str, message_id: str | None) -> SendResult:
