@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from personae.types import (
+    Attachment,
     ChatMessage,
     ConversationRef,
     EngineInfo,
     GenerationChunk,
     GenerationRequest,
+    InboundEvent,
     PersonaRecord,
     PersonRef,
+    SendResult,
     StoredMessage,
     Trace,
     TurnRecord,
 )
 
 if TYPE_CHECKING:
+    import httpx
+
     from personae.settings import Settings
 
 
@@ -98,3 +104,102 @@ class TurnLog(Protocol):
     ) -> TurnRecord:
         """Record a failed turn; the inbound message stays, awaiting a retry."""
         ...
+
+
+# ---------------------------------------------------------------- channels
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    """An HTTP request to a channel's webhook, framework-free; ``body`` is the raw bytes.
+
+    ``headers`` keys are lower-case; ``route`` is the path part after the channel's prefix
+    (Telegram's bot name in ``/webhooks/telegram/{name}``), empty when there is none.
+    """
+
+    method: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
+    body: bytes
+    route: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookResult:
+    """The HTTP answer (status, text body) and the normalised events to accept, in order."""
+
+    status: int
+    body: str
+    events: tuple[InboundEvent, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelAbilities:
+    """What a channel can do, as data: limits and media it accepts, in bytes per MIME type."""
+
+    name: str
+    max_text_len: int
+    media_types: Mapping[str, int] = field(default_factory=dict)
+    supports_typing: bool = True
+    # Free-form replies are allowed this long after the person's last message (None: always).
+    window_hours: float | None = 24.0
+
+
+@dataclass(frozen=True, slots=True)
+class MediaFile:
+    """A downloaded attachment, or why it could not be: ``outcome`` as in SendResult."""
+
+    outcome: Literal["ok", "refused", "retryable", "permanent"]
+    data: bytes = b""
+    mime_type: str | None = None
+    error: str | None = None
+
+
+class WebhookHandler(Protocol):
+    async def handle(self, request: WebhookRequest) -> WebhookResult:
+        """Verify, route and normalise one webhook request; never raises for bad input."""
+        ...
+
+
+@runtime_checkable
+class Channel(Protocol):
+    """One connected account on a messaging platform; ``abilities`` is data, not a method.
+
+    Methods never raise for platform failures: they return the classified outcome.
+    """
+
+    abilities: ChannelAbilities
+
+    async def send(self, chat_id: str, text: str) -> SendResult:
+        """Send a reply written in markdown: converted to the channel's formatting, split at
+        ``max_text_len`` on sentence boundaries; ``message_ids`` has one id per part.
+
+        If a later part fails, the result is that failure with the ids of the parts already
+        sent; an outbox that must never send twice splits first (``formatting.split_text``)
+        and keeps one entry per part.
+        """
+        ...
+
+    async def acknowledge(self, chat_id: str, message_id: str | None) -> SendResult:
+        """Mark the person's message read and show typing while the persona thinks."""
+        ...
+
+    async def fetch_media(self, attachment: Attachment) -> MediaFile:
+        """Download an attachment, refusing types and sizes ``abilities`` does not accept."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSpec:
+    """What a channel plugin registers: how to read its connections and build its parts.
+
+    ``connection_model`` validates one entry of the channels file (a frozen pydantic model
+    with ``persona`` and a ``key`` property); ``handler`` builds the webhook handler over all
+    connections of the kind; ``channel`` builds the sender for one connection.
+    """
+
+    name: str
+    connection_model: type[Any]
+    abilities: ChannelAbilities
+    handler: Callable[[Sequence[Any], Settings], WebhookHandler]
+    channel: Callable[[Any, Settings, httpx.AsyncClient], Channel]

@@ -10,12 +10,13 @@ from importlib.metadata import entry_points
 
 import pluggy
 
-from personae.contracts import EngineFactory
+from personae.contracts import ChannelSpec, EngineFactory
 
 hookspec = pluggy.HookspecMarker("personae")
 hookimpl = pluggy.HookimplMarker("personae")
 
 RegisterEngine = Callable[[str, EngineFactory], None]
+RegisterChannel = Callable[[ChannelSpec], None]
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,10 @@ class Hooks:
     @hookspec
     def register_engines(self, register: RegisterEngine) -> None:
         """Register engine factories by name: ``register("name", factory)``."""
+
+    @hookspec
+    def register_channels(self, register: RegisterChannel) -> None:
+        """Register messaging channels: ``register(ChannelSpec(name=..., ...))``."""
 
 
 @cache
@@ -54,4 +59,15 @@ def engine_factories() -> dict[str, EngineFactory]:
         found[name] = factory
 
     plugin_manager().hook.register_engines(register=register)
+    return found
+
+
+def channel_specs() -> dict[str, ChannelSpec]:
+    """Every registered channel, by name."""
+    found: dict[str, ChannelSpec] = {}
+
+    def register(spec: ChannelSpec) -> None:
+        found[spec.name] = spec
+
+    plugin_manager().hook.register_channels(register=register)
     return found

@@ -119,6 +119,18 @@ class Settings(BaseSettings):
         "default: none (avatars are image files in the persona files' folder or the data folder)",
     )
     load_samples: bool = Field(True, description="Load the shipped sample personas at start-up")
+    channels: Path | None = Field(
+        None,
+        description="YAML file of channel connections (WhatsApp, Messenger, Instagram, Telegram)",
+    )
+    graph_api_base: str = Field(
+        "https://graph.facebook.com",
+        description="Meta Graph API base URL (WhatsApp, Messenger, Instagram)",
+    )
+    graph_api_version: str = Field("v23.0", description="Meta Graph API version used in URLs")
+    telegram_api_base: str = Field(
+        "https://api.telegram.org", description="Telegram Bot API base URL"
+    )
     log_level: str = Field("info", description="Log level: debug, info, warning, error")
 
     @property

@@ -1,0 +1,231 @@
+"""The channels file: which persona answers on which account, with secrets kept out of it.
+
+Validation collects every problem at once, each with the file, the path inside it and the fix,
+like persona files. The environment is passed in (only settings.py reads it), and so are the
+persona slugs that exist, so this module stays pure.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, model_validator
+
+from personae.contracts import ChannelSpec
+from personae.errors import ConfigError, Problem
+
+_ENV_PREFIX = "env:"
+
+
+class ConnectionBase(BaseModel):
+    """Fields every connection has; subclasses add the account id and secrets."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    persona: str
+
+    @property
+    def key(self) -> str:
+        """The id webhooks are routed by; subclasses name theirs."""
+        raise NotImplementedError
+
+
+class WhatsAppConnection(ConnectionBase):
+    phone_number_id: str
+    access_token: SecretStr
+    app_secret: SecretStr
+    verify_token: SecretStr
+
+    @property
+    def key(self) -> str:
+        return self.phone_number_id
+
+
+class MessengerConnection(ConnectionBase):
+    page_id: str
+    page_access_token: SecretStr
+    app_secret: SecretStr
+    verify_token: SecretStr
+
+    @property
+    def key(self) -> str:
+        return self.page_id
+
+
+class InstagramConnection(ConnectionBase):
+    account_id: str
+    access_token: SecretStr
+    app_secret: SecretStr
+    verify_token: SecretStr
+
+    @property
+    def key(self) -> str:
+        return self.account_id
+
+
+class TelegramConnection(ConnectionBase):
+    name: str
+    bot_token: SecretStr
+    secret_token: SecretStr | None = None
+    mode: Literal["webhook", "polling"] = "webhook"
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> TelegramConnection:
+        if self.mode == "webhook" and self.secret_token is None:
+            raise ValueError(
+                "a webhook bot needs `secret_token: env:NAME` (1-256 of A-Z a-z 0-9 _ -), "
+                "or `mode: polling`"
+            )
+        return self
+
+    @property
+    def key(self) -> str:
+        return self.name
+
+
+class ChannelsInvalid(ConfigError):
+    """The channels file has mistakes; ``problems`` lists each one, ``source`` names the file."""
+
+    def __init__(self, source: str, problems: list[Problem]) -> None:
+        self.source = source
+        self.problems = tuple(problems)
+        count = len(problems)
+        header = f"{source}: {count} problem{'s' if count != 1 else ''} in the channels file"
+        super().__init__("\n".join([header, *(p.render(source) for p in problems)]))
+
+
+def load_channels_file(
+    path: Path,
+    environ: Mapping[str, str],
+    personas: Collection[str],
+    specs: Mapping[str, ChannelSpec],
+) -> tuple[Any, ...]:
+    """Read, resolve and validate a channels file; raises ChannelsInvalid listing every problem."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        reason = getattr(err, "strerror", None) or str(err)
+        hint = "check PERSONAE_CHANNELS (or --channels): it must name a readable YAML file"
+        problem = Problem("", f"cannot read the file: {reason}", None, hint)
+        raise ChannelsInvalid(source, [problem]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        hint = 'check the indentation (spaces, not tabs) and quote ids such as "1065..."'
+        raise ChannelsInvalid(source, [Problem(where, "malformed YAML", None, hint)]) from None
+    return parse_channels(data, source, environ, personas, specs)
+
+
+def parse_channels(
+    data: object,
+    source: str,
+    environ: Mapping[str, str],
+    personas: Collection[str],
+    specs: Mapping[str, ChannelSpec],
+) -> tuple[Any, ...]:
+    """Validate parsed YAML into frozen connection objects, in file order."""
+    if data is None:
+        return ()
+    if not isinstance(data, dict):
+        hint = "the file maps channel names to lists, e.g. `whatsapp:` then `- persona: ...`"
+        raise ChannelsInvalid(source, [Problem("", "top level is not a mapping", None, hint)])
+    problems: list[Problem] = []
+    found: list[Any] = []
+    for name, entries in data.items():
+        spec = specs.get(str(name))
+        if spec is None:
+            problems.append(Problem(str(name), "unknown channel", None, _suggest(name, specs)))
+        elif not isinstance(entries, list):
+            hint = f"write a list: one `- persona: ...` entry per {name} account"
+            problems.append(Problem(str(name), "not a list", None, hint))
+        else:
+            for index, entry in enumerate(entries):
+                where = f"{name}.{index}"
+                connection = _connection(spec, entry, where, environ, personas, problems)
+                if connection is not None:
+                    found.append(connection)
+    problems += _duplicates(found)
+    if problems:
+        raise ChannelsInvalid(source, problems)
+    return tuple(found)
+
+
+def _connection(
+    spec: ChannelSpec,
+    entry: object,
+    where: str,
+    environ: Mapping[str, str],
+    personas: Collection[str],
+    problems: list[Problem],
+) -> Any:
+    if not isinstance(entry, dict):
+        problems.append(
+            Problem(where, "not a mapping", None, "write `persona: <slug>` and the ids")
+        )
+        return None
+    resolved: dict[str, Any] = {}
+    unset: set[str] = set()
+    for key, value in entry.items():
+        if isinstance(value, str) and value.startswith(_ENV_PREFIX):
+            var = value[len(_ENV_PREFIX) :]
+            if var not in environ:
+                hint = f"set the environment variable {var}, or write the value itself"
+                problems.append(Problem(f"{where}.{key}", f"{var} is not set", repr(value), hint))
+                unset.add(str(key))
+                continue
+            value = environ[var]
+        resolved[str(key)] = value
+    persona = resolved.get("persona")
+    known = not isinstance(persona, str) or persona in personas
+    if not known:
+        hint = _suggest(persona, personas, "add the persona first, or use one of")
+        problems.append(Problem(f"{where}.persona", "no such persona", repr(persona), hint))
+    model: type[ConnectionBase] = spec.connection_model
+    try:
+        connection = model.model_validate(resolved)
+    except ValidationError as err:
+        for error in err.errors(include_url=False):
+            if not (error["loc"] and error["loc"][0] in unset):  # reported above
+                problems.append(_problem(model, where, dict(error)))
+        return None
+    return connection if known else None
+
+
+def _problem(model: type[BaseModel], where: str, error: dict[str, Any]) -> Problem:
+    field = str(error["loc"][0]) if error["loc"] else ""
+    location = f"{where}.{field}" if field else where
+    if error["type"] == "extra_forbidden":
+        return Problem(
+            location, f"unknown key {field!r}", None, _suggest(field, model.model_fields)
+        )
+    if error["type"] == "missing":
+        secret = model.model_fields[field].annotation in (SecretStr, SecretStr | None)
+        example = f"env:{field.upper()}" if secret else "..."
+        return Problem(location, "required key is missing", None, f"add `{field}: {example}`")
+    return Problem(location, str(error["msg"]), repr(error.get("input")), None)
+
+
+def _duplicates(connections: list[Any]) -> list[Problem]:
+    seen: set[tuple[str, str]] = set()
+    problems = []
+    for connection in connections:
+        ident = (type(connection).__name__, connection.key)
+        if ident in seen:
+            hint = "each account may be connected once; remove the second entry"
+            problems.append(Problem("", "account listed twice", repr(connection.key), hint))
+        seen.add(ident)
+    return problems
+
+
+def _suggest(word: object, valid: Collection[str], lead: str = "valid here:") -> str:
+    close = difflib.get_close_matches(str(word), list(valid), n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return f"{lead} {', '.join(sorted(valid))}" if valid else "remove it"

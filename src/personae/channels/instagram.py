@@ -1,0 +1,46 @@
+"""Instagram messaging: Messenger's webhook and Send API shapes with Instagram's data.
+
+Sends go to ``{graph base}/{version}/{account_id}/messages``; for the Instagram-Login flavour
+point PERSONAE_GRAPH_API_BASE at https://graph.instagram.com.
+"""
+
+from __future__ import annotations
+
+from personae.channels.config import InstagramConnection
+from personae.channels.messenger import (
+    MEDIA_TYPES,
+    Flavour,
+    MetaMessagingChannel,
+    MetaMessagingWebhook,
+)
+from personae.contracts import ChannelAbilities, ChannelSpec
+from personae.plugins import RegisterChannel, hookimpl
+
+INSTAGRAM = Flavour(
+    name="instagram",
+    webhook_object="instagram",
+    abilities=ChannelAbilities(name="instagram", max_text_len=1000, media_types=MEDIA_TYPES),
+    token=lambda c: c.access_token.get_secret_value(),
+)
+
+
+class InstagramWebhook(MetaMessagingWebhook):
+    flavour = INSTAGRAM
+
+
+class InstagramChannel(MetaMessagingChannel):
+    flavour = INSTAGRAM
+
+
+SPEC = ChannelSpec(
+    name=INSTAGRAM.name,
+    connection_model=InstagramConnection,
+    abilities=INSTAGRAM.abilities,
+    handler=InstagramWebhook,
+    channel=InstagramChannel,
+)
+
+
+@hookimpl
+def register_channels(register: RegisterChannel) -> None:
+    register(SPEC)

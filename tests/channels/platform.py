@@ -1,0 +1,186 @@
+"""A real HTTP server on loopback speaking the Graph API and the Telegram Bot API endpoints the
+adapters use, with their exact request and reply shapes, including error replies.
+
+It records every request (method, path, headers, JSON body) so tests assert exact send bodies,
+and answers the next requests with canned failures when told to (``fail_next``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+GRAPH_VERSION = "v23.0"
+WA_TOKEN = "wa-access-token"
+PAGE_TOKEN = "page-access-token"
+IG_TOKEN = "ig-access-token"
+BOT_TOKEN = "123456:bot-token"
+_GRAPH_TOKENS = {WA_TOKEN, PAGE_TOKEN, IG_TOKEN}
+Reply = tuple[int, dict[str, str], bytes]
+
+
+def graph_error(status: int, code: int, message: str, **extra: Any) -> Reply:
+    """A Graph API error reply, shaped like Meta's GraphAPIError."""
+    error = {"message": message, "type": "OAuthException", "code": code, **extra}
+    error.setdefault("fbtrace_id", "AXsgnV2Cm3ZMGF3dF_cfYIn")
+    headers = {"Content-Type": "application/json"}
+    if "retry_after" in extra:
+        headers["Retry-After"] = str(error.pop("retry_after"))
+    return status, headers, json.dumps({"error": error}).encode()
+
+
+def telegram_error(status: int, description: str, retry_after: int | None = None) -> Reply:
+    body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+    if retry_after is not None:
+        body["parameters"] = {"retry_after": retry_after}
+    return status, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class PlatformServer:
+    url: str = ""
+    seen: list[Recorded] = field(default_factory=list)
+    fail_next: list[Reply | str] = field(default_factory=list)  # "hang": never answer
+    media: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # id -> (mime, data)
+    updates: list[dict[str, Any]] = field(default_factory=list)  # for getUpdates
+    _counter: int = 0
+
+    def sent(self, suffix: str) -> list[Any]:
+        """JSON bodies of recorded requests whose path ends with ``suffix``."""
+        return [r.body for r in self.seen if r.path.split("?")[0].endswith(suffix)]
+
+    def _next_id(self) -> int:
+        self._counter += 1
+        return self._counter
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        except asyncio.IncompleteReadError:
+            writer.close()
+            return
+        method, path, _ = head[0].split(" ", 2)
+        headers = {
+            k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in head[1:] if h)
+        }
+        raw = await reader.readexactly(int(headers.get("content-length", "0")))
+        body = json.loads(raw) if raw else None
+        self.seen.append(Recorded(method, path, headers, body))
+        if self.fail_next:
+            canned = self.fail_next.pop(0)
+            if canned == "hang":  # past the client's timeout; it gives up first
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.sleep(1.5)
+                writer.close()
+                return
+            status, extra, payload = canned
+        else:
+            status, extra, payload = self.answer(method, path.split("?")[0], headers, body)
+        lines = [f"HTTP/1.1 {status} X", f"Content-Length: {len(payload)}", "Connection: close"]
+        lines += [f"{k}: {v}" for k, v in extra.items()]
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + payload)
+        await writer.drain()
+        writer.close()
+
+    def answer(self, method: str, path: str, headers: dict[str, str], body: Any) -> Reply:
+        if path.startswith("/bot") or path.startswith("/file/bot"):
+            return self._telegram(path, body)
+        if path.startswith("/cdn/"):  # Messenger/Instagram attachment URLs need no token
+            return self._file(path.removeprefix("/cdn/"))
+        token = headers.get("authorization", "").removeprefix("Bearer ")
+        if token not in _GRAPH_TOKENS:
+            return graph_error(401, 190, "Invalid OAuth access token.", error_subcode=463)
+        if path.startswith("/wa-media/"):  # WhatsApp media URLs need the bearer token
+            return self._file(path.removeprefix("/wa-media/"))
+        match = re.fullmatch(rf"/{GRAPH_VERSION}/([^/]+)(/messages)?", path)
+        if match is None:
+            return graph_error(404, 803, "Unknown path components")
+        if match.group(2) and method == "POST":
+            return _json(self._graph_send(body))
+        media = self.media.get(match.group(1))
+        if media is None:
+            return graph_error(400, 100, "Unsupported get request.")
+        mime, data = media
+        info = {
+            "messaging_product": "whatsapp",
+            "url": f"{self.url}/wa-media/{match.group(1)}",
+            "mime_type": mime,
+            "sha256": "x",
+            "file_size": str(len(data)),
+            "id": match.group(1),
+        }
+        return _json(info)
+
+    def _graph_send(self, body: dict[str, Any]) -> dict[str, Any]:
+        if body.get("messaging_product") == "whatsapp":
+            if "status" in body:
+                return {"success": True}
+            to = body["to"]
+            wamid = f"wamid.OUT{self._next_id()}"
+            return {
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": to, "wa_id": to}],
+                "messages": [{"id": wamid}],
+            }
+        recipient = body["recipient"]["id"]
+        if "sender_action" in body:
+            return {"recipient_id": recipient}
+        return {"recipient_id": recipient, "message_id": f"m_OUT{self._next_id()}"}
+
+    def _telegram(self, path: str, body: Any) -> Reply:
+        if path.startswith(f"/file/bot{BOT_TOKEN}/"):
+            return self._file(path.removeprefix(f"/file/bot{BOT_TOKEN}/"))
+        prefix, _, method = path.rpartition("/")
+        if prefix != f"/bot{BOT_TOKEN}":
+            return telegram_error(401, "Unauthorized")
+        if method == "sendMessage":
+            message = {
+                "message_id": self._next_id(),
+                "date": 1701813600,
+                "text": body["text"],
+                "chat": {"id": int(body["chat_id"]), "type": "private"},
+                "from": {"id": 123456, "is_bot": True, "first_name": "Persona"},
+            }
+            return _json({"ok": True, "result": message})
+        if method == "sendChatAction":
+            return _json({"ok": True, "result": True})
+        if method == "getFile":
+            _, data = self.media.get(body["file_id"], ("", b""))
+            if not data:
+                return telegram_error(400, "Bad Request: invalid file_id")
+            result = {
+                "file_id": body["file_id"],
+                "file_unique_id": "u1",
+                "file_size": len(data),
+                "file_path": body["file_id"],
+            }
+            return _json({"ok": True, "result": result})
+        if method == "getUpdates":
+            offset = body.get("offset", 0)
+            return _json(
+                {"ok": True, "result": [u for u in self.updates if u["update_id"] >= offset]}
+            )
+        return telegram_error(404, "Not Found")
+
+    def _file(self, key: str) -> Reply:
+        media = self.media.get(key)
+        if media is None:
+            return 404, {}, b"not found"
+        mime, data = media
+        return 200, {"Content-Type": mime}, data
+
+
+def _json(data: Any) -> Reply:
+    return 200, {"Content-Type": "application/json"}, json.dumps(data).encode()
