@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -10,9 +11,11 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from personae.errors import PersonaeError, PersonaNotFound
-from personae.server.deps import RuntimeDep, require_api_key
+from personae.server.deps import RuntimeDep, V1CallerDep, require_api_key
 from personae.server.errors import sse_error_payload
+from personae.server.identity import api_person
 from personae.server.openai_schema import (
+    OPENAI_CHANNEL,
     ChatCompletionRequest,
     ChunkMaker,
     completion_id,
@@ -50,9 +53,13 @@ async def get_model(model_id: str, runtime: RuntimeDep) -> dict[str, Any]:
 
 @router.post("/chat/completions", response_model=None)
 async def chat_completions(
-    body: ChatCompletionRequest, runtime: RuntimeDep
+    body: ChatCompletionRequest, runtime: RuntimeDep, caller: V1CallerDep
 ) -> dict[str, Any] | Response:
+    """With `user`, the conversation of that person of the caller's client (identity.py)."""
     turn = to_turn_input(body)
+    if turn.person is not None:
+        person = api_person(OPENAI_CHANNEL, caller, turn.person.external_id)
+        turn = dataclasses.replace(turn, person=person)
     events = runtime.turns.run(turn)
     if not body.stream:
         _, finished = await collect(events)
