@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -124,3 +125,29 @@ class Guard:
                 "admin token from $PERSONAE_HOME/admin_token"
             )
         return client
+
+
+def is_loopback(host: str) -> bool:
+    """Whether listening on ``host`` reaches this machine only. Any name but localhost counts
+    as public: it may resolve to anything."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def public_without_key(settings: Settings) -> str | None:
+    """Why `personae up` must not start as configured, or None. Without an API key every
+    caller is the one client `local`: acceptable on loopback, an open door anywhere else."""
+    if settings.client_keys() or settings.allow_public_without_key or is_loopback(settings.host):
+        return None
+    return (
+        f"refusing to listen on {settings.host!r} with no API key: anyone who can reach it "
+        "could talk as any person of the keyless client 'local' and continue their "
+        "conversations. Either set PERSONAE_API_KEY (or PERSONAE_API_KEYS) and give your "
+        "clients the key, or listen on loopback only (--host 127.0.0.1), or, on a network "
+        "you trust, opt in with PERSONAE_ALLOW_PUBLIC_WITHOUT_KEY=true "
+        "(--allow-public-without-key)"
+    )
