@@ -22,6 +22,7 @@ import typer
 import uvicorn
 import yaml
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from personae import __version__
 from personae.core.personas import load_persona_file
@@ -86,6 +87,11 @@ def _settings(**overrides: Any) -> Settings:
             for e in err.errors(include_url=False)
         ]
         raise ConfigError("invalid settings:\n  " + "\n  ".join(lines)) from None
+    except SettingsError as err:  # a JSON-valued variable that is not JSON
+        raise ConfigError(
+            f"invalid settings: {err}; PERSONAE_API_KEYS takes a JSON object, e.g. "
+            """'{"shop": "a-long-random-key"}'"""
+        ) from None
 
 
 async def _with_runtime(settings: Settings, work: Callable[[Runtime], Coroutine[Any, Any, T]]) -> T:

@@ -301,3 +301,21 @@ def test_up_listens_publicly_with_a_key_or_an_explicit_opt_in(
             proc.kill()
             proc.wait()
     assert proc.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("{nope", "PERSONAE_API_KEYS takes a JSON object"),
+        ('{"Shop": "k1"}', "client name 'Shop' is not allowed"),
+        ('{"a": "same", "b": "same"}', "two API clients share one key"),
+    ],
+    ids=["not-json", "bad-name", "shared-key"],
+)
+def test_bad_api_keys_are_a_message_not_a_traceback(
+    personae: Callable[..., Any], cli_env: dict[str, str], value: str, says: str
+) -> None:
+    result = personae("up", "--port", "1", env={**cli_env, "PERSONAE_API_KEYS": value})
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert says in result.stderr and "Traceback" not in result.stderr
+    assert "same" not in result.stderr.replace(says, ""), "keys are never printed"
