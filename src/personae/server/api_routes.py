@@ -181,7 +181,7 @@ def _listed_person(channel: str, client: str | None, user: str) -> PersonRef:
             f"user {user!r} on channel {channel!r} is a person of one API client: name it "
             f"with client=<name> (an API key's name, {ADMIN_CLIENT!r} or {LOCAL_CLIENT!r})",
         )
-    return PersonRef(f"{channel}:{client}", user)
+    return api_person(channel, client, user)
 
 
 @router.get("/conversations/{conversation_id}", dependencies=Admin)
