@@ -1,6 +1,7 @@
 """The `personae` command: manage personas, serve the API, chat in the terminal.
 
-Exit codes: 0 ok, 1 any other personae error, 2 a persona failed validation.
+Exit codes: 0 ok, 1 any other personae error, 2 a persona failed validation or `up` refused
+to serve without an API key on a non-loopback address.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import typer
 import uvicorn
 import yaml
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from personae import __version__
 from personae.core.personas import load_persona_file
@@ -85,6 +87,11 @@ def _settings(**overrides: Any) -> Settings:
             for e in err.errors(include_url=False)
         ]
         raise ConfigError("invalid settings:\n  " + "\n  ".join(lines)) from None
+    except SettingsError as err:  # a JSON-valued variable that is not JSON
+        raise ConfigError(
+            f"invalid settings: {err}; PERSONAE_API_KEYS takes a JSON object, e.g. "
+            """'{"shop": "a-long-random-key"}'"""
+        ) from None
 
 
 async def _with_runtime(settings: Settings, work: Callable[[Runtime], Coroutine[Any, Any, T]]) -> T:
@@ -121,12 +128,27 @@ def up(
     engine: Annotated[
         str | None, typer.Option(help="Default engine: llamacpp, openai, scripted")
     ] = None,
+    allow_public_without_key: Annotated[
+        bool,
+        typer.Option(
+            help="Listen on a non-loopback address with no API key "
+            "[env: PERSONAE_ALLOW_PUBLIC_WITHOUT_KEY]"
+        ),
+    ] = False,
 ) -> None:
     """Serve the OpenAI-compatible API, the REST API and the web chat. Ctrl-C stops it."""
     from personae.server.app import create_app
-    from personae.server.auth import ensure_admin_token
+    from personae.server.auth import ensure_admin_token, public_without_key
 
-    settings = _settings(host=host, port=port, engine=engine)
+    settings = _settings(
+        host=host,
+        port=port,
+        engine=engine,
+        allow_public_without_key=True if allow_public_without_key else None,
+    )
+    refusal = public_without_key(settings)
+    if refusal is not None:
+        raise _fail(f"error: {refusal}", 2)
     _check_engine(settings.engine)  # a typo fails here, not as a traceback from the lifespan
     _token, token_file = ensure_admin_token(settings)  # never printed: read it from the file
     typer.echo(f"starting personae {__version__} (engine: {settings.engine})")
@@ -172,6 +194,8 @@ class _Server(uvicorn.Server):
 
 
 def _print_banner(settings: Settings, token_file: Path | None) -> None:
+    from personae.server.auth import is_loopback
+
     shown = "127.0.0.1" if settings.host in {"0.0.0.0", "::", ""} else settings.host
     base = f"http://{f'[{shown}]' if ':' in shown else shown}:{settings.port}"
     where = "the admin token file" if token_file else "PERSONAE_ADMIN_TOKEN"
@@ -185,6 +209,8 @@ def _print_banner(settings: Settings, token_file: Path | None) -> None:
         f"  (persona changes need `Authorization: Bearer <token>` with {where})",
         "press Ctrl-C to stop",
     ]
+    if not settings.client_keys() and not is_loopback(settings.host):
+        lines.insert(-1, "  warning: no API key, and reachable beyond this machine (opted in)")
     typer.echo("\n".join(lines))
 
 

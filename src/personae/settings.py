@@ -7,9 +7,10 @@ The README's settings table lists each one; a test keeps the two in step.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,6 +34,13 @@ def _free_cores() -> int:
     except OSError:
         busy = 0
     return max(1, min(cores, cores - busy))
+
+
+# An API client's name becomes part of its people's channel ("openai:<name>"): short and plain.
+CLIENT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+# Names the server gives itself: the admin token's client and the keyless loopback client.
+RESERVED_CLIENTS = frozenset({"admin", "local"})
+DEFAULT_CLIENT = "default"  # the client of PERSONAE_API_KEY
 
 
 class Settings(BaseSettings):
@@ -61,7 +69,20 @@ class Settings(BaseSettings):
         "`personae up` generates one into $PERSONAE_HOME/admin_token (mode 0600)",
     )
     api_key: SecretStr | None = Field(
-        None, description="When set, /v1 and /api callers must send `Authorization: Bearer KEY`"
+        None,
+        description="When set, /v1 and /api callers must send `Authorization: Bearer KEY`; "
+        "the key is the API client `default`",
+    )
+    api_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='Named API keys, a JSON object {"client-name": "key", …}: each key is a '
+        "client whose users and conversations no other client can reach (with or besides "
+        "PERSONAE_API_KEY)",
+    )
+    allow_public_without_key: bool = Field(
+        False,
+        description="Let `personae up` listen on a non-loopback address with no API key set "
+        "(everyone who can reach it is then the one client `local`)",
     )
     engine: str = Field("llamacpp", description="Default engine for personas that name none")
     model: str | None = Field(
@@ -132,6 +153,39 @@ class Settings(BaseSettings):
         "https://api.telegram.org", description="Telegram Bot API base URL"
     )
     log_level: str = Field("info", description="Log level: debug, info, warning, error")
+
+    @field_validator("api_keys")
+    @classmethod
+    def _client_names(cls, keys: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for name, key in keys.items():
+            if not CLIENT_NAME.fullmatch(name) or name in RESERVED_CLIENTS:
+                raise ValueError(
+                    f"client name {name!r} is not allowed: use 1-32 lowercase letters, digits, "
+                    f"'-' or '_', starting with a letter or digit, and not "
+                    f"{' or '.join(sorted(RESERVED_CLIENTS))}"
+                )
+            if not key.get_secret_value().strip():
+                raise ValueError(f"the key of client {name!r} is empty; give it a secret value")
+        return keys
+
+    @model_validator(mode="after")
+    def _one_key_per_client(self) -> Settings:
+        if self.api_key is not None and DEFAULT_CLIENT in self.api_keys:
+            raise ValueError(
+                f"PERSONAE_API_KEY is the client {DEFAULT_CLIENT!r}, which PERSONAE_API_KEYS "
+                "names too; move that key into PERSONAE_API_KEYS or rename the client"
+            )
+        values = list(self.client_keys().values())
+        if len(set(values)) != len(values):
+            raise ValueError("two API clients share one key; give each client its own key")
+        return self
+
+    def client_keys(self) -> dict[str, str]:
+        """Every API key by its client's name: PERSONAE_API_KEY is the client `default`."""
+        keys = {name: key.get_secret_value() for name, key in self.api_keys.items()}
+        if self.api_key is not None:
+            keys[DEFAULT_CLIENT] = self.api_key.get_secret_value()
+        return keys
 
     @property
     def resolved_database_url(self) -> str:

@@ -274,3 +274,66 @@ def test_up_with_an_unknown_engine_fails_with_a_message(invoke: Callable[..., Re
     assert result.exit_code == 1
     assert "unknown engine 'nope'; installed engines: " in result.stderr
     assert "Pass --engine or set PERSONAE_ENGINE" in result.stderr
+
+
+@pytest.mark.needs("personae.server.app")
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.7", "example.org"])
+def test_up_refuses_a_public_address_without_an_api_key(
+    personae: Callable[..., Any], host: str
+) -> None:
+    result = personae("up", "--host", host, "--port", str(_free_port()), timeout=30)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"refusing to listen on {host!r} with no API key" in result.stderr
+    for fix in ("PERSONAE_API_KEY", "--host 127.0.0.1", "PERSONAE_ALLOW_PUBLIC_WITHOUT_KEY=true"):
+        assert fix in result.stderr
+    assert "starting personae" not in result.stdout
+
+
+@pytest.mark.needs(*SCRIPTED, "personae.server.app")
+@pytest.mark.parametrize(
+    ("setting", "flag"),
+    [
+        ({"PERSONAE_API_KEY": "a-key-of-ours"}, []),
+        ({"PERSONAE_ALLOW_PUBLIC_WITHOUT_KEY": "true"}, []),
+        ({}, ["--allow-public-without-key"]),
+    ],
+    ids=["api-key", "opt-in-setting", "opt-in-flag"],
+)
+def test_up_listens_publicly_with_a_key_or_an_explicit_opt_in(
+    cli_env: dict[str, str], setting: dict[str, str], flag: list[str]
+) -> None:
+    port = _free_port()
+    command = [str(PERSONAE_BIN), "up", "--host", "0.0.0.0", "--port", str(port), *flag]
+    proc = subprocess.Popen(
+        command, env={**cli_env, **setting}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    try:
+        seen = _read_until(proc, "press Ctrl-C to stop")
+        assert ("warning: no API key" in seen) == ("PERSONAE_API_KEY" not in setting)
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("{nope", "PERSONAE_API_KEYS takes a JSON object"),
+        ('{"Shop": "k1"}', "client name 'Shop' is not allowed"),
+        ('{"a": "same", "b": "same"}', "two API clients share one key"),
+    ],
+    ids=["not-json", "bad-name", "shared-key"],
+)
+def test_bad_api_keys_are_a_message_not_a_traceback(
+    personae: Callable[..., Any], cli_env: dict[str, str], value: str, says: str
+) -> None:
+    result = personae("up", "--port", "1", env={**cli_env, "PERSONAE_API_KEYS": value})
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert says in result.stderr and "Traceback" not in result.stderr
+    assert "same" not in result.stderr.replace(says, ""), "keys are never printed"

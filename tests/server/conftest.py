@@ -9,7 +9,7 @@ import pytest
 
 from personae.settings import Settings
 
-from .live import ADMIN_TOKEN, API_KEY, LiveServer, start_server, write_personas
+from .live import ADMIN_TOKEN, API_KEY, CLIENT_KEYS, LiveServer, start_server, write_personas
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +38,19 @@ def locked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     settings = Settings(
         home=home, engine="scripted", api_key=API_KEY, load_samples=False,
         personas_dir=write_personas(home / "personas"),
+    )  # fmt: skip
+    server = start_server(settings)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def clients(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server with two named API keys (PERSONAE_API_KEYS): clients alpha and beta."""
+    home = tmp_path_factory.mktemp("clients")
+    settings = Settings(
+        home=home, engine="scripted", admin_token=ADMIN_TOKEN, api_keys=CLIENT_KEYS,
+        load_samples=False, personas_dir=write_personas(home / "personas"),
     )  # fmt: skip
     server = start_server(settings)
     yield server

@@ -16,6 +16,8 @@ from personae.settings import Settings
 
 ADMIN_TOKEN = "test-admin-token"
 API_KEY = "test-api-key"
+# Two named API keys: two clients that must never reach each other's people.
+CLIENT_KEYS = {"alpha": "key-of-alpha-0123456789", "beta": "key-of-beta-9876543210"}
 
 # Test personas: scripted (deterministic), slow streaming, hidden, and the real embedded model.
 PERSONAS = {

@@ -101,30 +101,38 @@ def test_unpublished_persona_only_for_admin(client: httpx.Client, admin: httpx.C
     assert "hidden-draft" in listed
 
 
-def test_conversation_messages_and_traces(client: httpx.Client, admin: httpx.Client) -> None:
-    opened = client.post("/api/conversations", json={"persona": "echo-friend", "user": "dan"})
+def test_conversation_messages_and_traces(admin: httpx.Client) -> None:
+    # Conversation writes need a credential; with no API key on this server, the admin token
+    # is the one there is (a client of its own: test_identity.py).
+    opened = admin.post("/api/conversations", json={"persona": "echo-friend", "user": "dan"})
     assert opened.status_code == 201, opened.text
     conversation = opened.json()
     assert (conversation["persona"], conversation["channel"]) == ("echo-friend", "api")
+    assert conversation["client"] == "admin"
     url = f"/api/conversations/{conversation['id']}/messages"
-    sent = client.post(url, json={"text": "how are you", "external_id": "m-1"})
+    sent = admin.post(url, json={"text": "how are you", "external_id": "m-1"})
     assert sent.status_code == 200, sent.text
     result = sent.json()
     assert result["message"]["content"] == "how are you"
     assert result["reply"]["content"] == "echo: how are you"
     assert result["trace"]["engine"] == "scripted"
-    replayed = client.post(url, json={"text": "how are you", "external_id": "m-1"}).json()
+    replayed = admin.post(url, json={"text": "how are you", "external_id": "m-1"}).json()
     assert replayed["replayed"] is True and replayed["reply"]["id"] == result["reply"]["id"]
     full = admin.get(f"/api/conversations/{conversation['id']}").json()
     assert [m["content"] for m in full["messages"]] == ["how are you", "echo: how are you"]
     assert full["turns"][0]["trace"]["usage"]["completion_tokens"] == 4
-    listed = admin.get("/api/conversations", params={"persona": "echo-friend", "user": "dan"})
+    mine = {"persona": "echo-friend", "user": "dan", "client": "admin"}
+    listed = admin.get("/api/conversations", params=mine)
     assert [c["id"] for c in listed.json()["conversations"]] == [conversation["id"]]
+    assert listed.json()["conversations"][0]["channel"] == "api"
+    unnamed = admin.get("/api/conversations", params={"persona": "echo-friend", "user": "dan"})
+    assert unnamed.status_code == 400 and "client=" in unnamed.json()["error"]["message"]
 
 
-def test_conversation_stream(client: httpx.Client) -> None:
+def test_conversation_stream(admin: httpx.Client) -> None:
+    client = admin  # conversation writes need a credential
     conversation = client.post(
-        "/api/conversations", json={"persona": "echo-friend", "user": "erin", "channel": "sms"}
+        "/api/conversations", json={"persona": "echo-friend", "user": "erin", "channel": "openai"}
     ).json()
     url = f"/api/conversations/{conversation['id']}/messages/stream"
     response = client.post(url, json={"text": "stream this please"})
@@ -141,7 +149,8 @@ def test_conversation_stream(client: httpx.Client) -> None:
     assert early.json()["error"]["type"] == "engine_unavailable"
 
 
-def test_native_errors(client: httpx.Client) -> None:
+def test_native_errors(admin: httpx.Client) -> None:
+    client = admin  # conversation writes need a credential
     missing = client.post("/api/conversations", json={"persona": "nobody", "user": "x"})
     assert missing.status_code == 404
     assert set(missing.json()["error"]) == {"message", "type"}

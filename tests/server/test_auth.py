@@ -11,7 +11,8 @@ import pytest
 from openai import OpenAI
 from pydantic import SecretStr
 
-from personae.server.auth import ensure_admin_token
+from personae.errors import ConfigError
+from personae.server.auth import Guard, ensure_admin_token
 from personae.settings import Settings
 
 from .live import API_KEY, LiveServer
@@ -54,3 +55,31 @@ def test_api_key_with_the_openai_sdk(locked: LiveServer) -> None:
         OpenAI(base_url=f"{locked.url}/v1", api_key="wrong", max_retries=0).models.list()
     sdk = OpenAI(base_url=f"{locked.url}/v1", api_key=API_KEY, max_retries=0)
     assert "echo-friend" in {m.id for m in sdk.models.list()}
+
+
+def test_the_single_api_key_is_the_client_default(locked: LiveServer) -> None:
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    with httpx.Client(base_url=locked.url, headers=headers) as client:
+        body = {"persona": "echo-friend", "user": "dan", "channel": "openai"}
+        opened = client.post("/api/conversations", json=body)
+        assert opened.status_code == 201, opened.text
+        assert (opened.json()["channel"], opened.json()["client"]) == ("openai", "default")
+
+
+def test_an_api_key_may_not_be_the_admin_token() -> None:
+    with pytest.raises(ConfigError, match="equals the admin token"):
+        Guard("same-secret", {"alpha": "same-secret"})
+
+
+@pytest.mark.parametrize(
+    ("keys", "problem"),
+    [
+        ({"Alpha": "k"}, "client name 'Alpha' is not allowed"),
+        ({"admin": "k"}, "client name 'admin' is not allowed"),
+        ({"a:b": "k"}, "client name 'a:b' is not allowed"),
+        ({"a": "k", "b": "k"}, "two API clients share one key"),
+    ],
+)
+def test_api_keys_are_checked(keys: dict[str, str], problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        Settings(api_keys=keys)

@@ -20,7 +20,8 @@ def sdk(live: LiveServer) -> OpenAI:
 
 
 def conversations_of(admin: httpx.Client, persona: str, user: str) -> list[dict[str, Any]]:
-    params = {"persona": persona, "user": user, "channel": "openai"}
+    # No API key on this server: an unauthenticated /v1 caller's people are the client "local".
+    params = {"persona": persona, "user": user, "channel": "openai", "client": "local"}
     found: list[dict[str, Any]] = admin.get("/api/conversations", params=params).json()[
         "conversations"
     ]

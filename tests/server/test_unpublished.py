@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import httpx
 
+from .live import ADMIN_TOKEN, CLIENT_KEYS, LiveServer
+
 HIDDEN, MISSING = "hidden-draft", "no-such-persona"
 
 
@@ -30,19 +32,27 @@ def test_openai_chat_does_not_serve_unpublished(client: httpx.Client) -> None:
     _same_404(_chat(client, HIDDEN, stream=True), _chat(client, MISSING, stream=True))
 
 
-def test_api_does_not_open_or_serve_unpublished(client: httpx.Client, admin: httpx.Client) -> None:
-    def open_(http: httpx.Client, slug: str) -> httpx.Response:
-        return http.post("/api/conversations", json={"persona": slug, "user": "u2"})
+def test_api_does_not_open_or_serve_unpublished(clients: LiveServer) -> None:
+    """An API client (here: alpha's key) gets the 404 of a missing persona; the admin may try
+    a draft out, in a conversation of its own that nobody else can write into."""
+    alpha = httpx.Client(base_url=clients.url, timeout=60, headers=_bearer(CLIENT_KEYS["alpha"]))
+    admin = httpx.Client(base_url=clients.url, timeout=60, headers=_bearer(ADMIN_TOKEN))
+    with alpha, admin:
 
-    _same_404(open_(client, HIDDEN), open_(client, MISSING))
-    # An admin may try a draft out; the conversation then refuses everyone else's messages.
-    opened = open_(admin, HIDDEN)
-    assert opened.status_code == 201, opened.text
-    url = f"/api/conversations/{opened.json()['id']}/messages"
-    assert admin.post(url, json={"text": "hi"}).status_code == 200
-    refused = client.post(url, json={"text": "hi"})
-    assert refused.status_code == 404 and HIDDEN in refused.json()["error"]["message"]
-    assert client.post(url + "/stream", json={"text": "hi"}).status_code == 404
+        def open_(http: httpx.Client, slug: str) -> httpx.Response:
+            return http.post("/api/conversations", json={"persona": slug, "user": "u2"})
+
+        _same_404(open_(alpha, HIDDEN), open_(alpha, MISSING))
+        opened = open_(admin, HIDDEN)
+        assert opened.status_code == 201, opened.text
+        url = f"/api/conversations/{opened.json()['id']}/messages"
+        assert admin.post(url, json={"text": "hi"}).status_code == 200
+        assert alpha.post(url, json={"text": "hi"}).status_code == 404
+        assert alpha.post(url + "/stream", json={"text": "hi"}).status_code == 404
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 def test_admin_may_talk_to_unpublished_over_openai(admin: httpx.Client) -> None:

@@ -84,6 +84,22 @@ async def test_the_same_external_id_is_stored_once_and_replays_its_reply(store: 
     assert [m.id for m in await store.conversation_messages(conv.id)] == [first.id, reply.id]
 
 
+async def test_an_external_id_is_scoped_to_its_conversation(store: SqlStore) -> None:
+    # Two people on one channel send the same message id (Telegram's are small integers):
+    # each gets their own message, and nobody is handed the other's reply.
+    slug, external = await _persona(store), _id("m")
+    first = await store.open_conversation(slug, PersonRef("api:one", "ann"))
+    second = await store.open_conversation(slug, PersonRef("api:one", "ben"))
+    mine, _ = await store.add_inbound(first, "my secret", external)
+    await store.complete_turn(first, mine, "your secret is safe", 1, _trace())
+
+    theirs, replayed = await store.add_inbound(second, "hello", external)
+    assert replayed is None
+    assert (theirs.conversation_id, theirs.content) == (second.id, "hello")
+    assert theirs.id != mine.id
+    assert [m.content for m in await store.conversation_messages(second.id)] == ["hello"]
+
+
 async def test_a_retry_reuses_the_unanswered_message(store: SqlStore) -> None:
     conv = await _conversation(store)
     pending, _ = await store.add_inbound(conv, "are you there?", None)

@@ -7,16 +7,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, inspect, text
+from sqlalchemy import Connection, insert, inspect, select, text
 
-from personae.errors import ConfigError
+from personae.errors import ConfigError, ConversationNotFound
+from personae.stores.connect import open_runner
 from personae.stores.migrate import alembic_config, current_heads
 from personae.stores.sql import SqlStore
-from personae.stores.tables import VERSION_TABLE, metadata
-from personae.types import Persona
+from personae.stores.tables import VERSION_TABLE, messages, metadata, turns, utcnow
+from personae.types import ConversationRef, Persona, PersonRef
 
 TABLES = {
     "personas",
@@ -96,3 +98,78 @@ async def test_an_unwritable_sqlite_path_is_a_config_error(tmp_path: Path) -> No
     blocker.write_text("not a folder")
     with pytest.raises(ConfigError, match="cannot create the database file"):
         await SqlStore.open(f"sqlite+aiosqlite:///{blocker / 'personae.db'}")
+
+
+def _upgrade_to(connection: Connection, revision: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    with connection.begin():
+        command.upgrade(config, revision)
+
+
+def _first_schema_rows(connection: Connection) -> None:
+    """Rows as revision 0001 stored them: a person's message id, its reply, and the turn."""
+    now = utcnow()
+    with connection.begin():
+        for statement in (
+            "INSERT INTO personas VALUES ('old', 1, true, :now, :now, NULL)",
+            "INSERT INTO persona_revisions VALUES ('old', 1, '{}', :now)",
+            "INSERT INTO people VALUES ('p1', :now)",
+            "INSERT INTO identities VALUES ('openai', 'ann', 'p1', :now)",
+            "INSERT INTO conversations VALUES ('c1', 'old', 'p1', 'openai', :now, :now)",
+        ):
+            connection.execute(text(statement), {"now": now})
+        common = {"conversation_id": "c1", "channel": "openai", "created_at": now}
+        hi = connection.execute(
+            insert(messages).values(role="user", content="hi", external_id="7", **common)
+        ).inserted_primary_key
+        assert hi is not None
+        hello = connection.execute(
+            insert(messages).values(role="assistant", content="hello", reply_to=hi[0], **common)
+        ).inserted_primary_key
+        assert hello is not None
+        connection.execute(
+            insert(turns).values(
+                conversation_id="c1",
+                inbound_message_id=hi[0],
+                reply_message_id=hello[0],
+                persona_revision=1,
+                status="ok",
+                created_at=now,
+            )
+        )
+
+
+def _message_channels(connection: Connection) -> set[str]:
+    return set(connection.scalars(select(messages.c.channel)))
+
+
+async def test_upgrading_from_0001_keeps_the_rows_and_scopes_message_ids(empty_url: str) -> None:
+    runner = open_runner(empty_url)
+    try:
+        await runner.write(_upgrade_to, "0001")
+        await runner.write(_first_schema_rows)
+    finally:
+        await runner.aclose()
+
+    store = await SqlStore.open(empty_url)  # migrates to head
+    try:
+        assert await store.run_sync(_schema_drift) == []
+        # 0003: the /v1 person "ann" is now "ann" of the keyless client, history and all.
+        old = await store.open_conversation("old", PersonRef("openai:local", "ann"))
+        assert (old.id, old.person_id, old.channel) == ("c1", "p1", "openai:local")
+        hi, hello = await store.conversation_messages("c1")
+        assert [(m.content, m.external_id) for m in (hi, hello)] == [("hi", "7"), ("hello", None)]
+        assert await store.run_sync(_message_channels) == {"openai:local"}
+        assert [t.reply_message_id for t in await store.conversation_turns("c1")] == [hello.id]
+        again, replayed = await store.add_inbound(old, "hi", "7")
+        assert (again, replayed) == (hi, hello)
+        # 0002: another person on the same channel may now use the same id: their own message.
+        other = await store.open_conversation("old", PersonRef("openai:local", "ben"))
+        theirs, none = await store.add_inbound(other, "mine", "7")
+        assert none is None and theirs.conversation_id == other.id
+        # The writer's foreign keys are back on: a message for no conversation is refused.
+        with pytest.raises(ConversationNotFound):
+            await store.add_inbound(ConversationRef("0" * 32, "old", "p1", "web"), "x", None)
+    finally:
+        await store.aclose()

@@ -11,12 +11,26 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from personae.core.personas import parse_persona_text, validate_persona_data
-from personae.errors import PersonaNotFound
-from personae.server.deps import GuardDep, RuntimeDep, require_admin, require_api_key
+from personae.errors import ConversationNotFound, PersonaNotFound
+from personae.server.deps import (
+    ApiClientDep,
+    GuardDep,
+    RuntimeDep,
+    require_admin,
+    require_api_key,
+)
 from personae.server.errors import FieldError
+from personae.server.identity import (
+    ADMIN_CLIENT,
+    API_CHANNELS,
+    LOCAL_CLIENT,
+    api_person,
+    belongs_to,
+)
 from personae.server.sse import collect, native_stream, prime, sse_response
 from personae.server.wire import (
     conversation_json,
+    conversation_summary_json,
     message_json,
     persona_record_json,
     turn_result_json,
@@ -123,8 +137,14 @@ async def persona_revisions(slug: str, runtime: RuntimeDep) -> Any:
 class NewConversation(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     persona: str = Field(description="Persona id")
-    user: str = Field(min_length=1, max_length=255, description="The person's id on the channel")
-    channel: str = Field("api", min_length=1, max_length=64)
+    user: str = Field(
+        min_length=1, max_length=255, description="Your id for the person (yours alone: "
+        "another API key's same id is another person)",
+    )  # fmt: skip
+    channel: str = Field(
+        "api", min_length=1, max_length=64,
+        description="'api', or 'openai' for the people your key talks to on /v1",
+    )  # fmt: skip
 
 
 class NewMessage(BaseModel):
@@ -142,15 +162,28 @@ async def list_conversations(
     person: str | None = Query(None, description="A person id"),
     user: str | None = Query(None, description="A person's id on `channel` (instead of person)"),
     channel: str = "api",
+    client: str | None = Query(None, description="With `user` on api/openai: the API client"),
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0),
 ) -> Any:
     if user is not None:
-        person = await runtime.store.find_person(PersonRef(channel, user))
+        person = await runtime.store.find_person(_listed_person(channel, client, user))
         if person is None:
             return {"conversations": []}
     found = await runtime.store.list_conversations(persona, person, limit, offset)
-    return {"conversations": jsonable_encoder(found)}
+    return {"conversations": [conversation_summary_json(c) for c in found]}
+
+
+def _listed_person(channel: str, client: str | None, user: str) -> PersonRef:
+    if channel not in API_CHANNELS:
+        return PersonRef(channel, user)
+    if client is None:
+        raise FieldError(
+            "client",
+            f"user {user!r} on channel {channel!r} is a person of one API client: name it "
+            f"with client=<name> (an API key's name, {ADMIN_CLIENT!r} or {LOCAL_CLIENT!r})",
+        )
+    return api_person(channel, client, user)
 
 
 @router.get("/conversations/{conversation_id}", dependencies=Admin)
@@ -167,34 +200,39 @@ async def get_conversation(conversation_id: str, runtime: RuntimeDep) -> Any:
 
 @router.post("/conversations", status_code=201)
 async def open_conversation(
-    body: NewConversation, request: Request, runtime: RuntimeDep, guard: GuardDep
+    body: NewConversation, runtime: RuntimeDep, client: ApiClientDep
 ) -> Any:
+    """Needs an API key or the admin token; the person is one of that client's own."""
+    person = api_person(body.channel, client, body.user)
     record = await runtime.store.get_persona(body.persona)
-    if not record.persona.published and not guard.is_admin(request):
+    if not record.persona.published and client != ADMIN_CLIENT:
         raise PersonaNotFound(body.persona)
-    ref = await runtime.store.open_conversation(body.persona, PersonRef(body.channel, body.user))
+    ref = await runtime.store.open_conversation(body.persona, person)
     return conversation_json(ref)
 
 
 async def _turn_for(
-    conversation_id: str, body: NewMessage, runtime: RuntimeDep, admin: bool
+    conversation_id: str, body: NewMessage, runtime: RuntimeDep, client: str
 ) -> TurnInput:
     ref = await runtime.store.get_conversation(conversation_id)
+    if not belongs_to(ref, client):  # another client's (or channel's): as if it did not exist
+        raise ConversationNotFound(conversation_id)
     person = await runtime.store.person_ref(ref.person_id, ref.channel)
     return TurnInput(
         ref.persona_id,
         body.text,
         person=person,
         external_id=body.external_id,
-        allow_unpublished=admin,
+        allow_unpublished=client == ADMIN_CLIENT,
     )
 
 
 @router.post("/conversations/{conversation_id}/messages")
 async def send_message(
-    conversation_id: str, body: NewMessage, request: Request, runtime: RuntimeDep, guard: GuardDep
+    conversation_id: str, body: NewMessage, runtime: RuntimeDep, client: ApiClientDep
 ) -> Any:
-    turn = await _turn_for(conversation_id, body, runtime, guard.is_admin(request))
+    """Only into a conversation of the caller's client; any other is 404."""
+    turn = await _turn_for(conversation_id, body, runtime, client)
     started, finished = await collect(runtime.turns.run(turn))
     return turn_result_json(started, finished, body.text)
 
@@ -205,10 +243,10 @@ async def send_message(
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def stream_message(
-    conversation_id: str, body: NewMessage, request: Request, runtime: RuntimeDep, guard: GuardDep
+    conversation_id: str, body: NewMessage, runtime: RuntimeDep, client: ApiClientDep
 ) -> Response:
     """Server-sent events: `delta` {"text"}*, then `done` {message, reply, trace} or `error`."""
-    turn = await _turn_for(conversation_id, body, runtime, guard.is_admin(request))
+    turn = await _turn_for(conversation_id, body, runtime, client)
     primed = await prime(runtime.turns.run(turn))
 
     def done(started: TurnStarted | None, finished: TurnFinished) -> dict[str, Any]:

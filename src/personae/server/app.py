@@ -36,8 +36,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         token, _path = ensure_admin_token(settings)
-        api_key = settings.api_key.get_secret_value() if settings.api_key else None
-        state.guard = Guard(token, api_key)
+        state.guard = Guard(token, settings.client_keys())
         if runtime is not None:
             state.runtime = runtime
             yield

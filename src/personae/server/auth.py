@@ -1,8 +1,9 @@
-"""Tokens: the admin token (persona changes, conversation reading) and the optional API key."""
+"""Tokens: the admin token (persona changes, conversation reading) and the API keys."""
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -11,6 +12,7 @@ from fastapi import Request
 
 from personae.errors import ConfigError, Unauthorized
 from personae.private import private_dir
+from personae.server.identity import ADMIN_CLIENT, LOCAL_CLIENT
 from personae.settings import Settings
 
 TOKEN_FILE = "admin_token"
@@ -67,11 +69,16 @@ def _matches(given: str | None, expected: str | None) -> bool:
 
 
 class Guard:
-    """Checks a request's Bearer token against the admin token and the API key."""
+    """Checks a request's Bearer token against the admin token and the API keys, and names
+    the client that sent it (the namespace of the people it speaks for: identity.py)."""
 
-    def __init__(self, admin_token: str, api_key: str | None) -> None:
+    def __init__(self, admin_token: str, client_keys: dict[str, str]) -> None:
+        if admin_token in client_keys.values():
+            raise ConfigError(
+                "an API key equals the admin token; give PERSONAE_API_KEY(S) keys of their own"
+            )
         self._admin = admin_token
-        self._api_key = api_key
+        self._keys = dict(client_keys)
 
     def is_admin(self, request: Request) -> bool:
         return _matches(bearer_token(request), self._admin)
@@ -84,14 +91,64 @@ class Guard:
                 "or PERSONAE_ADMIN_TOKEN"
             )
 
-    def require_api_key(self, request: Request) -> None:
-        if self._api_key is None:
-            return
+    def credential_client(self, request: Request) -> str | None:
+        """The client whose API key (or the admin token) the request carries, else None."""
         given = bearer_token(request)
-        if _matches(given, self._api_key) or _matches(given, self._admin):
+        if _matches(given, self._admin):
+            return ADMIN_CLIENT
+        # Every key is compared, so the time taken says nothing about which one matched.
+        found = [name for name, key in self._keys.items() if _matches(given, key)]
+        return found[0] if found else None
+
+    def require_api_key(self, request: Request) -> None:
+        if not self._keys or self.credential_client(request) is not None:
             return
-        what = "is wrong" if given else "is missing"
+        what = "is wrong" if bearer_token(request) else "is missing"
         raise Unauthorized(
-            f"the API key {what}: send `Authorization: Bearer <key>` with the key set in "
-            "PERSONAE_API_KEY (SDKs: api_key=...)"
+            f"the API key {what}: send `Authorization: Bearer <key>` with a key set in "
+            "PERSONAE_API_KEY or PERSONAE_API_KEYS (SDKs: api_key=...)"
         )
+
+    def caller(self, request: Request) -> str:
+        """The /v1 caller's client: its key's, or `local` when no key is configured (the
+        server then listens on loopback only, unless the operator opted out)."""
+        self.require_api_key(request)
+        return self.credential_client(request) or LOCAL_CLIENT
+
+    def require_client(self, request: Request) -> str:
+        """Conversation writes on /api: the client of an API key or the admin token; never
+        anonymous, even with no API key configured."""
+        client = self.credential_client(request)
+        if client is None:
+            raise Unauthorized(
+                f"{request.method} {request.url.path} needs an API key or the admin token: "
+                "send `Authorization: Bearer <key>` with a key from PERSONAE_API_KEY(S), or the "
+                "admin token from $PERSONAE_HOME/admin_token"
+            )
+        return client
+
+
+def is_loopback(host: str) -> bool:
+    """Whether listening on ``host`` reaches this machine only. Any name but localhost counts
+    as public: it may resolve to anything."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def public_without_key(settings: Settings) -> str | None:
+    """Why `personae up` must not start as configured, or None. Without an API key every
+    caller is the one client `local`: acceptable on loopback, an open door anywhere else."""
+    if settings.client_keys() or settings.allow_public_without_key or is_loopback(settings.host):
+        return None
+    return (
+        f"refusing to listen on {settings.host!r} with no API key: anyone who can reach it "
+        "could talk as any person of the keyless client 'local' and continue their "
+        "conversations. Either set PERSONAE_API_KEY (or PERSONAE_API_KEYS) and give your "
+        "clients the key, or listen on loopback only (--host 127.0.0.1), or, on a network "
+        "you trust, opt in with PERSONAE_ALLOW_PUBLIC_WITHOUT_KEY=true "
+        "(--allow-public-without-key)"
+    )

@@ -53,5 +53,17 @@ def require_admin(request: Request) -> None:
     get_guard(request).require_admin(request)
 
 
+def v1_caller(request: Request) -> str:
+    return get_guard(request).caller(request)
+
+
+def api_client(request: Request) -> str:
+    return get_guard(request).require_client(request)
+
+
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 GuardDep = Annotated[Guard, Depends(get_guard)]
+# The client a request acts for (identity.py): on /v1 `local` when no key is configured; on
+# /api's conversation writes always a credential's.
+V1CallerDep = Annotated[str, Depends(v1_caller)]
+ApiClientDep = Annotated[str, Depends(api_client)]

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from personae.errors import PersonaeError, PersonaNotFound
-from personae.server.deps import GuardDep, RuntimeDep, require_api_key
+from personae.server.deps import RuntimeDep, V1CallerDep, require_api_key
 from personae.server.errors import sse_error_payload
+from personae.server.identity import ADMIN_CLIENT, api_person
 from personae.server.openai_schema import (
+    OPENAI_CHANNEL,
     ChatCompletionRequest,
     ChunkMaker,
     completion_id,
@@ -51,9 +53,13 @@ async def get_model(model_id: str, runtime: RuntimeDep) -> dict[str, Any]:
 
 @router.post("/chat/completions", response_model=None)
 async def chat_completions(
-    body: ChatCompletionRequest, request: Request, runtime: RuntimeDep, guard: GuardDep
+    body: ChatCompletionRequest, runtime: RuntimeDep, caller: V1CallerDep
 ) -> dict[str, Any] | Response:
-    turn = replace(to_turn_input(body), allow_unpublished=guard.is_admin(request))
+    """With `user`, the conversation of that person of the caller's client (identity.py)."""
+    turn = dataclasses.replace(to_turn_input(body), allow_unpublished=caller == ADMIN_CLIENT)
+    if turn.person is not None:
+        person = api_person(OPENAI_CHANNEL, caller, turn.person.external_id)
+        turn = dataclasses.replace(turn, person=person)
     events = runtime.turns.run(turn)
     if not body.stream:
         _, finished = await collect(events)

@@ -6,8 +6,10 @@ from typing import Any
 
 from fastapi.encoders import jsonable_encoder
 
+from personae.server.identity import split_channel
 from personae.types import (
     ConversationRef,
+    ConversationSummary,
     Persona,
     PersonaRecord,
     StoredMessage,
@@ -46,12 +48,22 @@ def _avatar_url(persona: Persona) -> str | None:
 
 
 def conversation_json(ref: ConversationRef) -> dict[str, Any]:
+    """`channel` as clients name it, and the API client whose person it is (None: a
+    channel's own person, e.g. the web chat's)."""
+    channel, client = split_channel(ref.channel)
     return {
         "id": ref.id,
         "persona": ref.persona_id,
         "person_id": ref.person_id,
-        "channel": ref.channel,
+        "channel": channel,
+        "client": client,
     }
+
+
+def conversation_summary_json(summary: ConversationSummary) -> dict[str, Any]:
+    body: dict[str, Any] = jsonable_encoder(summary)
+    body["channel"], body["client"] = split_channel(summary.channel)
+    return body
 
 
 def message_json(message: StoredMessage) -> dict[str, Any]:

@@ -51,7 +51,10 @@ def add_inbound(
 ) -> tuple[StoredMessage, StoredMessage | None]:
     if external_id is None:
         return _pending_or_insert(conn, conversation, text), None
-    by_id = (messages.c.channel == conversation.channel) & (messages.c.external_id == external_id)
+    # Scoped to this conversation: the same id from anyone else is their own message.
+    by_id = (messages.c.conversation_id == conversation.id) & (
+        messages.c.external_id == external_id
+    )
     try:
         with conn.begin():
             found = _with_reply(conn, by_id)

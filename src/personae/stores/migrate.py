@@ -7,6 +7,8 @@ starts of several servers migrate once.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -29,8 +31,41 @@ def alembic_config() -> Config:
 
 def migrate(connection: Connection) -> None:
     """Upgrade in one transaction (on PostgreSQL; SQLite runs its DDL as it comes)."""
-    with connection.begin():
+    with sqlite_foreign_keys_off(connection), connection.begin():
         upgrade_to_head(connection)
+        check_foreign_keys(connection)
+
+
+@contextmanager
+def sqlite_foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """SQLite alters a table by copying it and dropping the old one, which trips the foreign
+    keys of every table pointing at it. SQLite's own procedure: keys off (only possible
+    outside a transaction), migrate, check them (check_foreign_keys), keys back on."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    _pragma(connection, "PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        _pragma(connection, "PRAGMA foreign_keys=ON")
+
+
+def _pragma(connection: Connection, statement: str) -> None:
+    connection.exec_driver_sql(statement)
+    connection.commit()  # ends the autobegun transaction; the pragma applies outside one
+
+
+def check_foreign_keys(connection: Connection) -> None:
+    """SQLite: refuse to commit a migration that left a row pointing nowhere."""
+    if connection.dialect.name != "sqlite":
+        return
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").first()
+    if broken is not None:
+        raise RuntimeError(
+            f"the migration left table {broken[0]!r} row {broken[1]} pointing at a missing "
+            f"{broken[2]!r} row; the database is unchanged, report this as a bug"
+        )
 
 
 def upgrade_to_head(connection: Connection) -> None:

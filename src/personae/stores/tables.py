@@ -133,8 +133,10 @@ messages = Table(
     Column("reply_to", Id, ForeignKey("messages.id"), nullable=True, unique=True),
     Column("persona_revision", Integer, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
-    # NULL external ids never collide (both backends treat NULLs as distinct).
-    UniqueConstraint("channel", "external_id"),
+    # A sender's message id is unique within their conversation only: another conversation
+    # may reuse it (ids are guessable) and must never see this one's reply. NULL ids never
+    # collide (both backends treat NULLs as distinct).
+    UniqueConstraint("conversation_id", "external_id"),
     Index("ix_messages_conversation_id", "conversation_id", "id"),
 )
 

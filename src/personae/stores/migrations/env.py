@@ -9,6 +9,7 @@ from sqlalchemy import Connection
 from sqlalchemy.pool import NullPool
 
 from personae.stores.connect import open_runner
+from personae.stores.migrate import check_foreign_keys, sqlite_foreign_keys_off
 from personae.stores.tables import VERSION_TABLE, metadata
 
 config = context.config
@@ -47,8 +48,9 @@ def _run_offline() -> None:
 
 
 def _run_in_transaction(connection: Connection) -> None:
-    with connection.begin():
+    with sqlite_foreign_keys_off(connection), connection.begin():
         _run(connection)
+        check_foreign_keys(connection)
 
 
 async def _run_own_engine() -> None:

@@ -1,0 +1,42 @@
+"""Who a person is: an API client's people live in a namespace of that client's own.
+
+A person is stored as (channel, their id on it). Channels of the outside world ("web" for the
+web chat's cookie, later "whatsapp", "telegram", ...) are plain names. People that an API
+client names with `user` are stored on "<api channel>:<client>", e.g. "openai:alpha": the same
+`user` from two API keys is two people, and no client can name a channel's people, because a
+plain channel name never contains ':' and client names are checked (settings.CLIENT_NAME).
+"""
+
+from __future__ import annotations
+
+from personae.server.errors import FieldError
+from personae.types import ConversationRef, PersonRef
+
+API_CHANNELS = ("api", "openai")  # what an API client may name: /api's default and /v1's
+ADMIN_CLIENT = "admin"  # the admin token is a client of its own
+LOCAL_CLIENT = "local"  # an unauthenticated /v1 caller when no API key is configured
+_SEPARATOR = ":"
+
+
+def api_person(channel: str, client: str, user: str) -> PersonRef:
+    """The person `user` of `client` on one of the API's channels."""
+    if channel not in API_CHANNELS:
+        raise FieldError(
+            "channel",
+            f"channel {channel!r} is not an API channel: an API client may only open "
+            "conversations on 'api' or 'openai' (its own people); people of the web chat and "
+            "of other channels are reachable only through those channels",
+        )
+    return PersonRef(f"{channel}{_SEPARATOR}{client}", user)
+
+
+def split_channel(stored: str) -> tuple[str, str | None]:
+    """A stored channel as (channel, client): ("openai", "alpha"), or ("web", None)."""
+    channel, separator, client = stored.partition(_SEPARATOR)
+    return (channel, client) if separator else (stored, None)
+
+
+def belongs_to(conversation: ConversationRef, client: str) -> bool:
+    """Whether `client` may write into the conversation: only into its own people's."""
+    channel, owner = split_channel(conversation.channel)
+    return owner == client and channel in API_CHANNELS
