@@ -25,6 +25,7 @@ from personae.types import Persona, PersonRef, TurnFinished, TurnInput, TurnStar
 
 router = APIRouter(prefix="/api", tags=["api"], dependencies=[Depends(require_api_key)])
 Admin = [Depends(require_admin)]
+MAX_OFFSET = 1_000_000_000  # far past any real list, well inside SQL's 64-bit integers
 YAML_TYPES = {"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"}
 _PERSONA_BODY = {
     "requestBody": {
@@ -49,6 +50,10 @@ async def _persona_from_body(request: Request) -> Persona:
         return parse_persona_text(text, "request body", "yaml")
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise FieldError(
+            "body", "request body is nested too deeply to read; flatten the data"
+        ) from None
     except json.JSONDecodeError as err:
         raise FieldError(
             "body",
@@ -141,7 +146,7 @@ async def list_conversations(
     user: str | None = Query(None, description="A person's id on `channel` (instead of person)"),
     channel: str = "api",
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> Any:
     if user is not None:
         person = await runtime.store.find_person(PersonRef(channel, user))
