@@ -14,6 +14,7 @@ from personae.core.personas import parse_persona_text, validate_persona_data
 from personae.errors import PersonaNotFound
 from personae.server.deps import GuardDep, RuntimeDep, require_admin, require_api_key
 from personae.server.errors import FieldError
+from personae.server.openapi import PERSONA_REF
 from personae.server.sse import collect, native_stream, prime, sse_response
 from personae.server.wire import (
     conversation_json,
@@ -31,10 +32,11 @@ _PERSONA_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": Persona.model_json_schema()},
+            "application/json": {"schema": PERSONA_REF},
             "application/yaml": {"schema": {"type": "string"}},
         },
-    }
+    },
+    "responses": {"422": {"description": "The persona failed validation"}},
 }
 
 

@@ -16,6 +16,7 @@ from personae.server.auth import Guard, ensure_admin_token
 from personae.server.deps import ServerState, server_state
 from personae.server.errors import install_error_handlers
 from personae.server.limits import BodyLimit
+from personae.server.openapi import install_openapi
 from personae.server.textcheck import BodyTextCheck
 from personae.settings import Settings
 
@@ -58,6 +59,7 @@ def create_app(
     )
     app.state.personae = state
     install_error_handlers(app)
+    install_openapi(app)
     app.add_middleware(BodyTextCheck)  # inside the limit: it reads bodies already capped
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"])
