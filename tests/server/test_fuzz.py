@@ -9,6 +9,8 @@ it exactly; it fails if any operation was never called.
 
 from __future__ import annotations
 
+import json
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -169,3 +171,25 @@ def test_fuzz_every_operation(fuzzed: Known, who: str) -> None:
     refused = {k for k, c in seen.items() if any(400 <= s < 500 for s in c)}
     assert len(refused) >= len(seen) - 4, seen  # the invalid requests met their 4xx
     assert httpx.get(f"{fuzzed.url}/healthz").status_code == 200
+
+
+def test_openapi_document_matches_the_server(client: httpx.Client) -> None:
+    doc = client.get("/openapi.json").json()
+    text = json.dumps(doc)
+    for ref in set(re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', text)):
+        assert ref in doc["components"]["schemas"], ref
+    assert "$defs" not in text
+    operations = {
+        f"{method.upper()} {path}": op
+        for path, ops in doc["paths"].items()
+        for method, op in ops.items()
+    }
+    with_422 = {label for label, op in operations.items() if "422" in op["responses"]}
+    assert with_422 == {"POST /api/personas", "PUT /api/personas/{slug}"}
+    chat = operations["POST /v1/chat/completions"]["responses"]
+    assert {"200", "400", "401", "404", "413", "503"} <= set(chat)
+    assert chat["400"]["content"]["application/json"]["schema"]["$ref"].endswith("/OpenAIError")
+    native = operations["GET /api/personas/{slug}"]["responses"]["404"]
+    assert native["content"]["application/json"]["schema"]["$ref"].endswith("/NativeError")
+    body = operations["POST /api/personas"]["requestBody"]["content"]["application/json"]
+    assert body["schema"] == {"$ref": "#/components/schemas/Persona"}
