@@ -97,11 +97,11 @@ class _NoAliasLoader(yaml.SafeLoader):
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
-            mark = self.peek_event().start_mark
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
             raise yaml.composer.ComposerError(
                 None, None, "YAML aliases (*name) are not allowed in persona files", mark
             )
-        return super().compose_node(parent, index)  # type: ignore[no-untyped-call]
+        return super().compose_node(parent, index)
 
 
 def _too_deep(source: str) -> PersonaUnreadable:
@@ -111,7 +111,7 @@ def _too_deep(source: str) -> PersonaUnreadable:
 
 def _parse_yaml(text: str, source: str) -> object:
     try:
-        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 (a SafeLoader)
+        return yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader
     except RecursionError:
         raise _too_deep(source) from None
     except yaml.YAMLError as err:

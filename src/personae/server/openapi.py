@@ -111,7 +111,8 @@ def amend(doc: dict[str, Any]) -> dict[str, Any]:
 def _amend_operation(path: str, method: str, operation: dict[str, Any]) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
     declared_422 = responses.pop("422", {}).get("description") not in (None, "Validation Error")
-    error_ref = {"$ref": REF.format(model="OpenAIError" if path.startswith("/v1") else "NativeError")}
+    shape = "OpenAIError" if path.startswith("/v1") else "NativeError"
+    error_ref = {"$ref": REF.format(model=shape)}
     if (method, path) == ("post", "/v1/chat/completions"):  # "stream": true answers with SSE
         responses["200"].setdefault("content", {})["text/event-stream"] = {"schema": SSE_EVENT}
     if path == "/healthz":
