@@ -30,11 +30,11 @@ def has_lone_surrogate(text: str) -> bool:
     return False
 
 
-def _surrogate(path: str, text: str) -> Flaw:
+def _surrogate(path: str, text: str, what: str = "text") -> Flaw:
     code = next(ord(c) for c in text if 0xD800 <= ord(c) <= 0xDFFF)
     return Flaw(
         path,
-        f"text contains a lone UTF-16 surrogate (\\u{code:04x}), which is not valid Unicode",
+        f"{what} contains a lone UTF-16 surrogate (\\u{code:04x}), which is not valid Unicode",
         "send the character itself as UTF-8, or in JSON as a complete surrogate pair "
         "(a \\ud800-\\udbff escape followed by a \\udc00-\\udfff one)",
     )
@@ -59,7 +59,7 @@ def find_flaw(data: object, max_depth: int | None = MAX_DEPTH) -> Flaw | None:
             for key in reversed(list(value)):
                 name = str(key)
                 if has_lone_surrogate(name):
-                    return _surrogate(dotted, name)
+                    return _surrogate(dotted, name, "a key")
                 stack.append((value[key], (*path, name)))
         elif isinstance(value, list | tuple):
             for index in reversed(range(len(value))):
