@@ -3,7 +3,7 @@
 Schemathesis generates valid and invalid requests from the document and checks each response:
 no 5xx, a documented status, a body and content type matching the schema. It runs against a
 real server on loopback (its own, since it writes and deletes personas), once as an anonymous
-client and once with the admin token, with a fixed seed-free derandomized search so CI repeats
+client and once with the admin token, derandomized (the same examples every run) so CI repeats
 it exactly; it fails if any operation was never called.
 """
 
