@@ -3,6 +3,7 @@
     PersonaeError                  base; ``str(err)`` says what went wrong and how to fix it
     ├── ConfigError                a setting is wrong or a required file is missing
     ├── PersonaInvalid             a persona file or payload failed validation (lists every problem)
+    │   └── PersonaUnreadable      ...before validation: not parseable as safe data (syntax, depth)
     ├── NotFound                   an addressed thing does not exist
     │   ├── PersonaNotFound
     │   └── ConversationNotFound
@@ -57,6 +58,11 @@ class PersonaInvalid(PersonaeError):
         count = len(problems)
         header = f"{source}: {count} problem{'s' if count != 1 else ''} in persona"
         super().__init__("\n".join([header, *lines]))
+
+
+class PersonaUnreadable(PersonaInvalid):
+    """The document could not be read as data at all: malformed, nested too deeply, YAML aliases
+    or text that is not valid Unicode (a request error, not a persona one)."""
 
 
 class NotFound(PersonaeError):

@@ -189,3 +189,21 @@ def _text_chars(persona: Persona) -> int:
     parts += [e.user + e.persona for d in persona.example_dialogues for e in d]
     parts += [*persona.style.do, *persona.style.dont, *persona.boundaries]
     return sum(len(p) for p in parts)
+
+
+def test_persona_files_refuse_yaml_aliases_and_deep_nesting(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(
+        "id: bomb\nname: B\ngreeting: &g hi\nalternate_greetings: [*g, *g]\n", encoding="utf-8"
+    )
+    with pytest.raises(PersonaInvalid) as aliased:
+        load_persona_file(bomb)
+    assert "aliases" in str(aliased.value) and "line 4, column 23" in str(aliased.value)
+    deep = tmp_path / "deep.json"
+    nested = "[" * 100 + "]" * 100
+    deep.write_text(
+        f'{{"id": "deep", "name": "D", "greeting": "g", "extensions": {{"x": {nested}}}}}'
+    )
+    with pytest.raises(PersonaInvalid) as too_deep:
+        load_persona_file(deep)
+    assert "nested more than 64 levels" in str(too_deep.value)

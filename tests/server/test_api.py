@@ -81,7 +81,9 @@ def test_persona_validation_problems_are_422(admin: httpx.Client) -> None:
     bad_yaml = admin.post(
         "/api/personas", content="id: [oops", headers={"content-type": "application/yaml"}
     )
-    assert bad_yaml.status_code == 422 and "YAML" in bad_yaml.text
+    # A body that cannot even be read as data is a request error (400), still with problems.
+    assert bad_yaml.status_code == 400 and "YAML" in bad_yaml.text
+    assert bad_yaml.json()["error"]["problems"][0]["location"] == "line 1, column 10"
 
 
 def test_persona_bad_bodies_are_400(admin: httpx.Client) -> None:

@@ -17,7 +17,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from personae.errors import ConfigError, PersonaInvalid, Problem
+from personae.core.documents import find_flaw
+from personae.errors import ConfigError, PersonaInvalid, PersonaUnreadable, Problem
 from personae.types import SLUG_PATTERN, Persona
 
 Format = Literal["yaml", "json"]
@@ -35,6 +36,9 @@ def parse_persona_text(text: str, source: str, fmt: Format | None = None) -> Per
 
 def validate_persona_data(data: object, source: str) -> Persona:
     """Validate already-parsed data; raises PersonaInvalid listing every problem."""
+    flaw = find_flaw(data)
+    if flaw is not None:
+        raise PersonaUnreadable(source, [Problem(flaw.path, flaw.message, None, flaw.hint)])
     if not isinstance(data, dict):
         kind = "empty" if data is None else f"a {type(data).__name__}"
         raise PersonaInvalid(
@@ -88,18 +92,40 @@ def load_persona_dir(folder: Path) -> list[Persona]:
 # ---------------------------------------------------------------- parsing
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader without aliases: ``*name`` lets a few hundred bytes expand to megabytes."""
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(
+                None, None, "YAML aliases (*name) are not allowed in persona files", mark
+            )
+        return super().compose_node(parent, index)
+
+
+def _too_deep(source: str) -> PersonaUnreadable:
+    hint = "flatten the data; nothing in a persona needs that much nesting"
+    return PersonaUnreadable(source, [Problem("", "the document is nested too deeply", None, hint)])
+
+
 def _parse_yaml(text: str, source: str) -> object:
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader
+    except RecursionError:
+        raise _too_deep(source) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         what = getattr(err, "problem", None) or str(err).splitlines()[0]
+        if "alias" in what:
+            hint = "write the value out in full where the alias was; anchors (&) are not needed"
+            raise PersonaUnreadable(source, [Problem(where, what, None, hint)]) from None
         hint = (
             "check the indentation (spaces, not tabs) and quote values that contain "
             "': ', ' #' or start with a special character like '*', '&', '[' or '{'"
         )
-        raise PersonaInvalid(
+        raise PersonaUnreadable(
             source, [Problem(where, f"malformed YAML: {what}", None, hint)]
         ) from None
 
@@ -107,10 +133,12 @@ def _parse_yaml(text: str, source: str) -> object:
 def _parse_json(text: str, source: str) -> object:
     try:
         return json.loads(text)
+    except RecursionError:
+        raise _too_deep(source) from None
     except json.JSONDecodeError as err:
         where = f"line {err.lineno}, column {err.colno}"
         hint = "check for a missing comma or quote, or a trailing comma before '}' or ']'"
-        raise PersonaInvalid(
+        raise PersonaUnreadable(
             source, [Problem(where, f"malformed JSON: {err.msg}", None, hint)]
         ) from None
 

@@ -27,6 +27,7 @@ from personae.server.identity import (
     api_person,
     belongs_to,
 )
+from personae.server.openapi import PERSONA_REF
 from personae.server.sse import collect, native_stream, prime, sse_response
 from personae.server.wire import (
     conversation_json,
@@ -39,15 +40,17 @@ from personae.types import Persona, PersonRef, TurnFinished, TurnInput, TurnStar
 
 router = APIRouter(prefix="/api", tags=["api"], dependencies=[Depends(require_api_key)])
 Admin = [Depends(require_admin)]
+MAX_OFFSET = 1_000_000_000  # far past any real list, well inside SQL's 64-bit integers
 YAML_TYPES = {"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"}
 _PERSONA_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": Persona.model_json_schema()},
+            "application/json": {"schema": PERSONA_REF},
             "application/yaml": {"schema": {"type": "string"}},
         },
-    }
+    },
+    "responses": {"422": {"description": "The persona failed validation"}},
 }
 
 
@@ -63,6 +66,10 @@ async def _persona_from_body(request: Request) -> Persona:
         return parse_persona_text(text, "request body", "yaml")
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise FieldError(
+            "body", "request body is nested too deeply to read; flatten the data"
+        ) from None
     except json.JSONDecodeError as err:
         raise FieldError(
             "body",
@@ -164,7 +171,7 @@ async def list_conversations(
     channel: str = "api",
     client: str | None = Query(None, description="With `user` on api/openai: the API client"),
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> Any:
     if user is not None:
         person = await runtime.store.find_person(_listed_person(channel, client, user))

@@ -17,6 +17,8 @@ from personae.server.deps import ServerState, server_state
 from personae.server.errors import install_error_handlers
 from personae.server.hosts import HostCheck, allowed_hosts
 from personae.server.limits import BodyLimit
+from personae.server.openapi import install_openapi
+from personae.server.textcheck import BodyTextCheck
 from personae.settings import Settings
 
 Progress = Callable[[str], None]
@@ -57,6 +59,8 @@ def create_app(
     )
     app.state.personae = state
     install_error_handlers(app)
+    install_openapi(app)
+    app.add_middleware(BodyTextCheck)  # inside the limit: it reads bodies already capped
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
     )

@@ -25,6 +25,7 @@ from personae.errors import (
     PersonaeError,
     PersonaInvalid,
     PersonaNotFound,
+    PersonaUnreadable,
     Unauthorized,
 )
 
@@ -54,6 +55,8 @@ def describe(exc: PersonaeError) -> HttpError:
     text = str(exc)
     if isinstance(exc, MessageTooLarge):
         return HttpError(413, "invalid_request_error", "message_too_large", text, "messages")
+    if isinstance(exc, PersonaUnreadable):
+        return HttpError(400, "invalid_request_error", "persona_unreadable", text, "body")
     if isinstance(exc, PersonaInvalid):
         return HttpError(422, "invalid_persona", "persona_invalid", text)
     if isinstance(exc, BadRequest):
@@ -108,7 +111,8 @@ def sse_error_payload(exc: PersonaeError, openai_shape: bool) -> str:
 def validation_to_bad_request(exc: RequestValidationError) -> FieldError:
     """FastAPI's body validation -> a 400 naming the field and saying how to fix it."""
     first = exc.errors()[0] if exc.errors() else {}
-    loc = [str(part) for part in first.get("loc", ()) if part != "body"]
+    # The first part says where (body, query, path); the rest names the field.
+    loc = [str(part) for part in first.get("loc", ())[1:]]
     kind = first.get("type", "")
     if kind == "json_invalid":
         reason = (first.get("ctx") or {}).get("error", "malformed")

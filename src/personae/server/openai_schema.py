@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import secrets
 import time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
 from personae.server.errors import FieldError
 from personae.types import (
@@ -20,6 +20,9 @@ from personae.types import (
 )
 
 OPENAI_CHANNEL = "openai"
+# Strict like OpenAI: no "yes" for true, no "16" or 1e30 for 16 (StrictFloat still takes 1).
+_INT32 = 2**31 - 1
+Tokens = Annotated[StrictInt, Field(ge=1, le=_INT32)]
 
 
 class _Open(BaseModel):
@@ -37,7 +40,7 @@ class ClientMessage(_Open):
 
 
 class StreamOptions(_Open):
-    include_usage: bool = False
+    include_usage: StrictBool = False
 
 
 class ChatCompletionRequest(_Open):
@@ -46,18 +49,34 @@ class ChatCompletionRequest(_Open):
     user: str | None = Field(
         None, description="When set, the conversation is kept server-side for this person"
     )
-    stream: bool = False
+    stream: StrictBool | None = False
     stream_options: StreamOptions | None = None
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
-    temperature: float | None = Field(None, ge=0.0, le=2.0)
-    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    max_tokens: Tokens | None = None
+    max_completion_tokens: Tokens | None = None
+    temperature: StrictFloat | None = Field(None, ge=0.0, le=2.0)
+    top_p: StrictFloat | None = Field(None, gt=0.0, le=1.0)
     stop: str | list[str] | None = None
-    seed: int | None = None
-    n: int | None = Field(None, ge=1)
+    seed: StrictInt | None = Field(None, ge=-(2**63), le=2**63 - 1)
+    n: StrictInt | None = Field(None, ge=1, le=128)
 
 
 def _text_of(message: ClientMessage, index: int) -> str:
+    if message.role in ("tool", "function"):
+        raise FieldError(
+            f"messages.{index}.role",
+            f"{message.role} messages are not supported: personas do not call tools; send only "
+            "system, developer, user and assistant messages",
+        )
+    text = _joined(message, index)
+    if message.role == "user" and not text.strip():
+        raise FieldError(
+            f"messages.{index}.content",
+            "a user message needs text: content is empty or null; send what the person said",
+        )
+    return text
+
+
+def _joined(message: ClientMessage, index: int) -> str:
     if message.content is None:
         return ""
     if isinstance(message.content, str):
