@@ -104,7 +104,8 @@ class TurnRunner:
     async def run(self, turn: TurnInput) -> AsyncIterator[TurnEvent]:
         """Run one turn; yields TurnStarted, TextDelta*, TurnFinished.
 
-        Raises PersonaNotFound, MessageTooLarge, TooManyMessages, BadRequest, EngineUnavailable, EngineError.
+        Raises PersonaNotFound, MessageTooLarge, TooManyMessages, BadRequest, EngineUnavailable,
+        EngineError.
         """
         if len(turn.text) > self._max_chars:
             raise MessageTooLarge(len(turn.text), self._max_chars)
