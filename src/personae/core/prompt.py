@@ -145,9 +145,9 @@ async def fit_history(
             i.message_id for i in history[:first_kept] if i.message_id is not None
         ),
         # Exact for dropped messages that were counted; messages that could never fit are not
-        # sent to a tokenizer, so theirs is the tokenizer-free estimate (see estimate_tokens).
+        # sent to a tokenizer, so theirs is an estimate (see estimate_message_tokens).
         dropped_tokens=sum(fit.dropped)
-        + sum(estimate_tokens(i.message, fit.floor) for i in uncounted),
+        + sum(estimate_message_tokens(i.message, fit.floor) for i in uncounted),
         budget=budget,
         max_tokens=reply_tokens,
     )
@@ -192,6 +192,6 @@ async def _least_cost(engine: Engine, head: Sequence[ChatMessage]) -> int:
     return min((await engine.count_tokens([*head, *empty]))[len(head) :])
 
 
-def estimate_tokens(message: ChatMessage, overhead: int) -> int:
+def estimate_message_tokens(message: ChatMessage, overhead: int) -> int:
     """A tokenizer-free estimate: one token per 3 UTF-8 bytes, plus the template's wrapping."""
     return -(-len(message.content.encode()) // 3) + overhead
