@@ -8,7 +8,8 @@
     │   ├── PersonaNotFound
     │   └── ConversationNotFound
     ├── BadRequest                 the caller sent something malformed
-    │   └── MessageTooLarge        a message is longer than the configured limit
+    │   ├── MessageTooLarge        a message is longer than the configured limit
+    │   └── TooManyMessages        a request carries more messages than the configured limit
     ├── Unauthorized               a protected action without a valid token
     └── EngineError                the model engine could not answer
         └── EngineUnavailable      transient: retry after ``retry_after`` seconds
@@ -96,6 +97,19 @@ class MessageTooLarge(BadRequest):
         super().__init__(
             f"message is {length} characters, over the limit of {limit}; "
             "send it in shorter parts or raise PERSONAE_MAX_MESSAGE_CHARS"
+        )
+
+
+class TooManyMessages(BadRequest):
+    param = "messages"  # the request field at fault (OpenAI's ``param``)
+
+    def __init__(self, count: int, limit: int) -> None:
+        self.count = count
+        self.limit = limit
+        super().__init__(
+            f"messages: the request carries {count} messages, over the limit of {limit}; send "
+            "only the newest ones (older messages would not fit the context anyway) or raise "
+            "PERSONAE_MAX_MESSAGES"
         )
 
 

@@ -111,6 +111,7 @@ class Runtime:
             turns=store,
             engines=engines.for_model,
             max_message_chars=settings.max_message_chars,
+            max_messages=settings.max_messages,
             engine_timeout_s=settings.engine_timeout_s,
         )
         return cls(settings=settings, store=store, engines=engines, turns=turns)

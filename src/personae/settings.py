@@ -121,6 +121,12 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(
         8000, ge=1, description="Longest accepted inbound message, in characters (longer: 413)"
     )
+    max_messages: int = Field(
+        1000,
+        ge=1,
+        description="Most messages one request may carry, history included (more: 400); far "
+        "more than fit any default context window",
+    )
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest accepted HTTP request body, in bytes (larger: 413)"
     )

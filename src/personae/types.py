@@ -215,6 +215,8 @@ class Trace:
     budget: int
     sections: tuple[PromptSection, ...]
     dropped_message_ids: tuple[int, ...]
+    # Exact for dropped messages that were counted; history older than the first message that
+    # did not fit is never tokenized, so its share is estimated (UTF-8 bytes / 3 + wrapping).
     dropped_tokens: int
     timings: Timings
     usage: Usage

@@ -40,8 +40,10 @@ class RecordingEngine:
         self.info = inner.info
         self.requests: list[GenerationRequest] = []
         self.fail_next = fail_next
+        self.counted: list[ChatMessage] = []  # every message handed to count_tokens
 
     async def count_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
+        self.counted.extend(messages)
         return await self.inner.count_tokens(messages)
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:

@@ -7,7 +7,13 @@ import asyncio
 import pytest
 
 from personae.core.turn import TurnRunner
-from personae.errors import BadRequest, EngineUnavailable, MessageTooLarge, PersonaNotFound
+from personae.errors import (
+    BadRequest,
+    EngineUnavailable,
+    MessageTooLarge,
+    PersonaNotFound,
+    TooManyMessages,
+)
 from personae.stores.sql import SqlStore
 from personae.types import (
     ChatMessage,
@@ -257,3 +263,38 @@ async def test_queued_time_counts_the_wait_for_the_conversation_lane(store: SqlS
     assert waited >= finished(first).trace.timings.done_ms * 0.9, "the second turn waited"
     assert finished(first).trace.timings.queued_ms < waited
     await slow.aclose()
+
+
+async def test_a_long_history_is_counted_only_while_it_can_fit(
+    store: SqlStore, engine: RecordingEngine
+) -> None:
+    await store.put_persona(make_persona(model={"context_budget": 400, "max_tokens": 40}))
+    runner = runner_for(store, engine, max_messages=20_000)
+    history = tuple(
+        ChatMessage("user" if i % 2 == 0 else "assistant", f"message {i}") for i in range(10_000)
+    )
+    done = finished(await collect(runner, TurnInput("helper", "now", history=history)))
+    sent = engine.requests[0].messages
+    kept = [m for m in sent if m.content.startswith("message ")]
+    assert kept[-1].content == "message 9999" and len(kept) < 100
+    # The scripted engine counts words + 4: each history message costs at least 4, so no more
+    # than (budget / 4) of them can ever be sent to the tokenizer, never all 10,000.
+    counted_history = [m for m in engine.counted if m.content.startswith("message ")]
+    assert len(counted_history) <= 400 // 4
+    history_section = next(s for s in done.trace.sections if s.name == "history")
+    assert history_section.tokens == sum(await engine.count_tokens(kept))
+    assert done.trace.dropped_tokens >= (10_000 - len(kept)) * 4
+
+
+async def test_more_messages_than_the_cap_are_refused_before_any_work(
+    store: SqlStore, engine: RecordingEngine
+) -> None:
+    await store.put_persona(make_persona())
+    runner = runner_for(store, engine, max_messages=10)
+    history = tuple(ChatMessage("user", f"m{i}") for i in range(10))
+    with pytest.raises(TooManyMessages) as refused:
+        await collect(runner, TurnInput("helper", "now", history=history))
+    assert refused.value.param == "messages"
+    assert "11 messages" in str(refused.value) and "PERSONAE_MAX_MESSAGES" in str(refused.value)
+    assert engine.counted == [] and engine.requests == []
+    await collect(runner, TurnInput("helper", "now", history=history[:9]))  # 10: allowed

@@ -166,3 +166,36 @@ def test_idle_rss_with_default_settings_stays_small() -> None:
     assert out.stderr.strip() == "", "llama.cpp's log stays quiet"
     rss = json.loads(out.stdout.strip().splitlines()[-1])["rss_mib"]
     assert rss < 400, f"idle RSS {rss:.0f} MiB"
+
+
+async def test_batched_counts_equal_one_text_at_a_time(llama: Engine) -> None:
+    from personae.engines._tokens import BATCH_TEXTS, HttpTokenizer
+    from personae.engines.llamacpp import LlamaCppEngine
+
+    # The engine's own client and llama.cpp address: the two request shapes side by side.
+    assert isinstance(llama, LlamaCppEngine)
+    client, root = llama._http, str(llama._server.listening_address)
+    one_by_one = HttpTokenizer(client, root, "", "llamacpp")
+    batched = HttpTokenizer(client, root, "", "llamacpp", batched=True)
+    texts = ["Hello world", "<|im_end|> looks special", "", "émojis 🍎 and 3 × 3", "Hello world"]
+    texts += [f"message number {i}" for i in range(BATCH_TEXTS + 10)]  # two requests
+    expected = [await one_by_one.count_text(t) for t in texts]
+    assert await batched.count_texts(texts) == expected
+
+
+async def test_a_long_history_is_fitted_exactly_and_quickly(llama: Engine) -> None:
+    from personae.core.prompt import HistoryItem, count_fixed, fit_history
+
+    fixed = await count_fixed(llama, [PERSONA, ChatMessage("assistant", "Hi!")], "", "Hello?")
+    history = [
+        HistoryItem(ChatMessage("user" if i % 2 == 0 else "assistant", f"message number {i}"))
+        for i in range(10_000)
+    ]
+    started = time.perf_counter()
+    prompt = await fit_history(llama, fixed, history, CONTEXT_WINDOW, 16)
+    assert time.perf_counter() - started < 5.0
+    kept = [m.content for m in prompt.messages[2:-1]]
+    assert kept and kept[-1] == "message number 9999", "the newest messages are kept"
+    # What is kept is counted exactly where it stands in the prompt.
+    assert sum(s.tokens for s in prompt.sections) == sum(await llama.count_tokens(prompt.messages))
+    assert prompt.dropped_tokens > 0 and prompt.max_tokens == 16

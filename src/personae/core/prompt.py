@@ -21,6 +21,9 @@ from personae.types import ChatMessage, Persona, PromptSection
 # When the fixed prompt leaves fewer reply tokens than this (and than asked for), the turn is
 # refused rather than answered with a stub.
 MIN_REPLY_TOKENS = 16
+# Messages counted per step when the engine's template adds no tokens around a message (so
+# nothing bounds how many could fit): keeps each tokenizer request small.
+UNBOUNDED_STEP = 256
 
 
 def render_persona(persona: Persona) -> str:
@@ -110,11 +113,9 @@ async def fit_history(
     """Add as much recent history as the budget allows around the fixed parts.
 
     ``budget`` covers prompt and reply; the reply keeps ``max_tokens`` of it, shrunk only when
-    the fixed parts leave less (and refused below MIN_REPLY_TOKENS).
+    the fixed parts leave less (and refused below MIN_REPLY_TOKENS). History is counted newest
+    first and only while it can still fit, so a long history costs no more than the budget.
     """
-    history_counts = (
-        await engine.count_tokens([item.message for item in history]) if history else []
-    )
     fixed_tokens = sum(fixed.head_tokens) + fixed.message_tokens
     left_for_reply = budget - fixed_tokens
     if left_for_reply < min(max_tokens, MIN_REPLY_TOKENS):
@@ -125,15 +126,17 @@ async def fit_history(
         )
     reply_tokens = min(max_tokens, left_for_reply)
     room = budget - reply_tokens - fixed_tokens
-    first_kept = len(history) - _newest_that_fit(history_counts, room)
+    fit = await _fit_newest(engine, fixed.head, history, room)
+    first_kept = len(history) - len(fit.kept)
     kept_items = history[first_kept:]
+    uncounted = history[: first_kept - len(fit.dropped)]
 
     sections = [
         PromptSection("persona", sum(fixed.head_tokens[: fixed.prefix_len]), fixed.prefix_len)
     ]
     if len(fixed.head) > fixed.prefix_len:
         sections.append(PromptSection("instructions", fixed.head_tokens[-1], 1))
-    sections.append(PromptSection("history", sum(history_counts[first_kept:]), len(kept_items)))
+    sections.append(PromptSection("history", sum(fit.kept), len(kept_items)))
     sections.append(PromptSection("message", fixed.message_tokens, 1))
     return AssembledPrompt(
         messages=(*fixed.head, *(item.message for item in kept_items), fixed.message),
@@ -141,19 +144,54 @@ async def fit_history(
         dropped_message_ids=tuple(
             i.message_id for i in history[:first_kept] if i.message_id is not None
         ),
-        dropped_tokens=sum(history_counts[:first_kept]),
+        # Exact for dropped messages that were counted; messages that could never fit are not
+        # sent to a tokenizer, so theirs is an estimate (see estimate_message_tokens).
+        dropped_tokens=sum(fit.dropped)
+        + sum(estimate_message_tokens(i.message, fit.floor) for i in uncounted),
         budget=budget,
         max_tokens=reply_tokens,
     )
 
 
-def _newest_that_fit(counts: Sequence[int], room: int) -> int:
-    """How many messages from the end of ``counts`` fit in ``room`` tokens (whole messages)."""
-    used = 0
-    kept = 0
-    for tokens in reversed(counts):
-        if used + tokens > room:
+@dataclass(frozen=True, slots=True)
+class _Fit:
+    kept: tuple[int, ...]  # counts of the kept messages, oldest first
+    dropped: tuple[int, ...]  # counts of the newest dropped messages that were counted
+    floor: int  # the fewest tokens any history message costs (the template's wrapping)
+
+
+async def _fit_newest(
+    engine: Engine, head: Sequence[ChatMessage], history: Sequence[HistoryItem], room: int
+) -> _Fit:
+    """Count history newest first, in steps of as many messages as could still fit, and stop
+    at the first that does not: older ones are never counted (whole messages are dropped)."""
+    if not history:
+        return _Fit((), (), 0)
+    floor = await _least_cost(engine, head)
+    kept: list[int] = []
+    used, end = 0, len(history)
+    while end > 0:
+        step = min(end, (room - used) // floor if floor else UNBOUNDED_STEP)
+        if step <= 0:
             break
-        used += tokens
-        kept += 1
-    return kept
+        batch = [item.message for item in history[end - step : end]]
+        # Counted behind the head (cached), so each message gets its in-prompt wrapping.
+        counts = (await engine.count_tokens([*head, *batch]))[len(head) :]
+        for index in range(len(counts) - 1, -1, -1):
+            if used + counts[index] > room:
+                return _Fit(tuple(reversed(kept)), tuple(counts[: index + 1]), floor)
+            used += counts[index]
+            kept.append(counts[index])
+        end -= step
+    return _Fit(tuple(reversed(kept)), (), floor)
+
+
+async def _least_cost(engine: Engine, head: Sequence[ChatMessage]) -> int:
+    """Tokens an empty history message costs: a lower bound for any (text adds, never removes)."""
+    empty = [ChatMessage("user", ""), ChatMessage("assistant", "")]
+    return min((await engine.count_tokens([*head, *empty]))[len(head) :])
+
+
+def estimate_message_tokens(message: ChatMessage, overhead: int) -> int:
+    """A tokenizer-free estimate: one token per 3 UTF-8 bytes, plus the template's wrapping."""
+    return -(-len(message.content.encode()) // 3) + overhead

@@ -31,6 +31,7 @@ from personae.errors import (
     EngineUnavailable,
     MessageTooLarge,
     PersonaNotFound,
+    TooManyMessages,
 )
 from personae.types import (
     ChatMessage,
@@ -88,12 +89,14 @@ class TurnRunner:
         max_message_chars: int,
         engine_timeout_s: float,
         history_limit: int = 200,
+        max_messages: int = 1000,
     ) -> None:
         self._personas = personas
         self._conversations = conversations
         self._turns = turns
         self._engines = engines
         self._max_chars = max_message_chars
+        self._max_messages = max_messages
         self._timeout = engine_timeout_s
         self._history_limit = history_limit
         self._lanes = Lanes()
@@ -102,10 +105,14 @@ class TurnRunner:
     async def run(self, turn: TurnInput) -> AsyncIterator[TurnEvent]:
         """Run one turn; yields TurnStarted, TextDelta*, TurnFinished.
 
-        Raises PersonaNotFound, MessageTooLarge, BadRequest, EngineUnavailable, EngineError.
+        Raises PersonaNotFound, MessageTooLarge, TooManyMessages, BadRequest, EngineUnavailable,
+        EngineError.
         """
         if len(turn.text) > self._max_chars:
             raise MessageTooLarge(len(turn.text), self._max_chars)
+        # Refused before any work: a huge history must not reach the tokenizer at all.
+        if len(turn.history) + 1 > self._max_messages:
+            raise TooManyMessages(len(turn.history) + 1, self._max_messages)
         queue: asyncio.Queue[object] = asyncio.Queue()
         clock = _Clock(time.perf_counter())
         task = asyncio.create_task(self._execute(turn, queue.put_nowait, clock))

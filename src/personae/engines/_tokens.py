@@ -5,6 +5,12 @@ chat template wraps around a message of that role. ``TokenCounter`` measures tha
 (four small template probes) and caches the text counts in a bounded LRU, so the turn hot path
 only pays for text it has not seen (a persona's system prompt repeats every turn).
 
+Unseen texts are counted together: llama.cpp's /tokenize takes a list of texts and token ids and
+tokenizes each text on its own, so texts separated by an id no tokenizer produces (-1) come back
+as one token list whose separators mark each text's count: one request for many texts. Servers
+without that shape get one request per text. Either way at most ``CONCURRENT_REQUESTS`` requests
+per tokenizer are in flight, so no single turn can take the whole connection pool.
+
 Without a template endpoint each message costs its text tokens + 4. Without any tokenizer the
 count is a conservative estimate: ceil(UTF-8 bytes / 3) + 4 per message.
 """
@@ -21,12 +27,15 @@ from typing import Any, Protocol
 import httpx
 
 from personae.engines._wire import error_for_status, error_message, wire_messages
-from personae.errors import EngineUnavailable
+from personae.errors import EngineError, EngineUnavailable
 from personae.types import ChatMessage
 
 MESSAGE_OVERHEAD = 4
 BYTES_PER_TOKEN = 3
 CACHE_ENTRIES = 2048
+CONCURRENT_REQUESTS = 4
+BATCH_TEXTS = 256  # texts per batched /tokenize request: bounds one request's size
+_SEPARATOR = -1  # LLAMA_TOKEN_NULL: never produced by tokenizing text
 # Statuses meaning "no such endpoint here (or not in this shape, or not for us)": estimate then.
 _MISSING = frozenset({400, 401, 403, 404, 405, 422, 501})
 
@@ -39,6 +48,10 @@ def estimate_tokens(text: str) -> int:
 class Tokenizer(Protocol):
     async def count_text(self, text: str) -> int | None:
         """Tokens of a plain text; None when the server has no tokenizer."""
+        ...
+
+    async def count_texts(self, texts: Sequence[str]) -> list[int] | None:
+        """Tokens of each text, in as few requests as the server allows; None: no tokenizer."""
         ...
 
     async def count_chat(self, messages: Sequence[ChatMessage]) -> int | None:
@@ -85,24 +98,37 @@ class TokenCounter:
         overheads = self._overheads or await self._measure()
         if self._estimating:
             return [estimate_tokens(m.content) + MESSAGE_OVERHEAD for m in messages]
-        # Unseen texts are tokenized side by side: a cold history is one round of requests.
-        texts = await asyncio.gather(*(self.text(m.content) for m in messages))
-        pairs = enumerate(zip(texts, messages, strict=True))
-        return [n + overheads.of(i, m) for i, (n, m) in pairs]
+        counts = await self._texts([m.content for m in messages])
+        return [counts[m.content] + overheads.of(i, m) for i, m in enumerate(messages)]
 
     async def text(self, text: str) -> int:
-        if not text:
-            return 0
-        cached = self._cache.get(text)
-        if cached is not None:
-            self._cache.move_to_end(text)
-            return cached
-        counted = await self._tokenizer.count_text(text)
-        count = estimate_tokens(text) if counted is None else counted
+        return (await self._texts([text]))[text]
+
+    async def _texts(self, texts: Sequence[str]) -> dict[str, int]:
+        """Counts of the given texts: cached ones from the cache, the rest in one batch."""
+        found: dict[str, int] = {"": 0}
+        unseen: list[str] = []
+        for text in texts:
+            if text in found:
+                continue
+            cached = self._cache.get(text)
+            if cached is None:
+                found[text] = -1  # placeholder: deduplicates repeats within this call
+                unseen.append(text)
+            else:
+                self._cache.move_to_end(text)
+                found[text] = cached
+        if unseen:
+            counted = await self._tokenizer.count_texts(unseen)
+            for i, text in enumerate(unseen):
+                found[text] = estimate_tokens(text) if counted is None else counted[i]
+                self._remember(text, found[text])
+        return found
+
+    def _remember(self, text: str, count: int) -> None:
         self._cache[text] = count
         if len(self._cache) > self._capacity:
             self._cache.popitem(last=False)
-        return count
 
     async def _measure(self) -> Overheads:
         async with self._lock:
@@ -144,17 +170,55 @@ class HttpTokenizer:
     ``root`` is the server root (no /v1). Connection failures raise EngineUnavailable.
     """
 
-    def __init__(self, client: httpx.AsyncClient, root: str, model: str, engine: str) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        root: str,
+        model: str,
+        engine: str,
+        *,
+        batched: bool = False,
+    ) -> None:
         self._client = client
         self._root = root.rstrip("/")
         self._model = model
         self._engine = engine
+        self._batched = batched  # the server is llama.cpp: many texts per /tokenize
         self._chat_shape: str | None = None  # "llamacpp", "vllm" or "none", once known
+        self._requests = asyncio.Semaphore(CONCURRENT_REQUESTS)
 
     async def count_text(self, text: str) -> int | None:
         # One body both servers accept: llama.cpp reads "content", vLLM "model" + "prompt".
         body = {"content": text, "model": self._model, "prompt": text, "add_special_tokens": False}
         return _count_of(await self._post("/tokenize", body))
+
+    async def count_texts(self, texts: Sequence[str]) -> list[int] | None:
+        if not self._batched:
+            counts = await asyncio.gather(*(self.count_text(text) for text in texts))
+            return None if any(n is None for n in counts) else [n or 0 for n in counts]
+        counts_: list[int] = []
+        for start in range(0, len(texts), BATCH_TEXTS):
+            part = await self._count_batch(texts[start : start + BATCH_TEXTS])
+            if part is None:
+                return None
+            counts_.extend(part)
+        return counts_
+
+    async def _count_batch(self, texts: Sequence[str]) -> list[int] | None:
+        content: list[str | int] = []
+        for text in texts:
+            content += [text, _SEPARATOR]
+        data = await self._post("/tokenize", {"content": content, "add_special": False})
+        tokens = data.get("tokens") if data else None
+        if not isinstance(tokens, list):
+            return None
+        counts = _split_counts(tokens)
+        if len(counts) != len(texts):
+            raise EngineError(
+                f"engine {self._engine}: the tokenizer at {self._root}/tokenize answered "
+                f"{len(counts)} counts for {len(texts)} texts; is it a llama.cpp server?"
+            )
+        return counts
 
     async def count_chat(self, messages: Sequence[ChatMessage]) -> int | None:
         wire = wire_messages(messages)
@@ -176,7 +240,8 @@ class HttpTokenizer:
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
         url = self._root + path
         try:
-            response = await self._client.post(url, json=body)
+            async with self._requests:
+                response = await self._client.post(url, json=body)
         except httpx.HTTPError as exc:
             raise EngineUnavailable(
                 f"engine {self._engine}: could not reach the tokenizer at {url} "
@@ -195,6 +260,19 @@ def _json_or_text(response: httpx.Response) -> object:
         return response.json()
     except ValueError:
         return response.text
+
+
+def _split_counts(tokens: list[object]) -> list[int]:
+    """Token counts between separators (each text is followed by one)."""
+    counts: list[int] = []
+    run = 0
+    for token in tokens:
+        if token == _SEPARATOR:
+            counts.append(run)
+            run = 0
+        else:
+            run += 1
+    return counts
 
 
 def _count_of(data: dict[str, Any] | None) -> int | None:

@@ -7,7 +7,8 @@ bridged into the event loop. Requests send ``cache_prompt`` so a persona's byte-
 prefix is reused across people (slot reuse plus the host-RAM prompt cache).
 
 The server also answers llama.cpp's HTTP API on a random loopback port; token counting uses its
-/tokenize and /apply-template endpoints, so counts include the model's own chat template.
+/tokenize and /apply-template endpoints, so counts include the model's own chat template
+(xllamacpp has no in-process tokenizer call); many texts go in one /tokenize request.
 """
 
 from __future__ import annotations
@@ -117,7 +118,8 @@ class LlamaCppEngine:
         self._pool = ThreadPoolExecutor(info.parallel_slots, thread_name_prefix="personae-llama")
         self._http = httpx.AsyncClient(timeout=30.0, headers={"Authorization": f"Bearer {key}"})
         address = str(server.listening_address)
-        self._counter = TokenCounter(HttpTokenizer(self._http, address, "", NAME))
+        tokenizer = HttpTokenizer(self._http, address, "", NAME, batched=True)
+        self._counter = TokenCounter(tokenizer)
         self._cancels: set[threading.Event] = set()
         self._closed = False
 
