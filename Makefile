@@ -48,6 +48,7 @@ bench: dev
 	$(BIN)/python bench/startup.py --json bench/results/startup.json
 	$(BIN)/python bench/concurrency.py --json bench/results/concurrency.json
 	$(BIN)/python bench/isolation.py --json bench/results/isolation.json
+	$(BIN)/python bench/quality.py --json bench/results/quality.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -222,6 +222,8 @@ class Trace:
     usage: Usage
     finish_reason: FinishReason | None = None
     error: str | None = None
+    # Why the reply was ended early (core.replies): "speaker_label" or "repetition".
+    cut: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

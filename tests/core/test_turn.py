@@ -298,3 +298,43 @@ async def test_more_messages_than_the_cap_are_refused_before_any_work(
     assert "11 messages" in str(refused.value) and "PERSONAE_MAX_MESSAGES" in str(refused.value)
     assert engine.counted == [] and engine.requests == []
     await collect(runner, TurnInput("helper", "now", history=history[:9]))  # 10: allowed
+
+
+async def test_example_dialogues_are_chat_turns_in_the_shared_prefix(
+    store: SqlStore, engine: RecordingEngine
+) -> None:
+    examples = [[{"user": "Three days in Lisbon?", "persona": "Alfama, Belém, Sintra."}]]
+    await store.put_persona(make_persona(example_dialogues=examples))
+    runner = runner_for(store, engine)
+    for person in ("ana", "bo"):
+        turn = TurnInput(persona="helper", text="hi", person=PersonRef("api", person))
+        await collect(runner, turn)
+    first, second = (request.messages for request in engine.requests)
+    assert first[:6] == second[:6], "the persona prefix is the same for every person"
+    assert [m.role for m in first[:6]] == [
+        "system", "system", "user", "assistant", "system", "assistant",
+    ]  # fmt: skip
+    assert first[2:4] == (
+        ChatMessage("user", "Three days in Lisbon?"),
+        ChatMessage("assistant", "Alfama, Belém, Sintra."),
+    )
+    # No script lines a small model would learn to continue.
+    assert "User:" not in first[0].content and "Lisbon" not in first[0].content
+
+
+async def test_a_reply_that_starts_repeating_is_cut_while_streaming(
+    store: SqlStore, engine: RecordingEngine
+) -> None:
+    await store.put_persona(make_persona())
+    runner = runner_for(store, engine)
+    loop = "Book the palace early. " * 4 + "Then rest."
+    events = await collect(
+        runner, TurnInput(persona="helper", text=loop, person=PersonRef("api", "ana"))
+    )
+    done = finished(events)
+    shown = "".join(e.text for e in events if isinstance(e, TextDelta))
+    # The scripted engine echoes "echo: <text>": its first sentence differs from the rest.
+    assert shown == done.text == "echo: Book the palace early. Book the palace early."
+    assert done.finish_reason == "stop" and done.trace.cut == "repetition"
+    assert done.usage.completion_tokens > 0 and done.usage.prompt_tokens > 0
+    assert done.reply is not None and done.reply.content == done.text

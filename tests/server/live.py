@@ -23,9 +23,9 @@ CLIENT_KEYS = {"alpha": "key-of-alpha-0123456789", "beta": "key-of-beta-98765432
 PERSONAS = {
     "echo-friend": """
         id: echo-friend
-        name: Echo
+        name: Ekko  # not "Echo": the scripted reply "echo: ..." would read as its own label
         tagline: Says it back, kindly
-        greeting: Hi! I'm Echo. Tell me anything.
+        greeting: Hi! I'm Ekko. Tell me anything.
         """,
     "story-teller": """
         id: story-teller

@@ -25,7 +25,7 @@ def test_conversation_survives_a_reload(live: LiveServer) -> None:
     with httpx.Client(base_url=live.url) as browser:
         browser.get("/")
         first = browser.get("/web/personas/echo-friend/conversation").json()
-        assert first["persona"]["greeting"] == "Hi! I'm Echo. Tell me anything."
+        assert first["persona"]["greeting"] == "Hi! I'm Ekko. Tell me anything."
         assert first["messages"] == []
         reply = browser.post("/web/personas/echo-friend/messages", json={"text": "remember me"})
         assert sse_events(reply)[-1][1]["reply"]["content"] == "echo: remember me"

@@ -3,7 +3,7 @@
 The prompt is laid out so that everything that depends only on the persona comes first and is
 byte-identical for every person and every turn (the engine's prefix cache then skips it):
 
-    [system: persona card] [assistant: greeting]      <- persona prefix, shared
+    [system: persona card] [example turns] [assistant: greeting]   <- persona prefix, shared
     [system: caller instructions]                     <- per call, optional
     [history, oldest first]                           <- dropped oldest-first, whole messages
     [user: the new message]
@@ -45,19 +45,31 @@ def render_persona(persona: Persona) -> str:
     if persona.boundaries:
         topics = "\n".join(f"- {topic}" for topic in persona.boundaries)
         parts.append(f"Politely decline these topics and suggest a better source:\n{topics}")
-    for number, dialogue in enumerate(persona.example_dialogues, start=1):
-        lines = [f"Example conversation {number}:"]
-        for exchange in dialogue:
-            lines.append(f"User: {exchange.user}")
-            lines.append(f"{persona.name}: {exchange.persona}")
-        parts.append("\n".join(lines))
-    parts.append(f"Stay in character as {persona.name}. Answer the user's latest message.")
+    parts.append(
+        f"Stay in character as {persona.name}. Reply only as {persona.name}, in a few sentences, "
+        "to the person's latest message; never write the person's lines."
+    )
     return "\n\n".join(parts)
+
+
+def example_turns(persona: Persona) -> list[ChatMessage]:
+    """Example dialogues as real chat turns (a script of "User: / Name:" lines teaches a small
+    model to write both sides), each opened by a short system marker."""
+    turns: list[ChatMessage] = []
+    for number, dialogue in enumerate(persona.example_dialogues, start=1):
+        turns.append(ChatMessage("system", f"Example conversation {number} of {persona.name}:"))
+        for exchange in dialogue:
+            turns.append(ChatMessage("user", exchange.user))
+            turns.append(ChatMessage("assistant", exchange.persona))
+    if turns:
+        turns.append(ChatMessage("system", "The real conversation starts now."))
+    return turns
 
 
 def persona_prefix(persona: Persona) -> tuple[ChatMessage, ...]:
     return (
         ChatMessage("system", render_persona(persona)),
+        *example_turns(persona),
         ChatMessage("assistant", persona.greeting),
     )
 

@@ -25,6 +25,7 @@ from personae.core.prompt import (
     fit_history,
     persona_prefix,
 )
+from personae.core.replies import ReplyCutter
 from personae.errors import (
     BadRequest,
     EngineError,
@@ -76,6 +77,7 @@ class _Generated:
     text: str
     usage: Usage
     finish_reason: FinishReason
+    cut: str | None = None
 
 
 class TurnRunner:
@@ -175,10 +177,10 @@ class TurnRunner:
             generated = await self._generate(engine, record, turn, prompt, clock, emit)
         except (EngineError, BadRequest) as exc:
             # The message stays stored, awaiting a retry; the failure is on record.
-            trace = _trace(engine, prompt, clock, Usage(), None, error=str(exc))
+            trace = _trace(engine, prompt, clock, None, error=str(exc))
             await self._turns.fail_turn(conversation, inbound, record.revision, trace)
             raise
-        trace = _trace(engine, prompt, clock, generated.usage, generated.finish_reason)
+        trace = _trace(engine, prompt, clock, generated)
         reply, _ = await self._turns.complete_turn(
             conversation, inbound, generated.text, record.revision, trace
         )
@@ -195,7 +197,7 @@ class TurnRunner:
         prompt = await self._fit(engine, record, turn, fixed, prior)
         clock.assembled_ms = clock.now_ms()
         generated = await self._generate(engine, record, turn, prompt, clock, emit)
-        trace = _trace(engine, prompt, clock, generated.usage, generated.finish_reason)
+        trace = _trace(engine, prompt, clock, generated)
         emit(_finished(generated, trace, None))
 
     async def _persona(self, turn: TurnInput) -> PersonaRecord:
@@ -245,18 +247,25 @@ class TurnRunner:
             model=model.name,
         )
         pieces: list[str] = []
-        usage, finish = Usage(), "stop"
+        usage, finish, chunks = Usage(), "stop", 0
+        cutter = ReplyCutter(record.persona.name)
         stream = engine.generate(request)
         try:
             async with asyncio.timeout(self._timeout):
                 async for chunk in stream:
-                    if chunk.text:
+                    chunks += bool(chunk.text)
+                    if shown := cutter.feed(chunk.text):
                         if clock.first_token_ms is None:
                             clock.first_token_ms = clock.now_ms()
-                        pieces.append(chunk.text)
-                        emit(TextDelta(chunk.text))
+                        pieces.append(shown)
+                        emit(TextDelta(shown))
+                    if cutter.cut:
+                        break  # closing the stream below stops the engine's generation
                     usage = chunk.usage or usage
                     finish = chunk.finish_reason or finish
+            if tail := cutter.finish():
+                pieces.append(tail)
+                emit(TextDelta(tail))
         except TimeoutError:
             raise EngineUnavailable(
                 f"engine {engine.info.name} gave no complete reply within {self._timeout:g} s; "
@@ -267,15 +276,18 @@ class TurnRunner:
             close = getattr(stream, "aclose", None)
             if close is not None:
                 await close()
-        return _Generated("".join(pieces), usage, finish)  # type: ignore[arg-type]
+        if cutter.cut:
+            finish = "stop"
+            # The engine's closing usage never came: the prompt as counted, one token a chunk.
+            usage = Usage(sum(s.tokens for s in prompt.sections), chunks)
+        return _Generated("".join(pieces), usage, finish, cutter.cut_reason)  # type: ignore[arg-type]
 
 
 def _trace(
     engine: Engine,
     prompt: AssembledPrompt | None,
     clock: _Clock,
-    usage: Usage,
-    finish_reason: FinishReason | None,
+    generated: _Generated | None,
     error: str | None = None,
 ) -> Trace:
     return Trace(
@@ -286,9 +298,10 @@ def _trace(
         dropped_message_ids=prompt.dropped_message_ids if prompt else (),
         dropped_tokens=prompt.dropped_tokens if prompt else 0,
         timings=clock.timings(),
-        usage=usage,
-        finish_reason=finish_reason,
+        usage=generated.usage if generated else Usage(),
+        finish_reason=generated.finish_reason if generated else None,
         error=error,
+        cut=generated.cut if generated else None,
     )
 
 
@@ -304,5 +317,5 @@ def _finished(generated: _Generated, trace: Trace, reply: StoredMessage | None) 
 
 def _replay(reply: StoredMessage, engine: Engine, clock: _Clock) -> TurnFinished:
     """A retried message that was already answered gets the stored answer, not a second one."""
-    trace = _trace(engine, None, clock, Usage(), "stop")
+    trace = _trace(engine, None, clock, _Generated(reply.content, Usage(), "stop"))
     return TurnFinished(reply.content, Usage(), "stop", trace, reply=reply, replayed=True)

@@ -48,6 +48,7 @@ def trace_from_json(text: str) -> Trace:
         usage=Usage(**data["usage"]),
         finish_reason=data.get("finish_reason"),
         error=data.get("error"),
+        cut=data.get("cut"),
     )
 
 
