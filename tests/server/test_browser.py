@@ -48,10 +48,12 @@ def watch_reply(page: Page, timeout_s: float = 20.0) -> list[str]:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         bubble = page.locator(REPLY)
+        # The class first: once it says "done", the text read after it is the final one.
+        streaming = "streaming" in (bubble.get_attribute("class") or "")
         text = bubble.text_content() or ""
         if text and (not seen or seen[-1] != text):
             seen.append(text)
-        if text and "streaming" not in (bubble.get_attribute("class") or ""):
+        if text and not streaming:
             return seen
         page.wait_for_timeout(20)
     raise AssertionError(f"the reply did not finish within {timeout_s} s; saw {seen!r}")
