@@ -19,6 +19,14 @@ from personae.contracts import ChannelSpec
 from personae.errors import ConfigError, Problem
 
 _ENV_PREFIX = "env:"
+_ONE = "the channel connection"
+_META_ID = 'the numeric id from Meta\'s dashboard, quoted in YAML: "106540352242922"'
+_PATTERN_HINTS = {
+    "phone_number_id": _META_ID,
+    "page_id": _META_ID,
+    "account_id": _META_ID,
+    "name": "1-64 letters, digits, '_' or '-': the bot's name in /webhooks/telegram/{name}",
+}
 # Bounds keep ids fit for URLs and database keys, whichever surface (file, API, CLI) sent them.
 MetaId = Annotated[str, Field(pattern=r"^[0-9]{1,64}$")]
 BotName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -94,11 +102,13 @@ class TelegramConnection(ConnectionBase):
 class ChannelsInvalid(ConfigError):
     """The channels file has mistakes; ``problems`` lists each one, ``source`` names the file."""
 
-    def __init__(self, source: str, problems: list[Problem]) -> None:
+    def __init__(
+        self, source: str, problems: list[Problem], subject: str = "the channels file"
+    ) -> None:
         self.source = source
         self.problems = tuple(problems)
         count = len(problems)
-        header = f"{source}: {count} problem{'s' if count != 1 else ''} in the channels file"
+        header = f"{source}: {count} problem{'s' if count != 1 else ''} in {subject}"
         super().__init__("\n".join([header, *(p.render(source) for p in problems)]))
 
 
@@ -196,11 +206,11 @@ def parse_connection(
     spec = specs.get(kind)
     if spec is None:
         problem = Problem("kind", "unknown channel", _short(kind), _suggest(kind, specs))
-        raise ChannelsInvalid(source, [problem])
+        raise ChannelsInvalid(source, [problem], _ONE)
     problems: list[Problem] = []
     connection = _connection(spec, entry, kind, environ, personas, problems)
     if problems or connection is None:
-        raise ChannelsInvalid(source, problems)
+        raise ChannelsInvalid(source, problems, _ONE)
     return connection
 
 
@@ -256,6 +266,9 @@ def _problem(model: type[BaseModel], where: str, error: dict[str, Any]) -> Probl
     if error["type"] == "missing":
         example = f"env:{field.upper()}" if field in secret_fields(model) else "..."
         return Problem(location, "required key is missing", None, f"add `{field}: {example}`")
+    if error["type"] == "string_pattern_mismatch":
+        hint = _PATTERN_HINTS.get(field, "see the README's Channels section")
+        return Problem(location, "not a valid id", _short(error.get("input")), hint)
     # A secret is never echoed back, not even a wrong one; other values are shortened.
     shown = None if field in secret_fields(model) else _short(error.get("input"))
     return Problem(location, str(error["msg"]), shown, None)
