@@ -134,9 +134,7 @@ def channel_add(
     persona: Annotated[str | None, typer.Option(help="Persona id that answers")] = None,
     set_: Annotated[
         list[str] | None,
-        typer.Option(
-            "--set", help="A field as KEY=VALUE (repeatable); secrets best as env:NAME"
-        ),
+        typer.Option("--set", help="A field as KEY=VALUE (repeatable); secrets best as env:NAME"),
     ] = None,
     from_: Annotated[
         str | None,

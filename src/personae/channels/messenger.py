@@ -272,9 +272,7 @@ class MetaMessagingChannel:
         return await delivery.download(self._http, attachment.ref, self.abilities.media_types)
 
 
-async def check(
-    connection: Any, settings: Settings, http: httpx.AsyncClient
-) -> AccountCheck:
+async def check(connection: Any, settings: Settings, http: httpx.AsyncClient) -> AccountCheck:
     return await MetaMessagingChannel(connection, settings, http).check()
 
 

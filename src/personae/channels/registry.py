@@ -158,9 +158,7 @@ class Connections:
     def _stored(self, record: ConnectionRecord, names: Collection[str]) -> ConnectionEntry:
         given = {"persona": record.persona, **dict(record.fields)}
         source = f"stored connection {record.kind} {record.key}"
-        connection = parse_connection(
-            record.kind, given, source, self._environ, names, self.specs
-        )
+        connection = parse_connection(record.kind, given, source, self._environ, names, self.specs)
         return _entry(record.kind, connection, "stored", given)
 
     def _kind_of(self, connection: Any) -> str:

@@ -51,7 +51,5 @@ def add_connection(conn: Connection, record: ConnectionRecord) -> bool:
 def remove_connection(conn: Connection, kind: str, key: str) -> bool:
     """Forget a stored connection; False when there was none."""
     with conn.begin():
-        done = conn.execute(
-            delete(table).where(table.c.kind == kind, table.c.account_key == key)
-        )
+        done = conn.execute(delete(table).where(table.c.kind == kind, table.c.account_key == key))
     return bool(done.rowcount)
