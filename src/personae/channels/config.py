@@ -20,6 +20,7 @@ from personae.errors import ConfigError, Problem
 
 _ENV_PREFIX = "env:"
 _ONE = "the channel connection"
+_OWN_PREFIX = "PERSONAE_"
 _META_ID = 'the numeric id from Meta\'s dashboard, quoted in YAML: "106540352242922"'
 _PATTERN_HINTS = {
     "phone_number_id": _META_ID,
@@ -232,6 +233,14 @@ def _connection(
     for key, value in entry.items():
         if isinstance(value, str) and value.startswith(_ENV_PREFIX):
             var = value[len(_ENV_PREFIX) :]
+            if var.upper().startswith(_OWN_PREFIX):
+                # The server's own settings (admin token, API keys) are never channel secrets.
+                hint = "give the channel's secret an environment variable of its own"
+                problems.append(
+                    Problem(f"{where}.{key}", f"{_short(var)} is a personae setting", None, hint)
+                )
+                unset.add(str(key))
+                continue
             if var not in environ:
                 var = var[:64]
                 hint = f"set the environment variable {var}, or write the value itself"

@@ -106,6 +106,9 @@ class Connections:
         self.specs = dict(specs)
         self.file = file
         self._entries: dict[tuple[str, str], ConnectionEntry] = {}
+        # Bumped by every change: whoever builds webhook handlers over ``of_kind`` rebuilds
+        # them when it moves.
+        self.revision = 0
 
     def find(self, kind: str, key: str) -> Any | None:
         """The connection of ``kind`` with account ``key``, or None: what webhooks route by."""
@@ -154,6 +157,7 @@ class Connections:
         if problems:
             raise ChannelsInvalid("the store", problems, "its channel connections")
         self._entries = entries
+        self.revision += 1
 
     def _stored(self, record: ConnectionRecord, names: Collection[str]) -> ConnectionEntry:
         given = {"persona": record.persona, **dict(record.fields)}
@@ -192,6 +196,7 @@ class Connections:
                 f"{kind} {entry.key}`)"
             )
         self._entries[ident] = entry
+        self.revision += 1
         return entry
 
     async def remove(self, kind: str, key: str) -> ConnectionEntry:
@@ -204,6 +209,7 @@ class Connections:
             )
         await self._store.remove_connection(kind, key)
         self._entries.pop((kind, key), None)
+        self.revision += 1
         return entry
 
     async def check(
