@@ -133,7 +133,10 @@ def test_a_missing_file_says_which_setting_names_it(tmp_path: Path) -> None:
 
 
 def test_the_servers_own_settings_are_never_channel_secrets(tmp_path: Path) -> None:
-    text = "telegram:\n  - {persona: spanish-tutor, name: b, bot_token: env:PERSONAE_ADMIN_TOKEN, mode: polling}\n"
+    text = (
+        "telegram:\n  - {persona: spanish-tutor, name: b, mode: polling,\n"
+        "     bot_token: env:PERSONAE_ADMIN_TOKEN}\n"
+    )
     message = _problems(tmp_path, text, {**ENV, "PERSONAE_ADMIN_TOKEN": "the-admin-token"})
     assert "telegram.0.bot_token: 'PERSONAE_ADMIN_TOKEN' is a personae setting" in message
     assert "the-admin-token" not in message
