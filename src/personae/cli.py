@@ -1,7 +1,7 @@
 """The `personae` command: manage personas, serve the API, chat in the terminal.
 
-Exit codes: 0 ok, 1 any other personae error, 2 a persona failed validation or `up` refused
-to serve without an API key on a non-loopback address.
+Exit codes: 0 ok, 1 any other personae error, 2 a persona or channel connection failed
+validation or `up` refused to serve without an API key on a non-loopback address.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from personae import __version__
+from personae.channels.config import ChannelsInvalid
 from personae.core.personas import load_persona_file
 from personae.errors import ConfigError, PersonaeError, PersonaInvalid
 from personae.settings import Settings
@@ -68,7 +69,7 @@ def handles_errors(func: Callable[P, T]) -> Callable[P, T]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return func(*args, **kwargs)
-        except PersonaInvalid as err:
+        except (PersonaInvalid, ChannelsInvalid) as err:
             raise _fail(str(err), 2) from None
         except PersonaeError as err:
             raise _fail(f"error: {err}", 1) from None
@@ -94,11 +95,16 @@ def _settings(**overrides: Any) -> Settings:
         ) from None
 
 
-async def _with_runtime(settings: Settings, work: Callable[[Runtime], Coroutine[Any, Any, T]]) -> T:
-    """Start a cold runtime (store only, samples seeded), run ``work``, close it."""
+async def _with_runtime(
+    settings: Settings,
+    work: Callable[[Runtime], Coroutine[Any, Any, T]],
+    channels: bool = False,
+) -> T:
+    """Start a cold runtime (store only, samples seeded; channel connections loaded only when
+    asked, so a broken one never blocks persona commands), run ``work``, close it."""
     from personae.runtime import Runtime
 
-    runtime = await Runtime.start(settings, warm=False)
+    runtime = await Runtime.start(settings, warm=False, channels=channels)
     try:
         return await work(runtime)
     finally:
@@ -135,6 +141,10 @@ def up(
             "[env: PERSONAE_ALLOW_PUBLIC_WITHOUT_KEY]"
         ),
     ] = False,
+    channels: Annotated[
+        Path | None,
+        typer.Option(help="YAML file of channel connections [env: PERSONAE_CHANNELS]"),
+    ] = None,
 ) -> None:
     """Serve the OpenAI-compatible API, the REST API and the web chat. Ctrl-C stops it."""
     from personae.server.app import create_app
@@ -145,11 +155,13 @@ def up(
         port=port,
         engine=engine,
         allow_public_without_key=True if allow_public_without_key else None,
+        channels=channels,
     )
     refusal = public_without_key(settings)
     if refusal is not None:
         raise _fail(f"error: {refusal}", 2)
     _check_engine(settings.engine)  # a typo fails here, not as a traceback from the lifespan
+    asyncio.run(_with_runtime(settings, _no_work, channels=True))  # a bad connection: exit 2
     _token, token_file = ensure_admin_token(settings)  # never printed: read it from the file
     typer.echo(f"starting personae {__version__} (engine: {settings.engine})")
     application = create_app(settings, progress=lambda line: typer.echo(f"  {line}"))
@@ -167,6 +179,10 @@ def up(
     if not server.started:  # uvicorn has logged why (port in use, start-up failed)
         raise ConfigError("personae could not start; see the messages above")
     typer.echo("personae stopped")
+
+
+async def _no_work(_: Runtime) -> None:
+    return None
 
 
 def _check_engine(name: str) -> None:
@@ -248,7 +264,9 @@ def chat(
 async def _chat(settings: Settings, slug: str, person: PersonRef, interactive: bool) -> None:
     from personae.runtime import Runtime
 
-    runtime = await Runtime.start(settings, progress=_progress_to_stderr, warm=False)
+    runtime = await Runtime.start(
+        settings, progress=_progress_to_stderr, warm=False, channels=False
+    )
     try:
         persona = (await runtime.store.get_persona(slug)).persona
         await runtime.engines.for_model(persona.model)  # load before the first prompt
@@ -389,3 +407,9 @@ def persona_add(
     persona = adopt_avatar(persona, settings)
     record = asyncio.run(_with_runtime(settings, lambda rt: rt.store.put_persona(persona)))
     typer.echo(f"stored {record.persona.id} (revision {record.revision})")
+
+
+# Registered last: the channel commands use the helpers above.
+from personae.cli_channels import channel_app  # noqa: E402
+
+app.add_typer(channel_app, name="channel")

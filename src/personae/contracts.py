@@ -155,6 +155,17 @@ class MediaFile:
     error: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class AccountCheck:
+    """Whether a connection's credentials work, from one cheap authenticated call; ``account``
+    is what the platform says about the account (id, name), never a secret."""
+
+    outcome: Literal["ok", "retryable", "permanent"]
+    account: Mapping[str, str] = field(default_factory=dict)
+    code: str | None = None
+    error: str | None = None
+
+
 class WebhookHandler(Protocol):
     async def handle(self, request: WebhookRequest) -> WebhookResult:
         """Verify, route and normalise one webhook request; never raises for bad input."""
@@ -195,7 +206,8 @@ class ChannelSpec:
 
     ``connection_model`` validates one entry of the channels file (a frozen pydantic model
     with ``persona`` and a ``key`` property); ``handler`` builds the webhook handler over all
-    connections of the kind; ``channel`` builds the sender for one connection.
+    connections of the kind; ``channel`` builds the sender for one connection; ``check``
+    tries one connection's credentials.
     """
 
     name: str
@@ -203,3 +215,5 @@ class ChannelSpec:
     abilities: ChannelAbilities
     handler: Callable[[Sequence[Any], Settings], WebhookHandler]
     channel: Callable[[Any, Settings, httpx.AsyncClient], Channel]
+    # Checks one connection's credentials against the platform (None: the channel cannot).
+    check: Callable[[Any, Settings, httpx.AsyncClient], Awaitable[AccountCheck]] | None = None

@@ -9,12 +9,13 @@ from functools import cached_property
 from importlib import resources
 from pathlib import Path
 
+from personae.channels.registry import Connections
 from personae.contracts import Engine
 from personae.core.avatars import AvatarPolicy
 from personae.core.personas import load_persona_dir
 from personae.core.turn import TurnRunner
 from personae.errors import ConfigError, PersonaInvalid, Problem
-from personae.plugins import broken_plugins, engine_factories
+from personae.plugins import broken_plugins, channel_specs, engine_factories
 from personae.private import private_dir, private_file
 from personae.settings import Settings
 from personae.stores.sql import SqlStore
@@ -86,19 +87,28 @@ class Runtime:
     store: SqlStore
     engines: EnginePool
     turns: TurnRunner
+    connections: Connections
 
     @classmethod
     async def start(
-        cls, settings: Settings, progress: Progress = _quiet, warm: bool = True
+        cls,
+        settings: Settings,
+        progress: Progress = _quiet,
+        warm: bool = True,
+        channels: bool = True,
     ) -> Runtime:
-        """Open the store (migrating it), seed persona files, and (if ``warm``) load the
-        default engine so the first turn does not pay for it."""
+        """Open the store (migrating it), seed persona files, load the channel connections
+        (unless ``channels`` is False: persona commands must work while they are broken), and
+        (if ``warm``) load the default engine so the first turn does not pay for it."""
         private_dir(settings.home)
         progress(f"opening store {settings.resolved_database_url.split('://')[0]}")
         store = await SqlStore.open(settings.resolved_database_url)
         engines = EnginePool(settings, progress)
+        connections = connection_registry(store, settings)
         try:
             await seed_personas(store, settings)
+            if channels:
+                await connections.load()
             if warm:
                 await engines.for_model(None)
         except BaseException:
@@ -114,7 +124,9 @@ class Runtime:
             max_messages=settings.max_messages,
             engine_timeout_s=settings.engine_timeout_s,
         )
-        return cls(settings=settings, store=store, engines=engines, turns=turns)
+        return cls(
+            settings=settings, store=store, engines=engines, turns=turns, connections=connections
+        )
 
     @cached_property
     def avatars(self) -> AvatarPolicy:
@@ -131,6 +143,18 @@ class Runtime:
         await self.turns.drain()
         await self.engines.aclose()
         await self.store.aclose()
+
+
+def connection_registry(store: SqlStore, settings: Settings) -> Connections:
+    """Connections from the channels file (PERSONAE_CHANNELS) and the store, checked against
+    the stored personas (unpublished ones too) and resolved from the environment."""
+
+    async def persona_slugs() -> list[str]:
+        return [r.persona.id for r in await store.list_personas(include_unpublished=True)]
+
+    return Connections(
+        store, persona_slugs, settings.environment(), channel_specs(), settings.channels
+    )
 
 
 async def seed_personas(store: SqlStore, settings: Settings) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -192,6 +193,11 @@ class Settings(BaseSettings):
         if self.api_key is not None:
             keys[DEFAULT_CLIENT] = self.api_key.get_secret_value()
         return keys
+
+    def environment(self) -> Mapping[str, str]:
+        """The process environment, where channel connections find their `env:NAME` secrets
+        (handed on from here: this module is the only reader of the environment)."""
+        return dict(os.environ)
 
     @property
     def resolved_database_url(self) -> str:

@@ -433,3 +433,15 @@ class SendResult:
     retry_after: float | None = None
     code: str | None = None
     error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionRecord:
+    """A channel connection as the store keeps it: its fields as given (secrets as `env:NAME`
+    or literal), resolved and validated again each time it is loaded."""
+
+    kind: str
+    key: str
+    persona: str
+    fields: tuple[tuple[str, str], ...]
+    created_at: datetime

@@ -20,14 +20,20 @@ from personae.channels.webhook import sign
 from personae.contracts import ChannelSpec
 from personae.settings import Settings
 
-from .platform import BOT_TOKEN, GRAPH_VERSION, IG_TOKEN, PAGE_TOKEN, WA_TOKEN
+from .platform import (
+    BOT_TOKEN,
+    GRAPH_VERSION,
+    IG_ID,
+    IG_TOKEN,
+    PAGE_ID,
+    PAGE_TOKEN,
+    PHONE_ID,
+    WA_TOKEN,
+)
 
 APP_SECRET = "meta-app-secret"
 VERIFY_TOKEN = "meta-verify-token"
 TG_SECRET = "tg-secret_1"
-PHONE_ID = "106540352242922"
-PAGE_ID = "106123456789012"
-IG_ID = "17841400000000000"
 BOT = "ana-bot"
 WA_USER = "16505551234"
 PSID = "5275811702471834"

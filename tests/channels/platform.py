@@ -20,6 +20,26 @@ PAGE_TOKEN = "page-access-token"
 IG_TOKEN = "ig-access-token"
 BOT_TOKEN = "123456:bot-token"
 _GRAPH_TOKENS = {WA_TOKEN, PAGE_TOKEN, IG_TOKEN}
+PHONE_ID = "106540352242922"
+PAGE_ID = "106123456789012"
+IG_ID = "17841400000000000"
+# What an authenticated GET of a node answers, by (token, node): the credential checks.
+ACCOUNTS: dict[tuple[str, str], dict[str, Any]] = {
+    (WA_TOKEN, PHONE_ID): {
+        "verified_name": "Ana Tutor", "code_verification_status": "VERIFIED",
+        "display_phone_number": "+1 555-010-0000", "quality_rating": "GREEN",
+        "platform_type": "CLOUD_API", "throughput": {"level": "STANDARD"}, "id": PHONE_ID,
+    },
+    (WA_TOKEN, "me"): {"name": "Personae System User", "id": "122100000000000001"},
+    (PAGE_TOKEN, "me"): {"name": "Cooking Coach", "id": PAGE_ID},
+    (PAGE_TOKEN, PAGE_ID): {"name": "Cooking Coach", "id": PAGE_ID},
+    (IG_TOKEN, IG_ID): {"id": IG_ID, "username": "cooking.coach"},
+}  # fmt: skip
+BOT_INFO = {
+    "id": 123456, "is_bot": True, "first_name": "Ana", "username": "ana_bot",
+    "can_join_groups": True, "can_read_all_group_messages": False,
+    "supports_inline_queries": False, "can_connect_to_business": False, "has_main_web_app": False,
+}  # fmt: skip
 Reply = tuple[int, dict[str, str], bytes]
 
 
@@ -109,9 +129,19 @@ class PlatformServer:
             return graph_error(404, 803, "Unknown path components")
         if match.group(2) and method == "POST":
             return _json(self._graph_send(body))
+        account = ACCOUNTS.get((token, match.group(1)))
+        if account is not None and method == "GET":
+            return _json(account)
         media = self.media.get(match.group(1))
         if media is None:
-            return graph_error(400, 100, "Unsupported get request.")
+            return graph_error(
+                400, 100,
+                f"Unsupported get request. Object with ID '{match.group(1)}' does not exist, "
+                "cannot be loaded due to missing permissions, or does not support this "
+                "operation. Please read the Graph API documentation at "
+                "https://developers.facebook.com/docs/graph-api",
+                type="GraphMethodException", error_subcode=33,
+            )  # fmt: skip
         mime, data = media
         info = {
             "messaging_product": "whatsapp",
@@ -154,6 +184,8 @@ class PlatformServer:
                 "from": {"id": 123456, "is_bot": True, "first_name": "Persona"},
             }
             return _json({"ok": True, "result": message})
+        if method == "getMe":
+            return _json({"ok": True, "result": BOT_INFO})
         if method == "sendChatAction":
             return _json({"ok": True, "result": True})
         if method == "getFile":

@@ -130,3 +130,13 @@ def test_an_account_listed_twice_and_shape_errors(tmp_path: Path) -> None:
 def test_a_missing_file_says_which_setting_names_it(tmp_path: Path) -> None:
     with pytest.raises(ChannelsInvalid, match="PERSONAE_CHANNELS"):
         load_channels_file(tmp_path / "nope.yaml", ENV, PERSONAS, channel_specs())
+
+
+def test_the_servers_own_settings_are_never_channel_secrets(tmp_path: Path) -> None:
+    text = (
+        "telegram:\n  - {persona: spanish-tutor, name: b, mode: polling,\n"
+        "     bot_token: env:PERSONAE_ADMIN_TOKEN}\n"
+    )
+    message = _problems(tmp_path, text, {**ENV, "PERSONAE_ADMIN_TOKEN": "the-admin-token"})
+    assert "telegram.0.bot_token: 'PERSONAE_ADMIN_TOKEN' is a personae setting" in message
+    assert "the-admin-token" not in message

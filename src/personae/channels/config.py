@@ -10,15 +10,28 @@ from __future__ import annotations
 import difflib
 from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from personae.contracts import ChannelSpec
 from personae.errors import ConfigError, Problem
 
 _ENV_PREFIX = "env:"
+_ONE = "the channel connection"
+_OWN_PREFIX = "PERSONAE_"
+_META_ID = 'the numeric id from Meta\'s dashboard, quoted in YAML: "106540352242922"'
+_PATTERN_HINTS = {
+    "phone_number_id": _META_ID,
+    "page_id": _META_ID,
+    "account_id": _META_ID,
+    "name": "1-64 letters, digits, '_' or '-': the bot's name in /webhooks/telegram/{name}",
+}
+# Bounds keep ids fit for URLs and database keys, whichever surface (file, API, CLI) sent them.
+MetaId = Annotated[str, Field(pattern=r"^[0-9]{1,64}$")]
+BotName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+Secret = Annotated[SecretStr, Field(min_length=1, max_length=4096)]
 
 
 class ConnectionBase(BaseModel):
@@ -26,7 +39,7 @@ class ConnectionBase(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    persona: str
+    persona: str = Field(max_length=64)
 
     @property
     def key(self) -> str:
@@ -35,10 +48,10 @@ class ConnectionBase(BaseModel):
 
 
 class WhatsAppConnection(ConnectionBase):
-    phone_number_id: str
-    access_token: SecretStr
-    app_secret: SecretStr
-    verify_token: SecretStr
+    phone_number_id: MetaId
+    access_token: Secret
+    app_secret: Secret
+    verify_token: Secret
 
     @property
     def key(self) -> str:
@@ -46,10 +59,10 @@ class WhatsAppConnection(ConnectionBase):
 
 
 class MessengerConnection(ConnectionBase):
-    page_id: str
-    page_access_token: SecretStr
-    app_secret: SecretStr
-    verify_token: SecretStr
+    page_id: MetaId
+    page_access_token: Secret
+    app_secret: Secret
+    verify_token: Secret
 
     @property
     def key(self) -> str:
@@ -57,10 +70,10 @@ class MessengerConnection(ConnectionBase):
 
 
 class InstagramConnection(ConnectionBase):
-    account_id: str
-    access_token: SecretStr
-    app_secret: SecretStr
-    verify_token: SecretStr
+    account_id: MetaId
+    access_token: Secret
+    app_secret: Secret
+    verify_token: Secret
 
     @property
     def key(self) -> str:
@@ -68,9 +81,9 @@ class InstagramConnection(ConnectionBase):
 
 
 class TelegramConnection(ConnectionBase):
-    name: str
-    bot_token: SecretStr
-    secret_token: SecretStr | None = None
+    name: BotName
+    bot_token: Secret
+    secret_token: Secret | None = None
     mode: Literal["webhook", "polling"] = "webhook"
 
     @model_validator(mode="after")
@@ -90,11 +103,13 @@ class TelegramConnection(ConnectionBase):
 class ChannelsInvalid(ConfigError):
     """The channels file has mistakes; ``problems`` lists each one, ``source`` names the file."""
 
-    def __init__(self, source: str, problems: list[Problem]) -> None:
+    def __init__(
+        self, source: str, problems: list[Problem], subject: str = "the channels file"
+    ) -> None:
         self.source = source
         self.problems = tuple(problems)
         count = len(problems)
-        header = f"{source}: {count} problem{'s' if count != 1 else ''} in the channels file"
+        header = f"{source}: {count} problem{'s' if count != 1 else ''} in {subject}"
         super().__init__("\n".join([header, *(p.render(source) for p in problems)]))
 
 
@@ -105,6 +120,16 @@ def load_channels_file(
     specs: Mapping[str, ChannelSpec],
 ) -> tuple[Any, ...]:
     """Read, resolve and validate a channels file; raises ChannelsInvalid listing every problem."""
+    return tuple(c for c, _ in load_channel_entries(path, environ, personas, specs))
+
+
+def load_channel_entries(
+    path: Path,
+    environ: Mapping[str, str],
+    personas: Collection[str],
+    specs: Mapping[str, ChannelSpec],
+) -> tuple[tuple[Any, dict[str, Any]], ...]:
+    """load_channels_file, each connection paired with its entry as written."""
     source = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -120,7 +145,7 @@ def load_channels_file(
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         hint = 'check the indentation (spaces, not tabs) and quote ids such as "1065..."'
         raise ChannelsInvalid(source, [Problem(where, "malformed YAML", None, hint)]) from None
-    return parse_channels(data, source, environ, personas, specs)
+    return parse_channel_entries(data, source, environ, personas, specs)
 
 
 def parse_channels(
@@ -131,13 +156,25 @@ def parse_channels(
     specs: Mapping[str, ChannelSpec],
 ) -> tuple[Any, ...]:
     """Validate parsed YAML into frozen connection objects, in file order."""
+    return tuple(c for c, _ in parse_channel_entries(data, source, environ, personas, specs))
+
+
+def parse_channel_entries(
+    data: object,
+    source: str,
+    environ: Mapping[str, str],
+    personas: Collection[str],
+    specs: Mapping[str, ChannelSpec],
+) -> tuple[tuple[Any, dict[str, Any]], ...]:
+    """Like parse_channels, each connection paired with its entry as written (secrets as
+    `env:NAME`), so what is shown can say where a secret comes from without showing it."""
     if data is None:
         return ()
     if not isinstance(data, dict):
         hint = "the file maps channel names to lists, e.g. `whatsapp:` then `- persona: ...`"
         raise ChannelsInvalid(source, [Problem("", "top level is not a mapping", None, hint)])
     problems: list[Problem] = []
-    found: list[Any] = []
+    found: list[tuple[Any, dict[str, Any]]] = []
     for name, entries in data.items():
         spec = specs.get(str(name))
         if spec is None:
@@ -150,11 +187,32 @@ def parse_channels(
                 where = f"{name}.{index}"
                 connection = _connection(spec, entry, where, environ, personas, problems)
                 if connection is not None:
-                    found.append(connection)
-    problems += _duplicates(found)
+                    found.append((connection, entry))
+    problems += _duplicates([c for c, _ in found])
     if problems:
         raise ChannelsInvalid(source, problems)
     return tuple(found)
+
+
+def parse_connection(
+    kind: str,
+    entry: object,
+    source: str,
+    environ: Mapping[str, str],
+    personas: Collection[str],
+    specs: Mapping[str, ChannelSpec],
+) -> Any:
+    """One connection as the API and CLI send it (``kind`` plus the file entry's keys),
+    validated exactly like a file entry; raises ChannelsInvalid listing every problem."""
+    spec = specs.get(kind)
+    if spec is None:
+        problem = Problem("kind", "unknown channel", _short(kind), _suggest(kind, specs))
+        raise ChannelsInvalid(source, [problem], _ONE)
+    problems: list[Problem] = []
+    connection = _connection(spec, entry, kind, environ, personas, problems)
+    if problems or connection is None:
+        raise ChannelsInvalid(source, problems, _ONE)
+    return connection
 
 
 def _connection(
@@ -175,9 +233,18 @@ def _connection(
     for key, value in entry.items():
         if isinstance(value, str) and value.startswith(_ENV_PREFIX):
             var = value[len(_ENV_PREFIX) :]
+            if var.upper().startswith(_OWN_PREFIX):
+                # The server's own settings (admin token, API keys) are never channel secrets.
+                hint = "give the channel's secret an environment variable of its own"
+                problems.append(
+                    Problem(f"{where}.{key}", f"{_short(var)} is a personae setting", None, hint)
+                )
+                unset.add(str(key))
+                continue
             if var not in environ:
+                var = var[:64]
                 hint = f"set the environment variable {var}, or write the value itself"
-                problems.append(Problem(f"{where}.{key}", f"{var} is not set", repr(value), hint))
+                problems.append(Problem(f"{where}.{key}", f"{var} is not set", _short(value), hint))
                 unset.add(str(key))
                 continue
             value = environ[var]
@@ -186,7 +253,7 @@ def _connection(
     known = not isinstance(persona, str) or persona in personas
     if not known:
         hint = _suggest(persona, personas, "add the persona first, or use one of")
-        problems.append(Problem(f"{where}.persona", "no such persona", repr(persona), hint))
+        problems.append(Problem(f"{where}.persona", "no such persona", _short(persona), hint))
     model: type[ConnectionBase] = spec.connection_model
     try:
         connection = model.model_validate(resolved)
@@ -203,13 +270,33 @@ def _problem(model: type[BaseModel], where: str, error: dict[str, Any]) -> Probl
     location = f"{where}.{field}" if field else where
     if error["type"] == "extra_forbidden":
         return Problem(
-            location, f"unknown key {field!r}", None, _suggest(field, model.model_fields)
+            location, f"unknown key {_short(field)}", None, _suggest(field, model.model_fields)
         )
     if error["type"] == "missing":
-        secret = model.model_fields[field].annotation in (SecretStr, SecretStr | None)
-        example = f"env:{field.upper()}" if secret else "..."
+        example = f"env:{field.upper()}" if field in secret_fields(model) else "..."
         return Problem(location, "required key is missing", None, f"add `{field}: {example}`")
-    return Problem(location, str(error["msg"]), repr(error.get("input")), None)
+    if error["type"] == "string_pattern_mismatch":
+        hint = _PATTERN_HINTS.get(field, "see the README's Channels section")
+        return Problem(location, "not a valid id", _short(error.get("input")), hint)
+    # A secret is never echoed back, not even a wrong one; other values are shortened.
+    shown = None if field in secret_fields(model) else _short(error.get("input"))
+    return Problem(location, str(error["msg"]), shown, None)
+
+
+def _short(value: object, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def secret_fields(model: type[BaseModel]) -> frozenset[str]:
+    """The fields holding secrets: never shown, only masked."""
+    return frozenset(
+        name for name, info in model.model_fields.items() if _holds_secret(info.annotation)
+    )
+
+
+def _holds_secret(annotation: Any) -> bool:
+    return annotation is SecretStr or any(_holds_secret(a) for a in get_args(annotation))
 
 
 def _duplicates(connections: list[Any]) -> list[Problem]:

@@ -7,13 +7,13 @@ user) is permanent: retrying cannot help, so the code and message are kept for t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
 
 from personae.channels.webhook import obj
-from personae.contracts import MediaFile
+from personae.contracts import AccountCheck, MediaFile
 from personae.types import SendResult
 
 # Graph codes worth retrying, with a default wait where the reply gives none: app/page/WABA
@@ -74,6 +74,29 @@ def telegram_outcome(response: httpx.Response) -> tuple[SendResult, Any]:
             wait = retry_after_header(response.headers)
         return SendResult("retryable", retry_after=wait, code=str(code), error=message), None
     return SendResult("permanent", code=str(code), error=message), None
+
+
+async def check_account(
+    http: httpx.AsyncClient,
+    url: str,
+    headers: Mapping[str, str],
+    outcome: Callable[[httpx.Response], tuple[SendResult, Any]],
+    fields: Mapping[str, str],
+) -> AccountCheck:
+    """GET ``url`` and classify the reply; ``fields`` maps the reply's keys to the ones shown."""
+    try:
+        response = await http.get(url, headers=dict(headers))
+    except httpx.HTTPError as err:
+        failure = network_failure(err)
+        return AccountCheck("retryable", code=failure.code, error=failure.error)
+    result, data = outcome(response)
+    if result.outcome != "sent":
+        if result.outcome == "retryable":
+            return AccountCheck("retryable", code=result.code, error=result.error)
+        return AccountCheck("permanent", code=result.code, error=result.error)
+    data = data if isinstance(data, dict) else {}
+    account = {shown: str(data[key]) for key, shown in fields.items() if key in data}
+    return AccountCheck("ok", account)
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

@@ -6,6 +6,10 @@ point PERSONAE_GRAPH_API_BASE at https://graph.instagram.com.
 
 from __future__ import annotations
 
+from typing import Any
+
+import httpx
+
 from personae.channels.config import InstagramConnection
 from personae.channels.messenger import (
     MEDIA_TYPES,
@@ -13,14 +17,17 @@ from personae.channels.messenger import (
     MetaMessagingChannel,
     MetaMessagingWebhook,
 )
-from personae.contracts import ChannelAbilities, ChannelSpec
+from personae.contracts import AccountCheck, ChannelAbilities, ChannelSpec
 from personae.plugins import RegisterChannel, hookimpl
+from personae.settings import Settings
 
 INSTAGRAM = Flavour(
     name="instagram",
     webhook_object="instagram",
     abilities=ChannelAbilities(name="instagram", max_text_len=1000, media_types=MEDIA_TYPES),
     token=lambda c: c.access_token.get_secret_value(),
+    check_node="account",
+    check_fields="id,username",
 )
 
 
@@ -32,12 +39,17 @@ class InstagramChannel(MetaMessagingChannel):
     flavour = INSTAGRAM
 
 
+async def check(connection: Any, settings: Settings, http: httpx.AsyncClient) -> AccountCheck:
+    return await InstagramChannel(connection, settings, http).check()
+
+
 SPEC = ChannelSpec(
     name=INSTAGRAM.name,
     connection_model=InstagramConnection,
     abilities=INSTAGRAM.abilities,
     handler=InstagramWebhook,
     channel=InstagramChannel,
+    check=check,
 )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -31,6 +31,7 @@ from personae.channels.webhook import (
     obj,
 )
 from personae.contracts import (
+    AccountCheck,
     ChannelAbilities,
     ChannelSpec,
     MediaFile,
@@ -72,6 +73,10 @@ class Flavour:
     webhook_object: str
     abilities: ChannelAbilities
     token: Callable[[Any], str]
+    # The credential check: `me` (the token's own page, which must be the connected one)
+    # or the account's id, with the fields to ask for.
+    check_node: Literal["me", "account"] = "me"
+    check_fields: str = "id,name"
 
 
 # Send API: text "must be UTF-8 and less than 2000 characters".
@@ -210,6 +215,7 @@ class MetaMessagingChannel:
         self.abilities = self.flavour.abilities
         self._http = http
         root = f"{settings.graph_api_base.rstrip('/')}/{settings.graph_api_version}"
+        self._root = root
         self._url = f"{root}/{connection.key}/messages"
         self._auth = {"Authorization": f"Bearer {self.flavour.token(connection)}"}
 
@@ -244,9 +250,30 @@ class MetaMessagingChannel:
                 return result
         return SendResult("sent")
 
+    async def check(self) -> AccountCheck:
+        """GET the token's page (``/me``) or the account: does the token work, and for whom."""
+        node = "me" if self.flavour.check_node == "me" else self.connection.key
+        url = f"{self._root}/{node}?fields={self.flavour.check_fields}"
+        shown = {"id": "id", "name": "name", "username": "name"}
+        result = await delivery.check_account(
+            self._http, url, self._auth, delivery.graph_outcome, shown
+        )
+        found = result.account.get("id")
+        if result.outcome == "ok" and node == "me" and found != self.connection.key:
+            error = (
+                f"the token belongs to {self.flavour.name} account {found}, not "
+                f"{self.connection.key}; use the token of the connected account"
+            )
+            return AccountCheck("permanent", result.account, "wrong_account", error)
+        return result
+
     async def fetch_media(self, attachment: Attachment) -> MediaFile:
         # The CDN URL in the webhook is the file itself and needs no token.
         return await delivery.download(self._http, attachment.ref, self.abilities.media_types)
+
+
+async def check(connection: Any, settings: Settings, http: httpx.AsyncClient) -> AccountCheck:
+    return await MetaMessagingChannel(connection, settings, http).check()
 
 
 SPEC = ChannelSpec(
@@ -255,6 +282,7 @@ SPEC = ChannelSpec(
     abilities=MESSENGER.abilities,
     handler=MetaMessagingWebhook,
     channel=MetaMessagingChannel,
+    check=check,
 )
 
 

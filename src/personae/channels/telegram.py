@@ -27,6 +27,7 @@ from personae.channels.webhook import (
     telegram_secret_ok,
 )
 from personae.contracts import (
+    AccountCheck,
     ChannelAbilities,
     ChannelSpec,
     MediaFile,
@@ -238,6 +239,13 @@ class TelegramChannel:
         file = await delivery.download(self._http, url, limits, attachment.mime_type)
         return file
 
+    async def check(self) -> AccountCheck:
+        """getMe: does the token work, and which bot is it."""
+        shown = {"id": "id", "username": "username", "first_name": "name"}
+        return await delivery.check_account(
+            self._http, f"{self._api}/getMe", {}, delivery.telegram_outcome, shown
+        )
+
     async def poll(
         self, offset: int | None, poll_s: int = 30
     ) -> tuple[list[InboundEvent], int | None, SendResult]:
@@ -259,12 +267,19 @@ class TelegramChannel:
         return events, offset, result
 
 
+async def check(
+    connection: TelegramConnection, settings: Settings, http: httpx.AsyncClient
+) -> AccountCheck:
+    return await TelegramChannel(connection, settings, http).check()
+
+
 SPEC = ChannelSpec(
     name=NAME,
     connection_model=TelegramConnection,
     abilities=ABILITIES,
     handler=TelegramWebhook,
     channel=TelegramChannel,
+    check=check,
 )
 
 

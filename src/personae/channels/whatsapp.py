@@ -29,6 +29,7 @@ from personae.channels.webhook import (
     obj,
 )
 from personae.contracts import (
+    AccountCheck,
     ChannelAbilities,
     ChannelSpec,
     MediaFile,
@@ -250,6 +251,14 @@ class WhatsAppChannel:
         }  # fmt: skip
         return (await self._post(body))[0]
 
+    async def check(self) -> AccountCheck:
+        """GET the phone number: does the token work, and which number is it."""
+        url = f"{self._root}/{self.connection.phone_number_id}"
+        shown = {"id": "id", "verified_name": "name", "display_phone_number": "phone"}
+        return await delivery.check_account(
+            self._http, url, self._auth, delivery.graph_outcome, shown
+        )
+
     async def fetch_media(self, attachment: Attachment) -> MediaFile:
         early = delivery.refuse_early(ABILITIES.media_types, attachment.mime_type, attachment.size)
         if early is not None:
@@ -272,12 +281,19 @@ class WhatsAppChannel:
         )
 
 
+async def check(
+    connection: WhatsAppConnection, settings: Settings, http: httpx.AsyncClient
+) -> AccountCheck:
+    return await WhatsAppChannel(connection, settings, http).check()
+
+
 SPEC = ChannelSpec(
     name=NAME,
     connection_model=WhatsAppConnection,
     abilities=ABILITIES,
     handler=WhatsAppWebhook,
     channel=WhatsAppChannel,
+    check=check,
 )
 
 

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 import personae
 from personae.runtime import Runtime
-from personae.server import api_routes, openai_routes, web_routes
+from personae.server import api_routes, channel_routes, openai_routes, web_routes
 from personae.server.auth import Guard, ensure_admin_token
 from personae.server.deps import ServerState, server_state
 from personae.server.errors import install_error_handlers
@@ -69,6 +69,7 @@ def create_app(
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"])
     app.include_router(openai_routes.router)
     app.include_router(api_routes.router)
+    app.include_router(channel_routes.router)
     app.include_router(web_routes.router)
     return app
 

@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from personae.channels.config import ChannelsInvalid
 from personae.errors import (
     BadRequest,
     ConfigError,
@@ -59,6 +60,8 @@ def describe(exc: PersonaeError) -> HttpError:
         return HttpError(400, "invalid_request_error", "persona_unreadable", text, "body")
     if isinstance(exc, PersonaInvalid):
         return HttpError(422, "invalid_persona", "persona_invalid", text)
+    if isinstance(exc, ChannelsInvalid):
+        return HttpError(422, "invalid_connection", "connection_invalid", text)
     if isinstance(exc, BadRequest):
         return HttpError(400, "invalid_request_error", None, text, getattr(exc, "param", None))
     if isinstance(exc, PersonaNotFound):
@@ -89,7 +92,7 @@ def error_body(error: HttpError, openai_shape: bool, exc: Exception | None = Non
         fields = {"message": error.message, "type": error.type}
         return {"error": {**fields, "param": error.param, "code": error.code}}
     body: dict[str, Any] = {"message": error.message, "type": error.code or error.type}
-    if isinstance(exc, PersonaInvalid):
+    if isinstance(exc, PersonaInvalid | ChannelsInvalid):
         body["problems"] = [
             {"location": p.location, "message": p.message, "value": p.value, "hint": p.hint}
             for p in exc.problems

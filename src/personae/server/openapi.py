@@ -59,10 +59,11 @@ class NativeError(_Wire):
 _WHY = {
     "400": "The request is malformed (or its Host is not allowed); the message says what to fix",
     "401": "An API key or the admin token is required and was missing or wrong",
-    "404": "The addressed persona, conversation or model does not exist (or is not visible)",
+    "404": "The addressed persona, conversation, model or channel connection does not exist "
+    "(or is not visible)",
     "408": "The request body did not arrive within PERSONAE_BODY_TIMEOUT_S",
     "413": "The body or a message is over the configured limit",
-    "422": "The persona failed validation; `problems` lists every fault",
+    "422": "The persona or channel connection failed validation; `problems` lists every fault",
     "502": "The model engine failed",
     "503": "The server is still starting, or the engine is busy; retry after Retry-After",
 }

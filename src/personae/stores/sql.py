@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from personae.errors import ConfigError
+from personae.stores import connections as _connections
 from personae.stores import conversations as _conversations
 from personae.stores import messages as _messages
 from personae.stores import personas as _personas
@@ -22,6 +23,7 @@ from personae.stores.connect import open_runner
 from personae.stores.migrate import migrate
 from personae.stores.runner import Runner
 from personae.types import (
+    ConnectionRecord,
     ConversationRef,
     ConversationSummary,
     Persona,
@@ -165,3 +167,17 @@ class SqlStore:
     async def conversation_turns(self, conversation_id: str) -> list[TurnRecord]:
         """Every turn with its trace, oldest first."""
         return await self._run.read(_messages.conversation_turns, conversation_id)
+
+    # ------------------------------------------------------------ channel connections
+
+    async def list_connections(self) -> list[ConnectionRecord]:
+        """Connections added through the API or CLI, by kind and key."""
+        return await self._run.read(_connections.list_connections)
+
+    async def add_connection(self, record: ConnectionRecord) -> bool:
+        """Store a new connection; False when its (kind, key) is already stored."""
+        return await self._run.write(_connections.add_connection, record)
+
+    async def remove_connection(self, kind: str, key: str) -> bool:
+        """False when no such connection was stored."""
+        return await self._run.write(_connections.remove_connection, kind, key)

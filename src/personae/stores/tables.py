@@ -153,3 +153,15 @@ turns = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Index("ix_turns_conversation_id", "conversation_id", "id"),
 )
+
+# Connections added through the API or CLI (the channels file is never copied here). `fields`
+# is a JSON object of the entry's keys as given: secrets as `env:NAME` or literal values.
+channel_connections = Table(
+    "channel_connections",
+    metadata,
+    Column("kind", String(32), primary_key=True),
+    Column("account_key", String(64), primary_key=True),
+    Column("persona_slug", String(64), ForeignKey("personas.slug"), nullable=False),
+    Column("fields", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
