@@ -98,7 +98,7 @@ async def _with_runtime(settings: Settings, work: Callable[[Runtime], Coroutine[
     """Start a cold runtime (store only, samples seeded), run ``work``, close it."""
     from personae.runtime import Runtime
 
-    runtime = await Runtime.start(settings, warm=False)
+    runtime = await Runtime.start(settings, warm=False, resume=False)
     try:
         return await work(runtime)
     finally:
@@ -248,7 +248,7 @@ def chat(
 async def _chat(settings: Settings, slug: str, person: PersonRef, interactive: bool) -> None:
     from personae.runtime import Runtime
 
-    runtime = await Runtime.start(settings, progress=_progress_to_stderr, warm=False)
+    runtime = await Runtime.start(settings, progress=_progress_to_stderr, warm=False, resume=False)
     try:
         persona = (await runtime.store.get_persona(slug)).persona
         await runtime.engines.for_model(persona.model)  # load before the first prompt

@@ -9,16 +9,18 @@ from functools import cached_property
 from importlib import resources
 from pathlib import Path
 
-from personae.contracts import Engine
+from personae.contracts import Engine, EventSink, WorkQueue
 from personae.core.avatars import AvatarPolicy
 from personae.core.personas import load_persona_dir
-from personae.core.turn import TurnRunner
+from personae.core.turn import TURN, TurnRunner
 from personae.errors import ConfigError, PersonaInvalid, Problem
 from personae.plugins import broken_plugins, engine_factories
 from personae.private import private_dir, private_file
 from personae.settings import Settings
 from personae.stores.sql import SqlStore
 from personae.types import ModelSettings, Persona
+from personae.work.events import LocalEventHub
+from personae.work.local import LocalWorkQueue
 
 Progress = Callable[[str], None]
 
@@ -86,13 +88,21 @@ class Runtime:
     store: SqlStore
     engines: EnginePool
     turns: TurnRunner
+    work: WorkQueue
+    events: EventSink
 
     @classmethod
     async def start(
-        cls, settings: Settings, progress: Progress = _quiet, warm: bool = True
+        cls,
+        settings: Settings,
+        progress: Progress = _quiet,
+        warm: bool = True,
+        resume: bool = True,
     ) -> Runtime:
-        """Open the store (migrating it), seed persona files, and (if ``warm``) load the
-        default engine so the first turn does not pay for it."""
+        """Open the store (migrating it), seed persona files, (if ``warm``) load the default
+        engine so the first turn does not pay for it, and start the work queue: with
+        ``resume`` it first runs every job the database holds unfinished (the server; a CLI
+        command beside it runs only its own)."""
         private_dir(settings.home)
         progress(f"opening store {settings.resolved_database_url.split('://')[0]}")
         store = await SqlStore.open(settings.resolved_database_url)
@@ -105,16 +115,24 @@ class Runtime:
             await engines.aclose()
             await store.aclose()
             raise
+        # The embedded queue and hub; a distributed pair implements the same contracts.
+        work = LocalWorkQueue(store, [TURN], resume=resume)
+        events = LocalEventHub()
         turns = TurnRunner(
             personas=store,
-            conversations=store,
+            inbox=store,
             turns=store,
+            work=work,
+            events=events,
             engines=engines.for_model,
             max_message_chars=settings.max_message_chars,
             max_messages=settings.max_messages,
             engine_timeout_s=settings.engine_timeout_s,
         )
-        return cls(settings=settings, store=store, engines=engines, turns=turns)
+        await work.serve(turns.process)
+        return cls(
+            store=store, engines=engines, turns=turns, work=work, events=events, settings=settings
+        )
 
     @cached_property
     def avatars(self) -> AvatarPolicy:
@@ -128,6 +146,7 @@ class Runtime:
             raise PersonaInvalid(source, [Problem("avatar", problem, repr(persona.avatar), hint)])
 
     async def aclose(self) -> None:
+        await self.work.aclose()  # running turns finish and are stored; queued ones stay recorded
         await self.turns.drain()
         await self.engines.aclose()
         await self.store.aclose()
