@@ -31,11 +31,14 @@ class LocalWorkQueue:
         self._drainers: dict[str, asyncio.Task[None]] = {}
         self._held: set[int] = set()  # ids of jobs queued or running here
         self._closing = False
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     async def submit(self, job: Job) -> None:
         if job.id in self._held or self._closing:
             return
         self._held.add(job.id)
+        self._idle.clear()
         heapq.heappush(self._lanes.setdefault(job.conversation_id, []), _entry(job))
         self._start(job.conversation_id)
 
@@ -75,11 +78,17 @@ class LocalWorkQueue:
                     log.exception("job %d (%s) failed", job.id, job.kind)
                 finally:
                     self._held.discard(job.id)
+                    if not self._held:
+                        self._idle.set()
         finally:
             # No await since the lane was last seen empty: a submit cannot slip in between.
             del self._drainers[conversation_id]
             if not lane:
                 del self._lanes[conversation_id]
+
+    async def join(self) -> None:
+        """Wait until no job is queued or running here (tests, a CLI that must finish)."""
+        await self._idle.wait()
 
     def __len__(self) -> int:
         """Jobs queued or running."""
