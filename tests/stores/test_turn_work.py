@@ -265,9 +265,10 @@ async def test_a_channel_reply_and_its_outbox_entry_are_written_together(store: 
     slug, person = await _persona(store), _person("whatsapp:acme")
     route = ReplyRoute("whatsapp", "acme", "+4912345")
     hub_turn = TurnInput(slug, "hola", person=person, external_id="wamid.1")
-    accepted = await node.runner.accept(hub_turn, route)
-    assert accepted.job is not None
-    await node.work.submit(accepted.job)
+    accepted = await node.runner.enqueue(hub_turn, route)  # as a webhook does
+    assert accepted.job is not None and accepted.new_work
+    again = await node.runner.enqueue(hub_turn, route)  # Meta redelivers it
+    assert again.message == accepted.message and not again.new_work
     await _until_idle(node.work)
     [entry] = await store.run_sync(_outbox_rows, accepted.conversation.id)
     reply = (await store.conversation_messages(accepted.conversation.id))[-1]

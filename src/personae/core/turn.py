@@ -50,7 +50,6 @@ from personae.types import (
     OutboxItem,
     PersonaRecord,
     ReplyRoute,
-    StoredMessage,
     TextDelta,
     TurnContext,
     TurnEvent,
@@ -64,11 +63,11 @@ from personae.types import (
 
 EngineResolver = Callable[[ModelSettings], Awaitable[Engine]]
 # The reply's outbox entries for a channel conversation (none for API, web and CLI turns).
-OutboxPlanner = Callable[[ReplyRoute, StoredMessage | None, str], tuple[OutboxItem, ...]]
+OutboxPlanner = Callable[[ReplyRoute, str], tuple[OutboxItem, ...]]
 TURN = "turn"
 
 
-def one_entry(route: ReplyRoute, _: StoredMessage | None, text: str) -> tuple[OutboxItem, ...]:
+def one_entry(route: ReplyRoute, text: str) -> tuple[OutboxItem, ...]:
     """The default plan: the whole reply as one entry (a channel adapter splits it first)."""
     payload = {"connection": route.connection, "chat_id": route.chat_id, "text": text}
     return (OutboxItem(route.channel, json.dumps(payload, ensure_ascii=False)),)
@@ -145,6 +144,14 @@ class TurnRunner:
         (``work.submit``) when ``new_work``. Raises MessageTooLarge, TooManyMessages,
         PersonaNotFound."""
         return (await self._accept(turn, route))[1]
+
+    async def enqueue(self, turn: TurnInput, route: ReplyRoute | None = None) -> Accepted:
+        """accept, then hand the job to the work queue: a webhook's whole part of the turn.
+        A redelivery submits the job again, which a queue that holds it ignores."""
+        accepted = await self.accept(turn, route)
+        if accepted.job is not None:
+            await self._work.submit(accepted.job)
+        return accepted
 
     async def _accept(
         self, turn: TurnInput, route: ReplyRoute | None
@@ -260,7 +267,7 @@ class TurnRunner:
             await self._turns.fail_turn(context.conversation, message, revision, trace, job.id)
             raise
         trace = make_trace(engine, prompt, clock, generated.usage, generated.finish_reason)
-        outbox = self._outbox(spec.route, None, generated.text) if spec.route else ()
+        outbox = self._outbox(spec.route, generated.text) if spec.route else ()
         reply, _ = await self._turns.complete_turn(
             context.conversation, message, generated.text, record.revision, trace, job.id, outbox
         )
