@@ -78,14 +78,16 @@ class Inbox(Protocol):
         external_id: str | None,
         kind: str,
         payload: str,
+        allow_unpublished: bool = False,
     ) -> Accepted:
-        """One transaction: open the conversation persona × person × channel, store the
+        """One transaction: check the persona may be seen (an unpublished one only with
+        ``allow_unpublished``), open the conversation persona × person × channel, store the
         person's message once and record its job (unique per kind and message).
 
         A redelivered message (same external id in this conversation, or the same text still
         awaiting its reply) is not stored twice: its earlier reply comes back, or its job
         (``new_work`` False while it is in flight; a failed one is re-opened, ``new_work``
-        True). Raises PersonaNotFound for a persona that does not exist.
+        True). Raises PersonaNotFound for a persona that does not exist or may not be seen.
         """
         ...
 

@@ -185,3 +185,18 @@ async def test_accept_for_a_missing_persona_stores_nothing(store: SqlStore) -> N
         await _accept(store, _id("nobody"), PersonRef("web", _id("p")))
     with pytest.raises(ConversationNotFound):
         await store.get_conversation("0" * 32)
+
+
+async def test_an_unpublished_persona_is_accepted_only_for_who_may_see_it(
+    store: SqlStore,
+) -> None:
+    from personae.errors import PersonaNotFound
+
+    slug = _id("draft")
+    await store.put_persona(Persona(id=slug, name="Draft", greeting="Hi", published=False))
+    person = PersonRef("api:local", _id("u"))
+    with pytest.raises(PersonaNotFound):
+        await _accept(store, slug, person)
+    assert await store.find_person(person) is None, "nothing was stored"
+    admin = await store.accept_turn(slug, person, "hi", None, "turn", "{}", True)
+    assert admin.new_work

@@ -140,10 +140,24 @@ class TurnRunner:
             raise TooManyMessages(len(turn.history) + 1, self._max_messages)
 
     async def accept(self, turn: TurnInput, route: ReplyRoute | None = None) -> Accepted:
-        """Store the person's message once and record its job; the caller submits the job
-        (``work.submit``) when ``new_work``. Raises MessageTooLarge, TooManyMessages,
-        PersonaNotFound."""
-        return (await self._accept(turn, route))[1]
+        """Store the person's message once and record its job, in one store transaction;
+        the caller submits the job (or uses ``enqueue``). Raises MessageTooLarge,
+        TooManyMessages, PersonaNotFound."""
+        assert turn.person is not None, "a stateless turn has nothing to accept"
+        self.check(turn)
+        spec = TurnSpec(
+            turn.persona, turn.instructions, turn.options, turn.allow_unpublished, route
+        )
+        # One write, in call order: on SQLite's single writer, arrival order is call order.
+        return await self._inbox.accept_turn(
+            turn.persona,
+            turn.person,
+            turn.text,
+            turn.external_id,
+            TURN,
+            spec.to_json(),
+            turn.allow_unpublished,
+        )
 
     async def enqueue(self, turn: TurnInput, route: ReplyRoute | None = None) -> Accepted:
         """accept, then hand the job to the work queue: a webhook's whole part of the turn.
@@ -152,21 +166,6 @@ class TurnRunner:
         if accepted.job is not None:
             await self._work.submit(accepted.job)
         return accepted
-
-    async def _accept(
-        self, turn: TurnInput, route: ReplyRoute | None
-    ) -> tuple[PersonaRecord, Accepted]:
-        assert turn.person is not None, "a stateless turn has nothing to accept"
-        self.check(turn)
-        # The persona first: a turn that may not see it must leave no conversation behind.
-        record = await self._persona(turn.persona, turn.allow_unpublished)
-        spec = TurnSpec(
-            turn.persona, turn.instructions, turn.options, turn.allow_unpublished, route
-        )
-        accepted = await self._inbox.accept_turn(
-            turn.persona, turn.person, turn.text, turn.external_id, TURN, spec.to_json()
-        )
-        return record, accepted
 
     # ------------------------------------------------------------ run (accept + wait)
 
@@ -181,9 +180,10 @@ class TurnRunner:
                 yield event
             return
         clock = Clock.since(0.0)
-        record, accepted = await self._accept(turn, None)
+        accepted = await self.accept(turn)
         started = TurnStarted(accepted.conversation.id, accepted.message.id)
         if accepted.reply is not None:
+            record = await self._personas.get_persona(turn.persona)
             engine = await self._engines(record.persona.model)
             yield started
             yield TextDelta(accepted.reply.content)

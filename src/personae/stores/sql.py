@@ -188,9 +188,17 @@ class SqlStore:
         external_id: str | None,
         kind: str,
         payload: str,
+        allow_unpublished: bool = False,
     ) -> Accepted:
         return await self._run.write(
-            _work.accept_turn, persona_slug, person, text, external_id, kind, payload
+            _work.accept_turn,
+            persona_slug,
+            person,
+            text,
+            external_id,
+            kind,
+            payload,
+            allow_unpublished,
         )
 
     async def begin_turn(self, job: Job, history_limit: int) -> TurnContext:

@@ -15,10 +15,11 @@ from typing import Any
 from sqlalchemy import Connection, Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from personae.errors import PersonaNotFound
 from personae.stores.conversations import get_or_create
 from personae.stores.messages import find_inbound, insert_inbound, turn_order
 from personae.stores.serialize import conversation_ref, stored_message
-from personae.stores.tables import conversations, messages, utcnow, work
+from personae.stores.tables import conversations, messages, personas, utcnow, work
 from personae.types import Accepted, ConversationRef, Job, PersonRef, TurnContext
 
 UNFINISHED = ("pending", "running")
@@ -32,15 +33,17 @@ def accept_turn(
     external_id: str | None,
     kind: str,
     payload: str,
+    allow_unpublished: bool = False,
 ) -> Accepted:
     # A unique key that trips means a concurrent accept of the same person or message won;
     # the second try, in a fresh transaction, finds its rows.
+    args = (persona_slug, person, text, external_id, kind, payload, allow_unpublished)
     try:
         with conn.begin():
-            return _accept(conn, persona_slug, person, text, external_id, kind, payload)
+            return _accept(conn, *args)
     except IntegrityError:
         with conn.begin():
-            return _accept(conn, persona_slug, person, text, external_id, kind, payload)
+            return _accept(conn, *args)
 
 
 def _accept(
@@ -51,7 +54,10 @@ def _accept(
     external_id: str | None,
     kind: str,
     payload: str,
+    allow_unpublished: bool,
 ) -> Accepted:
+    # The persona first: a turn that may not see it must leave no conversation behind.
+    require_visible(conn, persona_slug, allow_unpublished)
     # The conversation row is locked (PostgreSQL) so that concurrent accepts of one
     # conversation take turns: a redelivery without an id then finds the first copy.
     conversation = get_or_create(conn, persona_slug, person, lock=True)
@@ -66,6 +72,16 @@ def _accept(
         return Accepted(conversation, message, reply, None, new_work=False)
     job, new = _record_job(conn, conversation, message.id, kind, payload, now)
     return Accepted(conversation, message, None, job, new_work=new)
+
+
+def require_visible(conn: Connection, slug: str, allow_unpublished: bool) -> None:
+    """An unpublished persona is missing unless the caller may see it (the admin)."""
+    query = select(personas.c.published).where(
+        personas.c.slug == slug, personas.c.deleted_at.is_(None)
+    )
+    published = conn.scalar(query)
+    if published is None or (not published and not allow_unpublished):
+        raise PersonaNotFound(slug)
 
 
 def _record_job(
