@@ -204,7 +204,9 @@ class TurnRunner:
     # ------------------------------------------------------------ process (a worker)
 
     async def process(self, job: Job) -> None:
-        """Run the turn of a recorded job; the outcome is stored and published, never raised."""
+        """Run the turn of a recorded job: its outcome is stored and published. Anything but a
+        PersonaeError (a bug, the store down) is published too, then raised for the queue to
+        log; the job then stays unfinished and runs again after a restart."""
         spec = TurnSpec.from_json(job.payload)
         key = job.message_id
         clock = Clock.since(_age_s(job))
