@@ -104,7 +104,7 @@ async def _with_runtime(
     asked, so a broken one never blocks persona commands), run ``work``, close it."""
     from personae.runtime import Runtime
 
-    runtime = await Runtime.start(settings, warm=False, channels=channels)
+    runtime = await Runtime.start(settings, warm=False, channels=channels, resume=False)
     try:
         return await work(runtime)
     finally:
@@ -265,7 +265,7 @@ async def _chat(settings: Settings, slug: str, person: PersonRef, interactive: b
     from personae.runtime import Runtime
 
     runtime = await Runtime.start(
-        settings, progress=_progress_to_stderr, warm=False, channels=False
+        settings, progress=_progress_to_stderr, warm=False, channels=False, resume=False
     )
     try:
         persona = (await runtime.store.get_persona(slug)).persona

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from personae.types import (
+    Accepted,
     Attachment,
     ChatMessage,
     ConversationRef,
@@ -14,12 +16,16 @@ from personae.types import (
     GenerationChunk,
     GenerationRequest,
     InboundEvent,
+    Job,
+    OutboxItem,
     PersonaRecord,
     PersonRef,
     SendResult,
     StoredMessage,
     Trace,
+    TurnContext,
     TurnRecord,
+    WorkEvent,
 )
 
 if TYPE_CHECKING:
@@ -63,27 +69,36 @@ class PersonaSource(Protocol):
         ...
 
 
-class ConversationLog(Protocol):
-    async def open_conversation(self, persona_slug: str, person: PersonRef) -> ConversationRef:
-        """Find or create the conversation persona × person × channel."""
-        ...
+class Inbox(Protocol):
+    async def accept_turn(
+        self,
+        persona_slug: str,
+        person: PersonRef,
+        text: str,
+        external_id: str | None,
+        kind: str,
+        payload: str,
+        allow_unpublished: bool = False,
+    ) -> Accepted:
+        """One transaction: check the persona may be seen (an unpublished one only with
+        ``allow_unpublished``), open the conversation persona × person × channel, store the
+        person's message once and record its job (unique per kind and message).
 
-    async def history(self, conversation_id: str, limit: int) -> list[StoredMessage]:
-        """The last ``limit`` messages, oldest first."""
-        ...
-
-    async def add_inbound(
-        self, conversation: ConversationRef, text: str, external_id: str | None
-    ) -> tuple[StoredMessage, StoredMessage | None]:
-        """Store a person's message once; returns (message, its reply if one was already sent).
-
-        A retried message (same external id, or the same text still awaiting its reply) is not
-        stored twice.
+        A redelivered message (same external id in this conversation, or the same text still
+        awaiting its reply) is not stored twice: its earlier reply comes back, or its job
+        (``new_work`` False while it is in flight; a failed one is re-opened, ``new_work``
+        True). Raises PersonaNotFound for a persona that does not exist or may not be seen.
         """
         ...
 
 
 class TurnLog(Protocol):
+    async def begin_turn(self, job: Job, history_limit: int) -> TurnContext:
+        """Claim a turn job (running, one more attempt) and read its conversation, message
+        and the last ``history_limit`` messages before it; a job already done or failed comes
+        back with that status, claimed by nobody."""
+        ...
+
     async def complete_turn(
         self,
         conversation: ConversationRef,
@@ -91,18 +106,74 @@ class TurnLog(Protocol):
         reply_text: str,
         persona_revision: int,
         trace: Trace,
+        job_id: int | None = None,
+        outbox: Sequence[OutboxItem] = (),
     ) -> tuple[StoredMessage, TurnRecord]:
-        """Store the reply and the turn's trace together, atomically."""
+        """Store the reply, the turn's trace, the job marked done and the reply's outbox
+        entries, atomically; a second completion of the message returns the first."""
         ...
 
     async def fail_turn(
         self,
         conversation: ConversationRef,
         inbound: StoredMessage,
-        persona_revision: int,
+        persona_revision: int | None,
         trace: Trace,
-    ) -> TurnRecord:
-        """Record a failed turn; the inbound message stays, awaiting a retry."""
+        job_id: int | None = None,
+    ) -> TurnRecord | None:
+        """Record a failed turn (when a persona revision answered) and mark its job failed
+        with ``trace.error``, atomically; the inbound message stays, awaiting a retry."""
+        ...
+
+
+# ---------------------------------------------------------------- work and events
+
+JobHandler = Callable[[Job], Awaitable[None]]
+
+
+class WorkQueue(Protocol):
+    """Carries jobs from accept to the workers that process them.
+
+    The promise: jobs of one conversation run one at a time, in arrival (``message_id``)
+    order; jobs of different conversations may run concurrently; a submitted job runs until
+    its handler records it done or failed (in the store, with its result), also across a
+    restart. Submitting a job the queue already holds is a no-op.
+    """
+
+    async def submit(self, job: Job) -> None:
+        """Hand over a job that accept recorded; returns at once."""
+        ...
+
+    async def serve(self, handler: JobHandler) -> None:
+        """Start running jobs with ``handler``: those recorded and unfinished, then every one
+        submitted; returns once started."""
+        ...
+
+    async def aclose(self) -> None:
+        """Take no more jobs; let running ones finish (unstarted ones stay recorded)."""
+        ...
+
+
+class WorkSource(Protocol):
+    async def unfinished_work(self, kinds: Sequence[str]) -> list[Job]:
+        """Jobs of these kinds recorded and not yet done or failed, in arrival order."""
+        ...
+
+
+class EventSink(Protocol):
+    """Events of the turn answering a message, from whoever runs it to whoever waits.
+
+    Keyed by the person's message id. Events nobody waits for are dropped; a subscriber that
+    arrives while the turn runs gets TurnStarted and the text so far as one TextDelta, then
+    the rest. Subscribe before submitting the job, or the end may pass unseen.
+    """
+
+    async def publish(self, message_id: int, event: WorkEvent) -> None:
+        """Deliver to the current subscribers; never blocks on a slow one."""
+        ...
+
+    def subscribe(self, message_id: int) -> AbstractAsyncContextManager[AsyncIterator[WorkEvent]]:
+        """Events from now until the turn's TurnFinished or TurnFailed (included)."""
         ...
 
 

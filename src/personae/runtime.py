@@ -10,16 +10,18 @@ from importlib import resources
 from pathlib import Path
 
 from personae.channels.registry import Connections
-from personae.contracts import Engine
+from personae.contracts import Engine, EventSink, WorkQueue
 from personae.core.avatars import AvatarPolicy
 from personae.core.personas import load_persona_dir
-from personae.core.turn import TurnRunner
+from personae.core.turn import TURN, TurnRunner
 from personae.errors import ConfigError, PersonaInvalid, Problem
 from personae.plugins import broken_plugins, channel_specs, engine_factories
 from personae.private import private_dir, private_file
 from personae.settings import Settings
 from personae.stores.sql import SqlStore
 from personae.types import ModelSettings, Persona
+from personae.work.events import LocalEventHub
+from personae.work.local import LocalWorkQueue
 
 Progress = Callable[[str], None]
 
@@ -88,6 +90,8 @@ class Runtime:
     engines: EnginePool
     turns: TurnRunner
     connections: Connections
+    work: WorkQueue
+    events: EventSink
 
     @classmethod
     async def start(
@@ -96,10 +100,13 @@ class Runtime:
         progress: Progress = _quiet,
         warm: bool = True,
         channels: bool = True,
+        resume: bool = True,
     ) -> Runtime:
         """Open the store (migrating it), seed persona files, load the channel connections
-        (unless ``channels`` is False: persona commands must work while they are broken), and
-        (if ``warm``) load the default engine so the first turn does not pay for it."""
+        (unless ``channels`` is False: persona commands must work while they are broken),
+        (if ``warm``) load the default engine so the first turn does not pay for it, and start
+        the work queue: with ``resume`` it first runs every job the database holds unfinished
+        (the server; a CLI command beside it runs only its own)."""
         private_dir(settings.home)
         progress(f"opening store {settings.resolved_database_url.split('://')[0]}")
         store = await SqlStore.open(settings.resolved_database_url)
@@ -115,18 +122,25 @@ class Runtime:
             await engines.aclose()
             await store.aclose()
             raise
+        # The embedded queue and hub; a distributed pair implements the same contracts.
+        work = LocalWorkQueue(store, [TURN], resume=resume)
+        events = LocalEventHub()
         turns = TurnRunner(
             personas=store,
-            conversations=store,
+            inbox=store,
             turns=store,
+            work=work,
+            events=events,
             engines=engines.for_model,
             max_message_chars=settings.max_message_chars,
             max_messages=settings.max_messages,
             engine_timeout_s=settings.engine_timeout_s,
         )
+        await work.serve(turns.process)
         return cls(
-            settings=settings, store=store, engines=engines, turns=turns, connections=connections
-        )
+            settings=settings, store=store, engines=engines, turns=turns,
+            connections=connections, work=work, events=events,
+        )  # fmt: skip
 
     @cached_property
     def avatars(self) -> AvatarPolicy:
@@ -140,6 +154,7 @@ class Runtime:
             raise PersonaInvalid(source, [Problem("avatar", problem, repr(persona.avatar), hint)])
 
     async def aclose(self) -> None:
+        await self.work.aclose()  # running turns finish and are stored; queued ones stay recorded
         await self.turns.drain()
         await self.engines.aclose()
         await self.store.aclose()

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from personae.contracts import Engine
-from personae.core.turn import TurnRunner
+from personae.core.turn import TURN, TurnRunner
 from personae.plugins import engine_factories
 from personae.settings import Settings
 from personae.stores.sql import SqlStore
@@ -17,6 +17,8 @@ from personae.types import (
     ModelSettings,
     Persona,
 )
+from personae.work.events import LocalEventHub
+from personae.work.local import LocalWorkQueue
 
 
 def make_persona(slug: str = "helper", **fields: object) -> Persona:
@@ -78,16 +80,27 @@ async def engine() -> AsyncIterator[RecordingEngine]:
     await recording.aclose()
 
 
-def runner_for(store: SqlStore, engine: Engine, **options: object) -> TurnRunner:
+async def runner_for(
+    store: SqlStore, engine: Engine, *, serve: bool = True, **options: object
+) -> TurnRunner:
+    """A runner on the embedded work queue and event hub, as the runtime builds it; with
+    ``serve`` False its jobs are recorded but nobody runs them (a crash before processing)."""
+
     async def resolve(_: ModelSettings) -> Engine:
         return engine
 
     settings: dict[str, object] = {"max_message_chars": 8000, "engine_timeout_s": 30.0}
     settings.update(options)
-    return TurnRunner(
+    work = LocalWorkQueue(store, [TURN])
+    runner = TurnRunner(
         personas=store,
-        conversations=store,
+        inbox=store,
         turns=store,
+        work=work,
+        events=LocalEventHub(),
         engines=resolve,
         **settings,  # type: ignore[arg-type]
     )
+    if serve:
+        await work.serve(runner.process)
+    return runner

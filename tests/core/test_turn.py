@@ -42,7 +42,7 @@ async def test_a_turn_streams_and_stores_message_reply_and_trace(
     store: SqlStore, engine: RecordingEngine
 ) -> None:
     await store.put_persona(make_persona())
-    runner = runner_for(store, engine)
+    runner = await runner_for(store, engine)
     ana = PersonRef("api", "ana")
     events = await collect(runner, TurnInput(persona="helper", text="hello there", person=ana))
 
@@ -73,7 +73,7 @@ async def test_persona_prefix_is_byte_identical_across_people_and_turns(
     store: SqlStore, engine: RecordingEngine
 ) -> None:
     await store.put_persona(make_persona())
-    runner = runner_for(store, engine)
+    runner = await runner_for(store, engine)
     for person, text in [("ana", "one"), ("bo", "two"), ("ana", "three")]:
         turn = TurnInput(persona="helper", text=text, person=PersonRef("api", person))
         await collect(runner, turn)
@@ -94,7 +94,7 @@ async def test_history_is_dropped_oldest_first_in_whole_messages(
     store: SqlStore, engine: RecordingEngine
 ) -> None:
     await store.put_persona(make_persona(model={"context_budget": 300, "max_tokens": 40}))
-    runner = runner_for(store, engine)
+    runner = await runner_for(store, engine)
     ana = PersonRef("api", "ana")
     for number in range(12):
         text = f"message {number} " + "word " * 20
@@ -118,7 +118,7 @@ async def test_history_is_dropped_oldest_first_in_whole_messages(
 async def test_turns_of_one_conversation_run_in_arrival_order(store: SqlStore) -> None:
     await store.put_persona(make_persona())
     slow = RecordingEngine(await scripted("slow:0.01"))
-    runner = runner_for(store, slow)
+    runner = await runner_for(store, slow)
     ana = PersonRef("api", "ana")
     texts = [f"question {n}" for n in range(5)]
     results = await asyncio.gather(
@@ -139,7 +139,7 @@ async def test_turns_of_one_conversation_run_in_arrival_order(store: SqlStore) -
 async def test_different_conversations_run_concurrently(store: SqlStore) -> None:
     await store.put_persona(make_persona())
     slow = RecordingEngine(await scripted("slow:0.02"))
-    runner = runner_for(store, slow)
+    runner = await runner_for(store, slow)
     order: list[str] = []
 
     async def talk(person: str) -> None:
@@ -164,7 +164,7 @@ async def test_engine_failure_keeps_the_message_and_a_retry_does_not_duplicate_i
 ) -> None:
     await store.put_persona(make_persona())
     flaky = RecordingEngine(await scripted(), fail_next=1)
-    runner = runner_for(store, flaky)
+    runner = await runner_for(store, flaky)
     ana = PersonRef("api", "ana")
     turn = TurnInput(persona="helper", text="are you there?", person=ana)
     with pytest.raises(EngineUnavailable):
@@ -189,7 +189,7 @@ async def test_same_external_id_replays_the_stored_reply(
     store: SqlStore, engine: RecordingEngine
 ) -> None:
     await store.put_persona(make_persona())
-    runner = runner_for(store, engine)
+    runner = await runner_for(store, engine)
     turn = TurnInput(persona="helper", text="hi", person=PersonRef("api", "ana"), external_id="m-1")
     first = finished(await collect(runner, turn))
     again = finished(await collect(runner, turn))
@@ -204,7 +204,7 @@ async def test_bad_input_is_refused_before_anything_is_stored(
     store: SqlStore, engine: RecordingEngine
 ) -> None:
     await store.put_persona(make_persona())
-    runner = runner_for(store, engine, max_message_chars=10)
+    runner = await runner_for(store, engine, max_message_chars=10)
     ana = PersonRef("api", "ana")
     with pytest.raises(MessageTooLarge) as too_large:
         await collect(runner, TurnInput(persona="helper", text="x" * 11, person=ana))
@@ -218,7 +218,7 @@ async def test_stateless_turn_uses_given_history_and_stores_nothing(
     store: SqlStore, engine: RecordingEngine
 ) -> None:
     await store.put_persona(make_persona())
-    runner = runner_for(store, engine)
+    runner = await runner_for(store, engine)
     history = (ChatMessage("user", "earlier"), ChatMessage("assistant", "sure"))
     done = finished(
         await collect(
@@ -236,7 +236,7 @@ async def test_a_message_that_cannot_fit_is_refused_but_kept_on_record(
     store: SqlStore, engine: RecordingEngine
 ) -> None:
     await store.put_persona(make_persona(model={"context_budget": 256, "max_tokens": 64}))
-    runner = runner_for(store, engine)
+    runner = await runner_for(store, engine)
     ana = PersonRef("api", "ana")
     with pytest.raises(BadRequest) as refused:
         await collect(runner, TurnInput(persona="helper", text="word " * 400, person=ana))
@@ -253,7 +253,7 @@ async def test_a_message_that_cannot_fit_is_refused_but_kept_on_record(
 async def test_queued_time_counts_the_wait_for_the_conversation_lane(store: SqlStore) -> None:
     await store.put_persona(make_persona())
     slow = RecordingEngine(await scripted("slow:0.02"))
-    runner = runner_for(store, slow)
+    runner = await runner_for(store, slow)
     ana = PersonRef("api", "ana")
     first, second = await asyncio.gather(
         collect(runner, TurnInput(persona="helper", text="one two three four", person=ana)),
@@ -269,7 +269,7 @@ async def test_a_long_history_is_counted_only_while_it_can_fit(
     store: SqlStore, engine: RecordingEngine
 ) -> None:
     await store.put_persona(make_persona(model={"context_budget": 400, "max_tokens": 40}))
-    runner = runner_for(store, engine, max_messages=20_000)
+    runner = await runner_for(store, engine, max_messages=20_000)
     history = tuple(
         ChatMessage("user" if i % 2 == 0 else "assistant", f"message {i}") for i in range(10_000)
     )
@@ -290,7 +290,7 @@ async def test_more_messages_than_the_cap_are_refused_before_any_work(
     store: SqlStore, engine: RecordingEngine
 ) -> None:
     await store.put_persona(make_persona())
-    runner = runner_for(store, engine, max_messages=10)
+    runner = await runner_for(store, engine, max_messages=10)
     history = tuple(ChatMessage("user", f"m{i}") for i in range(10))
     with pytest.raises(TooManyMessages) as refused:
         await collect(runner, TurnInput("helper", "now", history=history))
@@ -305,7 +305,7 @@ async def test_example_dialogues_are_chat_turns_in_the_shared_prefix(
 ) -> None:
     examples = [[{"user": "Three days in Lisbon?", "persona": "Alfama, Belém, Sintra."}]]
     await store.put_persona(make_persona(example_dialogues=examples))
-    runner = runner_for(store, engine)
+    runner = await runner_for(store, engine)
     for person in ("ana", "bo"):
         turn = TurnInput(persona="helper", text="hi", person=PersonRef("api", person))
         await collect(runner, turn)
@@ -326,7 +326,7 @@ async def test_a_reply_that_starts_repeating_is_cut_while_streaming(
     store: SqlStore, engine: RecordingEngine
 ) -> None:
     await store.put_persona(make_persona())
-    runner = runner_for(store, engine)
+    runner = await runner_for(store, engine)
     loop = "Book the palace early. " * 4 + "Then rest."
     events = await collect(
         runner, TurnInput(persona="helper", text=loop, person=PersonRef("api", "ana"))

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, insert, inspect, select, text
 
 from personae.errors import ConfigError, ConversationNotFound
 from personae.stores.connect import open_runner
-from personae.stores.migrate import alembic_config, current_heads
+from personae.stores.migrate import alembic_config, current_heads, sqlite_foreign_keys_off
 from personae.stores.sql import SqlStore
 from personae.stores.tables import VERSION_TABLE, messages, metadata, turns, utcnow
 from personae.types import ConversationRef, Persona, PersonRef
@@ -173,3 +173,49 @@ async def test_upgrading_from_0001_keeps_the_rows_and_scopes_message_ids(empty_u
             await store.add_inbound(ConversationRef("0" * 32, "old", "p1", "web"), "x", None)
     finally:
         await store.aclose()
+
+
+def _upgrade_keys_off(connection: Connection, revision: str) -> None:
+    with sqlite_foreign_keys_off(connection):  # as migrate() does around SQLite table copies
+        _upgrade_to(connection, revision)
+
+
+def _downgrade_to(connection: Connection, revision: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    with connection.begin():
+        command.downgrade(config, revision)
+
+
+async def test_0004_adds_work_and_outbox_and_an_old_unanswered_message_gets_its_job(
+    empty_url: str,
+) -> None:
+    runner = open_runner(empty_url)
+    try:
+        await runner.write(_upgrade_to, "0001")
+        await runner.write(_first_schema_rows)
+        await runner.write(_upgrade_keys_off, "0003")
+    finally:
+        await runner.aclose()
+
+    store = await SqlStore.open(empty_url)  # 0004
+    try:
+        assert await store.run_sync(_table_names) >= TABLES | {"work", "outbox"}
+        assert await store.unfinished_work(["turn"]) == []  # old turns need no job
+        person = PersonRef("openai:local", "ann")
+        answered = await store.accept_turn("old", person, "hi", "7", "turn", "{}")
+        assert answered.reply is not None and answered.job is None
+        asked = await store.accept_turn("old", person, "still there?", "8", "turn", "{}")
+        assert asked.new_work and [j.id for j in await store.unfinished_work(["turn"])] == [
+            asked.job.id if asked.job else None
+        ]
+    finally:
+        await store.aclose()
+
+    runner = open_runner(empty_url)
+    try:
+        await runner.write(_downgrade_to, "0003")
+        names = await runner.read(_table_names)
+        assert "work" not in names and "outbox" not in names and "messages" in names
+    finally:
+        await runner.aclose()

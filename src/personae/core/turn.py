@@ -1,83 +1,104 @@
-"""The turn pipeline, top to bottom.
+"""The turn, in two steps with a durable job between them.
 
-    accept (size check) → load persona → [conversation lane: one turn at a time, arrival order]
-    → store the person's message (idempotent) → assemble the prompt within the budget
-    → generate, streaming → store reply + trace (or record the failure) → reply
+    accept  (the caller's request): check the message (size, message cap), load the persona,
+            then one store transaction: open the conversation, store the person's message once
+            (a redelivery is a no-op), record its job. Returns at once: a webhook's 200.
+    work    the job passes through the WorkQueue contract: jobs of one conversation run one at
+            a time in arrival order, resumed after a restart.
+    process (a worker): claim the job and read the history before the message, assemble the
+            prompt within the budget, generate streaming, then one transaction: reply, trace,
+            job done and outbox entries (or the failure on record).
+    events  the worker publishes TurnStarted, TextDelta*, TurnFinished or TurnFailed to the
+            EventSink, keyed by the message id, for whoever waits (API stream, web chat, CLI).
 
-Each turn runs as its own task and streams events through a queue, so a caller that goes away
-mid-reply does not lose the reply: it is still generated and stored.
+``run`` is the surfaces' convenience: accept, subscribe, submit, and yield the events. A caller
+that goes away mid-reply does not stop the turn: its worker still stores the reply.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 
-from personae.contracts import ConversationLog, Engine, PersonaSource, TurnLog
-from personae.core.lanes import Lanes
-from personae.core.prompt import (
-    AssembledPrompt,
-    FixedParts,
-    HistoryItem,
-    count_fixed,
-    fit_history,
-    persona_prefix,
+from personae.contracts import Engine, EventSink, Inbox, PersonaSource, TurnLog, WorkQueue
+from personae.core.generation import (
+    Clock,
+    finished,
+    fit,
+    generate,
+    make_trace,
+    replay,
 )
-from personae.core.replies import ReplyCutter
+from personae.core.prompt import AssembledPrompt, HistoryItem, count_fixed, persona_prefix
 from personae.errors import (
     BadRequest,
     EngineError,
-    EngineUnavailable,
     MessageTooLarge,
+    PersonaeError,
     PersonaNotFound,
     TooManyMessages,
 )
 from personae.types import (
+    Accepted,
     ChatMessage,
-    FinishReason,
-    GenerationRequest,
+    GenerationOptions,
+    Job,
     ModelSettings,
+    OutboxItem,
     PersonaRecord,
-    StoredMessage,
+    ReplyRoute,
     TextDelta,
-    Timings,
-    Trace,
+    TurnContext,
     TurnEvent,
+    TurnFailed,
     TurnFinished,
     TurnInput,
     TurnStarted,
     Usage,
+    WorkEvent,
 )
 
 EngineResolver = Callable[[ModelSettings], Awaitable[Engine]]
-
-_END = object()
-
-
-@dataclass
-class _Clock:
-    """Stage timestamps of one turn, in ms since it was accepted."""
-
-    start: float
-    queued_ms: float = 0.0
-    assembled_ms: float = 0.0
-    first_token_ms: float | None = None
-
-    def now_ms(self) -> float:
-        return (time.perf_counter() - self.start) * 1000.0
-
-    def timings(self) -> Timings:
-        return Timings(self.queued_ms, self.assembled_ms, self.first_token_ms, self.now_ms())
+# The reply's outbox entries for a channel conversation (none for API, web and CLI turns).
+OutboxPlanner = Callable[[ReplyRoute, str], tuple[OutboxItem, ...]]
+TURN = "turn"
 
 
-@dataclass
-class _Generated:
-    text: str
-    usage: Usage
-    finish_reason: FinishReason
-    cut: str | None = None
+def one_entry(route: ReplyRoute, text: str) -> tuple[OutboxItem, ...]:
+    """The default plan: the whole reply as one entry (a channel adapter splits it first)."""
+    payload = {"connection": route.connection, "chat_id": route.chat_id, "text": text}
+    return (OutboxItem(route.channel, json.dumps(payload, ensure_ascii=False)),)
+
+
+@dataclass(frozen=True, slots=True)
+class TurnSpec:
+    """A turn job's payload: what the person's stored message does not say."""
+
+    persona: str
+    instructions: str = ""
+    options: GenerationOptions = field(default_factory=GenerationOptions)
+    allow_unpublished: bool = False
+    route: ReplyRoute | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> TurnSpec:
+        data = json.loads(text)
+        options = data["options"]
+        options["stop"] = tuple(options["stop"])
+        route = data["route"]
+        return cls(
+            data["persona"],
+            data["instructions"],
+            GenerationOptions(**options),
+            data["allow_unpublished"],
+            ReplyRoute(**route) if route else None,
+        )
 
 
 class TurnRunner:
@@ -85,24 +106,68 @@ class TurnRunner:
         self,
         *,
         personas: PersonaSource,
-        conversations: ConversationLog,
+        inbox: Inbox,
         turns: TurnLog,
+        work: WorkQueue,
+        events: EventSink,
         engines: EngineResolver,
         max_message_chars: int,
         engine_timeout_s: float,
         history_limit: int = 200,
         max_messages: int = 1000,
+        outbox: OutboxPlanner = one_entry,
     ) -> None:
         self._personas = personas
-        self._conversations = conversations
+        self._inbox = inbox
         self._turns = turns
+        self._work = work
+        self._events = events
         self._engines = engines
         self._max_chars = max_message_chars
         self._max_messages = max_messages
         self._timeout = engine_timeout_s
         self._history_limit = history_limit
-        self._lanes = Lanes()
+        self._outbox = outbox
         self._tasks: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------------ accept
+
+    def check(self, turn: TurnInput) -> None:
+        """Refused before any work: a huge history must not reach the tokenizer at all."""
+        if len(turn.text) > self._max_chars:
+            raise MessageTooLarge(len(turn.text), self._max_chars)
+        if len(turn.history) + 1 > self._max_messages:
+            raise TooManyMessages(len(turn.history) + 1, self._max_messages)
+
+    async def accept(self, turn: TurnInput, route: ReplyRoute | None = None) -> Accepted:
+        """Store the person's message once and record its job, in one store transaction;
+        the caller submits the job (or uses ``enqueue``). Raises MessageTooLarge,
+        TooManyMessages, PersonaNotFound."""
+        assert turn.person is not None, "a stateless turn has nothing to accept"
+        self.check(turn)
+        spec = TurnSpec(
+            turn.persona, turn.instructions, turn.options, turn.allow_unpublished, route
+        )
+        # One write, in call order: on SQLite's single writer, arrival order is call order.
+        return await self._inbox.accept_turn(
+            turn.persona,
+            turn.person,
+            turn.text,
+            turn.external_id,
+            TURN,
+            spec.to_json(),
+            turn.allow_unpublished,
+        )
+
+    async def enqueue(self, turn: TurnInput, route: ReplyRoute | None = None) -> Accepted:
+        """accept, then hand the job to the work queue: a webhook's whole part of the turn.
+        A redelivery submits the job again, which a queue that holds it ignores."""
+        accepted = await self.accept(turn, route)
+        if accepted.job is not None:
+            await self._work.submit(accepted.job)
+        return accepted
+
+    # ------------------------------------------------------------ run (accept + wait)
 
     async def run(self, turn: TurnInput) -> AsyncIterator[TurnEvent]:
         """Run one turn; yields TurnStarted, TextDelta*, TurnFinished.
@@ -110,212 +175,189 @@ class TurnRunner:
         Raises PersonaNotFound, MessageTooLarge, TooManyMessages, BadRequest, EngineUnavailable,
         EngineError.
         """
-        if len(turn.text) > self._max_chars:
-            raise MessageTooLarge(len(turn.text), self._max_chars)
-        # Refused before any work: a huge history must not reach the tokenizer at all.
-        if len(turn.history) + 1 > self._max_messages:
-            raise TooManyMessages(len(turn.history) + 1, self._max_messages)
-        queue: asyncio.Queue[object] = asyncio.Queue()
-        clock = _Clock(time.perf_counter())
-        task = asyncio.create_task(self._execute(turn, queue.put_nowait, clock))
+        if turn.person is None:
+            async for event in self._stateless(turn):
+                yield event
+            return
+        clock = Clock.since(0.0)
+        accepted = await self.accept(turn)
+        started = TurnStarted(accepted.conversation.id, accepted.message.id)
+        if accepted.reply is not None:
+            record = await self._personas.get_persona(turn.persona)
+            engine = await self._engines(record.persona.model)
+            yield started
+            yield TextDelta(accepted.reply.content)
+            yield replay(accepted.reply, engine, clock)
+            return
+        assert accepted.job is not None
+        async with self._events.subscribe(accepted.message.id) as events:
+            # Also when the job was in flight already: a queue that holds it ignores it, and
+            # one that lost it (a restart) runs it.
+            await self._work.submit(accepted.job)
+            yield started
+            async for item in events:
+                if isinstance(item, TurnFailed):
+                    raise item.error
+                if not isinstance(item, TurnStarted):
+                    yield item
+
+    # ------------------------------------------------------------ process (a worker)
+
+    async def process(self, job: Job) -> None:
+        """Run the turn of a recorded job: its outcome is stored and published. Anything but a
+        PersonaeError (a bug, the store down) is published too, then raised for the queue to
+        log; the job then stays unfinished and runs again after a restart."""
+        spec = TurnSpec.from_json(job.payload)
+        key = job.message_id
+        clock = Clock.since(_age_s(job))
+        record, context = await asyncio.gather(
+            self._personas.get_persona(spec.persona),
+            self._turns.begin_turn(job, self._history_limit),
+            return_exceptions=True,
+        )
+        if isinstance(context, BaseException):  # the store failed: the job stays recorded
+            await self._events.publish(key, TurnFailed(_exception(context)))
+            raise context
+        if context.status != "running":
+            await self._finished_before(key, context, clock)
+            return
+        try:
+            await self._stateful(job, spec, record, context, clock)  # record: or its error
+        except Exception as exc:
+            await self._events.publish(key, TurnFailed(exc))
+            if not isinstance(exc, PersonaeError):
+                raise
+
+    async def _stateful(
+        self,
+        job: Job,
+        spec: TurnSpec,
+        found: PersonaRecord | BaseException,
+        context: TurnContext,
+        clock: Clock,
+    ) -> None:
+        key, message = job.message_id, context.message
+        clock.queued_ms = clock.now_ms()
+        engine: Engine | None = None
+        prompt: AssembledPrompt | None = None
+        revision: int | None = None
+        try:
+            record = _persona_of(found)
+            if not record.persona.published and not spec.allow_unpublished:
+                raise PersonaNotFound(spec.persona)
+            engine = await self._engines(record.persona.model)
+            revision = record.revision
+            await self._events.publish(key, TurnStarted(context.conversation.id, message.id))
+            prior = [HistoryItem(ChatMessage(m.role, m.content), m.id) for m in context.history]
+            fixed = await count_fixed(
+                engine, persona_prefix(record.persona), spec.instructions, message.content
+            )
+            prompt = await fit(engine, record, spec.options, fixed, prior)
+            clock.assembled_ms = clock.now_ms()
+
+            async def emit(delta: TextDelta) -> None:
+                await self._events.publish(key, delta)
+
+            generated = await generate(
+                engine, record, spec.options, prompt, clock, emit, self._timeout
+            )
+        except Exception as exc:
+            # The message stays stored, awaiting a retry; the failure is on record.
+            trace = make_trace(engine, prompt, clock, Usage(), None, error=_describe(exc))
+            if not isinstance(exc, EngineError | BadRequest):
+                revision = None  # not the persona's answer: only the job is marked failed
+            await self._turns.fail_turn(context.conversation, message, revision, trace, job.id)
+            raise
+        trace = make_trace(
+            engine, prompt, clock, generated.usage, generated.finish_reason, cut=generated.cut
+        )
+        outbox = self._outbox(spec.route, generated.text) if spec.route else ()
+        reply, _ = await self._turns.complete_turn(
+            context.conversation, message, generated.text, record.revision, trace, job.id, outbox
+        )
+        await self._events.publish(key, finished(generated, trace, reply))
+
+    async def _finished_before(self, key: int, context: TurnContext, clock: Clock) -> None:
+        """A job that was already done or failed: whoever waits gets that end."""
+        event: WorkEvent
+        if context.reply is not None:
+            event = replay(context.reply, None, clock)
+        else:
+            event = TurnFailed(EngineError(context.error or "the turn failed; send it again"))
+        await self._events.publish(key, event)
+
+    # ------------------------------------------------------------ stateless
+
+    async def _stateless(self, turn: TurnInput) -> AsyncIterator[TurnEvent]:
+        """Without a person there is nothing to store, so no job: the process step runs
+        here, as its own task, so a caller that goes away does not cut it short."""
+        self.check(turn)
+        queue: asyncio.Queue[WorkEvent | None] = asyncio.Queue()
+        task = asyncio.create_task(self._run_stateless(turn, queue))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        while (item := await queue.get()) is not _END:
-            if isinstance(item, BaseException):
-                raise item
-            yield item  # type: ignore[misc]
+        while (item := await queue.get()) is not None:
+            if isinstance(item, TurnFailed):
+                raise item.error
+            yield item
+
+    async def _run_stateless(self, turn: TurnInput, queue: asyncio.Queue[WorkEvent | None]) -> None:
+        clock = Clock.since(0.0)
+        try:
+            record = await self._persona(turn.persona, turn.allow_unpublished)
+            engine = await self._engines(record.persona.model)
+            queue.put_nowait(TurnStarted(None, None))
+            prior = [HistoryItem(message) for message in turn.history]
+            fixed = await count_fixed(
+                engine, persona_prefix(record.persona), turn.instructions, turn.text
+            )
+            prompt = await fit(engine, record, turn.options, fixed, prior)
+            clock.assembled_ms = clock.now_ms()
+
+            async def emit(delta: TextDelta) -> None:
+                queue.put_nowait(delta)
+
+            generated = await generate(
+                engine, record, turn.options, prompt, clock, emit, self._timeout
+            )
+            trace = make_trace(
+                engine, prompt, clock, generated.usage, generated.finish_reason, cut=generated.cut
+            )
+            queue.put_nowait(finished(generated, trace, None))
+        except Exception as exc:  # handed to the caller, who raises it
+            queue.put_nowait(TurnFailed(exc))
+        finally:
+            queue.put_nowait(None)
 
     async def drain(self, timeout_s: float = 30.0) -> None:
-        """Let turns in flight finish (and be stored) before shutdown."""
+        """Let stateless turns in flight finish before shutdown (jobs: WorkQueue.aclose)."""
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=timeout_s)
 
-    async def _execute(
-        self, turn: TurnInput, emit: Callable[[object], None], clock: _Clock
-    ) -> None:
-        try:
-            if turn.person is None:
-                await self._stateless(turn, emit, clock)
-            else:
-                # The lane is taken before any await, so turns keep their arrival order.
-                async with self._lanes.hold((turn.persona, turn.person)):
-                    clock.queued_ms = clock.now_ms()
-                    await self._stateful(turn, emit, clock)
-        except Exception as exc:  # handed to the caller, who raises it
-            emit(exc)
-        finally:
-            emit(_END)
-
-    async def _stateful(
-        self, turn: TurnInput, emit: Callable[[object], None], clock: _Clock
-    ) -> None:
-        assert turn.person is not None
-        # The persona first: a turn that may not see it must leave no conversation behind.
-        record = await self._persona(turn)
-        conversation = await self._conversations.open_conversation(turn.persona, turn.person)
-        engine = await self._engines(record.persona.model)
-        # The history read need not wait for the insert: the lane keeps other turns out, and
-        # the id filter below drops the new message whichever finished first.
-        # Counting the fixed prompt parts needs neither, so it runs alongside too.
-        (inbound, earlier_reply), stored, fixed = await asyncio.gather(
-            self._conversations.add_inbound(conversation, turn.text, turn.external_id),
-            self._conversations.history(conversation.id, self._history_limit + 1),
-            self._count_fixed(engine, record, turn),
-        )
-        emit(TurnStarted(conversation.id, inbound.id))
-        if earlier_reply is not None:
-            emit(TextDelta(earlier_reply.content))
-            emit(_replay(earlier_reply, engine, clock))
-            return
-        prior = [
-            HistoryItem(ChatMessage(m.role, m.content), m.id) for m in stored if m.id < inbound.id
-        ]
-        prompt: AssembledPrompt | None = None
-        try:
-            prompt = await self._fit(engine, record, turn, fixed, prior)
-            clock.assembled_ms = clock.now_ms()
-            generated = await self._generate(engine, record, turn, prompt, clock, emit)
-        except (EngineError, BadRequest) as exc:
-            # The message stays stored, awaiting a retry; the failure is on record.
-            trace = _trace(engine, prompt, clock, None, error=str(exc))
-            await self._turns.fail_turn(conversation, inbound, record.revision, trace)
-            raise
-        trace = _trace(engine, prompt, clock, generated)
-        reply, _ = await self._turns.complete_turn(
-            conversation, inbound, generated.text, record.revision, trace
-        )
-        emit(_finished(generated, trace, reply))
-
-    async def _stateless(
-        self, turn: TurnInput, emit: Callable[[object], None], clock: _Clock
-    ) -> None:
-        record = await self._persona(turn)
-        engine = await self._engines(record.persona.model)
-        emit(TurnStarted(None, None))
-        prior = [HistoryItem(message) for message in turn.history]
-        fixed = await self._count_fixed(engine, record, turn)
-        prompt = await self._fit(engine, record, turn, fixed, prior)
-        clock.assembled_ms = clock.now_ms()
-        generated = await self._generate(engine, record, turn, prompt, clock, emit)
-        trace = _trace(engine, prompt, clock, generated)
-        emit(_finished(generated, trace, None))
-
-    async def _persona(self, turn: TurnInput) -> PersonaRecord:
+    async def _persona(self, slug: str, allow_unpublished: bool) -> PersonaRecord:
         """The turn's persona; an unpublished one is missing unless the turn may see it."""
-        record = await self._personas.get_persona(turn.persona)
-        if not record.persona.published and not turn.allow_unpublished:
-            raise PersonaNotFound(turn.persona)
+        record = await self._personas.get_persona(slug)
+        if not record.persona.published and not allow_unpublished:
+            raise PersonaNotFound(slug)
         return record
 
-    async def _count_fixed(
-        self, engine: Engine, record: PersonaRecord, turn: TurnInput
-    ) -> FixedParts:
-        return await count_fixed(
-            engine, persona_prefix(record.persona), turn.instructions, turn.text
-        )
 
-    async def _fit(
-        self,
-        engine: Engine,
-        record: PersonaRecord,
-        turn: TurnInput,
-        fixed: FixedParts,
-        prior: list[HistoryItem],
-    ) -> AssembledPrompt:
-        model = record.persona.model
-        budget = min(model.context_budget or engine.info.context_window, engine.info.context_window)
-        max_tokens = turn.options.max_tokens or model.max_tokens
-        return await fit_history(engine, fixed, prior, budget, max_tokens)
-
-    async def _generate(
-        self,
-        engine: Engine,
-        record: PersonaRecord,
-        turn: TurnInput,
-        prompt: AssembledPrompt,
-        clock: _Clock,
-        emit: Callable[[object], None],
-    ) -> _Generated:
-        model, options = record.persona.model, turn.options
-        request = GenerationRequest(
-            messages=prompt.messages,
-            max_tokens=prompt.max_tokens,
-            temperature=model.temperature if options.temperature is None else options.temperature,
-            top_p=model.top_p if options.top_p is None else options.top_p,
-            stop=options.stop,
-            seed=options.seed,
-            model=model.name,
-        )
-        pieces: list[str] = []
-        usage, finish, chunks = Usage(), "stop", 0
-        cutter = ReplyCutter(record.persona.name)
-        stream = engine.generate(request)
-        try:
-            async with asyncio.timeout(self._timeout):
-                async for chunk in stream:
-                    chunks += bool(chunk.text)
-                    if shown := cutter.feed(chunk.text):
-                        if clock.first_token_ms is None:
-                            clock.first_token_ms = clock.now_ms()
-                        pieces.append(shown)
-                        emit(TextDelta(shown))
-                    if cutter.cut:
-                        break  # closing the stream below stops the engine's generation
-                    usage = chunk.usage or usage
-                    finish = chunk.finish_reason or finish
-            if tail := cutter.finish():
-                pieces.append(tail)
-                emit(TextDelta(tail))
-        except TimeoutError:
-            raise EngineUnavailable(
-                f"engine {engine.info.name} gave no complete reply within {self._timeout:g} s; "
-                "retry, or raise PERSONAE_ENGINE_TIMEOUT_S"
-            ) from None
-        finally:
-            # Stop the engine's generation too when the turn ends early (timeout, failure).
-            close = getattr(stream, "aclose", None)
-            if close is not None:
-                await close()
-        if cutter.cut:
-            finish = "stop"
-            # The engine's closing usage never came: the prompt as counted, one token a chunk.
-            usage = Usage(sum(s.tokens for s in prompt.sections), chunks)
-        return _Generated("".join(pieces), usage, finish, cutter.cut_reason)  # type: ignore[arg-type]
+def _persona_of(found: PersonaRecord | BaseException) -> PersonaRecord:
+    if isinstance(found, BaseException):
+        raise found
+    return found
 
 
-def _trace(
-    engine: Engine,
-    prompt: AssembledPrompt | None,
-    clock: _Clock,
-    generated: _Generated | None,
-    error: str | None = None,
-) -> Trace:
-    return Trace(
-        engine=engine.info.name,
-        model=engine.info.model,
-        budget=prompt.budget if prompt else 0,
-        sections=prompt.sections if prompt else (),
-        dropped_message_ids=prompt.dropped_message_ids if prompt else (),
-        dropped_tokens=prompt.dropped_tokens if prompt else 0,
-        timings=clock.timings(),
-        usage=generated.usage if generated else Usage(),
-        finish_reason=generated.finish_reason if generated else None,
-        error=error,
-        cut=generated.cut if generated else None,
-    )
+def _exception(error: BaseException) -> Exception:
+    return error if isinstance(error, Exception) else PersonaeError(repr(error))
 
 
-def _finished(generated: _Generated, trace: Trace, reply: StoredMessage | None) -> TurnFinished:
-    return TurnFinished(
-        text=generated.text,
-        usage=generated.usage,
-        finish_reason=generated.finish_reason,
-        trace=trace,
-        reply=reply,
-    )
+def _age_s(job: Job) -> float:
+    return (datetime.now(UTC) - job.created_at).total_seconds()
 
 
-def _replay(reply: StoredMessage, engine: Engine, clock: _Clock) -> TurnFinished:
-    """A retried message that was already answered gets the stored answer, not a second one."""
-    trace = _trace(engine, None, clock, _Generated(reply.content, Usage(), "stop"))
-    return TurnFinished(reply.content, Usage(), "stop", trace, reply=reply, replayed=True)
+def _describe(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, PersonaeError) else f"{type(exc).__name__}: {exc}"
+
+
+__all__ = ["TURN", "TurnFinished", "TurnRunner", "TurnSpec", "one_entry"]

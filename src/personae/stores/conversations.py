@@ -41,13 +41,17 @@ def open_conversation(conn: Connection, persona_slug: str, person: PersonRef) ->
     # inserts. A unique key that trips means a concurrent open won; the retry reads its rows.
     try:
         with conn.begin():
-            return _get_or_create(conn, persona_slug, person)
+            return get_or_create(conn, persona_slug, person)
     except IntegrityError:
         with conn.begin():
-            return _get_or_create(conn, persona_slug, person)
+            return get_or_create(conn, persona_slug, person)
 
 
-def _get_or_create(conn: Connection, persona_slug: str, person: PersonRef) -> ConversationRef:
+def get_or_create(
+    conn: Connection, persona_slug: str, person: PersonRef, lock: bool = False
+) -> ConversationRef:
+    """Inside the caller's transaction; ``lock`` holds the conversation's row until it ends
+    (PostgreSQL; SQLite has one writer anyway)."""
     query = (
         select(conversations)
         .join_from(
@@ -62,6 +66,8 @@ def _get_or_create(conn: Connection, persona_slug: str, person: PersonRef) -> Co
             conversations.c.persona_slug == persona_slug,
         )
     )
+    if lock:
+        query = query.with_for_update(of=conversations)
     row = conn.execute(query).first()
     if row is not None:
         return conversation_ref(row)

@@ -6,16 +6,17 @@ and after an IntegrityError looks again in a fresh one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from personae.stores.conversations import require_conversation
 from personae.stores.serialize import stored_message, trace_to_json, turn_record
-from personae.stores.tables import conversations, messages, turns, utcnow
-from personae.types import ConversationRef, StoredMessage, Trace, TurnRecord
+from personae.stores.tables import conversations, messages, outbox, turns, utcnow, work
+from personae.types import ConversationRef, OutboxItem, StoredMessage, Trace, TurnRecord
 
 _replies = messages.alias("replies")
 _reply_columns = [c.label(f"reply_{c.name}") for c in _replies.c]
@@ -35,39 +36,60 @@ def history(conn: Connection, conversation_id: str, limit: int) -> list[StoredMe
 
 
 def all_messages(conn: Connection, conversation_id: str) -> list[StoredMessage]:
-    query = (
-        select(messages)
-        .where(messages.c.conversation_id == conversation_id)
-        .order_by(messages.c.id)
-    )
-    rows = conn.execute(query).all()
+    query = select(messages).where(messages.c.conversation_id == conversation_id)
+    rows = sorted(conn.execute(query).all(), key=turn_order)
     if not rows:
         require_conversation(conn, conversation_id)
     return [stored_message(row) for row in rows]
 
 
+def turn_order(row: Row[Any]) -> tuple[int, int]:
+    """Each reply right after the message it answers: a burst of messages is stored before
+    the first reply, yet reads as the exchanges it was."""
+    return (row.reply_to or row.id, row.id)
+
+
 def add_inbound(
     conn: Connection, conversation: ConversationRef, text: str, external_id: str | None
 ) -> tuple[StoredMessage, StoredMessage | None]:
-    if external_id is None:
-        return _pending_or_insert(conn, conversation, text), None
-    # Scoped to this conversation: the same id from anyone else is their own message.
-    by_id = (messages.c.conversation_id == conversation.id) & (
-        messages.c.external_id == external_id
-    )
+    """Store a person's message once (without recording work): see find_inbound."""
     try:
         with conn.begin():
-            found = _with_reply(conn, by_id)
+            found = find_inbound(conn, conversation, text, external_id)
             if found is not None:
                 return found
-            return _insert_user(conn, conversation, text, external_id), None
+            return insert_inbound(conn, conversation, text, external_id, utcnow()), None
     except IntegrityError:
         with conn.begin():
-            found = _with_reply(conn, by_id)  # a concurrent delivery of the same message
+            found = find_inbound(conn, conversation, text, external_id)
             if found is None:
                 require_conversation(conn, conversation.id)
                 raise
             return found
+
+
+def find_inbound(
+    conn: Connection, conversation: ConversationRef, text: str, external_id: str | None
+) -> tuple[StoredMessage, StoredMessage | None] | None:
+    """The stored copy of this message and its reply, if it was stored before: the same id in
+    this conversation (another conversation's same id is their own message), or without an id
+    the conversation's latest message when it is this very text, still unanswered (a retry)."""
+    if external_id is not None:
+        return _with_reply(
+            conn,
+            (messages.c.conversation_id == conversation.id)
+            & (messages.c.external_id == external_id),
+        )
+    latest = (
+        select(messages)
+        .where(messages.c.conversation_id == conversation.id)
+        .order_by(messages.c.id.desc())
+        .limit(1)
+    )
+    row = conn.execute(latest).first()
+    if row is not None and row.role == "user" and row.content == text:
+        return stored_message(row), None  # it is the latest, so no reply can follow it yet
+    return None
 
 
 def _with_reply(
@@ -85,33 +107,13 @@ def _with_reply(
     return stored_message(row), reply
 
 
-def _pending_or_insert(conn: Connection, conversation: ConversationRef, text: str) -> StoredMessage:
-    """Store the person's message, unless the conversation's latest message is this very text,
-    still unanswered (a retry after a failed turn): then that one is returned. One transaction."""
-    latest = (
-        select(messages)
-        .where(messages.c.conversation_id == conversation.id)
-        .order_by(messages.c.id.desc())
-        .limit(1)
-    )
-    now = utcnow()
-    try:
-        with conn.begin():
-            row = conn.execute(latest).first()
-            if row is not None and row.role == "user" and row.content == text:
-                return stored_message(row)  # it is the latest, so no reply can follow it yet
-            message_id = _insert_message(conn, conversation, "user", text, now)
-            _touch(conn, conversation.id, now)
-    except IntegrityError:  # no unique key involved: the conversation must be missing
-        require_conversation(conn, conversation.id)
-        raise
-    return StoredMessage(message_id, conversation.id, "user", text, now)
-
-
-def _insert_user(
-    conn: Connection, conversation: ConversationRef, text: str, external_id: str
+def insert_inbound(
+    conn: Connection,
+    conversation: ConversationRef,
+    text: str,
+    external_id: str | None,
+    now: datetime,
 ) -> StoredMessage:
-    now = utcnow()
     message_id = _insert_message(conn, conversation, "user", text, now, external_id)
     _touch(conn, conversation.id, now)
     return StoredMessage(message_id, conversation.id, "user", text, now, external_id)
@@ -155,7 +157,10 @@ def complete_turn(
     reply_text: str,
     persona_revision: int,
     trace: Trace,
+    job_id: int | None = None,
+    outbox_items: Sequence[OutboxItem] = (),
 ) -> tuple[StoredMessage, TurnRecord]:
+    """Reply, turn, the job marked done and the reply's outbox entries: one transaction."""
     now, trace_json = utcnow(), trace_to_json(trace)
     try:
         with conn.begin():
@@ -172,8 +177,11 @@ def complete_turn(
             turn_id = _insert_turn(
                 conn, conversation.id, inbound.id, reply_id, persona_revision, "ok", trace_json, now
             )
+            _finish_job(conn, job_id, "done", None, now)
+            _add_outbox(conn, conversation.id, reply_id, outbox_items, now)
     except IntegrityError:
-        # The inbound message already has its reply (messages.reply_to is unique): the first wins.
+        # The inbound message already has its reply (messages.reply_to is unique): the first
+        # wins, and its own transaction marked the job done and wrote the outbox.
         earlier = _completed(conn, inbound.id)
         if earlier is None:
             require_conversation(conn, conversation.id)
@@ -192,28 +200,73 @@ def fail_turn(
     conn: Connection,
     conversation: ConversationRef,
     inbound: StoredMessage,
-    persona_revision: int,
+    persona_revision: int | None,
     trace: Trace,
-) -> TurnRecord:
+    job_id: int | None = None,
+) -> TurnRecord | None:
+    """The failed turn (when a persona revision answered) and the job marked failed with the
+    trace's error, together; the inbound message stays, awaiting a retry."""
     now = utcnow()
+    turn_id = None
     try:
         with conn.begin():
-            turn_id = _insert_turn(
-                conn,
-                conversation.id,
-                inbound.id,
-                None,
-                persona_revision,
-                "failed",
-                trace_to_json(trace),
-                now,
-            )
+            if persona_revision is not None:
+                turn_id = _insert_turn(
+                    conn,
+                    conversation.id,
+                    inbound.id,
+                    None,
+                    persona_revision,
+                    "failed",
+                    trace_to_json(trace),
+                    now,
+                )
+            _finish_job(conn, job_id, "failed", trace.error, now)
     except IntegrityError:
         require_conversation(conn, conversation.id)
         raise
+    if turn_id is None or persona_revision is None:
+        return None
     return TurnRecord(
         turn_id, conversation.id, inbound.id, None, persona_revision, "failed", trace, now
     )
+
+
+def _finish_job(
+    conn: Connection, job_id: int | None, status: str, error: str | None, now: datetime
+) -> None:
+    if job_id is not None:
+        conn.execute(
+            update(work)
+            .where(work.c.id == job_id)
+            .values(status=status, last_error=error, updated_at=now)
+        )
+
+
+def _add_outbox(
+    conn: Connection,
+    conversation_id: str,
+    reply_id: int,
+    items: Sequence[OutboxItem],
+    now: datetime,
+) -> None:
+    if not items:
+        return
+    rows = [
+        {
+            "conversation_id": conversation_id,
+            "message_id": reply_id,
+            "channel": item.channel,
+            "payload": item.payload,
+            "status": "pending",
+            "attempts": 0,
+            "available_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for item in items
+    ]
+    conn.execute(insert(outbox), rows)
 
 
 def _insert_turn(

@@ -8,7 +8,7 @@ the PersonaSource, ConversationLog and TurnLog contracts plus what the HTTP API 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection
@@ -19,18 +19,23 @@ from personae.stores import connections as _connections
 from personae.stores import conversations as _conversations
 from personae.stores import messages as _messages
 from personae.stores import personas as _personas
+from personae.stores import work as _work
 from personae.stores.connect import open_runner
 from personae.stores.migrate import migrate
 from personae.stores.runner import Runner
 from personae.types import (
+    Accepted,
     ConnectionRecord,
     ConversationRef,
     ConversationSummary,
+    Job,
+    OutboxItem,
     Persona,
     PersonaRecord,
     PersonRef,
     StoredMessage,
     Trace,
+    TurnContext,
     TurnRecord,
 )
 
@@ -147,22 +152,62 @@ class SqlStore:
         reply_text: str,
         persona_revision: int,
         trace: Trace,
+        job_id: int | None = None,
+        outbox: Sequence[OutboxItem] = (),
     ) -> tuple[StoredMessage, TurnRecord]:
-        """Reply and turn in one transaction; a second completion returns the first one."""
+        """Reply, turn, job done and outbox in one transaction; a second completion returns
+        the first one."""
         return await self._run.write(
-            _messages.complete_turn, conversation, inbound, reply_text, persona_revision, trace
+            _messages.complete_turn,
+            conversation,
+            inbound,
+            reply_text,
+            persona_revision,
+            trace,
+            job_id,
+            outbox,
         )
 
     async def fail_turn(
         self,
         conversation: ConversationRef,
         inbound: StoredMessage,
-        persona_revision: int,
+        persona_revision: int | None,
         trace: Trace,
-    ) -> TurnRecord:
+        job_id: int | None = None,
+    ) -> TurnRecord | None:
         return await self._run.write(
-            _messages.fail_turn, conversation, inbound, persona_revision, trace
+            _messages.fail_turn, conversation, inbound, persona_revision, trace, job_id
         )
+
+    # ------------------------------------------------------------ work
+
+    async def accept_turn(
+        self,
+        persona_slug: str,
+        person: PersonRef,
+        text: str,
+        external_id: str | None,
+        kind: str,
+        payload: str,
+        allow_unpublished: bool = False,
+    ) -> Accepted:
+        return await self._run.write(
+            _work.accept_turn,
+            persona_slug,
+            person,
+            text,
+            external_id,
+            kind,
+            payload,
+            allow_unpublished,
+        )
+
+    async def begin_turn(self, job: Job, history_limit: int) -> TurnContext:
+        return await self._run.write(_work.begin_turn, job, history_limit)
+
+    async def unfinished_work(self, kinds: Sequence[str]) -> list[Job]:
+        return await self._run.read(_work.unfinished_work, kinds)
 
     async def conversation_turns(self, conversation_id: str) -> list[TurnRecord]:
         """Every turn with its trace, oldest first."""

@@ -165,3 +165,44 @@ channel_connections = Table(
     Column("fields", Text, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
 )
+
+# Work recorded by accept and run by the work queue: one job per (kind, message), so a
+# redelivered message never makes a second one. Done or failed is written in the same
+# transaction as the job's result.
+work = Table(
+    "work",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("conversation_id", String(HEX_ID), ForeignKey("conversations.id"), nullable=False),
+    Column("message_id", Id, ForeignKey("messages.id"), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # pending, running, done, failed
+    Column("attempts", Integer, nullable=False),
+    Column("available_at", UtcDateTime, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("kind", "message_id"),
+    Index("ix_work_status_available", "status", "available_at"),
+)
+
+# Replies on their way to a messaging channel, written with the reply itself (complete_turn);
+# a delivery worker sends them, retrying, and records the platform's message id.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("conversation_id", String(HEX_ID), ForeignKey("conversations.id"), nullable=False),
+    Column("message_id", Id, ForeignKey("messages.id"), nullable=False, index=True),
+    Column("channel", String(64), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # pending, sent, failed
+    Column("attempts", Integer, nullable=False),
+    Column("available_at", UtcDateTime, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("platform_message_id", String(255), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_outbox_status_available", "status", "available_at"),
+)

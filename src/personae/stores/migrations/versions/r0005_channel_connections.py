@@ -3,8 +3,8 @@
 Keyed by channel kind and account (phone_number_id, page_id, account_id or Telegram bot name);
 `fields` keeps the entry as given, secrets as `env:NAME` references or literal values.
 
-Revision ID: 0004c
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-30
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004c"
-down_revision: str | Sequence[str] | None = "0003"
+revision: str = "0005"
+down_revision: str | Sequence[str] | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,187 @@
+"""The turn's two store steps around the work queue: accept and begin.
+
+accept: one transaction opens the conversation, stores the person's message once and records
+its job. begin: one transaction claims the job and reads what the turn needs. The job is
+marked done or failed by complete_turn / fail_turn (messages.py), with the turn's result.
+Sync functions of a connection outside any transaction (runner.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from personae.errors import PersonaNotFound
+from personae.stores.conversations import get_or_create
+from personae.stores.messages import find_inbound, insert_inbound, turn_order
+from personae.stores.serialize import conversation_ref, stored_message
+from personae.stores.tables import conversations, messages, personas, utcnow, work
+from personae.types import Accepted, ConversationRef, Job, PersonRef, TurnContext
+
+UNFINISHED = ("pending", "running")
+
+
+def accept_turn(
+    conn: Connection,
+    persona_slug: str,
+    person: PersonRef,
+    text: str,
+    external_id: str | None,
+    kind: str,
+    payload: str,
+    allow_unpublished: bool = False,
+) -> Accepted:
+    # A unique key that trips means a concurrent accept of the same person or message won;
+    # the second try, in a fresh transaction, finds its rows.
+    args = (persona_slug, person, text, external_id, kind, payload, allow_unpublished)
+    try:
+        with conn.begin():
+            return _accept(conn, *args)
+    except IntegrityError:
+        with conn.begin():
+            return _accept(conn, *args)
+
+
+def _accept(
+    conn: Connection,
+    persona_slug: str,
+    person: PersonRef,
+    text: str,
+    external_id: str | None,
+    kind: str,
+    payload: str,
+    allow_unpublished: bool,
+) -> Accepted:
+    # The persona first: a turn that may not see it must leave no conversation behind.
+    require_visible(conn, persona_slug, allow_unpublished)
+    # The conversation row is locked (PostgreSQL) so that concurrent accepts of one
+    # conversation take turns: a redelivery without an id then finds the first copy.
+    conversation = get_or_create(conn, persona_slug, person, lock=True)
+    now = utcnow()
+    found = find_inbound(conn, conversation, text, external_id)
+    if found is None:
+        message = insert_inbound(conn, conversation, text, external_id, now)
+        reply = None
+    else:
+        message, reply = found
+    if reply is not None:
+        return Accepted(conversation, message, reply, None, new_work=False)
+    job, new = _record_job(conn, conversation, message.id, kind, payload, now)
+    return Accepted(conversation, message, None, job, new_work=new)
+
+
+def require_visible(conn: Connection, slug: str, allow_unpublished: bool) -> None:
+    """An unpublished persona is missing unless the caller may see it (the admin)."""
+    query = select(personas.c.published).where(
+        personas.c.slug == slug, personas.c.deleted_at.is_(None)
+    )
+    published = conn.scalar(query)
+    if published is None or (not published and not allow_unpublished):
+        raise PersonaNotFound(slug)
+
+
+def _record_job(
+    conn: Connection,
+    conversation: ConversationRef,
+    message_id: int,
+    kind: str,
+    payload: str,
+    now: datetime,
+) -> tuple[Job, bool]:
+    """The message's job: recorded now, re-opened if it had failed, else the one in flight."""
+    row = conn.execute(select(work).where(work.c.kind == kind, work.c.message_id == message_id))
+    found = row.first()
+    if found is None:
+        values = _new_job(conversation.id, message_id, kind, payload, now)
+        key = conn.execute(insert(work).values(**values)).inserted_primary_key
+        assert key is not None
+        return Job(int(key[0]), kind, conversation.id, message_id, payload, now), True
+    if found.status == "failed":  # a retry of a failed turn runs it again
+        conn.execute(
+            update(work)
+            .where(work.c.id == found.id)
+            .values(status="pending", payload=payload, available_at=now, updated_at=now)
+        )
+        return Job(found.id, kind, conversation.id, message_id, payload, found.created_at), True
+    return _job(found), False
+
+
+def _new_job(
+    conversation_id: str, message_id: int, kind: str, payload: str, now: datetime
+) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "conversation_id": conversation_id,
+        "message_id": message_id,
+        "payload": payload,
+        "status": "pending",
+        "attempts": 0,
+        "available_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _job(row: Row[Any]) -> Job:
+    return Job(row.id, row.kind, row.conversation_id, row.message_id, row.payload, row.created_at)
+
+
+def begin_turn(conn: Connection, job: Job, history_limit: int) -> TurnContext:
+    now = utcnow()
+    with conn.begin():
+        claimed = conn.execute(
+            update(work)
+            .where(work.c.id == job.id, work.c.status.in_(UNFINISHED))
+            .values(status="running", attempts=work.c.attempts + 1, updated_at=now)
+        ).rowcount
+        state = conn.execute(
+            select(work.c.status, work.c.attempts, work.c.last_error).where(work.c.id == job.id)
+        ).one()
+        conversation = conversation_ref(
+            conn.execute(
+                select(conversations).where(conversations.c.id == job.conversation_id)
+            ).one()
+        )
+        message = stored_message(
+            conn.execute(select(messages).where(messages.c.id == job.message_id)).one()
+        )
+        if not claimed:
+            reply = _reply_to(conn, job.message_id)
+            return TurnContext(
+                conversation, message, state.status, reply=reply, error=state.last_error
+            )
+        history = _history_before(conn, job.conversation_id, job.message_id, history_limit)
+    return TurnContext(conversation, message, "running", history, state.attempts)
+
+
+def _reply_to(conn: Connection, message_id: int) -> Any:
+    row = conn.execute(select(messages).where(messages.c.reply_to == message_id)).first()
+    return stored_message(row) if row is not None else None
+
+
+def _history_before(conn: Connection, conversation_id: str, message_id: int, limit: int) -> Any:
+    """Messages before this one, with the replies to them stored after it arrived (a burst of
+    messages is accepted before the first is answered); each reply right after its message."""
+    earlier = (messages.c.id < message_id) | (messages.c.reply_to < message_id)
+    query = (
+        select(messages)
+        .where(messages.c.conversation_id == conversation_id, earlier)
+        .order_by(messages.c.id.desc())
+        .limit(max(limit, 0))
+    )
+    rows = sorted(conn.execute(query).all(), key=turn_order)
+    return tuple(stored_message(row) for row in rows)
+
+
+def unfinished_work(conn: Connection, kinds: Sequence[str]) -> list[Job]:
+    """Jobs recorded and not yet done or failed, in arrival order."""
+    query = (
+        select(work)
+        .where(work.c.status.in_(UNFINISHED), work.c.kind.in_(list(kinds)))
+        .order_by(work.c.message_id, work.c.id)
+    )
+    return [_job(row) for row in conn.execute(query).all()]
