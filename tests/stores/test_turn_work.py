@@ -177,8 +177,9 @@ async def test_a_burst_keeps_arrival_order_while_other_conversations_run_alongsi
         ["one", "two"],
         ["one", "two", "three"],
     ]
-    # bo's turn did not wait for ana's three: it was the second request the engine got.
-    assert engine.requests[1].messages[-1].content == "bo here"
+    # bo's turn did not wait for ana's three: it was among the first two the engine got (which
+    # conversation the queue starts first is not part of its promise).
+    assert "bo here" in [r.messages[-1].content for r in engine.requests[:2]]
     await engine.aclose()
 
 
