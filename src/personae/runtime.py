@@ -9,6 +9,8 @@ from functools import cached_property
 from importlib import resources
 from pathlib import Path
 
+from personae.channels.inbound import Inbound
+from personae.channels.polling import Pollers
 from personae.channels.registry import Connections
 from personae.contracts import Engine, EventSink, WorkQueue
 from personae.core.avatars import AvatarPolicy
@@ -92,6 +94,8 @@ class Runtime:
     connections: Connections
     work: WorkQueue
     events: EventSink
+    inbound: Inbound
+    pollers: Pollers
 
     @classmethod
     async def start(
@@ -137,9 +141,12 @@ class Runtime:
             engine_timeout_s=settings.engine_timeout_s,
         )
         await work.serve(turns.process)
+        # Delivery statuses go to the outbound side's tracker once there is one (on_status).
+        inbound = Inbound(settings, connections, turns, store)
         return cls(
             settings=settings, store=store, engines=engines, turns=turns,
-            connections=connections, work=work, events=events,
+            connections=connections, work=work, events=events, inbound=inbound,
+            pollers=Pollers(inbound),
         )  # fmt: skip
 
     @cached_property
@@ -154,6 +161,8 @@ class Runtime:
             raise PersonaInvalid(source, [Problem("avatar", problem, repr(persona.avatar), hint)])
 
     async def aclose(self) -> None:
+        await self.pollers.aclose()  # nothing new is accepted from here on
+        await self.inbound.aclose()
         await self.work.aclose()  # running turns finish and are stored; queued ones stay recorded
         await self.turns.drain()
         await self.engines.aclose()

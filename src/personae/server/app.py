@@ -11,7 +11,13 @@ from fastapi.responses import JSONResponse
 
 import personae
 from personae.runtime import Runtime
-from personae.server import api_routes, channel_routes, openai_routes, web_routes
+from personae.server import (
+    api_routes,
+    channel_routes,
+    openai_routes,
+    web_routes,
+    webhook_routes,
+)
 from personae.server.auth import Guard, ensure_admin_token
 from personae.server.deps import ServerState, server_state
 from personae.server.errors import install_error_handlers
@@ -45,6 +51,7 @@ def create_app(
             return
         owned = await Runtime.start(settings, progress=progress or _noop)
         state.runtime = owned
+        owned.pollers.start()  # the server polls; a CLI command beside it must not
         try:
             yield
         finally:
@@ -71,6 +78,7 @@ def create_app(
     app.include_router(api_routes.router)
     app.include_router(channel_routes.router)
     app.include_router(web_routes.router)
+    app.include_router(webhook_routes.router)
     return app
 
 

@@ -1,7 +1,8 @@
 """Who a person is: an API client's people live in a namespace of that client's own.
 
-A person is stored as (channel, their id on it). Channels of the outside world ("web" for the
-web chat's cookie, later "whatsapp", "telegram", ...) are plain names. People that an API
+A person is stored as (channel, their id on it). The web chat's people live on "web"; a
+messaging connection's on "<kind>:<connection key>" (e.g. "whatsapp:106540352242922"), never
+writable through the API. People that an API
 client names with `user` are stored on "<api channel>:<client>", e.g. "openai:alpha": the same
 `user` from two API keys is two people, and no client can name a channel's people, because a
 plain channel name never contains ':' and client names are checked (settings.CLIENT_NAME).
@@ -31,9 +32,13 @@ def api_person(channel: str, client: str, user: str) -> PersonRef:
 
 
 def split_channel(stored: str) -> tuple[str, str | None]:
-    """A stored channel as (channel, client): ("openai", "alpha"), or ("web", None)."""
+    """A stored channel as (channel, client): ("openai", "alpha"), ("web", None), or for a
+    messaging connection's people ("whatsapp:<phone number id>", None): only an API channel
+    names a client; after ':' elsewhere comes the connection, not a client."""
     channel, separator, client = stored.partition(_SEPARATOR)
-    return (channel, client) if separator else (stored, None)
+    if separator and channel in API_CHANNELS:
+        return channel, client
+    return stored, None
 
 
 def belongs_to(conversation: ConversationRef, client: str) -> bool:

@@ -9,17 +9,20 @@ the PersonaSource, ConversationLog and TurnLog contracts plus what the HTTP API 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from personae.errors import ConfigError
+from personae.stores import channel_state as _channel_state
 from personae.stores import connections as _connections
 from personae.stores import conversations as _conversations
 from personae.stores import messages as _messages
 from personae.stores import personas as _personas
 from personae.stores import work as _work
+from personae.stores.channel_state import MediaRecord
 from personae.stores.connect import open_runner
 from personae.stores.migrate import migrate
 from personae.stores.runner import Runner
@@ -226,3 +229,29 @@ class SqlStore:
     async def remove_connection(self, kind: str, key: str) -> bool:
         """False when no such connection was stored."""
         return await self._run.write(_connections.remove_connection, kind, key)
+
+    # ------------------------------------------------------------ channel state
+
+    async def add_attachment(self, record: MediaRecord) -> bool:
+        """Record a message's attachment once; False when it was recorded already."""
+        return await self._run.write(_channel_state.add_attachment, record)
+
+    async def message_attachments(self, message_id: int) -> list[MediaRecord]:
+        return await self._run.read(_channel_state.message_attachments, message_id)
+
+    async def add_channel_event(
+        self,
+        kind: str,
+        channel: str,
+        platform_message_id: str,
+        peer_id: str,
+        data: dict[str, str],
+        at: datetime,
+    ) -> None:
+        """A reaction or an echo, kept for the record (no turn)."""
+        await self._run.write(
+            _channel_state.add_channel_event, kind, channel, platform_message_id, peer_id, data, at
+        )
+
+    async def mark_deleted(self, channel: str, external_ids: Sequence[str], at: datetime) -> int:
+        return await self._run.write(_channel_state.mark_deleted, channel, external_ids, at)

@@ -133,6 +133,8 @@ messages = Table(
     Column("reply_to", Id, ForeignKey("messages.id"), nullable=True, unique=True),
     Column("persona_revision", Integer, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    # Set when the person deleted the message on their channel; it stays, for the record.
+    Column("deleted_at", UtcDateTime, nullable=True),
     # A sender's message id is unique within their conversation only: another conversation
     # may reuse it (ids are guessable) and must never see this one's reply. NULL ids never
     # collide (both backends treat NULLs as distinct).
@@ -205,4 +207,38 @@ outbox = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     Index("ix_outbox_status_available", "status", "available_at"),
+)
+
+# A person's media files: fetched after accept, stored by content hash under the data folder.
+attachments = Table(
+    "attachments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("message_id", Id, ForeignKey("messages.id"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("mime_type", String(255), nullable=True),
+    Column("size", BigInteger, nullable=True),
+    Column("sha256", String(64), nullable=True),
+    Column("path", Text, nullable=True),
+    Column("original_ref", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # ok, refused, failed
+    Column("error", Text, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("message_id", "position"),
+)
+
+# Reactions and echoes a channel reported: state for the record, never a turn.
+channel_events = Table(
+    "channel_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # reaction, echo
+    Column("channel", String(64), nullable=False),  # "<kind>:<connection key>"
+    Column("platform_message_id", String(255), nullable=False),
+    Column("peer_id", String(255), nullable=False),
+    Column("data", Text, nullable=False),  # JSON: {"emoji": ...} or {"text": ...}
+    Column("at", UtcDateTime, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_channel_events_message", "channel", "platform_message_id"),
 )

@@ -1,0 +1,211 @@
+"""Inbound: from a channel's events to accepted turns, the same way for webhooks and polling.
+
+Every person's message of a batch is accepted (stored once, its job recorded and submitted)
+before ``accept`` returns, so a webhook answers 200 only for what is safely stored and a
+redelivery is a no-op. What follows the acknowledgement never delays or fails it: the read
+receipt and typing indicator, and fetching media, run as tasks after accept. Reactions,
+echoes and deletions are stored for the record and start no turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from personae.channels.describe import clean, turn_text
+from personae.channels.media import MediaSink, fetch_all
+from personae.channels.registry import Connections
+from personae.contracts import Channel, WebhookHandler, WebhookRequest, WebhookResult
+from personae.core.turn import TurnRunner
+from personae.errors import PersonaNotFound
+from personae.settings import Settings
+from personae.stores.sql import SqlStore
+from personae.types import (
+    Accepted,
+    ChannelDeletion,
+    ChannelEcho,
+    ChannelMessage,
+    ChannelReaction,
+    ChannelStatus,
+    InboundEvent,
+    PersonRef,
+    ReplyRoute,
+    TurnInput,
+)
+
+log = logging.getLogger("personae.channels")
+StatusSink = Callable[[ChannelStatus], Awaitable[None]]
+CALL_TIMEOUT_S = 10.0
+_CUT_NOTE = "\n[The message was cut here: it was too long]"
+
+
+def person_channel(kind: str, connection_key: str) -> str:
+    """Where a channel's people live: one namespace per connection, e.g. "whatsapp:1065..."."""
+    return f"{kind}:{connection_key}"
+
+
+@dataclass(frozen=True, slots=True)
+class _New:
+    message: ChannelMessage
+    accepted: Accepted
+
+
+class Inbound:
+    """The runtime's inbound side: webhook handlers by kind, accept, and after-accept tasks."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        connections: Connections,
+        turns: TurnRunner,
+        store: SqlStore,
+        on_status: StatusSink | None = None,
+    ) -> None:
+        self.settings = settings
+        self.connections = connections
+        self._turns = turns
+        self._store = store
+        self.on_status = on_status
+        # One client for every call after accept (read receipts, typing, media), closed last.
+        self.http = httpx.AsyncClient(timeout=CALL_TIMEOUT_S)
+        self._handlers: dict[str, tuple[int, WebhookHandler]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._media = MediaSink(settings.home / "media")
+
+    # ------------------------------------------------------------ webhooks
+
+    def handler(self, kind: str) -> WebhookHandler | None:
+        """The kind's webhook handler over its current connections (rebuilt when they change);
+        None for a kind no channel registered."""
+        spec = self.connections.specs.get(kind)
+        if spec is None:
+            return None
+        revision = self.connections.revision
+        cached = self._handlers.get(kind)
+        if cached is not None and cached[0] == revision:
+            return cached[1]
+        built = spec.handler(self.connections.of_kind(kind), self.settings)
+        self._handlers[kind] = (revision, built)
+        return built
+
+    async def webhook(self, kind: str, request: WebhookRequest) -> WebhookResult | None:
+        """Verify and accept one webhook request; None for an unknown kind. Raises when the
+        store fails, so the platform gets a 5xx and delivers again."""
+        handler = self.handler(kind)
+        if handler is None:
+            return None
+        result = await handler.handle(request)
+        if result.status == 200 and result.events:
+            await self.accept(result.events)
+        return result
+
+    # ------------------------------------------------------------ accept
+
+    async def accept(self, events: Iterable[InboundEvent]) -> None:
+        """Store every event of a batch, in order; then start the after-accept tasks."""
+        new: list[_New] = []
+        for event in events:
+            if isinstance(event, ChannelMessage):
+                accepted = await self._accept_message(event)
+                if accepted is not None and accepted.new_work:
+                    new.append(_New(event, accepted))
+            else:
+                await self._record(event)
+        for item in new:
+            self.spawn(self._after_accept(item))
+
+    async def _accept_message(self, message: ChannelMessage) -> Accepted | None:
+        kind, key = message.channel, message.connection
+        connection = self.connections.find(kind, key)
+        spec = self.connections.specs.get(kind)
+        if connection is None or spec is None:  # removed since the handler was built
+            log.warning("%s message for unknown account %s dropped", kind, key)
+            return None
+        text = turn_text(message, spec.abilities.media_types)
+        limit = self.settings.max_message_chars
+        if len(text) > limit:
+            text = text[: limit - len(_CUT_NOTE)] + _CUT_NOTE
+        turn = TurnInput(
+            connection.persona,
+            text,
+            person=PersonRef(person_channel(kind, key), message.sender_id),
+            external_id=message.message_id,
+            allow_unpublished=True,  # the admin bound this persona to the account
+        )
+        route = ReplyRoute(kind, key, message.chat_id)
+        try:
+            return await self._turns.enqueue(turn, route)
+        except PersonaNotFound:
+            log.warning(
+                "%s %s: persona %r is gone; message %s not answered (fix the connection)",
+                message.channel, message.connection, connection.persona, message.message_id,
+            )  # fmt: skip
+            return None
+
+    async def _record(self, event: InboundEvent) -> None:
+        """Reactions, echoes, deletions and statuses: state, never a turn."""
+        where = person_channel(event.channel, event.connection)
+        if isinstance(event, ChannelReaction):
+            data = {"emoji": clean(event.emoji)}
+            await self._store.add_channel_event(
+                "reaction", where, event.message_id, event.sender_id, data, event.at
+            )
+        elif isinstance(event, ChannelEcho):
+            data = {"text": clean(event.text)}
+            await self._store.add_channel_event(
+                "echo", where, event.message_id, event.recipient_id, data, event.at
+            )
+        elif isinstance(event, ChannelDeletion):
+            await self._store.mark_deleted(where, [event.message_id], event.at)
+        elif isinstance(event, ChannelStatus):
+            if self.on_status is not None:
+                await self.on_status(event)
+            else:
+                log.debug("status %s of %s on %s", event.state, event.message_id, where)
+
+    # ------------------------------------------------------------ after accept
+
+    def channel(self, kind: str, key: str) -> Channel | None:
+        connection = self.connections.find(kind, key)
+        spec = self.connections.specs.get(kind)
+        if connection is None or spec is None:
+            return None
+        return spec.channel(connection, self.settings, self.http)
+
+    async def _after_accept(self, item: _New) -> None:
+        message = item.message
+        channel = self.channel(message.channel, message.connection)
+        if channel is None:
+            return
+        if channel.abilities.supports_typing:
+            result = await channel.acknowledge(message.chat_id, message.message_id)
+            if result.outcome != "sent":
+                log.info("%s acknowledge failed: %s", message.channel, result.error)
+        if message.attachments:
+            await fetch_all(
+                channel, self._store, self._media, item.accepted.message.id, message.attachments
+            )
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` on its own; a failure is logged, never raised to the webhook."""
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("after-accept task failed", exc_info=task.exception())
+
+    async def aclose(self, timeout_s: float = 5.0) -> None:
+        """Let after-accept tasks finish (briefly), then close the shared client."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout_s)
+        for task in list(self._tasks):
+            task.cancel()
+        await self.http.aclose()

@@ -1,0 +1,44 @@
+"""/webhooks/{kind}[/{route}]: every registered channel's webhook, mounted from its spec.
+
+No API key or admin token here: each request is authenticated by its channel's handler
+(Meta's X-Hub-Signature-256 over the raw body, Telegram's secret token header), which needs
+the body exactly as it arrived. The routes stay out of the OpenAPI document: their callers
+are the platforms, whose payloads the platforms document.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from personae.contracts import WebhookRequest
+from personae.server.deps import RuntimeDep
+
+router = APIRouter(prefix="/webhooks", include_in_schema=False)
+
+
+@router.api_route("/{kind}", methods=["GET", "POST"])
+async def webhook(kind: str, request: Request, runtime: RuntimeDep) -> Response:
+    """Meta's channels: GET is the verification handshake, POST the events."""
+    return await _serve(kind, "", request, runtime)
+
+
+@router.api_route("/{kind}/{route}", methods=["GET", "POST"])
+async def webhook_route(kind: str, route: str, request: Request, runtime: RuntimeDep) -> Response:
+    """Channels with one URL per account, e.g. /webhooks/telegram/{bot name}."""
+    return await _serve(kind, route, request, runtime)
+
+
+async def _serve(kind: str, route: str, request: Request, runtime: RuntimeDep) -> Response:
+    webhook_request = WebhookRequest(
+        method=request.method,
+        query=dict(request.query_params),
+        headers={k.lower(): v for k, v in request.headers.items()},
+        body=await request.body(),  # raw bytes: the signature covers them
+        route=route,
+    )
+    result = await runtime.inbound.webhook(kind, webhook_request)
+    if result is None:
+        known = ", ".join(sorted(runtime.connections.specs)) or "none"
+        return PlainTextResponse(f"no channel {kind!r}; channels: {known}", status_code=404)
+    return PlainTextResponse(result.body, status_code=result.status)

@@ -1,0 +1,105 @@
+"""What channels report besides messages: media records, reactions, echoes, deletions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from personae.stores.tables import attachments, channel_events, messages, utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class MediaRecord:
+    """One attachment of a stored message, as fetched (``status`` ok) or why not."""
+
+    message_id: int
+    position: int
+    kind: str
+    original_ref: str
+    status: str
+    mime_type: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    path: str | None = None
+    error: str | None = None
+
+
+def add_attachment(conn: Connection, record: MediaRecord) -> bool:
+    """Record an attachment once per (message, position); False when it was already."""
+    exists = select(attachments.c.id).where(
+        attachments.c.message_id == record.message_id,
+        attachments.c.position == record.position,
+    )
+    if conn.execute(exists).first() is not None:
+        return False
+    values: dict[str, Any] = {
+        "message_id": record.message_id, "position": record.position, "kind": record.kind,
+        "mime_type": record.mime_type, "size": record.size, "sha256": record.sha256,
+        "path": record.path, "original_ref": record.original_ref, "status": record.status,
+        "error": record.error, "created_at": utcnow(),
+    }  # fmt: skip
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(attachments).values(**values))
+    except IntegrityError:  # a concurrent fetch of the same message won
+        return False
+    return True
+
+
+def message_attachments(conn: Connection, message_id: int) -> list[MediaRecord]:
+    rows = conn.execute(
+        select(attachments)
+        .where(attachments.c.message_id == message_id)
+        .order_by(attachments.c.position)
+    ).all()
+    fields = ("mime_type", "size", "sha256", "path", "error")
+    return [
+        MediaRecord(
+            r.message_id,
+            r.position,
+            r.kind,
+            r.original_ref,
+            r.status,
+            **{name: getattr(r, name) for name in fields},
+        )
+        for r in rows
+    ]
+
+
+def add_channel_event(
+    conn: Connection,
+    kind: str,
+    channel: str,
+    platform_message_id: str,
+    peer_id: str,
+    data: dict[str, str],
+    at: datetime,
+) -> None:
+    conn.execute(
+        insert(channel_events).values(
+            kind=kind, channel=channel, platform_message_id=platform_message_id,
+            peer_id=peer_id, data=json.dumps(data), at=at,
+            created_at=utcnow(),
+        )
+    )  # fmt: skip
+
+
+def mark_deleted(conn: Connection, channel: str, external_ids: Sequence[str], at: datetime) -> int:
+    """Mark the person's messages with these platform ids on ``channel`` deleted; how many."""
+    result = conn.execute(
+        update(messages)
+        .where(
+            messages.c.channel == channel,
+            messages.c.external_id.in_(list(external_ids)),
+            messages.c.role == "user",
+            messages.c.deleted_at.is_(None),
+        )
+        .values(deleted_at=at)
+    )
+    return int(result.rowcount or 0)
