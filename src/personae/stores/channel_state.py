@@ -32,12 +32,6 @@ class MediaRecord:
 
 def add_attachment(conn: Connection, record: MediaRecord) -> bool:
     """Record an attachment once per (message, position); False when it was already."""
-    exists = select(attachments.c.id).where(
-        attachments.c.message_id == record.message_id,
-        attachments.c.position == record.position,
-    )
-    if conn.execute(exists).first() is not None:
-        return False
     values: dict[str, Any] = {
         "message_id": record.message_id, "position": record.position, "kind": record.kind,
         "mime_type": record.mime_type, "size": record.size, "sha256": record.sha256,
@@ -45,9 +39,9 @@ def add_attachment(conn: Connection, record: MediaRecord) -> bool:
         "error": record.error, "created_at": utcnow(),
     }  # fmt: skip
     try:
-        with conn.begin_nested():
+        with conn.begin():
             conn.execute(insert(attachments).values(**values))
-    except IntegrityError:  # a concurrent fetch of the same message won
+    except IntegrityError:  # unique per (message, position): recorded already
         return False
     return True
 
@@ -81,25 +75,26 @@ def add_channel_event(
     data: dict[str, str],
     at: datetime,
 ) -> None:
-    conn.execute(
-        insert(channel_events).values(
-            kind=kind, channel=channel, platform_message_id=platform_message_id,
-            peer_id=peer_id, data=json.dumps(data), at=at,
-            created_at=utcnow(),
-        )
-    )  # fmt: skip
+    with conn.begin():
+        conn.execute(
+            insert(channel_events).values(
+                kind=kind, channel=channel, platform_message_id=platform_message_id,
+                peer_id=peer_id, data=json.dumps(data), at=at, created_at=utcnow(),
+            )
+        )  # fmt: skip
 
 
 def mark_deleted(conn: Connection, channel: str, external_ids: Sequence[str], at: datetime) -> int:
     """Mark the person's messages with these platform ids on ``channel`` deleted; how many."""
-    result = conn.execute(
-        update(messages)
-        .where(
-            messages.c.channel == channel,
-            messages.c.external_id.in_(list(external_ids)),
-            messages.c.role == "user",
-            messages.c.deleted_at.is_(None),
+    with conn.begin():
+        result = conn.execute(
+            update(messages)
+            .where(
+                messages.c.channel == channel,
+                messages.c.external_id.in_(list(external_ids)),
+                messages.c.role == "user",
+                messages.c.deleted_at.is_(None),
+            )
+            .values(deleted_at=at)
         )
-        .values(deleted_at=at)
-    )
     return int(result.rowcount or 0)
