@@ -302,3 +302,18 @@ async def test_telegram_polling_accepts_updates_and_confirms_them_after(
         await asyncio.sleep(0.05)
     await asyncio.sleep(1.2)  # polled again with the update still listed at older offsets
     assert len(rows(server, OUTBOX)) == 1
+
+
+async def test_a_channel_conversation_names_its_connection_and_no_api_client_may_write_it(
+    web: httpx.AsyncClient, server: LiveServer
+) -> None:
+    assert (await post(web, WA, WA.text_update("hola", "wamid.ID1"))).status_code == 200
+    await until(server, OUTBOX, 1)
+    admin = {"Authorization": f"Bearer {'t' * 20}"}
+    params = {"channel": f"whatsapp:{PHONE_ID}", "user": WA_USER}
+    listed = (await web.get("/api/conversations", params=params, headers=admin)).json()
+    [conversation] = listed["conversations"]
+    assert (conversation["channel"], conversation["client"]) == (f"whatsapp:{PHONE_ID}", None)
+    url = f"/api/conversations/{conversation['id']}/messages"
+    answer = await web.post(url, json={"text": "pretending"}, headers=admin)
+    assert answer.status_code == 404
