@@ -266,6 +266,9 @@ class TurnInput:
     options: GenerationOptions = field(default_factory=GenerationOptions)
     # Only an admin's channel sets this: to everyone else an unpublished persona does not exist.
     allow_unpublished: bool = False
+    # What a messaging channel sent as structured data (``text`` also describes it in words).
+    location: Location | None = None
+    contacts: tuple[Contact, ...] = ()
 
 
 # Events a turn yields, in order: TurnStarted, TextDelta*, TurnFinished.

@@ -317,3 +317,26 @@ async def test_a_channel_conversation_names_its_connection_and_no_api_client_may
     url = f"/api/conversations/{conversation['id']}/messages"
     answer = await web.post(url, json={"text": "pretending"}, headers=admin)
     assert answer.status_code == 404
+
+
+async def test_locations_and_contacts_are_said_and_kept_structured_on_the_job(
+    web: httpx.AsyncClient, server: LiveServer
+) -> None:
+    place = {"latitude": 37.44221, "longitude": -122.16166, "name": "Philz Coffee"}
+    contact = {
+        "name": {"formatted_name": "John Doe", "first_name": "John"},
+        "phones": [{"phone": "+1 650 555 1234", "wa_id": "16505551234", "type": "CELL"}],
+    }
+    batch = [
+        {"from": WA_USER, "id": "wamid.L1", "timestamp": "1749416383", "type": "location",
+         "location": place},
+        {"from": WA_USER, "id": "wamid.C1", "timestamp": "1749416384", "type": "contacts",
+         "contacts": [contact]},
+    ]  # fmt: skip
+    assert (await post(web, WA, meta_bytes(wa_messages(*batch)))).status_code == 200
+    first, second = (json.loads(p)["text"] for _, p in await until(server, OUTBOX, 2))
+    assert first == "echo: [The person shared a location: Philz Coffee at 37.44221, -122.16166]"
+    assert second == "echo: [The person shared a contact card: John Doe (16505551234)]"
+    payloads = [json.loads(p) for (p,) in rows(server, "SELECT payload FROM work ORDER BY id")]
+    assert payloads[0]["location"]["name"] == "Philz Coffee"
+    assert payloads[1]["contacts"][0]["phones"] == ["16505551234"]

@@ -9,6 +9,7 @@ cannot open, so it can answer politely instead of pretending.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from personae.channels.delivery import refuse_early
 from personae.types import Attachment, ChannelMessage, Contact, Location
@@ -55,6 +56,28 @@ def location_line(location: Location) -> str:
 def contact_line(contact: Contact) -> str:
     phones = f" ({', '.join(contact.phones)})" if contact.phones else ""
     return f"[The person shared a contact card: {clean(contact.name)}{phones}]"
+
+
+def clean_location(location: Location | None) -> Location | None:
+    if location is None:
+        return None
+    return replace(
+        location,
+        name=_maybe(location.name),
+        address=_maybe(location.address),
+        url=_maybe(location.url),
+    )
+
+
+def _maybe(text: str | None) -> str | None:
+    return clean(text) if text else text
+
+
+def clean_contacts(contacts: tuple[Contact, ...]) -> tuple[Contact, ...]:
+    return tuple(
+        Contact(clean(c.name), tuple(clean(p) for p in c.phones), c.user_id and clean(c.user_id))
+        for c in contacts
+    )
 
 
 def clean(text: str) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from personae.channels.describe import clean, turn_text
+from personae.channels.describe import clean, clean_contacts, clean_location, turn_text
 from personae.channels.media import MediaSink, fetch_all
 from personae.channels.registry import Connections
 from personae.contracts import Channel, WebhookHandler, WebhookRequest, WebhookResult
@@ -133,11 +133,13 @@ class Inbound:
         turn = TurnInput(
             connection.persona,
             text,
-            person=PersonRef(person_channel(kind, key), message.sender_id),
-            external_id=message.message_id,
+            person=PersonRef(person_channel(kind, key), clean(message.sender_id)),
+            external_id=clean(message.message_id),
             allow_unpublished=True,  # the admin bound this persona to the account
+            location=clean_location(message.location),
+            contacts=clean_contacts(message.contacts),
         )
-        route = ReplyRoute(kind, key, message.chat_id)
+        route = ReplyRoute(kind, key, clean(message.chat_id))
         try:
             return await self._turns.enqueue(turn, route)
         except PersonaNotFound:

@@ -44,8 +44,10 @@ from personae.errors import (
 from personae.types import (
     Accepted,
     ChatMessage,
+    Contact,
     GenerationOptions,
     Job,
+    Location,
     ModelSettings,
     OutboxItem,
     PersonaRecord,
@@ -82,6 +84,8 @@ class TurnSpec:
     options: GenerationOptions = field(default_factory=GenerationOptions)
     allow_unpublished: bool = False
     route: ReplyRoute | None = None
+    location: Location | None = None
+    contacts: tuple[Contact, ...] = ()
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
@@ -92,12 +96,16 @@ class TurnSpec:
         options = data["options"]
         options["stop"] = tuple(options["stop"])
         route = data["route"]
+        location = data.get("location")  # absent in jobs recorded before channels had them
+        contacts = [{**c, "phones": tuple(c["phones"])} for c in data.get("contacts", ())]
         return cls(
             data["persona"],
             data["instructions"],
             GenerationOptions(**options),
             data["allow_unpublished"],
             ReplyRoute(**route) if route else None,
+            Location(**location) if location else None,
+            tuple(Contact(**c) for c in contacts),
         )
 
 
@@ -146,8 +154,9 @@ class TurnRunner:
         assert turn.person is not None, "a stateless turn has nothing to accept"
         self.check(turn)
         spec = TurnSpec(
-            turn.persona, turn.instructions, turn.options, turn.allow_unpublished, route
-        )
+            turn.persona, turn.instructions, turn.options, turn.allow_unpublished, route,
+            turn.location, turn.contacts,
+        )  # fmt: skip
         # One write, in call order: on SQLite's single writer, arrival order is call order.
         return await self._inbox.accept_turn(
             turn.persona,
