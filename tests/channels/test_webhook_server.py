@@ -340,3 +340,37 @@ async def test_locations_and_contacts_are_said_and_kept_structured_on_the_job(
     payloads = [json.loads(p) for (p,) in rows(server, "SELECT payload FROM work ORDER BY id")]
     assert payloads[0]["location"]["name"] == "Philz Coffee"
     assert payloads[1]["contacts"][0]["phones"] == ["16505551234"]
+
+
+async def test_a_connection_added_through_the_admin_api_gets_its_webhooks_at_once(
+    web: httpx.AsyncClient, server: LiveServer
+) -> None:
+    page = "999000111"
+    body = MESSENGER.text_update("hello page", "m_new_1", account=page)
+    assert (await post(web, MESSENGER, body)).status_code == 200  # unknown page: dropped
+    admin = {"Authorization": f"Bearer {'t' * 20}"}
+    added = await web.post(
+        "/api/channels",
+        headers=admin,
+        json={
+            "kind": "messenger", "persona": "echo-friend", "page_id": page,
+            "page_access_token": PAGE_TOKEN, "app_secret": APP_SECRET,
+            "verify_token": VERIFY_TOKEN,
+        },
+    )  # fmt: skip
+    assert added.status_code == 201, added.text
+    assert (await post(web, MESSENGER, body)).status_code == 200
+    [(_, payload)] = await until(server, OUTBOX, 1)
+    assert json.loads(payload)["connection"] == page
+
+
+async def test_a_polling_bot_added_while_running_starts_polling(
+    web: httpx.AsyncClient, server: LiveServer, platform: PlatformServer
+) -> None:
+    admin = {"Authorization": f"Bearer {'t' * 20}"}
+    fields = {"kind": "telegram", "persona": "echo-friend", "name": "late-bot",
+              "bot_token": BOT_TOKEN, "mode": "polling"}  # fmt: skip
+    assert (await web.post("/api/channels", headers=admin, json=fields)).status_code == 201
+    platform.updates.append(json.loads(TELEGRAM.text_update("both bots", "77")))
+    found = await until(server, OUTBOX, 2)  # the file's poll-bot and the new one
+    assert sorted(json.loads(p)["connection"] for _, p in found) == ["late-bot", POLL_BOT]
