@@ -41,6 +41,10 @@ from personae.types import (
 log = logging.getLogger("personae.channels")
 StatusSink = Callable[[ChannelStatus], Awaitable[None]]
 CALL_TIMEOUT_S = 10.0
+# Read receipts and typing indicators in flight at once: under a burst the rest wait their
+# turn (and collapse, see _acknowledge) instead of queueing inside the HTTP pool, whose cost
+# grows with its queue and would starve the webhooks on the same event loop.
+ACK_SLOTS = 16
 _CUT_NOTE = "\n[The message was cut here: it was too long]"
 
 
@@ -75,6 +79,8 @@ class Inbound:
         self.http = httpx.AsyncClient(timeout=CALL_TIMEOUT_S)
         self._handlers: dict[str, tuple[int, WebhookHandler]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._ack_slots = asyncio.Semaphore(ACK_SLOTS)
+        self._newest: dict[tuple[str, str, str], ChannelMessage] = {}  # chat -> to acknowledge
         self._media = MediaSink(settings.home / "media")
 
     # ------------------------------------------------------------ webhooks
@@ -185,13 +191,26 @@ class Inbound:
         if channel is None:
             return
         if channel.abilities.supports_typing:
-            result = await channel.acknowledge(message.chat_id, message.message_id)
-            if result.outcome != "sent":
-                log.info("%s acknowledge failed: %s", message.channel, result.error)
+            await self._acknowledge(channel, message)
         if message.attachments:
             await fetch_all(
                 channel, self._store, self._media, item.accepted.message.id, message.attachments
             )
+
+    async def _acknowledge(self, channel: Channel, message: ChannelMessage) -> None:
+        """Mark read and show typing for the chat's newest message. A chat's messages that
+        arrive while its acknowledgement waits for a slot collapse into one call for the
+        newest: reading a message marks the earlier ones read, and typing is per chat."""
+        chat = (message.channel, message.connection, message.chat_id)
+        waiting = chat in self._newest
+        self._newest[chat] = message
+        if waiting:
+            return
+        async with self._ack_slots:
+            newest = self._newest.pop(chat)
+            result = await channel.acknowledge(newest.chat_id, newest.message_id)
+        if result.outcome != "sent":
+            log.info("%s acknowledge failed: %s", message.channel, result.error)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` on its own; a failure is logged, never raised to the webhook."""
