@@ -195,7 +195,8 @@ class SqlStore:
         payload: str,
         allow_unpublished: bool = False,
     ) -> Accepted:
-        return await self._run.write(
+        # First: a webhook answers only after this, while turns' writes can wait a moment.
+        return await self._run.write_first(
             _work.accept_turn,
             persona_slug,
             person,
