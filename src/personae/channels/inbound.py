@@ -44,7 +44,7 @@ CALL_TIMEOUT_S = 10.0
 # Read receipts and typing indicators in flight at once: under a burst the rest wait their
 # turn (and collapse, see _acknowledge) instead of queueing inside the HTTP pool, whose cost
 # grows with its queue and would starve the webhooks on the same event loop.
-ACK_SLOTS = 16
+ACK_SLOTS = 4
 _CUT_NOTE = "\n[The message was cut here: it was too long]"
 
 
