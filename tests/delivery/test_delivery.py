@@ -122,7 +122,9 @@ def instagram() -> dict[str, Any]:
     }  # fmt: skip
 
 
-LONG = " ".join(f"Sentence number {i} is here." for i in range(1, 39))  # ~1,070 characters, 190 words
+LONG = " ".join(
+    f"Sentence number {i} is here." for i in range(1, 39)
+)  # ~1,070 characters, 190 words
 
 
 async def test_a_long_reply_arrives_in_parts_in_order(
