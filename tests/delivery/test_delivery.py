@@ -6,16 +6,18 @@ updated by the platforms' statuses."""
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, update
 
-from channels.harness import APP_SECRET, IGSID, TG_CHAT, VERIFY_TOKEN, WA_USER
+from channels.harness import APP_SECRET, IGSID, PSID, TG_CHAT, VERIFY_TOKEN, WA_USER
 from channels.platform import (
     BOT_TOKEN,
     IG_ID,
     IG_TOKEN,
+    PAGE_ID,
+    PAGE_TOKEN,
     PHONE_ID,
     WA_TOKEN,
     PlatformServer,
@@ -260,3 +262,50 @@ async def test_a_burst_to_one_chat_is_paced_and_in_order(
     assert [c.body["text"] for c in calls] == [f"echo: burst {i}" for i in range(4)]
     gaps = [b.at - a.at for a, b in itertools.pairwise(calls)]
     assert all(gap >= 0.8 for gap in gaps), f"Telegram allows ~1 message/s per chat: {gaps}"
+
+
+async def test_chats_are_paced_apart_but_sent_side_by_side(
+    bench: Bench, platform: PlatformServer
+) -> None:
+    bot = {"persona": "spanish-tutor", "name": "ana-bot", "bot_token": BOT_TOKEN, "mode": "polling"}
+    chats = [str(TG_CHAT), str(TG_CHAT + 1)]
+    async with bench.runtime() as runtime:
+        await runtime.connections.add("telegram", bot)
+        convs = []
+        for i in range(2):
+            for chat in chats:
+                convs.append(
+                    await bench.turn(runtime, "telegram", "ana-bot", chat, f"m{i}", f"{chat}:{i}")
+                )
+        for conv in set(convs):
+            await settled(runtime, conv, 2)
+    calls = [r for r in platform.seen if r.path.endswith("/sendMessage")]
+    first = {c.body["chat_id"]: c.at for c in reversed(calls)}
+    assert abs(first[chats[0]] - first[chats[1]]) < 0.5  # one chat's pace holds no other back
+    for chat in chats:
+        mine = [c for c in calls if c.body["chat_id"] == chat]
+        assert [c.body["text"] for c in mine] == ["echo: m0", "echo: m1"]
+        assert mine[1].at - mine[0].at >= 0.8
+
+
+async def test_a_messenger_watermark_marks_everything_sent_before_it(
+    bench: Bench, platform: PlatformServer
+) -> None:
+    page = {
+        "persona": "spanish-tutor", "page_id": PAGE_ID, "page_access_token": PAGE_TOKEN,
+        "app_secret": APP_SECRET, "verify_token": VERIFY_TOKEN,
+    }  # fmt: skip
+    async with bench.runtime() as runtime:
+        await runtime.connections.add("messenger", page)
+        conv = await bench.turn(runtime, "messenger", PAGE_ID, PSID, "one", "m_1")
+        [row] = await settled(runtime, conv, 1)
+        assert row.sent_at is not None
+        mark = row.sent_at + timedelta(seconds=1)
+        event = ChannelStatus("messenger", PAGE_ID, "read", PSID, mark, None, mark)
+        assert await runtime.deliveries.record_status(event) == 1
+        before = ChannelStatus("messenger", PAGE_ID, "delivered", PSID, mark, None, row.sent_at
+                               - timedelta(seconds=5))  # fmt: skip
+        assert await runtime.deliveries.record_status(before) == 0
+        [row] = await runtime.deliveries.entries(conv)
+    assert (row.status, row.delivery_status, row.read_at) == ("sent", "read", mark)
+    assert (row.platform_message_id or "").startswith("m_OUT")
