@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -36,6 +37,7 @@ from personae.types import ChannelStatus, OutboxEntry, SendResult
 
 log = logging.getLogger(__name__)
 SCAN_BATCH = 200
+Send = Callable[[], Awaitable[SendResult]]
 
 
 @runtime_checkable
@@ -170,10 +172,18 @@ class Deliveries:
         await self._pacer.wait(channel.abilities, row.connection, row.chat_id)
         if not await self._store.claim_delivery(row.id):
             return  # not pending any more: another worker has it
-        result = await send()
+        try:
+            result = await send()
+        except Exception as exc:  # a channel must not raise; a buggy plugin must not stall the lane
+            log.exception("outbox %d: the %s channel raised", row.id, row.channel)
+            result = SendResult(
+                "retryable", code="channel_error", error=f"{type(exc).__name__}: {exc}"
+            )
         await self._record(row, result)
 
-    async def _window_plan(self, row: OutboxEntry, connection: Any, channel: Channel) -> Any:
+    async def _window_plan(
+        self, row: OutboxEntry, connection: Any, channel: Channel
+    ) -> Send | None:
         """The send to make: the reply, the template in its place, or None (recorded failed)."""
         abilities = channel.abilities
 
