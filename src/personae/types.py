@@ -346,6 +346,37 @@ class OutboxItem:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """An outbox row as delivery and the API see it: one part of a reply on its way.
+
+    ``status``: pending, sending (marked before the HTTP call), sent or failed; ``delivery_status``
+    is what the platform reported later (sent, delivered, read, failed).
+    """
+
+    id: int
+    conversation_id: str
+    message_id: int
+    channel: str
+    connection: str
+    chat_id: str
+    text: str
+    part: int
+    parts: int
+    status: str
+    attempts: int
+    available_at: datetime
+    last_error: str | None
+    error_code: str | None
+    platform_message_id: str | None
+    delivery_status: str | None
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None = None
+    delivered_at: datetime | None = None
+    read_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Accepted:
     """What accept stored: the conversation, the person's message, and either its earlier
     ``reply`` (already answered: nothing to run) or the ``job`` that will answer it.

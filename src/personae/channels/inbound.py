@@ -39,7 +39,7 @@ from personae.types import (
 )
 
 log = logging.getLogger("personae.channels")
-StatusSink = Callable[[ChannelStatus], Awaitable[None]]
+StatusSink = Callable[[ChannelStatus], Awaitable[object]]
 CALL_TIMEOUT_S = 10.0
 _CUT_NOTE = "\n[The message was cut here: it was too long]"
 
