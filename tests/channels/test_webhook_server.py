@@ -31,6 +31,7 @@ from .harness import (
     Harness,
     fb_envelope,
     meta_bytes,
+    wa_envelope,
     wa_messages,
 )
 from .platform import (
@@ -104,9 +105,9 @@ async def web(server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def rows(server: LiveServer, sql: str) -> list[Any]:
+def rows(server: LiveServer, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
     with sqlite3.connect(server.settings.home / "personae.db") as db:
-        return db.execute(sql).fetchall()
+        return db.execute(sql, params).fetchall()
 
 
 async def until(server: LiveServer, sql: str, count: int, timeout_s: float = 20) -> list[Any]:
@@ -379,3 +380,23 @@ async def test_a_polling_bot_added_while_running_starts_polling(
     platform.updates.append(json.loads(TELEGRAM.text_update("both bots", "77")))
     found = await until(server, OUTBOX, 2)  # the file's poll-bot and the new one
     assert sorted(json.loads(p)["connection"] for _, p in found) == ["late-bot", POLL_BOT]
+
+
+async def test_a_delivery_status_webhook_updates_the_reply_it_names(
+    web: httpx.AsyncClient, server: LiveServer
+) -> None:
+    """End to end: the reply is delivered, then Meta's status webhook marks it read."""
+    assert (await post(web, WA, WA.text_update("status please", "wamid.ST1"))).status_code == 200
+    sent = "SELECT platform_message_id FROM outbox WHERE status = 'sent' AND payload LIKE ?"
+    deadline = time.monotonic() + 20
+    while not (found := rows(server, sent, ("%status please%",))):
+        assert time.monotonic() < deadline, "the reply was not delivered"
+        await asyncio.sleep(0.05)
+    [(wamid,)] = found
+    status = {"id": wamid, "status": "read", "timestamp": "1750030090", "recipient_id": WA_USER}
+    body = json.dumps(wa_envelope({"statuses": [status]})).encode()
+    assert (await post(web, WA, body)).status_code == 200
+    read = "SELECT delivery_status FROM outbox WHERE platform_message_id = ?"
+    while rows(server, read, (wamid,)) != [("read",)]:
+        assert time.monotonic() < deadline, rows(server, read, (wamid,))
+        await asyncio.sleep(0.05)
