@@ -214,6 +214,11 @@ class ChannelAbilities:
     supports_typing: bool = True
     # Free-form replies are allowed this long after the person's last message (None: always).
     window_hours: float | None = 24.0
+    # Pacing: sends per second per account and per chat, each a token bucket whose burst is
+    # the sends it may take at once (None: no limit of that kind).
+    sends_per_s: float | None = None
+    chat_sends_per_s: float | None = None
+    chat_burst: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,12 +16,14 @@ from personae.contracts import Engine, EventSink, WorkQueue
 from personae.core.avatars import AvatarPolicy
 from personae.core.personas import load_persona_dir
 from personae.core.turn import TURN, TurnRunner
+from personae.delivery.planner import split_planner
+from personae.delivery.worker import Deliveries
 from personae.errors import ConfigError, PersonaInvalid, Problem
 from personae.plugins import broken_plugins, channel_specs, engine_factories
 from personae.private import private_dir, private_file
 from personae.settings import Settings
 from personae.stores.sql import SqlStore
-from personae.types import ModelSettings, Persona
+from personae.types import Job, ModelSettings, Persona
 from personae.work.events import LocalEventHub
 from personae.work.local import LocalWorkQueue
 
@@ -96,6 +98,7 @@ class Runtime:
     events: EventSink
     inbound: Inbound
     pollers: Pollers
+    deliveries: Deliveries
 
     @classmethod
     async def start(
@@ -110,7 +113,8 @@ class Runtime:
         (unless ``channels`` is False: persona commands must work while they are broken),
         (if ``warm``) load the default engine so the first turn does not pay for it, and start
         the work queue: with ``resume`` it first runs every job the database holds unfinished
-        (the server; a CLI command beside it runs only its own)."""
+        (the server; a CLI command beside it runs only its own), and the delivery worker,
+        which sends the outbox (rows left by a crash first)."""
         private_dir(settings.home)
         progress(f"opening store {settings.resolved_database_url.split('://')[0]}")
         store = await SqlStore.open(settings.resolved_database_url)
@@ -139,14 +143,25 @@ class Runtime:
             max_message_chars=settings.max_message_chars,
             max_messages=settings.max_messages,
             engine_timeout_s=settings.engine_timeout_s,
+            outbox=split_planner(connections.specs),
         )
-        await work.serve(turns.process)
-        # Delivery statuses go to the outbound side's tracker once there is one (on_status).
-        inbound = Inbound(settings, connections, turns, store)
+        deliveries = Deliveries(store, connections, settings)
+
+        async def process(job: Job) -> None:
+            try:
+                await turns.process(job)
+            finally:  # its outbox rows are committed: send them now, not at the next poll
+                deliveries.wake()
+
+        if resume:  # the server delivers; a CLI command beside it leaves that to the server
+            await deliveries.start()
+        await work.serve(process)
+        # Delivery statuses from webhooks update the outbox rows they report on.
+        inbound = Inbound(settings, connections, turns, store, deliveries.record_status)
         return cls(
             settings=settings, store=store, engines=engines, turns=turns,
             connections=connections, work=work, events=events, inbound=inbound,
-            pollers=Pollers(inbound),
+            pollers=Pollers(inbound), deliveries=deliveries,
         )  # fmt: skip
 
     @cached_property
@@ -165,6 +180,7 @@ class Runtime:
         await self.inbound.aclose()
         await self.work.aclose()  # running turns finish and are stored; queued ones stay recorded
         await self.turns.drain()
+        await self.deliveries.aclose()
         await self.engines.aclose()
         await self.store.aclose()
 

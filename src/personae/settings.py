@@ -159,6 +159,24 @@ class Settings(BaseSettings):
     telegram_api_base: str = Field(
         "https://api.telegram.org", description="Telegram Bot API base URL"
     )
+    delivery_max_attempts: int = Field(
+        10, ge=1, description="Attempts at sending one reply part before it is recorded failed"
+    )
+    delivery_backoff_s: float = Field(
+        2.0, gt=0, description="First retry wait of a failed send, doubled each attempt (jittered)"
+    )
+    delivery_backoff_max_s: float = Field(
+        600.0,
+        gt=0,
+        description="Longest wait between two attempts at one send (unless the "
+        "platform asks for longer with Retry-After)",
+    )
+    delivery_timeout_s: float = Field(
+        15.0, gt=0, description="Seconds one send to a channel may take before it is retried"
+    )
+    delivery_poll_s: float = Field(
+        5.0, gt=0, description="Longest pause between two looks for due or left-over outbox rows"
+    )
     log_level: str = Field("info", description="Log level: debug, info, warning, error")
 
     @field_validator("api_keys")

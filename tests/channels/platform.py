@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +67,7 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: Any
+    at: float = 0.0  # time.monotonic() when the request arrived: pacing tests measure gaps
 
 
 @dataclass
@@ -75,6 +77,8 @@ class PlatformServer:
     fail_next: list[Reply | str] = field(default_factory=list)  # "hang": never answer
     media: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # id -> (mime, data)
     updates: list[dict[str, Any]] = field(default_factory=list)  # for getUpdates
+    # Approved WhatsApp templates, by (name, language code).
+    templates: set[tuple[str, str]] = field(default_factory=lambda: {("hello_world", "en_US")})
     _counter: int = 0
 
     def sent(self, suffix: str) -> list[Any]:
@@ -97,7 +101,7 @@ class PlatformServer:
         }
         raw = await reader.readexactly(int(headers.get("content-length", "0")))
         body = json.loads(raw) if raw else None
-        self.seen.append(Recorded(method, path, headers, body))
+        self.seen.append(Recorded(method, path, headers, body, time.monotonic()))
         if self.fail_next:
             canned = self.fail_next.pop(0)
             if canned == "hang":  # past the client's timeout; it gives up first
@@ -128,7 +132,7 @@ class PlatformServer:
         if match is None:
             return graph_error(404, 803, "Unknown path components")
         if match.group(2) and method == "POST":
-            return _json(self._graph_send(body))
+            return self._graph_send(body)
         account = ACCOUNTS.get((token, match.group(1)))
         if account is not None and method == "GET":
             return _json(account)
@@ -153,21 +157,33 @@ class PlatformServer:
         }
         return _json(info)
 
-    def _graph_send(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _graph_send(self, body: dict[str, Any]) -> Reply:
         if body.get("messaging_product") == "whatsapp":
             if "status" in body:
-                return {"success": True}
+                return _json({"success": True})
+            if body.get("type") == "template":
+                template = body.get("template") or {}
+                known = (template.get("name"), (template.get("language") or {}).get("code"))
+                if known not in self.templates:
+                    return graph_error(
+                        404, 132001, "(#132001) Template name does not exist in the translation",
+                        error_data={"messaging_product": "whatsapp",
+                                    "details": f"template name ({known[0]}) does not exist in "
+                                    f"{known[1]}"},
+                    )  # fmt: skip
             to = body["to"]
             wamid = f"wamid.OUT{self._next_id()}"
-            return {
-                "messaging_product": "whatsapp",
-                "contacts": [{"input": to, "wa_id": to}],
-                "messages": [{"id": wamid}],
-            }
+            return _json(
+                {
+                    "messaging_product": "whatsapp",
+                    "contacts": [{"input": to, "wa_id": to}],
+                    "messages": [{"id": wamid}],
+                }
+            )
         recipient = body["recipient"]["id"]
         if "sender_action" in body:
-            return {"recipient_id": recipient}
-        return {"recipient_id": recipient, "message_id": f"m_OUT{self._next_id()}"}
+            return _json({"recipient_id": recipient})
+        return _json({"recipient_id": recipient, "message_id": f"m_OUT{self._next_id()}"})
 
     def _telegram(self, path: str, body: Any) -> Reply:
         if path.startswith(f"/file/bot{BOT_TOKEN}/"):

@@ -140,3 +140,26 @@ def test_the_servers_own_settings_are_never_channel_secrets(tmp_path: Path) -> N
     message = _problems(tmp_path, text, {**ENV, "PERSONAE_ADMIN_TOKEN": "the-admin-token"})
     assert "telegram.0.bot_token: 'PERSONAE_ADMIN_TOKEN' is a personae setting" in message
     assert "the-admin-token" not in message
+
+
+WA_TEMPLATE = """\
+whatsapp:
+  - {persona: spanish-tutor, phone_number_id: "1", access_token: a, app_secret: b,
+     verify_token: c, template: TEMPLATE}
+"""
+
+
+@pytest.mark.parametrize("written", ["{name: hello_world, language: en_US}", '"hello_world:en_US"'])
+def test_a_whatsapp_template_is_a_mapping_or_name_colon_language(
+    tmp_path: Path, written: str
+) -> None:
+    [connection] = _load(tmp_path, WA_TEMPLATE.replace("TEMPLATE", written))
+    assert isinstance(connection, WhatsAppConnection) and connection.template is not None
+    assert (connection.template.name, connection.template.language) == ("hello_world", "en_US")
+
+
+def test_a_bad_template_names_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(ChannelsInvalid) as caught:
+        _load(tmp_path, WA_TEMPLATE.replace("TEMPLATE", "{name: Hello World, language: en_US}"))
+    message = str(caught.value)
+    assert "whatsapp.0.template" in message and "language: en_US}" in message

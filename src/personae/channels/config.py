@@ -8,6 +8,7 @@ persona slugs that exist, so this module stays pure.
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -27,6 +28,7 @@ _PATTERN_HINTS = {
     "page_id": _META_ID,
     "account_id": _META_ID,
     "name": "1-64 letters, digits, '_' or '-': the bot's name in /webhooks/telegram/{name}",
+    "template": "an approved template: `{name: hello_world, language: en_US}` (lowercase name)",
 }
 # Bounds keep ids fit for URLs and database keys, whichever surface (file, API, CLI) sent them.
 MetaId = Annotated[str, Field(pattern=r"^[0-9]{1,64}$")]
@@ -47,11 +49,35 @@ class ConnectionBase(BaseModel):
         raise NotImplementedError
 
 
+class WhatsAppTemplate(BaseModel):
+    """An approved message template sent instead of a reply outside the 24-hour window.
+
+    Written ``{name: hello_world, language: en_US}`` or ``"hello_world:en_US"``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z0-9_]{1,512}$")
+    language: str = Field(pattern=r"^[A-Za-z]{2,3}(_[A-Za-z0-9]{2,8})?$")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        # The API and CLI keep fields as text: "name:language", or the mapping as JSON.
+        if isinstance(value, str):
+            if value.lstrip().startswith("{"):
+                return json.loads(value)
+            name, _, language = value.partition(":")
+            return {"name": name, "language": language}
+        return value
+
+
 class WhatsAppConnection(ConnectionBase):
     phone_number_id: MetaId
     access_token: Secret
     app_secret: Secret
     verify_token: Secret
+    template: WhatsAppTemplate | None = None
 
     @property
     def key(self) -> str:

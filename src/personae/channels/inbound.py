@@ -39,7 +39,7 @@ from personae.types import (
 )
 
 log = logging.getLogger("personae.channels")
-StatusSink = Callable[[ChannelStatus], Awaitable[None]]
+StatusSink = Callable[[ChannelStatus], Awaitable[object]]
 CALL_TIMEOUT_S = 10.0
 # Read receipts and typing indicators in flight at once: under a burst the rest wait their
 # turn (and collapse, see _acknowledge) instead of queueing inside the HTTP pool, whose cost

@@ -24,7 +24,15 @@ from personae.settings import Settings
 INSTAGRAM = Flavour(
     name="instagram",
     webhook_object="instagram",
-    abilities=ChannelAbilities(name="instagram", max_text_len=1000, media_types=MEDIA_TYPES),
+    # The Send API's figures apply per professional account (as Messenger's per page).
+    abilities=ChannelAbilities(
+        name="instagram",
+        max_text_len=1000,
+        media_types=MEDIA_TYPES,
+        sends_per_s=300.0,
+        chat_sends_per_s=1.0,
+        chat_burst=3,
+    ),
     token=lambda c: c.access_token.get_secret_value(),
     check_node="account",
     check_fields="id,username",

@@ -83,7 +83,15 @@ class Flavour:
 MESSENGER = Flavour(
     name="messenger",
     webhook_object="page",
-    abilities=ChannelAbilities(name="messenger", max_text_len=1999, media_types=MEDIA_TYPES),
+    # Send API: 300 text calls/s per page; one thread may be limited sooner (no figure given).
+    abilities=ChannelAbilities(
+        name="messenger",
+        max_text_len=1999,
+        media_types=MEDIA_TYPES,
+        sends_per_s=300.0,
+        chat_sends_per_s=1.0,
+        chat_burst=3,
+    ),
     token=lambda c: c.page_access_token.get_secret_value(),
 )
 

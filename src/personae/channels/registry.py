@@ -10,6 +10,7 @@ masks them.
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -224,7 +225,9 @@ class Connections:
 
 
 def _entry(kind: str, connection: Any, source: Source, given: Mapping[Any, Any]) -> ConnectionEntry:
-    return ConnectionEntry(kind, connection, source, {str(k): str(v) for k, v in given.items()})
+    # A nested value (a WhatsApp template) is kept as JSON text, which the model reads back.
+    fields = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in given.items()}
+    return ConnectionEntry(kind, connection, source, fields)
 
 
 def _stored_problem(record: ConnectionRecord, problem: Problem) -> Problem:

@@ -60,6 +60,8 @@ ABILITIES = ChannelAbilities(
         "application/pdf": _DOWNLOAD_MAX, "text/plain": _DOWNLOAD_MAX,
     },
     window_hours=None,  # bots may write to a chat any time after the person started it
+    # Bot FAQ: about 30 messages per second overall, no more than one per second in a chat.
+    sends_per_s=30.0, chat_sends_per_s=1.0, chat_burst=1,
 )  # fmt: skip
 ALLOWED_UPDATES = ("message", "edited_message", "message_reaction")
 # Message keys carrying a file: (kind, MIME when Telegram does not say).

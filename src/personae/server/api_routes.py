@@ -32,6 +32,7 @@ from personae.server.sse import collect, native_stream, prime, sse_response
 from personae.server.wire import (
     conversation_json,
     conversation_summary_json,
+    delivery_json,
     message_json,
     persona_record_json,
     turn_result_json,
@@ -198,10 +199,13 @@ async def get_conversation(conversation_id: str, runtime: RuntimeDep) -> Any:
     ref = await runtime.store.get_conversation(conversation_id)
     messages = await runtime.store.conversation_messages(conversation_id)
     turns = await runtime.store.conversation_turns(conversation_id)
+    deliveries = await runtime.deliveries.entries(conversation_id)
     return {
         "conversation": conversation_json(ref),
         "messages": [message_json(m) for m in messages],
         "turns": jsonable_encoder(turns),
+        # Channel replies: each part's outbox entry (status, attempts, errors, platform id).
+        "deliveries": [delivery_json(d) for d in deliveries],
     }
 
 

@@ -10,6 +10,7 @@ from personae.server.identity import split_channel
 from personae.types import (
     ConversationRef,
     ConversationSummary,
+    OutboxEntry,
     Persona,
     PersonaRecord,
     StoredMessage,
@@ -88,3 +89,11 @@ def turn_result_json(
         "replayed": finished.replayed,
         "trace": jsonable_encoder(finished.trace),
     }
+
+
+def delivery_json(entry: OutboxEntry) -> dict[str, Any]:
+    """One part of a reply on its way to a channel: its state, attempts, errors and times."""
+    body: dict[str, Any] = jsonable_encoder(entry)
+    body.pop("text")  # the reply's text is in its message; a part is a slice of it
+    body.pop("conversation_id")
+    return body

@@ -20,6 +20,7 @@ from personae.stores import channel_state as _channel_state
 from personae.stores import connections as _connections
 from personae.stores import conversations as _conversations
 from personae.stores import messages as _messages
+from personae.stores import outbox as _outbox
 from personae.stores import personas as _personas
 from personae.stores import work as _work
 from personae.stores.channel_state import MediaRecord
@@ -28,10 +29,12 @@ from personae.stores.migrate import migrate
 from personae.stores.runner import Runner
 from personae.types import (
     Accepted,
+    ChannelStatus,
     ConnectionRecord,
     ConversationRef,
     ConversationSummary,
     Job,
+    OutboxEntry,
     OutboxItem,
     Persona,
     PersonaRecord,
@@ -256,3 +259,38 @@ class SqlStore:
 
     async def mark_deleted(self, channel: str, external_ids: Sequence[str], at: datetime) -> int:
         return await self._run.write(_channel_state.mark_deleted, channel, external_ids, at)
+
+    # ------------------------------------------------------------ outbox delivery
+
+    async def due_deliveries(self, now: datetime, limit: int) -> tuple[list[str], datetime | None]:
+        """Conversations whose first unsent row is due, and when the next one will be."""
+        return await self._run.read(_outbox.due_conversations, now, limit)
+
+    async def outbox_head(self, conversation_id: str) -> OutboxEntry | None:
+        return await self._run.read(_outbox.head, conversation_id)
+
+    async def claim_delivery(self, row_id: int) -> bool:
+        return await self._run.write(_outbox.claim, row_id)
+
+    async def delivery_sent(self, row_id: int, platform_id: str | None, recipient: str) -> None:
+        await self._run.write(_outbox.mark_sent, row_id, platform_id, recipient)
+
+    async def delivery_retry(
+        self, row_id: int, wait_s: float, code: str | None, error: str
+    ) -> None:
+        await self._run.write(_outbox.mark_retry, row_id, wait_s, code, error)
+
+    async def delivery_failed(self, row_id: int, code: str | None, error: str) -> int:
+        return await self._run.write(_outbox.mark_failed, row_id, code, error)
+
+    async def recover_deliveries(self) -> int:
+        return await self._run.write(_outbox.recover_sending)
+
+    async def last_inbound(self, conversation_id: str) -> datetime | None:
+        return await self._run.read(_outbox.last_inbound, conversation_id)
+
+    async def record_delivery_status(self, event: ChannelStatus) -> int:
+        return await self._run.write(_outbox.record_status, event)
+
+    async def conversation_outbox(self, conversation_id: str) -> list[OutboxEntry]:
+        return await self._run.read(_outbox.conversation_outbox, conversation_id)

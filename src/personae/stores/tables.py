@@ -199,14 +199,22 @@ outbox = Table(
     Column("message_id", Id, ForeignKey("messages.id"), nullable=False, index=True),
     Column("channel", String(64), nullable=False),
     Column("payload", Text, nullable=False),
-    Column("status", String(16), nullable=False),  # pending, sent, failed
+    Column("status", String(16), nullable=False),  # pending, sending, sent, failed
     Column("attempts", Integer, nullable=False),
     Column("available_at", UtcDateTime, nullable=False),
     Column("last_error", Text, nullable=True),
-    Column("platform_message_id", String(255), nullable=True),
+    Column("platform_message_id", String(255), nullable=True, index=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    # What the platform reported after the send (r0006_delivery).
+    Column("recipient", String(255), nullable=True),
+    Column("error_code", String(64), nullable=True),
+    Column("delivery_status", String(16), nullable=True),  # sent, delivered, read, failed
+    Column("sent_at", UtcDateTime, nullable=True),
+    Column("delivered_at", UtcDateTime, nullable=True),
+    Column("read_at", UtcDateTime, nullable=True),
     Index("ix_outbox_status_available", "status", "available_at"),
+    Index("ix_outbox_conversation_id", "conversation_id", "id"),
 )
 
 # A person's media files: fetched after accept, stored by content hash under the data folder.

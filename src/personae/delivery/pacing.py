@@ -1,0 +1,62 @@
+"""Send pacing: async token buckets per account and per chat, in this process.
+
+A caller reserves its token at once (the bucket may go negative) and then sleeps until it is
+its turn, so callers are served in the order they asked: a burst to one person goes out in
+order, spaced at the chat's rate, without a reply storm. A distributed deployment would keep
+the same buckets in a shared store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from personae.contracts import ChannelAbilities
+
+
+@dataclass
+class TokenBucket:
+    rate: float  # tokens per second
+    burst: float  # most tokens held at once
+    tokens: float = field(init=False)
+    stamp: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.tokens = self.burst
+
+    def reserve(self) -> float:
+        """Take one token now; the seconds to wait before using it."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        self.tokens -= 1.0
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+
+
+class Pacer:
+    """Buckets per (channel, account) and per (channel, account, chat), built on first use."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[tuple[str, ...], TokenBucket] = {}
+
+    async def wait(self, abilities: ChannelAbilities, account: str, chat: str) -> float:
+        """Wait for the account's and the chat's turn; returns the seconds waited."""
+        waits = [0.0]
+        if abilities.sends_per_s:
+            burst = max(1.0, abilities.sends_per_s)
+            waits.append(self._bucket((abilities.name, account), abilities.sends_per_s, burst))
+        if abilities.chat_sends_per_s:
+            key = (abilities.name, account, chat)
+            rate, burst = abilities.chat_sends_per_s, float(max(1, abilities.chat_burst))
+            waits.append(self._bucket(key, rate, burst))
+        delay = max(waits)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        return delay
+
+    def _bucket(self, key: tuple[str, ...], rate: float, burst: float) -> float:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = TokenBucket(rate, burst)
+        return bucket.reserve()

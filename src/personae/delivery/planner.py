@@ -1,0 +1,41 @@
+"""The outbox plan: a reply cut into parts at its channel's limit, one outbox row per part.
+
+Cutting before anything is stored is what makes delivery exactly-once per part: each part has
+its own row, marked sent on its own, so a retry after part 1 went out resends only part 2.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from personae.channels.formatting import split_text
+from personae.contracts import ChannelSpec
+from personae.core.turn import OutboxPlanner
+from personae.types import OutboxItem, ReplyRoute
+
+# A channel no plugin registers any more still gets its reply, cut at a safe size.
+FALLBACK_LIMIT = 1000
+
+
+def split_planner(specs: Mapping[str, ChannelSpec]) -> OutboxPlanner:
+    """A planner cutting each reply at ``specs[route.channel].abilities.max_text_len``."""
+
+    def plan(route: ReplyRoute, text: str) -> tuple[OutboxItem, ...]:
+        spec = specs.get(route.channel)
+        limit = spec.abilities.max_text_len if spec is not None else FALLBACK_LIMIT
+        parts = split_text(text, limit) or [text]
+        return tuple(
+            OutboxItem(route.channel, _payload(route, part, number, len(parts)))
+            for number, part in enumerate(parts, start=1)
+        )
+
+    return plan
+
+
+def _payload(route: ReplyRoute, text: str, part: int, parts: int) -> str:
+    data = {
+        "connection": route.connection, "chat_id": route.chat_id,
+        "text": text, "part": part, "parts": parts,
+    }  # fmt: skip
+    return json.dumps(data, ensure_ascii=False)

@@ -1,0 +1,266 @@
+"""The delivery worker: sends outbox rows to their channels, in order, paced, retried.
+
+One lane per conversation sends its rows in id order (a reply's parts, then the next reply),
+lanes of different conversations run side by side. A scanner starts lanes: woken when a turn
+has committed its rows, and by a timer for retries falling due. Each row:
+
+    pace (account and chat buckets) -> mark "sending" -> one HTTP call -> sent | retry | failed
+
+Retryable failures (timeouts, 5xx, 429, Graph throttling codes) wait ``retry_after`` when the
+platform gives one, else exponential backoff with jitter, up to ``delivery_max_attempts``.
+Permanent ones (bad token, blocked user, 131047) are recorded with their code, not retried;
+the later parts of that reply are failed with them. A row found "sending" at start-up was cut
+off mid-call by a crash: it is sent again (at least once; the window is one HTTP call).
+Outside the 24-hour window nothing is sent: the row fails with the reason, or, where the
+connection names an approved template, that template goes out in the reply's place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol, runtime_checkable
+
+import httpx
+
+from personae.channels.registry import Connections
+from personae.channels.window import window_refusal
+from personae.contracts import Channel, ChannelAbilities
+from personae.delivery.pacing import Pacer
+from personae.settings import Settings
+from personae.stores.sql import SqlStore
+from personae.types import ChannelStatus, OutboxEntry, SendResult
+
+log = logging.getLogger(__name__)
+SCAN_BATCH = 200
+Send = Callable[[], Awaitable[SendResult]]
+
+
+@runtime_checkable
+class TemplateSender(Protocol):
+    async def send_template(self, chat_id: str, name: str, language: str) -> SendResult: ...
+
+
+def backoff_s(
+    attempt: int, base_s: float, cap_s: float, retry_after: float | None, rng: random.Random
+) -> float:
+    """The wait before the next attempt: the platform's own figure when it gave one, else
+    exponential (base, 2 base, 4 base, ... up to cap) with jitter, so retries do not bunch."""
+    if retry_after is not None:
+        return max(0.0, retry_after)
+    ceiling = min(cap_s, base_s * 2.0 ** max(0, attempt - 1))
+    return ceiling * rng.uniform(0.5, 1.0)
+
+
+class Deliveries:
+    """The runtime's delivery worker; ``record_status`` applies the platforms' reports."""
+
+    def __init__(
+        self, store: SqlStore, connections: Connections, settings: Settings, seed: int | None = None
+    ) -> None:
+        self._store = store
+        self._connections = connections
+        self._settings = settings
+        self._pacer = Pacer()
+        self._rng = random.Random(seed)
+        self._http: httpx.AsyncClient | None = None
+        self._channels: dict[tuple[str, str], tuple[Any, Channel]] = {}
+        self._lanes: dict[str, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self._scanner: asyncio.Task[None] | None = None
+        self._closing = False
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Resume: rows cut off mid-send go back to pending, then every due row is sent."""
+        recovered = await self._store.recover_deliveries()
+        if recovered:
+            log.warning("%d outbox row(s) were mid-send at a crash; sending them again", recovered)
+        self._http = httpx.AsyncClient(timeout=self._settings.delivery_timeout_s)
+        self._scanner = asyncio.create_task(self._scan())
+
+    def wake(self) -> None:
+        """New rows were committed (or a lane finished): look for due rows now."""
+        self._wake.set()
+
+    async def aclose(self, timeout_s: float = 10.0) -> None:
+        """Stop; a send in flight may finish, unsent rows stay pending for the next start."""
+        self._closing = True
+        self._wake.set()
+        tasks = [t for t in (self._scanner, *self._lanes.values()) if t is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout_s)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._http is not None:
+            await self._http.aclose()
+
+    # ------------------------------------------------------------ reading and statuses
+
+    async def record_status(self, event: ChannelStatus) -> int:
+        """Apply a platform's sent/delivered/read/failed report to the rows it names (by
+        platform message id, or a Messenger watermark); returns how many rows changed."""
+        changed = await self._store.record_delivery_status(event)
+        if event.state == "failed":
+            log.warning(
+                "%s reports message %s failed: %s %s",
+                event.channel, event.message_id, event.error_code, event.error_message,
+            )  # fmt: skip
+        return changed
+
+    async def entries(self, conversation_id: str) -> list[OutboxEntry]:
+        """The conversation's outbox rows, oldest first: what the admin API shows."""
+        return await self._store.conversation_outbox(conversation_id)
+
+    # ------------------------------------------------------------ scanner and lanes
+
+    async def _scan(self) -> None:
+        poll = self._settings.delivery_poll_s
+        while not self._closing:
+            self._wake.clear()
+            timeout = poll
+            try:
+                now = datetime.now(UTC)
+                due, later = await self._store.due_deliveries(now, SCAN_BATCH)
+                for conversation_id in due:
+                    if conversation_id not in self._lanes:
+                        task = asyncio.create_task(self._lane(conversation_id))
+                        self._lanes[conversation_id] = task
+                if later is not None:
+                    timeout = min(poll, max(0.01, (later - now).total_seconds()))
+            except Exception:  # the store is down: try again at the next poll
+                log.exception("delivery scan failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _lane(self, conversation_id: str) -> None:
+        try:
+            while not self._closing:
+                row = await self._store.outbox_head(conversation_id)
+                if row is None or row.available_at > datetime.now(UTC):
+                    return  # done, or waiting for a retry: the scanner comes back for it
+                await self._deliver(row)
+        except Exception:
+            log.exception("delivery to conversation %s failed", conversation_id)
+        finally:
+            del self._lanes[conversation_id]
+            self._wake.set()
+
+    # ------------------------------------------------------------ one row
+
+    async def _deliver(self, row: OutboxEntry) -> None:
+        found = self._channel(row)
+        if found is None:
+            error = (
+                f"no {row.channel} connection {row.connection!r} is configured any more; add it "
+                "again (channels file, API or `personae channel add`) and resend the message"
+            )
+            await self._fail(row, "no_connection", error)
+            return
+        connection, channel = found
+        send = await self._window_plan(row, connection, channel)
+        if send is None:
+            return
+        await self._pacer.wait(channel.abilities, row.connection, row.chat_id)
+        if not await self._store.claim_delivery(row.id):
+            return  # not pending any more: another worker has it
+        try:
+            result = await send()
+        except Exception as exc:  # a channel must not raise; a buggy plugin must not stall the lane
+            log.exception("outbox %d: the %s channel raised", row.id, row.channel)
+            result = SendResult(
+                "retryable", code="channel_error", error=f"{type(exc).__name__}: {exc}"
+            )
+        await self._record(row, result)
+
+    async def _window_plan(
+        self, row: OutboxEntry, connection: Any, channel: Channel
+    ) -> Send | None:
+        """The send to make: the reply, the template in its place, or None (recorded failed)."""
+        abilities = channel.abilities
+
+        async def reply() -> SendResult:
+            return await channel.send(row.chat_id, row.text)
+
+        if abilities.window_hours is None:
+            return reply
+        last = await self._store.last_inbound(row.conversation_id)
+        refusal = window_refusal(abilities, last, datetime.now(UTC))
+        if refusal is None:
+            return reply
+        template = getattr(connection, "template", None)
+        if template is None or not isinstance(channel, TemplateSender):
+            await self._fail(row, "outside_window", _window_error(abilities, refusal))
+            return None
+        if row.part > 1:
+            error = "outside the 24-hour window: the template sent for part 1 replaced this reply"
+            await self._fail(row, "outside_window", error)
+            return None
+
+        async def templated() -> SendResult:
+            return await channel.send_template(row.chat_id, template.name, template.language)
+
+        log.info("outside the window: template %s sent instead of outbox %d", template.name, row.id)
+        return templated
+
+    async def _record(self, row: OutboxEntry, result: SendResult) -> None:
+        attempt = row.attempts + 1
+        if result.outcome == "sent":
+            platform_id = result.message_ids[0] if result.message_ids else None
+            await self._store.delivery_sent(row.id, platform_id, row.chat_id)
+            return
+        error = result.error or "the platform gave no reason"
+        if result.outcome == "permanent":
+            await self._fail(row, result.code, error)
+            return
+        most = self._settings.delivery_max_attempts
+        if attempt >= most:
+            await self._fail(row, result.code, f"gave up after {attempt} attempts: {error}")
+            return
+        settings = self._settings
+        wait = backoff_s(
+            attempt, settings.delivery_backoff_s, settings.delivery_backoff_max_s,
+            result.retry_after, self._rng,
+        )  # fmt: skip
+        log.info("outbox %d: %s (%s); retrying in %.2fs", row.id, result.code, error, wait)
+        await self._store.delivery_retry(row.id, wait, result.code, error)
+
+    async def _fail(self, row: OutboxEntry, code: str | None, error: str) -> None:
+        later = await self._store.delivery_failed(row.id, code, error)
+        log.warning(
+            "outbox %d to %s %s failed (%s): %s%s",
+            row.id, row.channel, row.chat_id, code, error,
+            f"; {later} later part(s) of the reply not sent" if later else "",
+        )  # fmt: skip
+
+    def _channel(self, row: OutboxEntry) -> tuple[Any, Channel] | None:
+        """The connection and its sender, rebuilt when the connection was replaced."""
+        connection = self._connections.find(row.channel, row.connection)
+        spec = self._connections.specs.get(row.channel)
+        if connection is None or spec is None:
+            return None
+        key = (row.channel, row.connection)
+        cached = self._channels.get(key)
+        if cached is None or cached[0] is not connection:
+            assert self._http is not None, "start() the worker before it sends"
+            cached = (connection, spec.channel(connection, self._settings, self._http))
+            self._channels[key] = cached
+        return cached
+
+
+def _window_error(abilities: ChannelAbilities, refusal: SendResult) -> str:
+    fix = (
+        "configure a `template` (an approved one: {name, language}) on this connection to "
+        "send it instead"
+        if abilities.name == "whatsapp"
+        else "the person must write again first"
+    )
+    return f"not sent: outside the 24-hour window; {fix}. {refusal.error}"

@@ -1,0 +1,103 @@
+"""The work between accept and process: jobs, reply routes, outbox entries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from personae.types.turns import ConversationRef, StoredMessage
+
+# ---------------------------------------------------------------- work between accept and process
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """Work that accept recorded and a worker runs: ``kind`` picks the handler ("turn");
+    ``payload`` is JSON text the handler reads. Jobs of one conversation run in ``message_id``
+    order."""
+
+    id: int
+    kind: str
+    conversation_id: str
+    message_id: int
+    payload: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyRoute:
+    """Where a channel conversation's reply is delivered: the channel, the connection's key
+    and the chat. API, web and CLI turns have none (their caller reads the reply)."""
+
+    channel: str
+    connection: str
+    chat_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """One message to send to a channel, written with the reply; ``payload`` is JSON text for
+    the delivery worker (route, text part, …)."""
+
+    channel: str
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """An outbox row as delivery and the API see it: one part of a reply on its way.
+
+    ``status``: pending, sending (marked before the HTTP call), sent or failed; ``delivery_status``
+    is what the platform reported later (sent, delivered, read, failed).
+    """
+
+    id: int
+    conversation_id: str
+    message_id: int
+    channel: str
+    connection: str
+    chat_id: str
+    text: str
+    part: int
+    parts: int
+    status: str
+    attempts: int
+    available_at: datetime
+    last_error: str | None
+    error_code: str | None
+    platform_message_id: str | None
+    delivery_status: str | None
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None = None
+    delivered_at: datetime | None = None
+    read_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """What accept stored: the conversation, the person's message, and either its earlier
+    ``reply`` (already answered: nothing to run) or the ``job`` that will answer it.
+    ``new_work`` is True when this accept recorded the job (or re-opened a failed one)."""
+
+    conversation: ConversationRef
+    message: StoredMessage
+    reply: StoredMessage | None
+    job: Job | None
+    new_work: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TurnContext:
+    """What a claimed turn job needs from the store. ``status`` "running": claimed, with the
+    history before the message (oldest first, each reply right after its message); "done" or
+    "failed": already finished, with its ``reply`` or ``error``."""
+
+    conversation: ConversationRef
+    message: StoredMessage
+    status: Literal["running", "done", "failed"]
+    history: tuple[StoredMessage, ...] = ()
+    attempts: int = 0
+    reply: StoredMessage | None = None
+    error: str | None = None
