@@ -23,7 +23,7 @@ APP_SECRET = "bench-app-secret"
 GRAPH_VERSION = "v23.0"
 PERSONA = """
     id: echo
-    name: Echo
+    name: Bench Relay
     greeting: Hello!
     model: {engine: scripted}
     """

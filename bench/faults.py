@@ -15,7 +15,9 @@ reply went out and counts, from what "WhatsApp" received:
   (target 0).
 
 A duplicate can only come from the outbox's at-least-once window: a send cut by SIGKILL after
-Meta got it and before the outbox recorded it is sent again after the restart.
+Meta got it and before the outbox recorded it is sent again after the restart. Every lane
+(conversation) with a send in flight at the kill can add one, so the count grows with the
+kills and with how many people are being answered at that moment.
 
     .venv/bin/python bench/faults.py --json bench/results/faults.json
 """
@@ -155,23 +157,28 @@ def unfinished(db: Path) -> dict[str, int]:
 async def wait_drained(record: Path, expected: set[str], limit_s: float) -> float:
     start = time.perf_counter()
     while time.perf_counter() - start < limit_s:
-        if expected <= {r["text"] for r in received(record)}:
+        if expected <= {_echoed(r["text"]) for r in received(record)}:
             break
         await asyncio.sleep(0.25)
     return time.perf_counter() - start
 
 
+def _echoed(reply: str) -> str:
+    """The message a reply answers: the scripted reply is "echo: <text>"."""
+    return reply.removeprefix("echo: ")
+
+
 def count(messages: list[Message], replies: list[dict[str, Any]]) -> dict[str, Any]:
-    by_reply = {f"echo: {m.text}": m for m in messages}
-    copies = Counter(r["text"] for r in replies)
-    lost = [m for m in messages if copies[f"echo: {m.text}"] == 0]
+    by_reply = {m.text: m for m in messages}
+    copies = Counter(_echoed(r["text"]) for r in replies)
+    lost = [m for m in messages if copies[m.text] == 0]
     order: dict[int, list[int]] = {}
-    unexpected = 0
+    unexpected: list[str] = []
     wrong_person = 0
     for r in replies:
-        m = by_reply.get(r["text"])
+        m = by_reply.get(_echoed(r["text"]))
         if m is None:
-            unexpected += 1
+            unexpected.append(r["text"])
             continue
         wrong_person += r["to"] != wa_id(m.person)
         seen = order.setdefault(m.person, [])
@@ -181,8 +188,11 @@ def count(messages: list[Message], replies: list[dict[str, Any]]) -> dict[str, A
     return {
         "lost": len(lost),
         "duplicates": sum(n - 1 for t, n in copies.items() if t in by_reply and n > 1),
+        "duplicated_messages": sum(1 for t, n in copies.items() if t in by_reply and n > 1),
+        "most_copies": max((n for t, n in copies.items() if t in by_reply), default=0),
         "out_of_order": len(disordered),
-        "unexpected_replies": unexpected,
+        "unexpected_replies": len(unexpected),
+        "unexpected_examples": unexpected[:3],
         "wrong_recipient": wrong_person,
         "replies_received": len(replies),
         "lost_examples": [m.text for m in lost[:5]],
@@ -218,7 +228,7 @@ async def run(home: Path, args: argparse.Namespace) -> dict[str, Any]:
             kills = killer.run(args.kills, rng, args.kill_every[0], args.kill_every[1])
             await asyncio.gather(kills, *people)
         sent_s = time.perf_counter() - start
-        expected = {f"echo: {m.text}" for m in messages}
+        expected = {m.text for m in messages}
         drain_s = await wait_drained(record, expected, args.drain_limit)
         left = unfinished(home / "personae.db")
     finally:
@@ -277,6 +287,11 @@ def report(result: dict[str, Any]) -> None:
         ]],
     )  # fmt: skip
     print(f"store at the end: {result['store']}; unfinished: {result['unfinished_at_end']}")
+    print(
+        f"duplicates: {result['duplicates']} extra copies of {result['duplicated_messages']} "
+        f"replies (at most {result['most_copies']} copies of one), "
+        f"{result['duplicates'] / max(1, result['kills']):.1f} per kill"
+    )
     print()
     print(
         f"Faults           lost {result['lost']}  duplicates {result['duplicates']}  "
