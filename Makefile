@@ -49,6 +49,8 @@ bench: dev
 	$(BIN)/python bench/concurrency.py --json bench/results/concurrency.json
 	$(BIN)/python bench/isolation.py --json bench/results/isolation.json
 	$(BIN)/python bench/quality.py --json bench/results/quality.json
+	$(BIN)/python bench/webhooks.py --json bench/results/webhooks.json
+	$(BIN)/python bench/faults.py --json bench/results/faults.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
