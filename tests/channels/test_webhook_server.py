@@ -400,3 +400,30 @@ async def test_a_delivery_status_webhook_updates_the_reply_it_names(
     while rows(server, read, (wamid,)) != [("read",)]:
         assert time.monotonic() < deadline, rows(server, read, (wamid,))
         await asyncio.sleep(0.05)
+
+
+async def test_a_burst_from_one_chat_is_acknowledged_once_for_its_newest_message_not_each(
+    web: httpx.AsyncClient, server: LiveServer, platform: PlatformServer
+) -> None:
+    # While the acknowledgement slots are busy, a chat's waiting read receipts collapse into
+    # one for its newest message (reading it marks the earlier ones read).
+    count = 40
+    mids = [f"wamid.K{i}" for i in range(count)]
+    answers = await asyncio.gather(
+        *(post(web, WA, WA.text_update(f"k{i}", mid)) for i, mid in enumerate(mids))
+    )
+    assert [a.status_code for a in answers] == [200] * count
+    await until(server, OUTBOX, count)
+    [(newest,)] = rows(
+        server, "SELECT external_id FROM messages WHERE role = 'user' ORDER BY id DESC LIMIT 1"
+    )
+
+    def acked() -> list[str]:
+        return [b["message_id"] for b in platform.sent(WA.send_suffix) if "status" in b]
+
+    deadline = time.monotonic() + 10
+    while newest not in acked():
+        assert time.monotonic() < deadline, acked()
+        await asyncio.sleep(0.05)
+    assert set(acked()) <= set(mids)
+    assert len(acked()) < count
