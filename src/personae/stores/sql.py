@@ -273,7 +273,8 @@ class SqlStore:
         return await self._run.write(_outbox.claim, row_id)
 
     async def delivery_sent(self, row_id: int, platform_id: str | None, recipient: str) -> None:
-        await self._run.write(_outbox.mark_sent, row_id, platform_id, recipient)
+        # First: until this commits, a crash sends the reply again (the at-least-once window).
+        await self._run.write_first(_outbox.mark_sent, row_id, platform_id, recipient)
 
     async def delivery_retry(
         self, row_id: int, wait_s: float, code: str | None, error: str
