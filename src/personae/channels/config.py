@@ -11,7 +11,7 @@ import difflib
 import json
 from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
@@ -42,11 +42,13 @@ class ConnectionBase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     persona: str = Field(max_length=64)
+    # The field webhooks are routed by (phone_number_id, page_id, ...): each kind names its own.
+    key_field: ClassVar[str] = ""
 
     @property
     def key(self) -> str:
-        """The id webhooks are routed by; subclasses name theirs."""
-        raise NotImplementedError
+        """The account id webhooks are routed by."""
+        return str(getattr(self, self.key_field))
 
 
 class WhatsAppTemplate(BaseModel):
@@ -79,9 +81,7 @@ class WhatsAppConnection(ConnectionBase):
     verify_token: Secret
     template: WhatsAppTemplate | None = None
 
-    @property
-    def key(self) -> str:
-        return self.phone_number_id
+    key_field: ClassVar[str] = "phone_number_id"
 
 
 class MessengerConnection(ConnectionBase):
@@ -90,9 +90,7 @@ class MessengerConnection(ConnectionBase):
     app_secret: Secret
     verify_token: Secret
 
-    @property
-    def key(self) -> str:
-        return self.page_id
+    key_field: ClassVar[str] = "page_id"
 
 
 class InstagramConnection(ConnectionBase):
@@ -101,9 +99,7 @@ class InstagramConnection(ConnectionBase):
     app_secret: Secret
     verify_token: Secret
 
-    @property
-    def key(self) -> str:
-        return self.account_id
+    key_field: ClassVar[str] = "account_id"
 
 
 class TelegramConnection(ConnectionBase):
@@ -121,9 +117,7 @@ class TelegramConnection(ConnectionBase):
             )
         return self
 
-    @property
-    def key(self) -> str:
-        return self.name
+    key_field: ClassVar[str] = "name"
 
 
 class ChannelsInvalid(ConfigError):
