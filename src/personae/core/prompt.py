@@ -204,6 +204,14 @@ async def _least_cost(engine: Engine, head: Sequence[ChatMessage]) -> int:
     return min((await engine.count_tokens([*head, *empty]))[len(head) :])
 
 
+BYTES_PER_TOKEN = 3
+
+
+def estimate_tokens(text: str) -> int:
+    """Conservative token estimate without a tokenizer: one token per 3 UTF-8 bytes."""
+    return -(-len(text.encode()) // BYTES_PER_TOKEN)
+
+
 def estimate_message_tokens(message: ChatMessage, overhead: int) -> int:
-    """A tokenizer-free estimate: one token per 3 UTF-8 bytes, plus the template's wrapping."""
-    return -(-len(message.content.encode()) // 3) + overhead
+    """A tokenizer-free estimate of a message: its text plus the template's wrapping."""
+    return estimate_tokens(message.content) + overhead

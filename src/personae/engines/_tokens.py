@@ -18,7 +18,6 @@ count is a conservative estimate: ceil(UTF-8 bytes / 3) + 4 per message.
 from __future__ import annotations
 
 import asyncio
-import math
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,23 +25,18 @@ from typing import Any, Protocol
 
 import httpx
 
+from personae.core.prompt import estimate_tokens
 from personae.engines._wire import error_for_status, error_message, wire_messages
 from personae.errors import EngineError, EngineUnavailable
 from personae.types import ChatMessage
 
 MESSAGE_OVERHEAD = 4
-BYTES_PER_TOKEN = 3
 CACHE_ENTRIES = 2048
 CONCURRENT_REQUESTS = 4
 BATCH_TEXTS = 256  # texts per batched /tokenize request: bounds one request's size
 _SEPARATOR = -1  # LLAMA_TOKEN_NULL: never produced by tokenizing text
 # Statuses meaning "no such endpoint here (or not in this shape, or not for us)": estimate then.
 _MISSING = frozenset({400, 401, 403, 404, 405, 422, 501})
-
-
-def estimate_tokens(text: str) -> int:
-    """Conservative token estimate without a tokenizer: one token per 3 UTF-8 bytes."""
-    return math.ceil(len(text.encode()) / BYTES_PER_TOKEN)
 
 
 class Tokenizer(Protocol):
