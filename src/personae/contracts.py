@@ -219,6 +219,9 @@ class ChannelAbilities:
     sends_per_s: float | None = None
     chat_sends_per_s: float | None = None
     chat_burst: int = 1
+    # The platform reports each send by webhook with the tag the send carried, so a send cut
+    # off by a crash can be confirmed instead of repeated.
+    confirms_sends: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,9 +260,11 @@ class Channel(Protocol):
 
     abilities: ChannelAbilities
 
-    async def send(self, chat_id: str, text: str) -> SendResult:
+    async def send(self, chat_id: str, text: str, tag: str | None = None) -> SendResult:
         """Send a reply written in markdown: converted to the channel's formatting, split at
-        ``max_text_len`` on sentence boundaries; ``message_ids`` has one id per part.
+        ``max_text_len`` on sentence boundaries; ``message_ids`` has one id per part. Where
+        ``abilities.confirms_sends``, ``tag`` rides along and comes back in the platform's
+        report of the send (ChannelStatus.tag / ChannelEcho.tag).
 
         If a later part fails, the result is that failure with the ids of the parts already
         sent; an outbox that must never send twice splits first (``formatting.split_text``)

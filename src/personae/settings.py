@@ -177,6 +177,12 @@ class Settings(BaseSettings):
     delivery_poll_s: float = Field(
         5.0, gt=0, description="Longest pause between two looks for due or left-over outbox rows"
     )
+    delivery_confirm_wait_s: float = Field(
+        30.0,
+        ge=0,
+        description="After a crash, how long a send that was cut off waits for the platform's "
+        "report of it (WhatsApp, Messenger) before it is sent again",
+    )
     log_level: str = Field("info", description="Log level: debug, info, warning, error")
 
     @field_validator("api_keys")

@@ -146,7 +146,7 @@ async def test_messenger_receipts_echoes_reactions_and_edits() -> None:
         ChannelStatus("messenger", PAGE_ID, "delivered", PSID, entry_time, "m_B", mark),
         ChannelStatus("messenger", PAGE_ID, "delivered", PSID, entry_time, None, mark),
         ChannelStatus("messenger", PAGE_ID, "read", PSID, AT, None, mark),
-        ChannelEcho("messenger", PAGE_ID, "m_OUT1", PSID, "hi back", AT),
+        ChannelEcho("messenger", PAGE_ID, "m_OUT1", PSID, "hi back", AT, tag="M"),
         ChannelReaction("messenger", PAGE_ID, "m_OUT1", PSID, "\u2764\ufe0f", AT),
         ChannelReaction("messenger", PAGE_ID, "m_OUT1", PSID, "", AT),
         _msg("m_1#edit1", text="hello again", edit_of="m_1"),

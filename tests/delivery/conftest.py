@@ -80,7 +80,7 @@ def bench(database: str, platform: PlatformServer, tmp_path: Path) -> Bench:
         home=tmp_path / "home", engine="scripted", database_url=database,
         graph_api_base=platform.url, graph_api_version=GRAPH_VERSION,
         telegram_api_base=platform.url, delivery_backoff_s=0.05, delivery_poll_s=0.2,
-        delivery_timeout_s=0.5, delivery_max_attempts=5,
+        delivery_timeout_s=0.5, delivery_max_attempts=5, delivery_confirm_wait_s=0.3,
     )  # fmt: skip
     return Bench(settings)
 

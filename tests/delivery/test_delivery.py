@@ -5,13 +5,25 @@ updated by the platforms' statuses."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, update
 
-from channels.harness import APP_SECRET, IGSID, PSID, TG_CHAT, VERIFY_TOKEN, WA_USER
+from channels.harness import (
+    APP_SECRET,
+    IGSID,
+    PSID,
+    TG_CHAT,
+    VERIFY_TOKEN,
+    WA_USER,
+    fb_envelope,
+    meta_bytes,
+    wa_envelope,
+)
 from channels.platform import (
     BOT_TOKEN,
     IG_ID,
@@ -23,6 +35,8 @@ from channels.platform import (
     PlatformServer,
     graph_error,
 )
+from personae.channels.webhook import sign
+from personae.contracts import WebhookRequest
 from personae.runtime import Runtime
 from personae.stores.tables import outbox
 from personae.types import ChannelStatus
@@ -44,10 +58,13 @@ def whatsapp(template: Any = None) -> dict[str, Any]:
     return fields
 
 
-def wa_text(text: str) -> dict[str, Any]:
+def wa_text(text: str, row_id: int) -> dict[str, Any]:
+    """A reply part as WhatsApp gets it: tagged with its outbox row, which the status webhook
+    of the send hands back."""
     return {
         "messaging_product": "whatsapp", "recipient_type": "individual", "to": WA_USER,
         "type": "text", "text": {"body": text, "preview_url": False},
+        "biz_opaque_callback_data": f"personae-outbox:{row_id}",
     }  # fmt: skip
 
 
@@ -67,7 +84,7 @@ async def test_a_reply_is_sent_once_with_the_exact_body(
         # A redelivery of the same message makes no second reply and no second send.
         await bench.turn(runtime, "whatsapp", PHONE_ID, WA_USER, "hola **amigo**", "wamid.1")
         [again] = await settled(runtime, conv, 1)
-    assert platform.sent(WA_SEND) == [wa_text("echo: hola *amigo*")]
+    assert platform.sent(WA_SEND) == [wa_text("echo: hola *amigo*", row.id)]
     assert (row.status, row.attempts, row.part, row.parts) == ("sent", 1, 1, 1)
     assert row.platform_message_id and row.platform_message_id.startswith("wamid.OUT")
     assert row.delivery_status == "sent" and row.sent_at is not None
@@ -87,7 +104,7 @@ async def test_429_5xx_and_a_timeout_are_retried_then_sent_once(
         conv = await bench.turn(runtime, "whatsapp", PHONE_ID, WA_USER, "try again", "wamid.r")
         [row] = await settled(runtime, conv, 1)
     calls = [r for r in platform.seen if r.path.endswith(WA_SEND)]
-    assert [c.body for c in calls] == [wa_text("echo: try again")] * 4
+    assert [c.body for c in calls] == [wa_text("echo: try again", row.id)] * 4
     assert (row.status, row.attempts, row.last_error) == ("sent", 4, None)
     assert calls[1].at - calls[0].at >= 0.9, "Retry-After: 1 was not honoured"
 
@@ -309,3 +326,155 @@ async def test_a_messenger_watermark_marks_everything_sent_before_it(
         [row] = await runtime.deliveries.entries(conv)
     assert (row.status, row.delivery_status, row.read_at) == ("sent", "read", mark)
     assert (row.platform_message_id or "").startswith("m_OUT")
+
+
+async def cut_off_mid_send(bench: Bench, kind: str, fields: dict[str, Any], chat: str) -> str:
+    """A reply whose send was in flight when the process died: its row is left "sending"."""
+    key = fields.get("phone_number_id") or fields.get("page_id") or fields["account_id"]
+    async with bench.runtime(deliver=False) as runtime:
+        if runtime.connections.find(kind, key) is None:
+            await runtime.connections.add(kind, fields)
+        conv = await bench.turn(runtime, kind, key, chat, "are you there?", f"{kind}.crash")
+        assert isinstance(runtime.work, LocalWorkQueue)
+        await runtime.work.join()
+        [row] = await runtime.deliveries.entries(conv)
+
+        def cut_off(conn: Connection) -> None:
+            with conn.begin():
+                conn.execute(update(outbox).where(outbox.c.id == row.id).values(
+                    status="sending", attempts=1))  # fmt: skip
+
+        await runtime.store.run_sync(cut_off)
+    return conv
+
+
+def signed(body: dict[str, Any]) -> WebhookRequest:
+    raw = meta_bytes(body)
+    return WebhookRequest("POST", {}, {"x-hub-signature-256": sign(raw, APP_SECRET)}, raw)
+
+
+async def test_a_send_cut_off_by_a_crash_is_confirmed_by_its_status_not_sent_twice(
+    bench: Bench, platform: PlatformServer
+) -> None:
+    """WhatsApp took the call but the answer was lost: its `sent` status webhook carries the
+    row's biz_opaque_callback_data, and that, not a second send, settles the row."""
+    bench.settings = bench.settings.model_copy(update={"delivery_confirm_wait_s": 5.0})
+    conv = await cut_off_mid_send(bench, "whatsapp", whatsapp(), WA_USER)
+    async with bench.runtime() as runtime:
+        [held] = await runtime.deliveries.entries(conv)
+        assert held.status == "pending" and held.error_code == "unconfirmed"
+        assert "waiting for the platform" in (held.last_error or "")
+        status = {
+            "id": "wamid.TAKEN", "status": "sent", "timestamp": "1750030073",
+            "recipient_id": WA_USER, "biz_opaque_callback_data": f"personae-outbox:{held.id}",
+        }  # fmt: skip
+        result = await runtime.inbound.webhook(
+            "whatsapp", signed(wa_envelope({"statuses": [status]}))
+        )
+        assert result is not None and result.status == 200
+        [row] = await settled(runtime, conv, 1, timeout_s=3.0)
+    assert platform.sent(WA_SEND) == []
+    assert (row.status, row.platform_message_id, row.delivery_status) == (
+        "sent",
+        "wamid.TAKEN",
+        "sent",
+    )
+
+
+async def test_a_send_cut_off_that_no_report_confirms_is_sent_again_after_the_wait(
+    bench: Bench, platform: PlatformServer
+) -> None:
+    bench.settings = bench.settings.model_copy(update={"delivery_confirm_wait_s": 0.6})
+    conv = await cut_off_mid_send(bench, "whatsapp", whatsapp(), WA_USER)
+    started = time.monotonic()  # the held row becomes due 0.6 s after start-up recovers it
+    async with bench.runtime() as runtime:
+        [row] = await settled(runtime, conv, 1)
+        waited = time.monotonic() - started
+    assert platform.sent(WA_SEND) == [wa_text("echo: are you there?", row.id)]
+    assert row.status == "sent" and row.attempts == 2 and waited >= 0.5
+
+
+async def test_a_messenger_echo_with_the_rows_metadata_confirms_a_cut_off_send(
+    bench: Bench, platform: PlatformServer
+) -> None:
+    bench.settings = bench.settings.model_copy(update={"delivery_confirm_wait_s": 5.0})
+    page = {
+        "persona": "spanish-tutor", "page_id": PAGE_ID, "page_access_token": PAGE_TOKEN,
+        "app_secret": APP_SECRET, "verify_token": VERIFY_TOKEN,
+    }  # fmt: skip
+    conv = await cut_off_mid_send(bench, "messenger", page, PSID)
+    async with bench.runtime() as runtime:
+        [held] = await runtime.deliveries.entries(conv)
+        echo = {
+            "sender": {"id": PAGE_ID}, "recipient": {"id": PSID}, "timestamp": 1458692752478,
+            "message": {"mid": "m_TAKEN", "is_echo": True, "app_id": 1517776481860111,
+                        "metadata": f"personae-outbox:{held.id}", "text": held.text},
+        }  # fmt: skip
+        result = await runtime.inbound.webhook(
+            "messenger", signed(fb_envelope("page", PAGE_ID, echo))
+        )
+        assert result is not None and result.status == 200
+        [row] = await settled(runtime, conv, 1, timeout_s=3.0)
+    assert platform.sent(f"/{PAGE_ID}/messages") == [] and platform.sent("/me/messages") == []
+    assert (row.status, row.platform_message_id) == ("sent", "m_TAKEN")
+
+
+async def test_a_reply_on_messenger_carries_its_rows_tag_as_metadata(
+    bench: Bench, platform: PlatformServer
+) -> None:
+    page = {
+        "persona": "spanish-tutor", "page_id": PAGE_ID, "page_access_token": PAGE_TOKEN,
+        "app_secret": APP_SECRET, "verify_token": VERIFY_TOKEN,
+    }  # fmt: skip
+    async with bench.runtime() as runtime:
+        await runtime.connections.add("messenger", page)
+        conv = await bench.turn(runtime, "messenger", PAGE_ID, PSID, "tag me", "m_tag")
+        [row] = await settled(runtime, conv, 1)
+    sends = [r.body for r in platform.seen if "message" in (r.body or {})]
+    assert sends == [{
+        "recipient": {"id": PSID}, "messaging_type": "RESPONSE",
+        "message": {"text": "echo: tag me", "metadata": f"personae-outbox:{row.id}"},
+    }]  # fmt: skip
+
+
+async def test_a_timed_out_send_that_whatsapp_reports_is_not_sent_again(
+    bench: Bench, platform: PlatformServer
+) -> None:
+    """The call went out and its answer never came: the row waits for the send's status
+    webhook instead of sending a second copy the moment the backoff ends."""
+    bench.settings = bench.settings.model_copy(update={"delivery_confirm_wait_s": 5.0})
+    platform.fail_next = ["hang"]
+    async with bench.runtime() as runtime:
+        await connect(runtime, "whatsapp", whatsapp())
+        conv = await bench.turn(runtime, "whatsapp", PHONE_ID, WA_USER, "slow", "wamid.slow")
+        [held] = await settled(runtime, conv, 1, done=lambda e: e.last_error is not None)
+        assert held.status == "pending" and held.error_code == "unconfirmed"
+        assert (held.last_error or "").startswith("timeout: ")
+        assert "waiting for the platform to confirm" in (held.last_error or "")
+        status = {
+            "id": "wamid.SLOW", "status": "sent", "timestamp": "1750030073",
+            "recipient_id": WA_USER, "biz_opaque_callback_data": f"personae-outbox:{held.id}",
+        }  # fmt: skip
+        envelope = wa_envelope({"statuses": [status]})
+        result = await runtime.inbound.webhook("whatsapp", signed(envelope))
+        assert result is not None and result.status == 200
+        [row] = await settled(runtime, conv, 1, timeout_s=3.0)
+    assert platform.sent(WA_SEND) == [wa_text("echo: slow", row.id)]  # the one that hung
+    assert (row.status, row.platform_message_id, row.attempts) == ("sent", "wamid.SLOW", 1)
+
+
+async def test_a_held_send_waits_afresh_after_another_restart(
+    bench: Bench, platform: PlatformServer
+) -> None:
+    """The platform retries its report while the server is down: the wait for it counts time
+    the server is up, so a crash loop never turns into a second send."""
+    bench.settings = bench.settings.model_copy(update={"delivery_confirm_wait_s": 5.0})
+    conv = await cut_off_mid_send(bench, "whatsapp", whatsapp(), WA_USER)
+    async with bench.runtime() as runtime:
+        [first] = await runtime.deliveries.entries(conv)
+    await asyncio.sleep(0.3)
+    async with bench.runtime() as runtime:
+        [again] = await runtime.deliveries.entries(conv)
+    assert first.status == again.status == "pending" and again.error_code == "unconfirmed"
+    assert again.available_at - first.available_at >= timedelta(seconds=0.25)
+    assert platform.sent(WA_SEND) == []

@@ -24,8 +24,18 @@ GRAPH_RETRY_AFTER: Mapping[int, float | None] = {
 }  # fmt: skip
 
 
+# Failures after which the platform may have taken the call: the request went out and the
+# answer was lost. A connection never made ("connect") sent nothing.
+UNKNOWN_OUTCOME = frozenset({"timeout", "network"})
+
+
 def network_failure(err: httpx.HTTPError) -> SendResult:
-    kind = "timeout" if isinstance(err, httpx.TimeoutException) else "network"
+    if isinstance(err, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        kind = "connect"
+    elif isinstance(err, httpx.TimeoutException):
+        kind = "timeout"
+    else:
+        kind = "network"
     return SendResult("retryable", code=kind, error=f"{type(err).__name__}: {err}")
 
 

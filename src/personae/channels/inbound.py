@@ -168,6 +168,13 @@ class Inbound:
             await self._store.add_channel_event(
                 "echo", where, event.message_id, event.recipient_id, data, event.at
             )
+            if event.tag is not None and self.on_status is not None:
+                # Our own send, echoed with its tag: the platform confirms it went out.
+                sent = ChannelStatus(
+                    event.channel, event.connection, "sent", event.recipient_id, event.at,
+                    message_id=event.message_id, tag=event.tag,
+                )  # fmt: skip
+                await self.on_status(sent)
         elif isinstance(event, ChannelDeletion):
             await self._store.mark_deleted(where, [event.message_id], event.at)
         elif isinstance(event, ChannelStatus):

@@ -52,6 +52,7 @@ from personae.types import (
     SendResult,
 )
 
+METADATA_MAX = 999  # message.metadata must be under 1,000 characters
 _MB = 1024 * 1024
 # Inbound attachments are CDN URLs; 25 MB is the Send API's own attachment limit.
 MEDIA_TYPES = {
@@ -91,6 +92,8 @@ MESSENGER = Flavour(
         sends_per_s=300.0,
         chat_sends_per_s=1.0,
         chat_burst=3,
+        # A send's message.metadata comes back in its echo (subscribe to message_echoes).
+        confirms_sends=True,
     ),
     token=lambda c: c.page_access_token.get_secret_value(),
 )
@@ -181,7 +184,9 @@ def _message(
 ) -> list[InboundEvent]:
     mid = str(field(msg, "mid", str, f"{where}.message"))
     if msg.get("is_echo"):
-        return [ChannelEcho(name, account, mid, recipient, str(msg.get("text", "")), at)]
+        metadata = msg.get("metadata")
+        tag = metadata if isinstance(metadata, str) and metadata else None
+        return [ChannelEcho(name, account, mid, recipient, str(msg.get("text", "")), at, tag)]
     if msg.get("is_deleted"):
         return [ChannelDeletion(name, account, mid, sender, at)]
     if msg.get("is_unsupported"):
@@ -234,14 +239,13 @@ class MetaMessagingChannel:
             return delivery.network_failure(err), {}
         return delivery.graph_outcome(response)
 
-    async def send(self, chat_id: str, text: str) -> SendResult:
+    async def send(self, chat_id: str, text: str, tag: str | None = None) -> SendResult:
         ids: list[str] = []
         for part in split_text(text, self.abilities.max_text_len):
-            body = {
-                "recipient": {"id": chat_id},
-                "messaging_type": "RESPONSE",
-                "message": {"text": to_plain(part)},
-            }
+            message: dict[str, Any] = {"text": to_plain(part)}
+            if tag is not None and self.abilities.confirms_sends:
+                message["metadata"] = tag[:METADATA_MAX]
+            body = {"recipient": {"id": chat_id}, "messaging_type": "RESPONSE", "message": message}
             result, data = await self._post(body)
             if result.outcome != "sent":
                 return SendResult(

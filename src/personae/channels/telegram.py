@@ -205,7 +205,8 @@ class TelegramChannel:
             return delivery.network_failure(err), None
         return delivery.telegram_outcome(response)
 
-    async def send(self, chat_id: str, text: str) -> SendResult:
+    async def send(self, chat_id: str, text: str, tag: str | None = None) -> SendResult:
+        # Telegram reports nothing about a bot's own sends: ``tag`` has nowhere to go.
         ids: list[str] = []
         for part in split_text(text, ABILITIES.max_text_len):
             body = {"chat_id": chat_id, "text": to_telegram_html(part), "parse_mode": "HTML"}

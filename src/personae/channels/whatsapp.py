@@ -65,7 +65,10 @@ ABILITIES = ChannelAbilities(
     # 80 msg/s per number by default (130429 beyond); the pair rate is 1 message per 6 s to
     # one user with bursts borrowed from later (131056 beyond): a burst of 10 borrows little.
     sends_per_s=80.0, chat_sends_per_s=1 / 6, chat_burst=10,
+    # Every send is reported by a status webhook carrying its biz_opaque_callback_data.
+    confirms_sends=True,
 )  # fmt: skip
+CALLBACK_DATA_MAX = 512  # Graph's limit on biz_opaque_callback_data
 _MEDIA_KINDS = ("image", "audio", "video", "document", "sticker")
 
 
@@ -208,7 +211,12 @@ def _status(status: dict[str, Any], number: str, where: str) -> ChannelStatus:
         message_id=field(status, "id", str, where),
         error_code=str(first["code"]) if "code" in first else None,
         error_message=details or first.get("message") or first.get("title"),
+        tag=_optional_str(status.get("biz_opaque_callback_data")),
     )  # fmt: skip
+
+
+def _optional_str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 class WhatsAppChannel:
@@ -230,13 +238,15 @@ class WhatsAppChannel:
             return delivery.network_failure(err), {}
         return delivery.graph_outcome(response)
 
-    async def send(self, chat_id: str, text: str) -> SendResult:
+    async def send(self, chat_id: str, text: str, tag: str | None = None) -> SendResult:
         ids: list[str] = []
         for part in split_text(text, ABILITIES.max_text_len):
-            body = {
+            body: dict[str, Any] = {
                 "messaging_product": "whatsapp", "recipient_type": "individual", "to": chat_id,
                 "type": "text", "text": {"body": to_whatsapp(part), "preview_url": False},
             }  # fmt: skip
+            if tag is not None:
+                body["biz_opaque_callback_data"] = tag[:CALLBACK_DATA_MAX]
             result, data = await self._post(body)
             if result.outcome != "sent":
                 return SendResult(

@@ -10,7 +10,8 @@ Retryable failures (timeouts, 5xx, 429, Graph throttling codes) wait ``retry_aft
 platform gives one, else exponential backoff with jitter, up to ``delivery_max_attempts``.
 Permanent ones (bad token, blocked user, 131047) are recorded with their code, not retried;
 the later parts of that reply are failed with them. A row found "sending" at start-up was cut
-off mid-call by a crash: it is sent again (at least once; the window is one HTTP call).
+off mid-call by a crash: where the platform reports sends with the tag each carried, it waits
+for that report (then it is sent, not repeated), else it is sent again (at least once).
 Outside the 24-hour window nothing is sent: the row fails with the reason, or, where the
 connection names an approved template, that template goes out in the reply's place.
 """
@@ -27,11 +28,13 @@ from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
+from personae.channels.delivery import UNKNOWN_OUTCOME
 from personae.channels.registry import Connections
 from personae.channels.window import window_refusal
 from personae.contracts import Channel, ChannelAbilities
 from personae.delivery.pacing import Pacer
 from personae.settings import Settings
+from personae.stores.outbox import send_tag
 from personae.stores.sql import SqlStore
 from personae.types import ChannelStatus, OutboxEntry, SendResult
 
@@ -78,9 +81,15 @@ class Deliveries:
 
     async def start(self) -> None:
         """Resume: rows cut off mid-send go back to pending, then every due row is sent."""
-        recovered = await self._store.recover_deliveries()
+        confirming = [n for n, s in self._connections.specs.items() if s.abilities.confirms_sends]
+        wait_s = self._settings.delivery_confirm_wait_s
+        recovered = await self._store.recover_deliveries(confirming, wait_s)
         if recovered:
-            log.warning("%d outbox row(s) were mid-send at a crash; sending them again", recovered)
+            log.warning(
+                "%d outbox row(s) were mid-send at a crash; each is sent again unless its "
+                "platform confirms it within %g s (%s)",
+                recovered, wait_s, ", ".join(confirming) or "none confirms sends",
+            )  # fmt: skip
         self._http = httpx.AsyncClient(timeout=self._settings.delivery_timeout_s)
         self._scanner = asyncio.create_task(self._scan())
 
@@ -179,7 +188,7 @@ class Deliveries:
             result = SendResult(
                 "retryable", code="channel_error", error=f"{type(exc).__name__}: {exc}"
             )
-        await self._record(row, result)
+        await self._record(row, result, channel.abilities.confirms_sends)
 
     async def _window_plan(
         self, row: OutboxEntry, connection: Any, channel: Channel
@@ -188,7 +197,7 @@ class Deliveries:
         abilities = channel.abilities
 
         async def reply() -> SendResult:
-            return await channel.send(row.chat_id, row.text)
+            return await channel.send(row.chat_id, row.text, send_tag(row.id))
 
         if abilities.window_hours is None:
             return reply
@@ -211,7 +220,7 @@ class Deliveries:
         log.info("outside the window: template %s sent instead of outbox %d", template.name, row.id)
         return templated
 
-    async def _record(self, row: OutboxEntry, result: SendResult) -> None:
+    async def _record(self, row: OutboxEntry, result: SendResult, confirms: bool) -> None:
         attempt = row.attempts + 1
         if result.outcome == "sent":
             platform_id = result.message_ids[0] if result.message_ids else None
@@ -230,6 +239,14 @@ class Deliveries:
             attempt, settings.delivery_backoff_s, settings.delivery_backoff_max_s,
             result.retry_after, self._rng,
         )  # fmt: skip
+        if result.code in UNKNOWN_OUTCOME and confirms:
+            # The platform may have it: its report of the send (with the row's tag) settles
+            # the row if it comes; only without one is the send made again.
+            wait = max(wait, settings.delivery_confirm_wait_s)
+            error = f"{result.code}: {error}; waiting for the platform to confirm it"
+            log.info("outbox %d: %s", row.id, error)
+            await self._store.hold_unconfirmed(row.id, wait, error)
+            return
         log.info("outbox %d: %s (%s); retrying in %.2fs", row.id, result.code, error, wait)
         await self._store.delivery_retry(row.id, wait, result.code, error)
 

@@ -11,6 +11,7 @@ sent, so part 2 never leaves before part 1 and a later reply never before an ear
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -142,16 +143,50 @@ def mark_failed(conn: Connection, row_id: int, code: str | None, error: str) -> 
     return int(later.rowcount)
 
 
-def recover_sending(conn: Connection) -> int:
-    """Rows left "sending" by a crash go back to pending: sent again at least once (the
-    platform may or may not have taken that one HTTP call; resending is the lesser harm)."""
+def hold_unconfirmed(conn: Connection, row_id: int, wait_s: float, error: str) -> None:
+    """A send whose outcome is unknown waits ``wait_s`` for the platform's report of it."""
+    now = utcnow()
     with conn.begin():
-        done = conn.execute(
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == row_id)
+            .values(
+                status="pending", available_at=now + timedelta(seconds=wait_s),
+                error_code=UNCONFIRMED, last_error=error, updated_at=now,
+            )
+        )  # fmt: skip
+
+
+def recover_sending(conn: Connection, confirming: Sequence[str], wait_s: float) -> int:
+    """Rows left "sending" by a crash go back to pending. On channels that confirm sends by
+    webhook (``confirming``) they wait ``wait_s`` first: if the platform took that HTTP call,
+    its report (with the row's tag) arrives meanwhile and marks the row sent; only a send it
+    never reports is made again (at least once, the lesser harm than a lost reply). The wait
+    is counted in time this process is up: a row still waiting at a restart waits afresh, since
+    a report the platform tried to deliver while the server was down arrives only later."""
+    now = utcnow()
+    held = outbox.c.channel.in_(list(confirming))
+    note = "a crash cut this send off; waiting for the platform to confirm it before sending again"
+    with conn.begin():
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.status == "pending", outbox.c.error_code == UNCONFIRMED, held)
+            .values(available_at=now + timedelta(seconds=wait_s), updated_at=now)
+        )
+        waiting = conn.execute(
+            update(outbox)
+            .where(outbox.c.status == "sending", held)
+            .values(
+                status="pending", available_at=now + timedelta(seconds=wait_s),
+                error_code=UNCONFIRMED, last_error=note, updated_at=now,
+            )
+        )  # fmt: skip
+        at_once = conn.execute(
             update(outbox)
             .where(outbox.c.status == "sending")
-            .values(status="pending", available_at=utcnow(), updated_at=utcnow())
+            .values(status="pending", available_at=now, updated_at=now)
         )
-    return int(done.rowcount)
+    return int(waiting.rowcount) + int(at_once.rowcount)
 
 
 def last_inbound(conn: Connection, conversation_id: str) -> datetime | None:
@@ -169,8 +204,50 @@ def last_inbound(conn: Connection, conversation_id: str) -> datetime | None:
     return found
 
 
+TAG_PREFIX = "personae-outbox:"
+# error_code of a row whose last send may or may not have reached the platform.
+UNCONFIRMED = "unconfirmed"
+
+
+def send_tag(row_id: int) -> str:
+    """What a send carries so that the platform's report of it names its outbox row."""
+    return f"{TAG_PREFIX}{row_id}"
+
+
+def tagged_row(tag: str | None) -> int | None:
+    if tag is None or not tag.startswith(TAG_PREFIX):
+        return None
+    number = tag.removeprefix(TAG_PREFIX)
+    return int(number) if number.isdigit() and len(number) < 19 else None
+
+
+def confirm_send(conn: Connection, event: ChannelStatus, row_id: int) -> int:
+    """The platform reports the row's send: a row still open (its send's answer was lost to a
+    crash, or is still on its way) is sent now, and never sent again."""
+    now = utcnow()
+    with conn.begin():
+        done = conn.execute(
+            update(outbox)
+            .where(
+                outbox.c.id == row_id,
+                outbox.c.channel == event.channel,
+                outbox.c.status.in_(OPEN),
+            )
+            .values(
+                status="sent", platform_message_id=event.message_id,
+                recipient=event.recipient_id or None, delivery_status="sent",
+                sent_at=event.at, updated_at=now, last_error=None, error_code=None,
+            )
+        )  # fmt: skip
+    return int(done.rowcount)
+
+
 def record_status(conn: Connection, event: ChannelStatus) -> int:
     """Apply a platform's delivery report to the rows it names; returns how many changed."""
+    row_id = tagged_row(event.tag)
+    confirmed = 0
+    if row_id is not None and event.state != "failed":
+        confirmed = confirm_send(conn, event, row_id)
     rank = RANK.get(event.state, 0)
     values: dict[str, Any] = {"delivery_status": event.state, "updated_at": utcnow()}
     if event.state == "delivered":
@@ -191,7 +268,7 @@ def record_status(conn: Connection, event: ChannelStatus) -> int:
         return 0
     with conn.begin():
         done = conn.execute(update(outbox).where(and_(*where)).values(**values))
-    return int(done.rowcount)
+    return confirmed + int(done.rowcount)
 
 
 def conversation_outbox(conn: Connection, conversation_id: str) -> list[OutboxEntry]:

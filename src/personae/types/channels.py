@@ -90,6 +90,9 @@ class ChannelStatus:
     watermark: datetime | None = None
     error_code: str | None = None
     error_message: str | None = None
+    # What the sender attached to the send and the platform echoes back (WhatsApp's
+    # biz_opaque_callback_data): names the outbox row even when its send's answer was lost.
+    tag: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +128,7 @@ class ChannelEcho:
     recipient_id: str
     text: str
     at: datetime
+    tag: str | None = None  # Messenger's message.metadata, echoed as it was sent
 
 
 InboundEvent = ChannelMessage | ChannelStatus | ChannelReaction | ChannelDeletion | ChannelEcho
