@@ -9,7 +9,16 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, exists, func, insert, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    bindparam,
+    exists,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 
 from personae.errors import BadRequest, ConversationNotFound, NotFound, PersonaNotFound
@@ -47,28 +56,32 @@ def open_conversation(conn: Connection, persona_slug: str, person: PersonRef) ->
             return get_or_create(conn, persona_slug, person)
 
 
+# Built once (the accept path runs it per message): a person's conversation with a persona.
+_FIND = (
+    select(conversations)
+    .join_from(
+        conversations,
+        identities,
+        (identities.c.person_id == conversations.c.person_id)
+        & (identities.c.channel == conversations.c.channel),
+    )
+    .where(
+        identities.c.channel == bindparam("channel"),
+        identities.c.external_id == bindparam("external"),
+        conversations.c.persona_slug == bindparam("slug"),
+    )
+)
+_FIND_LOCKED = _FIND.with_for_update(of=conversations)
+
+
 def get_or_create(
     conn: Connection, persona_slug: str, person: PersonRef, lock: bool = False
 ) -> ConversationRef:
     """Inside the caller's transaction; ``lock`` holds the conversation's row until it ends
     (PostgreSQL; SQLite has one writer anyway)."""
-    query = (
-        select(conversations)
-        .join_from(
-            conversations,
-            identities,
-            (identities.c.person_id == conversations.c.person_id)
-            & (identities.c.channel == conversations.c.channel),
-        )
-        .where(
-            identities.c.channel == person.channel,
-            identities.c.external_id == person.external_id,
-            conversations.c.persona_slug == persona_slug,
-        )
-    )
-    if lock:
-        query = query.with_for_update(of=conversations)
-    row = conn.execute(query).first()
+    query = _FIND_LOCKED if lock else _FIND
+    params = {"channel": person.channel, "external": person.external_id, "slug": persona_slug}
+    row = conn.execute(query, params).first()
     if row is not None:
         return conversation_ref(row)
     live = exists().where(personas.c.slug == persona_slug, personas.c.deleted_at.is_(None))

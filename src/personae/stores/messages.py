@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Row, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from personae.stores.conversations import require_conversation
@@ -20,6 +20,21 @@ from personae.types import ConversationRef, OutboxItem, StoredMessage, Trace, Tu
 
 _replies = messages.alias("replies")
 _reply_columns = [c.label(f"reply_{c.name}") for c in _replies.c]
+# Built once: the accept path runs these per message.
+_BY_EXTERNAL_ID = (
+    select(messages, *_reply_columns)
+    .outerjoin(_replies, _replies.c.reply_to == messages.c.id)
+    .where(
+        messages.c.conversation_id == bindparam("cid"),
+        messages.c.external_id == bindparam("xid"),
+    )
+)
+_TOUCH = (
+    update(conversations)
+    .where(conversations.c.id == bindparam("cid"))
+    .values(updated_at=bindparam("now"))
+)
+_INSERT = insert(messages)
 
 
 def history(conn: Connection, conversation_id: str, limit: int) -> list[StoredMessage]:
@@ -75,11 +90,8 @@ def find_inbound(
     this conversation (another conversation's same id is their own message), or without an id
     the conversation's latest message when it is this very text, still unanswered (a retry)."""
     if external_id is not None:
-        return _with_reply(
-            conn,
-            (messages.c.conversation_id == conversation.id)
-            & (messages.c.external_id == external_id),
-        )
+        row = conn.execute(_BY_EXTERNAL_ID, {"cid": conversation.id, "xid": external_id}).first()
+        return _pair(row)
     latest = (
         select(messages)
         .where(messages.c.conversation_id == conversation.id)
@@ -100,7 +112,10 @@ def _with_reply(
         .outerjoin(_replies, _replies.c.reply_to == messages.c.id)
         .where(where)
     )
-    row = conn.execute(query).first()
+    return _pair(conn.execute(query).first())
+
+
+def _pair(row: Row[Any] | None) -> tuple[StoredMessage, StoredMessage | None] | None:
     if row is None:
         return None
     reply = stored_message(row, prefix="reply_") if row.reply_id is not None else None
@@ -128,26 +143,18 @@ def _insert_message(
     external_id: str | None = None,
     **extra: Any,
 ) -> int:
-    result = conn.execute(
-        insert(messages).values(
-            conversation_id=conversation.id,
-            role=role,
-            content=text,
-            channel=conversation.channel,
-            external_id=external_id,
-            created_at=now,
-            **extra,
-        )
-    )
+    values = {
+        "conversation_id": conversation.id, "role": role, "content": text,
+        "channel": conversation.channel, "external_id": external_id, "created_at": now, **extra,
+    }  # fmt: skip
+    result = conn.execute(_INSERT, values)
     key = result.inserted_primary_key
     assert key is not None
     return int(key[0])
 
 
 def _touch(conn: Connection, conversation_id: str, now: datetime) -> None:
-    conn.execute(
-        update(conversations).where(conversations.c.id == conversation_id).values(updated_at=now)
-    )
+    conn.execute(_TOUCH, {"cid": conversation_id, "now": now})
 
 
 def complete_turn(

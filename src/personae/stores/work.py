@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from personae.errors import PersonaNotFound
@@ -74,12 +74,20 @@ def _accept(
     return Accepted(conversation, message, None, job, new_work=new)
 
 
+# The accept path's statements are built once: constructing and cache-keying a statement per
+# call cost more than SQLite's own work (a webhook's accept is the server's hottest path).
+_PUBLISHED = select(personas.c.published).where(
+    personas.c.slug == bindparam("slug"), personas.c.deleted_at.is_(None)
+)
+_JOB_OF = select(work).where(
+    work.c.kind == bindparam("kind"), work.c.message_id == bindparam("mid")
+)
+_NEW_JOB = insert(work)
+
+
 def require_visible(conn: Connection, slug: str, allow_unpublished: bool) -> None:
     """An unpublished persona is missing unless the caller may see it (the admin)."""
-    query = select(personas.c.published).where(
-        personas.c.slug == slug, personas.c.deleted_at.is_(None)
-    )
-    published = conn.scalar(query)
+    published = conn.scalar(_PUBLISHED, {"slug": slug})
     if published is None or (not published and not allow_unpublished):
         raise PersonaNotFound(slug)
 
@@ -93,11 +101,10 @@ def _record_job(
     now: datetime,
 ) -> tuple[Job, bool]:
     """The message's job: recorded now, re-opened if it had failed, else the one in flight."""
-    row = conn.execute(select(work).where(work.c.kind == kind, work.c.message_id == message_id))
-    found = row.first()
+    found = conn.execute(_JOB_OF, {"kind": kind, "mid": message_id}).first()
     if found is None:
         values = _new_job(conversation.id, message_id, kind, payload, now)
-        key = conn.execute(insert(work).values(**values)).inserted_primary_key
+        key = conn.execute(_NEW_JOB, values).inserted_primary_key
         assert key is not None
         return Job(int(key[0]), kind, conversation.id, message_id, payload, now), True
     if found.status == "failed":  # a retry of a failed turn runs it again
