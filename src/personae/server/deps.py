@@ -31,34 +31,40 @@ def _not_ready() -> EngineUnavailable:
     return EngineUnavailable("the server is still starting (loading the store and model)", 5)
 
 
-def get_runtime(request: Request) -> Runtime:
+# Dependencies are coroutines: FastAPI runs a plain function in a worker thread, a hop per
+# request that cost more than the work (and webhooks are acknowledged in milliseconds).
+async def get_runtime(request: Request) -> Runtime:
     runtime = server_state(request).runtime
     if runtime is None:
         raise _not_ready()
     return runtime
 
 
-def get_guard(request: Request) -> Guard:
+def _guard(request: Request) -> Guard:
     guard = server_state(request).guard
     if guard is None:
         raise _not_ready()
     return guard
 
 
-def require_api_key(request: Request) -> None:
-    get_guard(request).require_api_key(request)
+async def get_guard(request: Request) -> Guard:
+    return _guard(request)
 
 
-def require_admin(request: Request) -> None:
-    get_guard(request).require_admin(request)
+async def require_api_key(request: Request) -> None:
+    _guard(request).require_api_key(request)
 
 
-def v1_caller(request: Request) -> str:
-    return get_guard(request).caller(request)
+async def require_admin(request: Request) -> None:
+    _guard(request).require_admin(request)
 
 
-def api_client(request: Request) -> str:
-    return get_guard(request).require_client(request)
+async def v1_caller(request: Request) -> str:
+    return _guard(request).caller(request)
+
+
+async def api_client(request: Request) -> str:
+    return _guard(request).require_client(request)
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
