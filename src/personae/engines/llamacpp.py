@@ -27,6 +27,7 @@ import httpx
 from personae.contracts import Engine
 from personae.engines._tokens import HttpTokenizer, TokenCounter
 from personae.engines._wire import StreamReader, chat_body
+from personae.engines.models import ModelStore
 from personae.errors import ConfigError, EngineError, EngineUnavailable, Unsupported
 from personae.plugins import RegisterEngine, hookimpl
 from personae.settings import Settings
@@ -58,13 +59,17 @@ def resolve_model(settings: Settings, model: str | None) -> Path:
     # PERSONAE_MODEL names the default engine's model: a GGUF only when that engine is us.
     chosen = model or (settings.model if settings.engine == NAME else None)
     path = Path(chosen).expanduser() if chosen else default_model_path()
-    if not path.is_file():
-        raise ConfigError(
-            f"engine {NAME}: model file {str(path)!r} does not exist; set PERSONAE_MODEL (or the "
-            "persona's model.name) to the path of a GGUF file, or unset it to use the bundled "
-            "SmolLM2-135M-Instruct"
-        )
-    return path
+    if path.is_file():
+        return path
+    if chosen and (pulled := ModelStore(settings.resolved_models_dir).find(chosen)) is not None:
+        return pulled.path  # a model `personae model pull` fetched, named by name
+    raise ConfigError(
+        f"engine {NAME}: model {str(chosen or path)!r} is neither a GGUF file nor a pulled "
+        f"model (in {settings.resolved_models_dir}); set PERSONAE_MODEL (or the persona's "
+        "model.name) to a GGUF path or to a name `personae model list` shows, pull one with "
+        "`personae model pull REPO/FILE.gguf`, or unset it to use the bundled "
+        "SmolLM2-135M-Instruct"
+    )
 
 
 def _params(settings: Settings, path: Path, key: str, quantized_kv: bool) -> Any:
