@@ -183,6 +183,20 @@ def test_json_schema_streamed_from_the_embedded_model(sdk: OpenAI) -> None:
     assert set(json.loads(text)) >= {"city", "country"}
 
 
+def test_structured_output_and_logprobs_in_a_server_side_conversation(sdk: OpenAI) -> None:
+    # With `user` the options travel in the turn's stored job and back.
+    done = sdk.chat.completions.create(
+        model="tiny-llama", messages=ASK_JSON, max_tokens=120, user="json-keeper",  # type: ignore[arg-type]
+        response_format={"type": "json_schema", "json_schema": CITY_FORMAT},
+        logprobs=True, top_logprobs=1,
+    )  # fmt: skip
+    text = done.choices[0].message.content or ""
+    assert set(json.loads(text)) >= {"city", "country"}
+    assert done.choices[0].logprobs is not None and done.choices[0].logprobs.content
+    got = b"".join(bytes(t.bytes or []) for t in done.choices[0].logprobs.content)
+    assert got == text.encode()
+
+
 def test_a_schema_the_engine_cannot_follow_is_a_400(sdk: OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         sdk.chat.completions.create(
