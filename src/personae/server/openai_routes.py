@@ -73,13 +73,9 @@ async def chat_completions(
     """With `user` (or the header PERSONAE_OPENAI_USER_HEADER names), the conversation of
     that person of the caller's client (identity.py)."""
     header = runtime.settings.openai_user_header
-    if body.user is None and header is not None:
-        raw = next(
-            (v for k, v in request.headers.raw if k.decode("latin-1").lower() == header.lower()),
-            None,
-        )
-        if (named := header_user(header, raw)) is not None:
-            body = body.model_copy(update={"user": named})
+    named = header_user(header, _raw_header(request, header)) if header else None
+    if body.user is None and named is not None:
+        body = body.model_copy(update={"user": named})
     turn = dataclasses.replace(to_turn_input(body), allow_unpublished=caller == ADMIN_CLIENT)
     if turn.person is not None:
         person = api_person(OPENAI_CHANNEL, caller, turn.person.external_id)
@@ -92,6 +88,12 @@ async def chat_completions(
     include_usage = body.stream_options is not None and body.stream_options.include_usage
     primed = await prime(events)
     return sse_response(_openai_stream(primed, ChunkMaker(body.model, include_usage), logprobs))
+
+
+def _raw_header(request: Request, name: str) -> bytes | None:
+    """The header's bytes as sent (Starlette's str view would hide bytes that are not UTF-8)."""
+    wanted = name.lower().encode("latin-1")
+    return next((value for key, value in request.headers.raw if key.lower() == wanted), None)
 
 
 async def _openai_stream(primed: Primed, maker: ChunkMaker, logprobs: bool) -> AsyncIterator[bytes]:
