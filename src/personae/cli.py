@@ -413,3 +413,6 @@ def persona_add(
 from personae.cli_channels import channel_app  # noqa: E402
 
 app.add_typer(channel_app, name="channel")
+from personae.cli_models import model_app  # noqa: E402
+
+app.add_typer(model_app, name="model")

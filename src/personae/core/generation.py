@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from personae.contracts import Engine
 from personae.core.prompt import AssembledPrompt, FixedParts, HistoryItem, fit_history
 from personae.core.replies import ReplyCutter
-from personae.errors import EngineUnavailable
+from personae.errors import EngineUnavailable, Unsupported
 from personae.types import (
     FinishReason,
     GenerationOptions,
@@ -19,6 +20,7 @@ from personae.types import (
     StoredMessage,
     TextDelta,
     Timings,
+    TokenLogprob,
     Trace,
     TurnFinished,
     Usage,
@@ -53,6 +55,56 @@ class Generated:
     usage: Usage
     finish_reason: FinishReason
     cut: str | None = None  # why core.replies ended the reply early
+    logprobs: tuple[TokenLogprob, ...] = ()
+
+
+def check_abilities(engine: Engine, options: GenerationOptions) -> None:
+    """Refuse, before any work, what the persona's engine cannot do (its ``info`` says)."""
+    info = engine.info
+    if options.response_format is not None and not info.supports_response_format:
+        raise Unsupported(
+            "response_format",
+            f"response_format is not supported by this persona's engine {info.name!r} "
+            f"(model {info.model!r}): it cannot constrain output to JSON; leave "
+            "response_format out, or use a persona on the llamacpp or openai engine",
+        )
+    if options.logprobs and not info.supports_logprobs:
+        raise Unsupported(
+            "logprobs",
+            f"logprobs are not available from this persona's engine {info.name!r} "
+            f"(model {info.model!r}); leave logprobs and top_logprobs out",
+        )
+
+
+class LogprobQueue:
+    """Hands out the logprobs of the tokens whose text has been shown. The reply cutter holds
+    text back and may cut it, so tokens are released by UTF-8 length as text is shown; those
+    of text never shown (a cut tail) are never released."""
+
+    def __init__(self) -> None:
+        self._pending: deque[TokenLogprob] = deque()
+        self._shown = 0
+        self._released = 0
+        self.released: list[TokenLogprob] = []
+
+    def add(self, logprobs: tuple[TokenLogprob, ...]) -> None:
+        self._pending.extend(logprobs)
+
+    def take(self, shown: str, everything: bool = False) -> tuple[TokenLogprob, ...]:
+        self._shown += len(shown.encode())
+        out: list[TokenLogprob] = []
+        while self._pending:
+            size = _size(self._pending[0])
+            if not everything and self._released + size > self._shown:
+                break
+            self._released += size
+            out.append(self._pending.popleft())
+        self.released.extend(out)
+        return tuple(out)
+
+
+def _size(logprob: TokenLogprob) -> int:
+    return len(logprob.bytes) if logprob.bytes is not None else len(logprob.token.encode())
 
 
 async def fit(
@@ -77,6 +129,7 @@ async def generate(
     emit: Emit,
     timeout_s: float,
 ) -> Generated:
+    check_abilities(engine, options)
     model = record.persona.model
     request = GenerationRequest(
         messages=prompt.messages,
@@ -86,27 +139,39 @@ async def generate(
         stop=options.stop,
         seed=options.seed,
         model=model.name,
+        frequency_penalty=options.frequency_penalty,
+        presence_penalty=options.presence_penalty,
+        response_format=options.response_format,
+        logprobs=options.logprobs,
+        top_logprobs=options.top_logprobs,
     )
     pieces: list[str] = []
     usage, finish, chunks = Usage(), "stop", 0
-    cutter = ReplyCutter(record.persona.name)
+    # Structured output is data, not chat: a JSON line is no speaker label to cut at.
+    cutter = ReplyCutter(record.persona.name) if options.response_format is None else None
+    logprobs = LogprobQueue()
     stream = engine.generate(request)
     try:
         async with asyncio.timeout(timeout_s):
             async for chunk in stream:
                 chunks += bool(chunk.text)
-                if shown := cutter.feed(chunk.text):
+                logprobs.add(chunk.logprobs)
+                shown = cutter.feed(chunk.text) if cutter else chunk.text
+                if shown:
                     if clock.first_token_ms is None:
                         clock.first_token_ms = clock.now_ms()
                     pieces.append(shown)
-                    await emit(TextDelta(shown))
-                if cutter.cut:
+                    await emit(TextDelta(shown, logprobs.take(shown)))
+                if cutter and cutter.cut:
                     break  # closing the stream below stops the engine's generation
                 usage = chunk.usage or usage
                 finish = chunk.finish_reason or finish
-        if tail := cutter.finish():
+        tail = cutter.finish() if cutter else ""
+        cut = cutter is not None and cutter.cut
+        rest = logprobs.take(tail, everything=not cut)
+        if tail or rest:
             pieces.append(tail)
-            await emit(TextDelta(tail))
+            await emit(TextDelta(tail, rest))
     except TimeoutError:
         raise EngineUnavailable(
             f"engine {engine.info.name} gave no complete reply within {timeout_s:g} s; "
@@ -117,11 +182,13 @@ async def generate(
         close = getattr(stream, "aclose", None)
         if close is not None:
             await close()
-    if cutter.cut:
+    reason = cutter.cut_reason if cutter else None
+    if reason is not None:
         finish = "stop"
         # The engine's closing usage never came: the prompt as counted, one token a chunk.
         usage = Usage(sum(s.tokens for s in prompt.sections), chunks)
-    return Generated("".join(pieces), usage, finish, cutter.cut_reason)  # type: ignore[arg-type]
+    text = "".join(pieces)
+    return Generated(text, usage, finish, reason, tuple(logprobs.released))  # type: ignore[arg-type]
 
 
 def make_trace(
@@ -155,6 +222,7 @@ def finished(generated: Generated, trace: Trace, reply: StoredMessage | None) ->
         finish_reason=generated.finish_reason,
         trace=trace,
         reply=reply,
+        logprobs=generated.logprobs,
     )
 
 

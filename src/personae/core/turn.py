@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from personae.contracts import Engine, EventSink, Inbox, PersonaSource, TurnLog, WorkQueue
 from personae.core.generation import (
     Clock,
+    check_abilities,
     finished,
     fit,
     generate,
@@ -52,6 +53,7 @@ from personae.types import (
     OutboxItem,
     PersonaRecord,
     ReplyRoute,
+    ResponseFormat,
     TextDelta,
     TurnContext,
     TurnEvent,
@@ -95,6 +97,8 @@ class TurnSpec:
         data = json.loads(text)
         options = data["options"]
         options["stop"] = tuple(options["stop"])
+        if fmt := options.get("response_format"):
+            options["response_format"] = ResponseFormat(**fmt)
         route = data["route"]
         location = data.get("location")  # absent in jobs recorded before channels had them
         contacts = [{**c, "phones": tuple(c["phones"])} for c in data.get("contacts", ())]
@@ -189,6 +193,10 @@ class TurnRunner:
                 yield event
             return
         clock = Clock.since(0.0)
+        if _asks_abilities(turn.options):
+            # Refused before the message is stored: nothing to retry, nothing half done.
+            record = await self._persona(turn.persona, turn.allow_unpublished)
+            check_abilities(await self._engines(record.persona.model), turn.options)
         accepted = await self.accept(turn)
         started = TurnStarted(accepted.conversation.id, accepted.message.id)
         if accepted.reply is not None:
@@ -315,6 +323,7 @@ class TurnRunner:
         try:
             record = await self._persona(turn.persona, turn.allow_unpublished)
             engine = await self._engines(record.persona.model)
+            check_abilities(engine, turn.options)
             queue.put_nowait(TurnStarted(None, None))
             prior = [HistoryItem(message) for message in turn.history]
             fixed = await count_fixed(
@@ -349,6 +358,10 @@ class TurnRunner:
         if not record.persona.published and not allow_unpublished:
             raise PersonaNotFound(slug)
         return record
+
+
+def _asks_abilities(options: GenerationOptions) -> bool:
+    return options.response_format is not None or options.logprobs
 
 
 def _persona_of(found: PersonaRecord | BaseException) -> PersonaRecord:

@@ -16,7 +16,16 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from personae.errors import EngineError, EngineUnavailable
-from personae.types import ChatMessage, FinishReason, GenerationChunk, GenerationRequest, Usage
+from personae.types import (
+    ChatMessage,
+    FinishReason,
+    GenerationChunk,
+    GenerationRequest,
+    ResponseFormat,
+    TokenLogprob,
+    TopLogprob,
+    Usage,
+)
 
 DEFAULT_RETRY_AFTER = 5
 
@@ -41,7 +50,52 @@ def chat_body(request: GenerationRequest, model: str | None) -> dict[str, Any]:
         body["stop"] = list(request.stop)
     if request.seed is not None:
         body["seed"] = request.seed
+    if request.frequency_penalty is not None:
+        body["frequency_penalty"] = request.frequency_penalty
+    if request.presence_penalty is not None:
+        body["presence_penalty"] = request.presence_penalty
+    if request.response_format is not None:
+        body["response_format"] = response_format_json(request.response_format)
+    if request.logprobs:
+        body["logprobs"] = True
+        body["top_logprobs"] = request.top_logprobs
     return body
+
+
+def response_format_json(fmt: ResponseFormat) -> dict[str, Any]:
+    """OpenAI's response_format; llama.cpp's server reads it too (as a grammar)."""
+    if fmt.type == "json_object":
+        return {"type": "json_object"}
+    spec: dict[str, Any] = {"name": fmt.name or "response", "strict": fmt.strict}
+    spec["schema"] = json.loads(fmt.schema) if fmt.schema is not None else {"type": "object"}
+    return {"type": "json_schema", "json_schema": spec}
+
+
+def read_logprobs(choice: Mapping[str, Any]) -> tuple[TokenLogprob, ...]:
+    """A choice's ``logprobs.content`` (OpenAI's shape), as TokenLogprobs; () when absent."""
+    found = choice.get("logprobs")
+    content = found.get("content") if isinstance(found, Mapping) else None
+    if not isinstance(content, list):
+        return ()
+    out: list[TokenLogprob] = []
+    for item in content:
+        if not isinstance(item, Mapping):
+            continue
+        top = tuple(
+            TopLogprob(str(t.get("token", "")), float(t.get("logprob", 0.0)), _bytes(t))
+            for t in item.get("top_logprobs") or ()
+            if isinstance(t, Mapping)
+        )
+        token = str(item.get("token", ""))
+        out.append(TokenLogprob(token, float(item.get("logprob", 0.0)), _bytes(item), top))
+    return tuple(out)
+
+
+def _bytes(item: Mapping[str, Any]) -> tuple[int, ...] | None:
+    raw = item.get("bytes")
+    if isinstance(raw, list) and all(isinstance(b, int) and 0 <= b < 256 for b in raw):
+        return tuple(raw)
+    return None
 
 
 def parse_retry_after(value: str | None) -> int:
@@ -107,22 +161,25 @@ class StreamReader:
         self.usage: Usage | None = None
         self.pieces = 0
 
-    def feed(self, chunk: Mapping[str, Any]) -> str:
-        """The text this chunk adds ('' for none); raises the engine error a chunk reports."""
+    def feed(self, chunk: Mapping[str, Any]) -> GenerationChunk | None:
+        """The text (and its logprobs) this chunk adds, None for none; raises the engine
+        error a chunk reports."""
         if "error" in chunk:
             self._raise(chunk)
         self._read_usage(chunk)
         text = ""
+        logprobs: tuple[TokenLogprob, ...] = ()
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or {}
             content = delta.get("content")
             if isinstance(content, str):
                 text += content
+            logprobs += read_logprobs(choice)
             if choice.get("finish_reason"):
                 self.finish_reason = _finish(choice["finish_reason"])
         if text:
             self.pieces += 1
-        return text
+        return GenerationChunk(text=text, logprobs=logprobs) if text or logprobs else None
 
     def final(self, prompt_tokens: int) -> GenerationChunk:
         """The last chunk; ``prompt_tokens`` is used only if the server sent no usage."""

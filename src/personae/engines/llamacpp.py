@@ -27,7 +27,8 @@ import httpx
 from personae.contracts import Engine
 from personae.engines._tokens import HttpTokenizer, TokenCounter
 from personae.engines._wire import StreamReader, chat_body
-from personae.errors import ConfigError, EngineError, EngineUnavailable
+from personae.engines.models import ModelStore
+from personae.errors import ConfigError, EngineError, EngineUnavailable, Unsupported
 from personae.plugins import RegisterEngine, hookimpl
 from personae.settings import Settings
 from personae.types import ChatMessage, EngineInfo, GenerationChunk, GenerationRequest
@@ -58,13 +59,17 @@ def resolve_model(settings: Settings, model: str | None) -> Path:
     # PERSONAE_MODEL names the default engine's model: a GGUF only when that engine is us.
     chosen = model or (settings.model if settings.engine == NAME else None)
     path = Path(chosen).expanduser() if chosen else default_model_path()
-    if not path.is_file():
-        raise ConfigError(
-            f"engine {NAME}: model file {str(path)!r} does not exist; set PERSONAE_MODEL (or the "
-            "persona's model.name) to the path of a GGUF file, or unset it to use the bundled "
-            "SmolLM2-135M-Instruct"
-        )
-    return path
+    if path.is_file():
+        return path
+    if chosen and (pulled := ModelStore(settings.resolved_models_dir).find(chosen)) is not None:
+        return pulled.path  # a model `personae model pull` fetched, named by name
+    raise ConfigError(
+        f"engine {NAME}: model {str(chosen or path)!r} is neither a GGUF file nor a pulled "
+        f"model (in {settings.resolved_models_dir}); set PERSONAE_MODEL (or the persona's "
+        "model.name) to a GGUF path or to a name `personae model list` shows, pull one with "
+        "`personae model pull REPO/FILE.gguf`, or unset it to use the bundled "
+        "SmolLM2-135M-Instruct"
+    )
 
 
 def _params(settings: Settings, path: Path, key: str, quantized_kv: bool) -> Any:
@@ -78,6 +83,7 @@ def _params(settings: Settings, path: Path, key: str, quantized_kv: bool) -> Any
     p.n_ctx = settings.context_window * settings.parallel  # total; llama.cpp splits it per slot
     p.cpuparams.n_threads = settings.threads
     p.cpuparams_batch.n_threads = settings.threads
+    p.n_gpu_layers = settings.gpu_layers  # 0 on a CPU-only build; -1 offloads every layer
     p.cont_batching = True
     p.cache_prompt = True
     p.cache_ram_mib = settings.prompt_cache_mib
@@ -141,13 +147,15 @@ class LlamaCppEngine:
         reader = StreamReader(NAME, _WHERE)
         try:
             while (item := await queue.get()) is not _DONE:
+                if isinstance(item, ValueError):
+                    raise _refused(item, body) from item
                 if isinstance(item, BaseException):
                     raise EngineUnavailable(
                         f"engine {NAME}: generation failed in {_WHERE} "
                         f"({type(item).__name__}: {item}); retry"
                     ) from item
-                if isinstance(item, Mapping) and (text := reader.feed(item)):
-                    yield GenerationChunk(text=text)
+                if isinstance(item, Mapping) and (piece := reader.feed(item)):
+                    yield piece
         finally:
             # Ends llama.cpp's work on this reply when the caller stops early (callback -> True).
             cancel.set()
@@ -196,6 +204,17 @@ class LlamaCppEngine:
             raise EngineError(f"engine {NAME}: this engine was closed; build a new one")
 
 
+def _refused(error: ValueError, body: Mapping[str, Any]) -> EngineError | Unsupported:
+    """llama.cpp refused the request itself (its std::invalid_argument): not worth a retry."""
+    if "response_format" in body:
+        return Unsupported(
+            "response_format",
+            f"the embedded llama.cpp cannot follow this response_format ({error}); fix the "
+            "JSON schema (llama.cpp supports most of JSON Schema draft 7) or leave it out",
+        )
+    return EngineError(f"engine {NAME}: llama.cpp refused the request ({error})")
+
+
 def _put(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[object], item: object) -> bool:
     """Hand an item to the event loop from any thread; False if the loop is gone."""
     try:
@@ -215,6 +234,9 @@ async def create_llamacpp_engine(settings: Settings, model: str | None) -> Engin
         model=path.stem,
         context_window=settings.context_window,
         parallel_slots=settings.parallel,
+        # llama.cpp's server turns response_format into a grammar and reports logprobs.
+        supports_response_format=True,
+        supports_logprobs=True,
     )
     engine = LlamaCppEngine(server, info, key)
     try:

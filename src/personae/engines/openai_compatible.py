@@ -52,6 +52,9 @@ class OpenAICompatibleEngine:
             model=model,
             context_window=settings.openai_context_window,
             parallel_slots=settings.parallel,
+            # Forwarded as-is: a server without them answers 400, passed on as EngineError.
+            supports_response_format=True,
+            supports_logprobs=True,
         )
         headers = {"Accept": "text/event-stream, application/json"}
         if settings.openai_api_key is not None:
@@ -81,8 +84,8 @@ class OpenAICompatibleEngine:
                 if response.status_code >= 400:
                     raise await _http_error(response, url)
                 async for event in _sse_events(response):
-                    if text := reader.feed(event):
-                        yield GenerationChunk(text=text)
+                    if piece := reader.feed(event):
+                        yield piece
         except httpx.TimeoutException as exc:
             raise EngineUnavailable(
                 f"engine {NAME} at {url}: no answer in time ({type(exc).__name__}); retry, or "

@@ -24,6 +24,7 @@ from personae.server.errors import install_error_handlers
 from personae.server.hosts import HostCheck, allowed_hosts
 from personae.server.limits import BodyLimit
 from personae.server.openapi import install_openapi
+from personae.server.request_id import RequestId
 from personae.server.textcheck import BodyTextCheck
 from personae.settings import Settings
 
@@ -71,8 +72,9 @@ def create_app(
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
     )
-    # Added last, so it runs first: a refused Host gets no further.
+    # Added late, so it runs early: a refused Host gets no further.
     app.add_middleware(HostCheck, allowed=allowed_hosts(settings))
+    app.add_middleware(RequestId)  # outermost: every answer, refusals included, carries an id
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"])
     app.include_router(openai_routes.router)
     app.include_router(api_routes.router)

@@ -17,6 +17,31 @@ API_CHANNELS = ("api", "openai")  # what an API client may name: /api's default 
 ADMIN_CLIENT = "admin"  # the admin token is a client of its own
 LOCAL_CLIENT = "local"  # an unauthenticated /v1 caller when no API key is configured
 _SEPARATOR = ":"
+MAX_USER_CHARS = 255  # as /api's `user`: an id, not a document
+
+
+def header_user(header: str, raw: bytes | None) -> str | None:
+    """The person a front end names in a header (PERSONAE_OPENAI_USER_HEADER), None when the
+    header is absent or blank; a value that is no sane id is refused, naming the header."""
+    if raw is None:
+        return None
+    try:
+        value = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise FieldError(
+            header, f"header {header} is not UTF-8 text; send the person's id as UTF-8"
+        ) from None
+    if len(value) > MAX_USER_CHARS:
+        raise FieldError(
+            header,
+            f"header {header} is {len(value)} characters, over the limit of {MAX_USER_CHARS}; "
+            "send a short id for the person",
+        )
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value):
+        raise FieldError(
+            header, f"header {header} contains control characters; send a plain id for the person"
+        )
+    return value or None
 
 
 def api_person(channel: str, client: str, user: str) -> PersonRef:

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from personae.errors import PersonaeError, PersonaNotFound, TooManyMessages
 from personae.server.deps import RuntimeDep, V1CallerDep, require_api_key
 from personae.server.errors import sse_error_payload
-from personae.server.identity import ADMIN_CLIENT, api_person
+from personae.server.identity import ADMIN_CLIENT, api_person, header_user
 from personae.server.openai_schema import (
     OPENAI_CHANNEL,
     ChatCompletionRequest,
@@ -68,28 +68,41 @@ async def refuse_too_many_messages(request: Request, runtime: RuntimeDep) -> Non
     "/chat/completions", response_model=None, dependencies=[Depends(refuse_too_many_messages)]
 )
 async def chat_completions(
-    body: ChatCompletionRequest, runtime: RuntimeDep, caller: V1CallerDep
+    body: ChatCompletionRequest, request: Request, runtime: RuntimeDep, caller: V1CallerDep
 ) -> dict[str, Any] | Response:
-    """With `user`, the conversation of that person of the caller's client (identity.py)."""
+    """With `user` (or the header PERSONAE_OPENAI_USER_HEADER names), the conversation of
+    that person of the caller's client (identity.py)."""
+    header = runtime.settings.openai_user_header
+    named = header_user(header, _raw_header(request, header)) if header else None
+    if body.user is None and named is not None:
+        body = body.model_copy(update={"user": named})
     turn = dataclasses.replace(to_turn_input(body), allow_unpublished=caller == ADMIN_CLIENT)
     if turn.person is not None:
         person = api_person(OPENAI_CHANNEL, caller, turn.person.external_id)
         turn = dataclasses.replace(turn, person=person)
     events = runtime.turns.run(turn)
+    logprobs = bool(body.logprobs)
     if not body.stream:
         _, finished = await collect(events)
-        return completion_json(completion_id(), body.model, finished)
+        return completion_json(completion_id(), body.model, finished, logprobs)
     include_usage = body.stream_options is not None and body.stream_options.include_usage
     primed = await prime(events)
-    return sse_response(_openai_stream(primed, ChunkMaker(body.model, include_usage)))
+    return sse_response(_openai_stream(primed, ChunkMaker(body.model, include_usage), logprobs))
 
 
-async def _openai_stream(primed: Primed, maker: ChunkMaker) -> AsyncIterator[bytes]:
+def _raw_header(request: Request, name: str) -> bytes | None:
+    """The header's bytes as sent (Starlette's str view would hide bytes that are not UTF-8)."""
+    wanted = name.lower().encode("latin-1")
+    return next((value for key, value in request.headers.raw if key.lower() == wanted), None)
+
+
+async def _openai_stream(primed: Primed, maker: ChunkMaker, logprobs: bool) -> AsyncIterator[bytes]:
     yield _data(maker.chunk({"role": "assistant", "content": ""}))
     try:
         async for event in primed.events():
             if isinstance(event, TextDelta):
-                yield _data(maker.chunk({"content": event.text}))
+                shown = event.logprobs if logprobs else None
+                yield _data(maker.chunk({"content": event.text}, logprobs=shown))
             elif isinstance(event, TurnFinished):
                 yield _data(maker.chunk({}, event.finish_reason))
                 if maker.include_usage:

@@ -1,19 +1,26 @@
 """OpenAI chat-completions wire format: the request model, its translation into a TurnInput,
-and the response and chunk bodies. Unknown OpenAI fields are accepted and ignored."""
+and the response and chunk bodies.
+
+Every request parameter of OpenAI's chat completions is in one of three groups (PARAMETERS):
+honoured; accepted with nothing to do here (said why); refused with a 400 naming it. Fields
+OpenAI does not define (other servers' extensions) are ignored."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from personae.server.errors import FieldError
 from personae.types import (
     ChatMessage,
     GenerationOptions,
     PersonRef,
+    ResponseFormat,
+    TokenLogprob,
     TurnFinished,
     TurnInput,
     Usage,
@@ -43,11 +50,61 @@ class StreamOptions(_Open):
     include_usage: StrictBool = False
 
 
+class JsonSchemaSpec(_Open):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+    strict: StrictBool | None = False
+    description: str | None = None
+
+
+class ResponseFormatSpec(_Open):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaSpec | None = None
+
+
+# Each OpenAI chat-completions parameter and what personae does with it (README lists these).
+HONOURED = (
+    "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens",
+    "temperature", "top_p", "stop", "seed", "n", "user", "frequency_penalty",
+    "presence_penalty", "response_format", "logprobs", "top_logprobs",
+)  # fmt: skip
+# Accepted, with nothing to do here: OpenAI's own dashboard store and tiers, cache hints
+# (the persona prefix is cached for everyone anyway), tool settings without tools.
+WITHOUT_EFFECT = (
+    "store", "metadata", "service_tier", "prompt_cache_key", "prompt_cache_retention",
+    "prompt_cache_options", "safety_identifier", "parallel_tool_calls",
+)  # fmt: skip
+REFUSED: dict[str, str] = {
+    "tools": "personas do not call tools yet; leave tools out",
+    "functions": "personas do not call functions yet; leave functions out",
+    "tool_choice": "personas do not call tools yet; leave tool_choice out (or send 'none')",
+    "function_call": "personas do not call functions yet; leave function_call out",
+    "logit_bias": "token ids differ between models, and personae does not map OpenAI's; "
+    "leave logit_bias out",
+    "audio": "personas answer in text only; leave audio out",
+    "modalities": "personas answer in text only; send modalities ['text'] or leave it out",
+    "prediction": "predicted outputs are not supported; leave prediction out",
+    "reasoning_effort": "persona models are not reasoning models; leave reasoning_effort out",
+    "verbosity": "reply length is the persona's (and max_tokens'); leave verbosity out",
+    "web_search_options": "personas do not search the web; leave web_search_options out",
+    "moderation": "personae runs no moderation model; leave moderation out",
+}
+# Values of refused parameters that ask for nothing (a client's defaults).
+_HARMLESS: dict[str, tuple[Any, ...]] = {
+    "tools": ([],), "functions": ([],), "tool_choice": ("none", "auto"),
+    "function_call": ("none", "auto"), "logit_bias": ({},), "modalities": (["text"],),
+}  # fmt: skip
+MAX_TOP_LOGPROBS = 20
+MAX_SCHEMA_BYTES = 64 * 1024
+
+
 class ChatCompletionRequest(_Open):
     model: str = Field(description="A persona id (see GET /v1/models)")
     messages: list[ClientMessage] = Field(min_length=1)
     user: str | None = Field(
-        None, description="When set, the conversation is kept server-side for this person"
+        None,
+        max_length=255,
+        description="When set, the conversation is kept server-side for this person",
     )
     stream: StrictBool | None = False
     stream_options: StreamOptions | None = None
@@ -58,6 +115,52 @@ class ChatCompletionRequest(_Open):
     stop: str | list[str] | None = None
     seed: StrictInt | None = Field(None, ge=-(2**63), le=2**63 - 1)
     n: StrictInt | None = Field(None, ge=1, le=128)
+    frequency_penalty: StrictFloat | None = Field(None, ge=-2.0, le=2.0)
+    presence_penalty: StrictFloat | None = Field(None, ge=-2.0, le=2.0)
+    response_format: ResponseFormatSpec | None = None
+    logprobs: StrictBool | None = None
+    top_logprobs: StrictInt | None = Field(None, ge=0, le=MAX_TOP_LOGPROBS)
+    store: StrictBool | None = None
+    metadata: dict[str, StrictStr] | None = None
+    service_tier: StrictStr | None = None
+    prompt_cache_key: StrictStr | None = None
+    safety_identifier: StrictStr | None = None
+    parallel_tool_calls: StrictBool | None = None
+
+
+def refuse_unsupported(body: ChatCompletionRequest) -> None:
+    """A 400 naming the first parameter that asks for what personae cannot do."""
+    extra = body.model_extra or {}
+    for name, why in REFUSED.items():
+        value = extra.get(name)
+        if value is not None and value not in _HARMLESS.get(name, ()):
+            raise FieldError(name, f"{name} is not supported: {why}")
+    if body.n is not None and body.n > 1:
+        raise FieldError("n", "n > 1 is not supported: a persona gives one reply; send n=1")
+    if body.top_logprobs and not body.logprobs:
+        raise FieldError("top_logprobs", "top_logprobs needs logprobs: send logprobs=true with it")
+
+
+def response_format_of(spec: ResponseFormatSpec | None) -> ResponseFormat | None:
+    if spec is None or spec.type == "text":
+        return None
+    if spec.type == "json_object":
+        return ResponseFormat("json_object")
+    if spec.json_schema is None:
+        raise FieldError(
+            "response_format.json_schema",
+            "response_format of type json_schema needs json_schema: "
+            '{"name": "...", "schema": {...JSON Schema...}}',
+        )
+    schema = spec.json_schema.schema_
+    text = json.dumps(schema if schema is not None else {"type": "object"})
+    if len(text) > MAX_SCHEMA_BYTES:
+        raise FieldError(
+            "response_format.json_schema.schema",
+            f"the JSON schema is {len(text)} bytes, over the limit of {MAX_SCHEMA_BYTES}; "
+            "send a smaller schema",
+        )
+    return ResponseFormat("json_schema", text, spec.json_schema.name, bool(spec.json_schema.strict))
 
 
 def _text_of(message: ClientMessage, index: int) -> str:
@@ -101,13 +204,17 @@ def _options(body: ChatCompletionRequest) -> GenerationOptions:
         top_p=body.top_p,
         stop=stop,
         seed=body.seed,
+        frequency_penalty=body.frequency_penalty,
+        presence_penalty=body.presence_penalty,
+        response_format=response_format_of(body.response_format),
+        logprobs=bool(body.logprobs),
+        top_logprobs=body.top_logprobs or 0,
     )
 
 
 def to_turn_input(body: ChatCompletionRequest) -> TurnInput:
     """Stateful with ``user`` (only the trailing user messages are new), else stateless."""
-    if body.n is not None and body.n > 1:
-        raise FieldError("n", "n > 1 is not supported: a persona gives one reply; send n=1")
+    refuse_unsupported(body)
     system: list[str] = []
     chat: list[tuple[int, ChatMessage]] = []
     for index, message in enumerate(body.messages):
@@ -159,7 +266,30 @@ def usage_json(usage: Usage) -> dict[str, Any]:
     return body
 
 
-def completion_json(cid: str, model: str, finished: TurnFinished) -> dict[str, Any]:
+def logprobs_json(logprobs: tuple[TokenLogprob, ...]) -> dict[str, Any]:
+    """OpenAI's ``choices[].logprobs``: the tokens, each with its top alternatives."""
+    content = [
+        {
+            "token": item.token,
+            "logprob": item.logprob,
+            "bytes": _bytes(item.token, item.bytes),
+            "top_logprobs": [
+                {"token": t.token, "logprob": t.logprob, "bytes": _bytes(t.token, t.bytes)}
+                for t in item.top
+            ],
+        }
+        for item in logprobs
+    ]
+    return {"content": content, "refusal": None}
+
+
+def _bytes(token: str, raw: tuple[int, ...] | None) -> list[int]:
+    return list(raw) if raw is not None else list(token.encode())
+
+
+def completion_json(
+    cid: str, model: str, finished: TurnFinished, logprobs: bool = False
+) -> dict[str, Any]:
     message = {"role": "assistant", "content": finished.text, "refusal": None}
     choice = {"index": 0, "message": message, "finish_reason": finished.finish_reason}
     return {
@@ -167,7 +297,7 @@ def completion_json(cid: str, model: str, finished: TurnFinished) -> dict[str, A
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{**choice, "logprobs": None}],
+        "choices": [{**choice, "logprobs": logprobs_json(finished.logprobs) if logprobs else None}],
         "usage": usage_json(finished.usage),
         "system_fingerprint": None,
     }
@@ -182,8 +312,14 @@ class ChunkMaker:
         self.model = model
         self.include_usage = include_usage
 
-    def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+    def chunk(
+        self,
+        delta: dict[str, Any],
+        finish_reason: str | None = None,
+        logprobs: tuple[TokenLogprob, ...] | None = None,
+    ) -> dict[str, Any]:
+        shown = logprobs_json(logprobs) if logprobs is not None else None
+        choice = {"index": 0, "delta": delta, "logprobs": shown, "finish_reason": finish_reason}
         return self._frame([choice], None)
 
     def usage(self, usage: Usage) -> dict[str, Any]:

@@ -22,6 +22,34 @@ class ChatMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class ResponseFormat:
+    """Structured output: any JSON object, or JSON matching ``schema`` (a JSON Schema, kept as
+    its JSON text so the value stays frozen and hashable)."""
+
+    type: Literal["json_object", "json_schema"]
+    schema: str | None = None
+    name: str | None = None
+    strict: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TopLogprob:
+    token: str
+    logprob: float
+    bytes: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    """One generated token's log probability and its most likely alternatives."""
+
+    token: str
+    logprob: float
+    bytes: tuple[int, ...] | None = None
+    top: tuple[TopLogprob, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class GenerationRequest:
     """What an engine is asked to do: messages in, one streamed reply out."""
 
@@ -32,6 +60,11 @@ class GenerationRequest:
     stop: tuple[str, ...] = ()
     seed: int | None = None
     model: str | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    response_format: ResponseFormat | None = None
+    logprobs: bool = False
+    top_logprobs: int = 0  # alternatives per token, with ``logprobs``
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +88,7 @@ class GenerationChunk:
     text: str = ""
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
+    logprobs: tuple[TokenLogprob, ...] = ()  # of the tokens in ``text``, when asked for
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +98,9 @@ class EngineInfo:
     context_window: int
     parallel_slots: int
     supports_streaming: bool = True
+    # What the engine can do beyond plain text, checked before a turn asks for it.
+    supports_response_format: bool = False
+    supports_logprobs: bool = False
 
 
 # ---------------------------------------------------------------- stored records
@@ -178,6 +215,11 @@ class GenerationOptions:
     top_p: float | None = None
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    response_format: ResponseFormat | None = None
+    logprobs: bool = False
+    top_logprobs: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +256,7 @@ class TurnStarted:
 @dataclass(frozen=True, slots=True)
 class TextDelta:
     text: str
+    logprobs: tuple[TokenLogprob, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +267,7 @@ class TurnFinished:
     trace: Trace
     reply: StoredMessage | None = None
     replayed: bool = False
+    logprobs: tuple[TokenLogprob, ...] = ()  # of the whole reply, when asked for
 
 
 TurnEvent = TurnStarted | TextDelta | TurnFinished

@@ -12,13 +12,21 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from personae.types import TextDelta, TurnFailed, TurnFinished, TurnStarted, WorkEvent
+from personae.types import (
+    TextDelta,
+    TokenLogprob,
+    TurnFailed,
+    TurnFinished,
+    TurnStarted,
+    WorkEvent,
+)
 
 
 @dataclass
 class _Running:
     started: TurnStarted
     text: list[str] = field(default_factory=list)
+    logprobs: list[TokenLogprob] = field(default_factory=list)
 
 
 class LocalEventHub:
@@ -33,6 +41,7 @@ class LocalEventHub:
             running = self._running.get(message_id)
             if running is not None:
                 running.text.append(event.text)
+                running.logprobs.extend(event.logprobs)
         else:
             self._running.pop(message_id, None)
         for queue in self._subscribers.get(message_id, ()):
@@ -45,7 +54,7 @@ class LocalEventHub:
         if running is not None:
             queue.put_nowait(running.started)
             if running.text:
-                queue.put_nowait(TextDelta("".join(running.text)))
+                queue.put_nowait(TextDelta("".join(running.text), tuple(running.logprobs)))
         self._subscribers.setdefault(message_id, set()).add(queue)
         try:
             yield _until_end(queue)
