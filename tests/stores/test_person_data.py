@@ -72,9 +72,10 @@ async def _fill(store: SqlStore, slug: str, media: Path) -> dict[str, Any]:
     await store.add_attachment(
         MediaRecord(second.message.id, 0, "image", "m2", "ok", path=str(shared))
     )
+    at = first.message.created_at
     await store.add_channel_event(
-        "reaction", channel, _id("wamid"), person.external_id, {"emoji": "👍"}, first.message.created_at
-    )  # fmt: skip
+        "reaction", channel, _id("wamid"), person.external_id, {"emoji": "+1"}, at
+    )
     person_id = first.conversation.person_id
     bucket = Bucket(limits.person_subject(person), 1.0, 5.0, "person")
     assert await store.admit([bucket], time.time(), person) == limits.Admission()

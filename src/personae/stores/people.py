@@ -104,7 +104,12 @@ NOT_ABOUT_PEOPLE = frozenset(
     {"personas", "persona_revisions", "channel_connections", "access_tokens"}
 )
 # Stored JSON text shown as data in an export, not as an escaped string.
-_JSON_COLUMNS = {("turns", "trace"), ("work", "payload"), ("outbox", "payload"), ("channel_events", "data")}  # fmt: skip
+_JSON_COLUMNS = {
+    ("turns", "trace"),
+    ("work", "payload"),
+    ("outbox", "payload"),
+    ("channel_events", "data"),
+}
 EXPORT_FORMAT = "personae-export/1"
 
 

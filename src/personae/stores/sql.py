@@ -8,6 +8,7 @@ the PersonaSource, ConversationLog and TurnLog contracts plus what the HTTP API 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -349,8 +350,7 @@ class SqlStore:
         """Every row about the person, then their media files no one else sent; returns the
         number of files removed."""
         files = await self._run.write(_people.delete_person, person_id)
-        for name in files:
-            Path(name).unlink(missing_ok=True)
+        await asyncio.to_thread(_unlink_all, files)
         return len(files)
 
     async def request_deletion(self, person_id: str, valid_s: float) -> datetime:
@@ -364,3 +364,8 @@ class SqlStore:
 
     async def export_by_token(self, token: str) -> dict[str, Any]:
         return await self._run.read(_people.export_by_token, token)
+
+
+def _unlink_all(files: Sequence[str]) -> None:
+    for name in files:
+        Path(name).unlink(missing_ok=True)
