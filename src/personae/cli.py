@@ -413,3 +413,7 @@ def persona_add(
 from personae.cli_channels import channel_app  # noqa: E402
 
 app.add_typer(channel_app, name="channel")
+
+from personae.cli_tokens import token_app  # noqa: E402
+
+app.add_typer(token_app, name="token")

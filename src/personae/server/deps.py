@@ -7,10 +7,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from personae.errors import EngineUnavailable
+from personae.errors import EngineUnavailable, Unauthorized
 from personae.runtime import Runtime
-from personae.server.auth import Guard
+from personae.server.auth import BOOTSTRAP_ADMIN, Guard, Principal, bearer_token
 from personae.settings import Settings
+from personae.stores.tokens import PREFIX
 
 
 @dataclass
@@ -45,12 +46,49 @@ def get_guard(request: Request) -> Guard:
     return guard
 
 
-def require_api_key(request: Request) -> None:
-    get_guard(request).require_api_key(request)
+async def require_api_key(request: Request) -> None:
+    """An API key, the admin token, or a stored admin or creator token (staff endpoints live
+    under /api too)."""
+    guard = get_guard(request)
+    try:
+        guard.require_api_key(request)
+    except Unauthorized:
+        if await principal(request) is None:
+            raise
 
 
-def require_admin(request: Request) -> None:
-    get_guard(request).require_admin(request)
+async def principal(request: Request) -> Principal | None:
+    """The admin or creator a request's token names, or None (no token, or not one of those)."""
+    guard = get_guard(request)
+    if guard.is_admin(request):
+        return BOOTSTRAP_ADMIN
+    token = bearer_token(request)
+    if token is None or not token.startswith(PREFIX):
+        return None
+    found = await get_runtime(request).store.find_token(token)
+    if found is None:
+        return None
+    return Principal(found.role, frozenset(found.personas), found.id)
+
+
+async def require_staff(request: Request) -> Principal:
+    """An admin or creator token; 401 otherwise (wrong, revoked or missing)."""
+    found = await principal(request)
+    if found is None:
+        what = "is wrong or revoked" if bearer_token(request) else "is missing"
+        raise Unauthorized(
+            f"{request.method} {request.url.path} needs an admin or creator token, and it "
+            f"{what}: send `Authorization: Bearer <token>` with the admin token "
+            "($PERSONAE_HOME/admin_token or PERSONAE_ADMIN_TOKEN) or one made by "
+            "`personae token create`"
+        )
+    return found
+
+
+async def require_admin(request: Request) -> Principal:
+    found = await require_staff(request)
+    found.require_admin(f"{request.method} {request.url.path}")
+    return found
 
 
 def v1_caller(request: Request) -> str:
@@ -62,6 +100,9 @@ def api_client(request: Request) -> str:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+StaffDep = Annotated[Principal, Depends(require_staff)]
+AdminDep = Annotated[Principal, Depends(require_admin)]
+MaybeStaffDep = Annotated[Principal | None, Depends(principal)]
 GuardDep = Annotated[Guard, Depends(get_guard)]
 # The client a request acts for (identity.py): on /v1 `local` when no key is configured; on
 # /api's conversation writes always a credential's.

@@ -51,6 +51,14 @@ def _person(request: Request) -> tuple[str, bool]:
     return secrets.token_urlsafe(24), True
 
 
+async def web_person_id(request: Request, runtime: RuntimeDep) -> str | None:
+    """The stored person behind the request's cookie, if any."""
+    value = request.cookies.get(COOKIE, "")
+    if not _COOKIE_VALUE.fullmatch(value):
+        return None
+    return await runtime.store.find_person(PersonRef(WEB_CHANNEL, value))
+
+
 def _remember(request: Request, response: Response, person: str, new: bool) -> None:
     if new:
         response.set_cookie(
