@@ -59,8 +59,7 @@ class NativeError(_Wire):
 _WHY = {
     "400": "The request is malformed (or its Host is not allowed); the message says what to fix",
     "401": "An API key or the admin token is required and was missing or wrong",
-    "403": "The token's role or personas do not cover this, or the person or address is "
-    "blocked",
+    "403": "The token's role or personas do not cover this, or the person or address is blocked",
     "404": "The addressed persona, conversation, model or channel connection does not exist "
     "(or is not visible)",
     "408": "The request body did not arrive within PERSONAE_BODY_TIMEOUT_S",

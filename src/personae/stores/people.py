@@ -234,13 +234,14 @@ def request_export(conn: Connection, person_id: str, valid_s: float) -> str:
 
 def export_by_token(conn: Connection, token: str) -> dict[str, Any]:
     """The export an unexpired download token stands for; NotFound otherwise."""
-    person_id = conn.execute(
-        select(data_requests.c.person_id).where(
-            data_requests.c.token_sha256 == token_digest(token),
-            data_requests.c.action == "export",
-            data_requests.c.expires_at > utcnow(),
-        )
-    ).scalar()
+    with conn.begin():
+        person_id = conn.execute(
+            select(data_requests.c.person_id).where(
+                data_requests.c.token_sha256 == token_digest(token),
+                data_requests.c.action == "export",
+                data_requests.c.expires_at > utcnow(),
+            )
+        ).scalar()
     if person_id is None:
         raise NotFound("this export link is unknown or expired; send /export again for a new one")
     return export_person(conn, person_id)
