@@ -176,6 +176,10 @@ class TurnRunner:
             turn.allow_unpublished,
         )
 
+    async def submit(self, job: Job) -> None:
+        """Hand an accepted job to the work queue (later than accept, for a deferred one)."""
+        await self._work.submit(job)
+
     async def enqueue(self, turn: TurnInput, route: ReplyRoute | None = None) -> Accepted:
         """accept, then hand the job to the work queue: a webhook's whole part of the turn.
         A redelivery submits the job again, which a queue that holds it ignores."""

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from personae.core.personas import parse_persona_text, validate_persona_data
 from personae.errors import ConversationNotFound, PersonaNotFound
+from personae.server.abuse import admit
 from personae.server.deps import (
     ApiClientDep,
     MaybeStaffDep,
@@ -240,27 +241,34 @@ async def open_conversation(
 
 
 async def _turn_for(
-    conversation_id: str, body: NewMessage, runtime: RuntimeDep, client: str
+    conversation_id: str, body: NewMessage, runtime: RuntimeDep, client: str, request: Request
 ) -> TurnInput:
     ref = await runtime.store.get_conversation(conversation_id)
     if not belongs_to(ref, client):  # another client's (or channel's): as if it did not exist
         raise ConversationNotFound(conversation_id)
     person = await runtime.store.person_ref(ref.person_id, ref.channel)
-    return TurnInput(
+    turn = TurnInput(
         ref.persona_id,
         body.text,
         person=person,
         external_id=body.external_id,
         allow_unpublished=client == ADMIN_CLIENT,
     )
+    runtime.turns.check(turn)  # an oversized message is refused before it spends a token
+    await admit(runtime, request, person)
+    return turn
 
 
 @router.post("/conversations/{conversation_id}/messages")
 async def send_message(
-    conversation_id: str, body: NewMessage, runtime: RuntimeDep, client: ApiClientDep
+    conversation_id: str,
+    body: NewMessage,
+    request: Request,
+    runtime: RuntimeDep,
+    client: ApiClientDep,
 ) -> Any:
     """Only into a conversation of the caller's client; any other is 404."""
-    turn = await _turn_for(conversation_id, body, runtime, client)
+    turn = await _turn_for(conversation_id, body, runtime, client, request)
     started, finished = await collect(runtime.turns.run(turn))
     return turn_result_json(started, finished, body.text)
 
@@ -271,10 +279,14 @@ async def send_message(
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def stream_message(
-    conversation_id: str, body: NewMessage, runtime: RuntimeDep, client: ApiClientDep
+    conversation_id: str,
+    body: NewMessage,
+    request: Request,
+    runtime: RuntimeDep,
+    client: ApiClientDep,
 ) -> Response:
     """Server-sent events: `delta` {"text"}*, then `done` {message, reply, trace} or `error`."""
-    turn = await _turn_for(conversation_id, body, runtime, client)
+    turn = await _turn_for(conversation_id, body, runtime, client, request)
     primed = await prime(runtime.turns.run(turn))
 
     def done(started: TurnStarted | None, finished: TurnFinished) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from personae.errors import PersonaeError, PersonaNotFound, TooManyMessages
+from personae.server.abuse import admit
 from personae.server.deps import RuntimeDep, V1CallerDep, require_api_key
 from personae.server.errors import sse_error_payload
 from personae.server.identity import ADMIN_CLIENT, api_person
@@ -68,13 +69,15 @@ async def refuse_too_many_messages(request: Request, runtime: RuntimeDep) -> Non
     "/chat/completions", response_model=None, dependencies=[Depends(refuse_too_many_messages)]
 )
 async def chat_completions(
-    body: ChatCompletionRequest, runtime: RuntimeDep, caller: V1CallerDep
+    body: ChatCompletionRequest, request: Request, runtime: RuntimeDep, caller: V1CallerDep
 ) -> dict[str, Any] | Response:
     """With `user`, the conversation of that person of the caller's client (identity.py)."""
     turn = dataclasses.replace(to_turn_input(body), allow_unpublished=caller == ADMIN_CLIENT)
     if turn.person is not None:
         person = api_person(OPENAI_CHANNEL, caller, turn.person.external_id)
         turn = dataclasses.replace(turn, person=person)
+    runtime.turns.check(turn)  # an oversized message is refused before it spends a token
+    await admit(runtime, request, turn.person)
     events = runtime.turns.run(turn)
     if not body.stream:
         _, finished = await collect(events)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from personae.core.avatars import IMAGE_TYPES
 from personae.errors import NotFound, PersonaNotFound
+from personae.server.abuse import admit
 from personae.server.deps import RuntimeDep
 from personae.server.sse import native_stream, prime, sse_response
 from personae.server.wire import persona_card, turn_result_json
@@ -137,6 +138,8 @@ async def web_message(
     await _published(runtime, slug)
     person, new = _person(request)
     turn = TurnInput(slug, body.text, person=PersonRef(WEB_CHANNEL, person))
+    runtime.turns.check(turn)  # an oversized message is refused before it spends a token
+    await admit(runtime, request, turn.person)
     primed = await prime(runtime.turns.run(turn))
 
     def done(started: TurnStarted | None, finished: TurnFinished) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Connection, and_, case, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from personae.settings import Settings
 from personae.stores.tables import blocklist, identities, rate_buckets, utcnow
 from personae.types import PersonRef
 
@@ -155,3 +156,24 @@ def remove_block(conn: Connection, kind: str, value: str) -> bool:
 def list_blocks(conn: Connection) -> list[Block]:
     rows = conn.execute(select(blocklist).order_by(blocklist.c.created_at)).all()
     return [Block(r.kind, r.value, r.reason, r.created_at) for r in rows]
+
+
+def buckets_for(
+    settings: Settings,
+    person: PersonRef | None = None,
+    ip: str | None = None,
+    connection: str | None = None,
+) -> list[Bucket]:
+    """The buckets a message spends from, by the settings; a rate of 0 is no limit."""
+    found = []
+    if person is not None and settings.rate_person_per_min > 0:
+        rate = settings.rate_person_per_min / 60
+        found.append(Bucket(person_subject(person), rate, settings.rate_person_burst, "person"))
+    if ip and settings.rate_ip_per_min > 0:
+        rate = settings.rate_ip_per_min / 60
+        found.append(Bucket(subject("ip", ip), rate, settings.rate_ip_burst, "IP address"))
+    if connection and settings.rate_connection_per_min > 0:
+        rate = settings.rate_connection_per_min / 60
+        burst = settings.rate_connection_burst
+        found.append(Bucket(subject("connection", connection), rate, burst, "channel connection"))
+    return found
