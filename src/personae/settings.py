@@ -202,7 +202,8 @@ class Settings(BaseSettings):
         60.0,
         ge=0,
         description="Messages per minute from one IP address on /v1, /api and the web chat "
-        "(0: no limit; webhooks come from the platforms and are limited per connection)",
+        "(0: no limit; loopback is exempt; webhooks come from the platforms and are limited "
+        "per connection)",
     )
     rate_ip_burst: int = Field(30, ge=1, description="Messages at once from one IP address")
     rate_connection_per_min: float = Field(

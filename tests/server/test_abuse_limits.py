@@ -60,11 +60,20 @@ def test_a_person_over_the_limit_gets_429_and_loses_nothing(limited: LiveServer)
 def test_many_people_from_one_address_share_its_limit(limited: LiveServer) -> None:
     _clear(limited)
     statuses = []
+    # As a local reverse proxy forwards them (uvicorn trusts X-Forwarded-For from loopback).
+    remote = {"X-Forwarded-For": "203.0.113.7"}
     for _ in range(7):  # a new cookie each time: a new person, the same IP
-        with httpx.Client(base_url=limited.url, timeout=30) as browser:
+        with httpx.Client(base_url=limited.url, timeout=30, headers=remote) as browser:
             browser.get("/")
             statuses.append(browser.post(SAY, json={"text": "hi"}).status_code)
     assert statuses == [200] * 5 + [429] * 2
+    with httpx.Client(base_url=limited.url, timeout=30) as local:  # loopback: exempt
+        local.get("/")
+        assert local.post(SAY, json={"text": "hi"}).status_code == 200
+    other = {"X-Forwarded-For": "198.51.100.4"}  # another address: its own bucket
+    with httpx.Client(base_url=limited.url, timeout=30, headers=other) as browser:
+        browser.get("/")
+        assert browser.post(SAY, json={"text": "hi"}).status_code == 200
 
 
 def test_the_blocklist_refuses_an_address_and_a_person(limited: LiveServer) -> None:

@@ -13,20 +13,27 @@ from fastapi import Request
 
 from personae.errors import Forbidden, RateLimited
 from personae.runtime import Runtime
+from personae.server.auth import is_loopback
 from personae.stores.limits import buckets_for
 from personae.types import PersonRef
 
 
 def client_ip(request: Request) -> str | None:
-    """The peer's address (behind a proxy: run uvicorn with --proxy-headers and
-    --forwarded-allow-ips so this is the client's, not the proxy's)."""
+    """The peer's address. Behind a reverse proxy on this machine uvicorn takes the client's
+    from X-Forwarded-For (it trusts 127.0.0.1 by default; FORWARDED_ALLOW_IPS for others)."""
     return request.client.host if request.client else None
+
+
+def _remote(ip: str | None) -> str | None:
+    """The address to rate-limit: loopback is this machine (the operator, a local tool), not a
+    stranger; people on it are still limited each."""
+    return None if ip is None or is_loopback(ip) else ip
 
 
 async def admit(runtime: Runtime, request: Request, person: PersonRef | None) -> None:
     """Raises Forbidden (blocked) or RateLimited (over a limit: retry after a wait)."""
     ip = client_ip(request)
-    buckets = buckets_for(runtime.settings, person=person, ip=ip)
+    buckets = buckets_for(runtime.settings, person=person, ip=_remote(ip))
     admission = await runtime.store.admit(buckets, time.time(), person, ip)
     if admission.blocked is not None:
         raise Forbidden(

@@ -123,14 +123,6 @@ class Guard:
     def is_admin(self, request: Request) -> bool:
         return _matches(bearer_token(request), self._admin)
 
-    def require_admin(self, request: Request) -> None:
-        if not self.is_admin(request):
-            raise Unauthorized(
-                f"{request.method} {request.url.path} needs the admin token: send "
-                "`Authorization: Bearer <token>` with the token from $PERSONAE_HOME/admin_token "
-                "or PERSONAE_ADMIN_TOKEN"
-            )
-
     def credential_client(self, request: Request) -> str | None:
         """The client whose API key (or the admin token) the request carries, else None."""
         given = bearer_token(request)
