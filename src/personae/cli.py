@@ -416,3 +416,7 @@ app.add_typer(channel_app, name="channel")
 from personae.cli_models import model_app  # noqa: E402
 
 app.add_typer(model_app, name="model")
+
+from personae.cli_tokens import token_app  # noqa: E402
+
+app.add_typer(token_app, name="token")

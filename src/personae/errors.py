@@ -125,6 +125,24 @@ class Unauthorized(PersonaeError):
     """A protected action was attempted without a valid token."""
 
 
+class Forbidden(PersonaeError):
+    """A valid token whose role or scope does not cover the action (a creator reaching past
+    their personas), or a blocked person or address."""
+
+
+class RateLimited(PersonaeError):
+    """Over an abuse limit: nothing was stored; the same request may be sent again after
+    ``retry_after`` seconds."""
+
+    def __init__(self, what: str, retry_after: float) -> None:
+        self.retry_after = retry_after
+        wait = max(1, int(retry_after + 0.999))
+        super().__init__(
+            f"too many messages from this {what}; nothing was stored: send it again in "
+            f"{wait} s (the rate is set by PERSONAE_RATE_*)"
+        )
+
+
 class EngineError(PersonaeError):
     """The model engine failed; the message names the engine and the cause."""
 

@@ -14,6 +14,8 @@ from personae.channels.polling import Pollers
 from personae.channels.registry import Connections
 from personae.contracts import Engine, EventSink, WorkQueue
 from personae.core.avatars import AvatarPolicy
+from personae.core.commands import Commands
+from personae.core.data_rights import DataRights
 from personae.core.personas import load_persona_dir
 from personae.core.turn import TURN, TurnRunner
 from personae.delivery.planner import split_planner
@@ -23,7 +25,7 @@ from personae.plugins import broken_plugins, channel_specs, engine_factories
 from personae.private import private_dir, private_file
 from personae.settings import Settings
 from personae.stores.sql import SqlStore
-from personae.types import Job, ModelSettings, Persona
+from personae.types import Job, ModelSettings, Persona, ReplyRoute
 from personae.work.events import LocalEventHub
 from personae.work.local import LocalWorkQueue
 
@@ -133,6 +135,17 @@ class Runtime:
         # The embedded queue and hub; a distributed pair implements the same contracts.
         work = LocalWorkQueue(store, [TURN], resume=resume)
         events = LocalEventHub()
+        commands = Commands()
+        DataRights(
+            store, settings.public_url, settings.export_link_ttl_s, settings.delete_confirm_s
+        ).register(commands)
+        inbound_ref: list[Inbound] = []  # built below, once the turn runner exists
+
+        async def direct(route: ReplyRoute, text: str) -> None:
+            channel = inbound_ref[0].channel(route.channel, route.connection)
+            if channel is not None:
+                await channel.send(route.chat_id, text)
+
         turns = TurnRunner(
             personas=store,
             inbox=store,
@@ -144,6 +157,8 @@ class Runtime:
             max_messages=settings.max_messages,
             engine_timeout_s=settings.engine_timeout_s,
             outbox=split_planner(connections.specs),
+            commands=commands,
+            direct=direct,
         )
         deliveries = Deliveries(store, connections, settings)
 
@@ -158,6 +173,7 @@ class Runtime:
         await work.serve(process)
         # Delivery statuses from webhooks update the outbox rows they report on.
         inbound = Inbound(settings, connections, turns, store, deliveries.record_status)
+        inbound_ref.append(inbound)
         return cls(
             settings=settings, store=store, engines=engines, turns=turns,
             connections=connections, work=work, events=events, inbound=inbound,

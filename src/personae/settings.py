@@ -201,6 +201,44 @@ class Settings(BaseSettings):
         description="After a crash, how long a send that was cut off waits for the platform's "
         "report of it (WhatsApp, Messenger) before it is sent again",
     )
+    public_url: str = Field(
+        "",
+        description="The server's public base URL (https://chat.example.com): makes the "
+        "/export chat command's download link absolute on messaging channels",
+    )
+    export_link_ttl_s: float = Field(
+        900.0, gt=0, description="Seconds an /export download link works"
+    )
+    delete_confirm_s: float = Field(
+        600.0,
+        gt=0,
+        description="Seconds a person has to send `/delete-my-data confirm` after /delete-my-data",
+    )
+    rate_person_per_min: float = Field(
+        20.0,
+        ge=0,
+        description="Messages per minute one person may send, on any channel (0: no limit)",
+    )
+    rate_person_burst: int = Field(
+        10, ge=1, description="Messages one person may send at once before the rate applies"
+    )
+    rate_ip_per_min: float = Field(
+        60.0,
+        ge=0,
+        description="Messages per minute from one IP address on /v1, /api and the web chat "
+        "(0: no limit; loopback is exempt; webhooks come from the platforms and are limited "
+        "per connection)",
+    )
+    rate_ip_burst: int = Field(30, ge=1, description="Messages at once from one IP address")
+    rate_connection_per_min: float = Field(
+        600.0,
+        ge=0,
+        description="Messages per minute one channel connection (a WhatsApp number, a bot) "
+        "takes into turns (0: no limit); more wait, stored, and run as the rate allows",
+    )
+    rate_connection_burst: int = Field(
+        200, ge=1, description="Messages one channel connection takes at once"
+    )
     log_level: str = Field("info", description="Log level: debug, info, warning, error")
 
     @field_validator("api_keys")

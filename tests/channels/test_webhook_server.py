@@ -93,6 +93,7 @@ async def server(platform: PlatformServer, tmp_path: Path) -> AsyncIterator[Live
         personas_dir=write_personas(tmp_path / "personas"), channels=_channels_file(tmp_path),
         graph_api_base=platform.url, graph_api_version=GRAPH_VERSION,
         telegram_api_base=platform.url, max_body_bytes=64 * 1024,
+        rate_person_per_min=0,  # bursts here test acknowledgement (limits: test_abuse_channels)
     )  # fmt: skip
     live = await asyncio.to_thread(start_server, settings)
     yield live

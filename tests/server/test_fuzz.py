@@ -55,6 +55,8 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Known]:
         personas_dir=folder, max_message_chars=2000,
         # Credential checks go nowhere (a closed loopback port): offline and instant.
         graph_api_base=OFFLINE, telegram_api_base=OFFLINE,
+        # The schema is under test here, not the abuse limits (tests/server/test_abuse_limits.py).
+        rate_person_per_min=0, rate_ip_per_min=0,
     )  # fmt: skip
     server = start_server(settings)
     opened = httpx.post(
@@ -66,12 +68,27 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Known]:
     for bot in ("fuzz-bot", "fuzz-gone"):  # one to test, one to delete
         added = httpx.post(f"{server.url}/api/channels", json=_bot(bot), headers=ADMIN)
         assert added.status_code == 201, added.text
+    # A person to delete, an export link, a block to lift: so those succeed once too.
+    gone = httpx.post(
+        f"{server.url}/api/conversations", json={"persona": "echo-friend", "user": "gone"},
+        headers=ADMIN,
+    )  # fmt: skip
+    asked = httpx.post(
+        f"{server.url}/api/conversations/{opened.json()['id']}/messages",
+        json={"text": "/export"}, headers=ADMIN,
+    )  # fmt: skip
+    link = asked.json()["reply"]["content"].split("/export/", 1)[1].split(" ", 1)[0]
+    blocked = {"kind": "ip", "value": BLOCKED_IP}
+    assert httpx.post(f"{server.url}/api/blocklist", json=blocked, headers=ADMIN).is_success
     path = {
         "slug": "echo-friend",
         "model_id": "echo-friend",
         "conversation_id": opened.json()["id"],
         "kind": "telegram",
         "key": "fuzz-bot",
+        "person_id": opened.json()["person_id"],
+        "gone_person_id": gone.json()["person_id"],
+        "token": link,
     }
     yield Known(server.url, path)
     server.stop()
@@ -79,6 +96,7 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Known]:
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 OFFLINE = "http://127.0.0.1:9"
+BLOCKED_IP = "203.0.113.9"
 
 
 def _bot(name: str) -> dict[str, str]:
@@ -104,6 +122,7 @@ GOOD_BODIES: dict[str, list[Any]] = {
     "POST /api/conversations/{conversation_id}/messages/stream": [{"text": "hello"}],
     "POST /web/personas/{slug}/messages": [{"text": "hello"}],
     "POST /api/channels": [_bot("fuzz-made")],
+    "POST /api/blocklist": [{"kind": "ip", "value": "198.51.100.1", "reason": "fuzz"}],
 }  # fmt: skip
 
 
@@ -118,6 +137,10 @@ def real_path(operation: APIOperation, known: Known) -> dict[str, str]:
     names = {p.name for p in operation.path_parameters}
     if operation.method.upper() == "DELETE" and "key" in names:
         return {"kind": "telegram", "key": "fuzz-gone"}  # keep fuzz-bot for its test
+    if operation.method.upper() == "DELETE" and "value" in names:
+        return {"kind": "ip", "value": BLOCKED_IP}
+    if operation.method.upper() == "DELETE" and "person_id" in names:
+        return {"person_id": known.path["gone_person_id"]}  # keep the fuzzer's person
     if operation.method.upper() == "DELETE":
         return {name: "hidden-draft" for name in names}  # keep echo-friend for the others
     return {name: known.path[name] for name in names}
@@ -175,7 +198,8 @@ def fuzz(operation: APIOperation, known: Known, headers: dict[str, str]) -> Coun
 
 
 # No 2xx is possible here with the fuzzed server's personas (none has an avatar image).
-NEVER_OK = {"GET /web/personas/{slug}/avatar"}
+# Nor for /web/export: the fuzzer keeps no cookie, so it is never a web person with data.
+NEVER_OK = {"GET /web/personas/{slug}/avatar", "GET /web/export"}
 
 
 @pytest.mark.parametrize("who", ["anonymous", "admin"])
@@ -189,9 +213,9 @@ def test_fuzz_every_operation(fuzzed: Known, who: str) -> None:
         failed = {k for k, c in seen.items() if not any(200 <= s < 300 for s in c)}
         assert failed == NEVER_OK, seen
     refused = {k for k, c in seen.items() if any(400 <= s < 500 for s in c)}
-    # The invalid requests met their 4xx; five lists take no input that could be invalid
-    # (/healthz, /v1/models, /api/personas, /api/channels, /web/personas).
-    assert len(refused) >= len(seen) - 5, seen
+    # The invalid requests met their 4xx; six lists take no input that could be invalid
+    # (/healthz, /v1/models, /api/personas, /api/channels, /api/blocklist, /web/personas).
+    assert len(refused) >= len(seen) - 6, seen
     assert httpx.get(f"{fuzzed.url}/healthz").status_code == 200
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from personae.contracts import Channel, WebhookHandler, WebhookRequest, WebhookR
 from personae.core.turn import TurnRunner
 from personae.errors import PersonaNotFound
 from personae.settings import Settings
+from personae.stores.limits import Bucket, buckets_for
 from personae.stores.sql import SqlStore
 from personae.types import (
     Accepted,
@@ -33,6 +35,7 @@ from personae.types import (
     ChannelReaction,
     ChannelStatus,
     InboundEvent,
+    Job,
     PersonRef,
     ReplyRoute,
     TurnInput,
@@ -82,6 +85,8 @@ class Inbound:
         self._ack_slots = asyncio.Semaphore(ACK_SLOTS)
         self._newest: dict[tuple[str, str, str], ChannelMessage] = {}  # chat -> to acknowledge
         self._media = MediaSink(settings.home / "media")
+        # Jobs over an abuse limit, stored and waiting their turn, by conversation (in order).
+        self._deferred: dict[str, list[Job]] = {}
 
     # ------------------------------------------------------------ webhooks
 
@@ -146,14 +151,56 @@ class Inbound:
             contacts=clean_contacts(message.contacts),
         )
         route = ReplyRoute(kind, key, clean(message.chat_id))
+        assert turn.person is not None
+        buckets = buckets_for(self.settings, person=turn.person, connection=turn.person.channel)
+        admission = await self._store.admit(buckets, time.time(), turn.person)
+        if admission.blocked is not None:  # an admin blocked them: not stored, not answered
+            log.info("%s message %s from a blocked person dropped", kind, message.message_id)
+            return None
         try:
-            return await self._turns.enqueue(turn, route)
+            accepted = await self._turns.accept(turn, route)
         except PersonaNotFound:
             log.warning(
                 "%s %s: persona %r is gone; message %s not answered (fix the connection)",
                 message.channel, message.connection, connection.persona, message.message_id,
             )  # fmt: skip
             return None
+        if accepted.job is not None:
+            waiting = self._deferred.get(accepted.conversation.id)
+            if admission.retry_after > 0 or waiting is not None:
+                self._defer(accepted.job, buckets, turn.person, admission.retry_after)
+            else:
+                await self._turns.submit(accepted.job)
+        return accepted
+
+    def _defer(self, job: Job, buckets: list[Bucket], person: PersonRef, wait_s: float) -> None:
+        """Over a limit on a channel the message is stored (the platform got its 200 and must
+        not resend) and its turn waits until the buckets allow it, in arrival order. A restart
+        meanwhile loses nothing: the job is recorded, and resumed at start-up."""
+        queue = self._deferred.get(job.conversation_id)
+        if queue is not None:
+            if all(j.id != job.id for j in queue):
+                queue.append(job)
+            return
+        self._deferred[job.conversation_id] = [job]
+        log.info("conversation %s over its rate limit: turn deferred", job.conversation_id)
+        self.spawn(self._drain_deferred(job.conversation_id, buckets, person, wait_s))
+
+    async def _drain_deferred(
+        self, conversation_id: str, buckets: list[Bucket], person: PersonRef, wait_s: float
+    ) -> None:
+        queue = self._deferred[conversation_id]
+        try:
+            while queue:
+                await asyncio.sleep(wait_s)
+                admission = await self._store.admit(buckets, time.time(), person)
+                if admission.blocked is not None:
+                    return  # blocked meanwhile: the jobs stay recorded, unanswered
+                wait_s = admission.retry_after
+                if wait_s <= 0:
+                    await self._turns.submit(queue.pop(0))
+        finally:
+            del self._deferred[conversation_id]
 
     async def _record(self, event: InboundEvent) -> None:
         """Reactions, echoes, deletions and statuses: state, never a turn."""

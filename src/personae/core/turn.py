@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 from personae.contracts import Engine, EventSink, Inbox, PersonaSource, TurnLog, WorkQueue
+from personae.core.commands import CommandContext, Commands, PersonForgotten
 from personae.core.generation import (
     Clock,
     check_abilities,
@@ -68,6 +69,9 @@ from personae.types import (
 EngineResolver = Callable[[ModelSettings], Awaitable[Engine]]
 # The reply's outbox entries for a channel conversation (none for API, web and CLI turns).
 OutboxPlanner = Callable[[ReplyRoute, str], tuple[OutboxItem, ...]]
+# Sends one text to a channel chat right away, outside the outbox: only for the notice after
+# a person's data was deleted, which must not be stored (it would be a row about them).
+DirectSender = Callable[[ReplyRoute, str], Awaitable[None]]
 TURN = "turn"
 
 
@@ -128,6 +132,8 @@ class TurnRunner:
         history_limit: int = 200,
         max_messages: int = 1000,
         outbox: OutboxPlanner = one_entry,
+        commands: Commands | None = None,
+        direct: DirectSender | None = None,
     ) -> None:
         self._personas = personas
         self._inbox = inbox
@@ -140,6 +146,8 @@ class TurnRunner:
         self._timeout = engine_timeout_s
         self._history_limit = history_limit
         self._outbox = outbox
+        self._commands = commands or Commands()
+        self._direct = direct
         self._tasks: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------ accept
@@ -171,6 +179,10 @@ class TurnRunner:
             spec.to_json(),
             turn.allow_unpublished,
         )
+
+    async def submit(self, job: Job) -> None:
+        """Hand an accepted job to the work queue (later than accept, for a deferred one)."""
+        await self._work.submit(job)
 
     async def enqueue(self, turn: TurnInput, route: ReplyRoute | None = None) -> Accepted:
         """accept, then hand the job to the work queue: a webhook's whole part of the turn.
@@ -262,6 +274,10 @@ class TurnRunner:
             record = _persona_of(found)
             if not record.persona.published and not spec.allow_unpublished:
                 raise PersonaNotFound(spec.persona)
+            command = self._commands.parse(message.content)
+            if command is not None:  # answered by its handler, not the model
+                await self._command(job, spec, record, context, clock, command)
+                return
             engine = await self._engines(record.persona.model)
             revision = record.revision
             await self._events.publish(key, TurnStarted(context.conversation.id, message.id))
@@ -293,6 +309,37 @@ class TurnRunner:
             context.conversation, message, generated.text, record.revision, trace, job.id, outbox
         )
         await self._events.publish(key, finished(generated, trace, reply))
+
+    async def _command(
+        self,
+        job: Job,
+        spec: TurnSpec,
+        record: PersonaRecord,
+        context: TurnContext,
+        clock: Clock,
+        command: tuple[str, str],
+    ) -> None:
+        key, conversation = job.message_id, context.conversation
+        await self._events.publish(key, TurnStarted(conversation.id, context.message.id))
+        ask = CommandContext(
+            conversation.person_id, conversation.id, conversation.channel, spec.persona,
+            command[1], spec.route,
+        )  # fmt: skip
+        trace = make_trace(None, None, clock, Usage(), "stop")
+        try:
+            text = await self._commands.run(command[0], ask)
+        except PersonForgotten as gone:  # nothing of theirs is left to store a reply with
+            if spec.route is not None and self._direct is not None:
+                await self._direct(spec.route, gone.reply)
+            await self._events.publish(key, TextDelta(gone.reply))
+            await self._events.publish(key, TurnFinished(gone.reply, Usage(), "stop", trace))
+            return
+        await self._events.publish(key, TextDelta(text))
+        outbox = self._outbox(spec.route, text) if spec.route else ()
+        reply, _ = await self._turns.complete_turn(
+            conversation, context.message, text, record.revision, trace, job.id, outbox
+        )
+        await self._events.publish(key, TurnFinished(text, Usage(), "stop", trace, reply=reply))
 
     async def _finished_before(self, key: int, context: TurnContext, clock: Clock) -> None:
         """A job that was already done or failed: whoever waits gets that end."""

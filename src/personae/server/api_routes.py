@@ -12,11 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from personae.core.personas import parse_persona_text, validate_persona_data
 from personae.errors import ConversationNotFound, PersonaNotFound
+from personae.server.abuse import admit
 from personae.server.deps import (
     ApiClientDep,
-    GuardDep,
+    MaybeStaffDep,
     RuntimeDep,
-    require_admin,
+    StaffDep,
     require_api_key,
 )
 from personae.server.errors import FieldError
@@ -40,7 +41,6 @@ from personae.server.wire import (
 from personae.types import Persona, PersonRef, TurnFinished, TurnInput, TurnStarted
 
 router = APIRouter(prefix="/api", tags=["api"], dependencies=[Depends(require_api_key)])
-Admin = [Depends(require_admin)]
 MAX_OFFSET = 1_000_000_000  # far past any real list, well inside SQL's 64-bit integers
 YAML_TYPES = {"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"}
 _PERSONA_BODY = {
@@ -85,23 +85,26 @@ async def _persona_from_body(request: Request) -> Persona:
 
 
 @router.get("/personas")
-async def list_personas(request: Request, runtime: RuntimeDep, guard: GuardDep) -> Any:
-    """Published personas; with the admin token, unpublished ones too."""
-    records = await runtime.store.list_personas(include_unpublished=guard.is_admin(request))
-    return {"personas": [persona_record_json(r) for r in records]}
+async def list_personas(runtime: RuntimeDep, staff: MaybeStaffDep) -> Any:
+    """Published personas; with an admin token every unpublished one too, with a creator
+    token their own."""
+    records = await runtime.store.list_personas(include_unpublished=staff is not None)
+    shown = [r for r in records if r.persona.published or (staff and staff.may_touch(r.persona.id))]
+    return {"personas": [persona_record_json(r) for r in shown]}
 
 
 @router.get("/personas/{slug}")
-async def get_persona(slug: str, request: Request, runtime: RuntimeDep, guard: GuardDep) -> Any:
+async def get_persona(slug: str, runtime: RuntimeDep, staff: MaybeStaffDep) -> Any:
     record = await runtime.store.get_persona(slug)
-    if not record.persona.published and not guard.is_admin(request):
+    if not record.persona.published and not (staff and staff.may_touch(slug)):
         raise PersonaNotFound(slug)
     return persona_record_json(record)
 
 
-@router.post("/personas", dependencies=Admin, status_code=201, openapi_extra=_PERSONA_BODY)
-async def create_persona(request: Request, runtime: RuntimeDep) -> Any:
+@router.post("/personas", status_code=201, openapi_extra=_PERSONA_BODY)
+async def create_persona(request: Request, runtime: RuntimeDep, staff: StaffDep) -> Any:
     persona = await _persona_from_body(request)
+    staff.require_persona(persona.id)
     runtime.check_avatar(persona, "request body")
     if await runtime.store.has_persona(persona.id):
         raise FieldError(
@@ -112,8 +115,9 @@ async def create_persona(request: Request, runtime: RuntimeDep) -> Any:
     return persona_record_json(record)
 
 
-@router.put("/personas/{slug}", dependencies=Admin, openapi_extra=_PERSONA_BODY)
-async def update_persona(slug: str, request: Request, runtime: RuntimeDep) -> Any:
+@router.put("/personas/{slug}", openapi_extra=_PERSONA_BODY)
+async def update_persona(slug: str, request: Request, runtime: RuntimeDep, staff: StaffDep) -> Any:
+    staff.require_persona(slug)
     persona = await _persona_from_body(request)
     runtime.check_avatar(persona, "request body")
     if persona.id != slug:
@@ -127,14 +131,16 @@ async def update_persona(slug: str, request: Request, runtime: RuntimeDep) -> An
     return persona_record_json(record)
 
 
-@router.delete("/personas/{slug}", dependencies=Admin)
-async def delete_persona(slug: str, runtime: RuntimeDep) -> Any:
+@router.delete("/personas/{slug}")
+async def delete_persona(slug: str, runtime: RuntimeDep, staff: StaffDep) -> Any:
+    staff.require_persona(slug)
     await runtime.store.delete_persona(slug)
     return {"id": slug, "deleted": True}
 
 
-@router.get("/personas/{slug}/revisions", dependencies=Admin)
-async def persona_revisions(slug: str, runtime: RuntimeDep) -> Any:
+@router.get("/personas/{slug}/revisions")
+async def persona_revisions(slug: str, runtime: RuntimeDep, staff: StaffDep) -> Any:
+    staff.require_persona(slug)
     records = await runtime.store.persona_revisions(slug)
     return {"revisions": [persona_record_json(r) for r in records]}
 
@@ -163,9 +169,10 @@ class NewMessage(BaseModel):
     )
 
 
-@router.get("/conversations", dependencies=Admin)
+@router.get("/conversations")
 async def list_conversations(
     runtime: RuntimeDep,
+    staff: StaffDep,
     persona: str | None = None,
     person: str | None = Query(None, description="A person id"),
     user: str | None = Query(None, description="A person's id on `channel` (instead of person)"),
@@ -174,6 +181,15 @@ async def list_conversations(
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> Any:
+    """Admins: any; creators: name one of their personas with `persona`."""
+    if not staff.is_admin:
+        if persona is None:
+            raise FieldError(
+                "persona",
+                "a creator token lists conversations of one persona at a time: add "
+                f"persona=<slug> (one of {', '.join(sorted(staff.personas)) or 'none'})",
+            )
+        staff.require_persona(persona)
     if user is not None:
         person = await runtime.store.find_person(_listed_person(channel, client, user))
         if person is None:
@@ -194,9 +210,11 @@ def _listed_person(channel: str, client: str | None, user: str) -> PersonRef:
     return api_person(channel, client, user)
 
 
-@router.get("/conversations/{conversation_id}", dependencies=Admin)
-async def get_conversation(conversation_id: str, runtime: RuntimeDep) -> Any:
+@router.get("/conversations/{conversation_id}")
+async def get_conversation(conversation_id: str, runtime: RuntimeDep, staff: StaffDep) -> Any:
     ref = await runtime.store.get_conversation(conversation_id)
+    if not staff.may_touch(ref.persona_id):  # another creator's: as if it did not exist
+        raise ConversationNotFound(conversation_id)
     messages = await runtime.store.conversation_messages(conversation_id)
     turns = await runtime.store.conversation_turns(conversation_id)
     deliveries = await runtime.deliveries.entries(conversation_id)
@@ -223,27 +241,34 @@ async def open_conversation(
 
 
 async def _turn_for(
-    conversation_id: str, body: NewMessage, runtime: RuntimeDep, client: str
+    conversation_id: str, body: NewMessage, runtime: RuntimeDep, client: str, request: Request
 ) -> TurnInput:
     ref = await runtime.store.get_conversation(conversation_id)
     if not belongs_to(ref, client):  # another client's (or channel's): as if it did not exist
         raise ConversationNotFound(conversation_id)
     person = await runtime.store.person_ref(ref.person_id, ref.channel)
-    return TurnInput(
+    turn = TurnInput(
         ref.persona_id,
         body.text,
         person=person,
         external_id=body.external_id,
         allow_unpublished=client == ADMIN_CLIENT,
     )
+    runtime.turns.check(turn)  # an oversized message is refused before it spends a token
+    await admit(runtime, request, person)
+    return turn
 
 
 @router.post("/conversations/{conversation_id}/messages")
 async def send_message(
-    conversation_id: str, body: NewMessage, runtime: RuntimeDep, client: ApiClientDep
+    conversation_id: str,
+    body: NewMessage,
+    request: Request,
+    runtime: RuntimeDep,
+    client: ApiClientDep,
 ) -> Any:
     """Only into a conversation of the caller's client; any other is 404."""
-    turn = await _turn_for(conversation_id, body, runtime, client)
+    turn = await _turn_for(conversation_id, body, runtime, client, request)
     started, finished = await collect(runtime.turns.run(turn))
     return turn_result_json(started, finished, body.text)
 
@@ -254,10 +279,14 @@ async def send_message(
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def stream_message(
-    conversation_id: str, body: NewMessage, runtime: RuntimeDep, client: ApiClientDep
+    conversation_id: str,
+    body: NewMessage,
+    request: Request,
+    runtime: RuntimeDep,
+    client: ApiClientDep,
 ) -> Response:
     """Server-sent events: `delta` {"text"}*, then `done` {message, reply, trace} or `error`."""
-    turn = await _turn_for(conversation_id, body, runtime, client)
+    turn = await _turn_for(conversation_id, body, runtime, client, request)
     primed = await prime(runtime.turns.run(turn))
 
     def done(started: TurnStarted | None, finished: TurnFinished) -> dict[str, Any]:

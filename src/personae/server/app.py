@@ -15,6 +15,7 @@ from personae.server import (
     api_routes,
     channel_routes,
     openai_routes,
+    rights_routes,
     web_routes,
     webhook_routes,
 )
@@ -81,6 +82,8 @@ def create_app(
     app.include_router(channel_routes.router)
     app.include_router(web_routes.router)
     app.include_router(webhook_routes.router)
+    app.include_router(rights_routes.admin_router)
+    app.include_router(rights_routes.router)
     return app
 
 

@@ -1,4 +1,5 @@
-"""Tokens: the admin token (persona changes, conversation reading) and the API keys."""
+"""Tokens: the admin token (persona changes, conversation reading), the stored admin and
+creator tokens (`personae token create`) and the API keys."""
 
 from __future__ import annotations
 
@@ -6,16 +7,55 @@ import hmac
 import ipaddress
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import Request
 
-from personae.errors import ConfigError, Unauthorized
+from personae.errors import ConfigError, Forbidden, Unauthorized
 from personae.private import private_dir
 from personae.server.identity import ADMIN_CLIENT, LOCAL_CLIENT
 from personae.settings import Settings
 
 TOKEN_FILE = "admin_token"
+# Far longer than any token we issue; a longer header is refused before it is hashed.
+MAX_TOKEN_CHARS = 512
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who holds an admin or creator token: an ``admin`` reaches everything, a ``creator``
+    only the personas named on their token (and those personas' conversations and channels).
+    ``token_id`` is None for the bootstrap admin token (PERSONAE_ADMIN_TOKEN or the file)."""
+
+    role: str
+    personas: frozenset[str] = frozenset()
+    token_id: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def may_touch(self, slug: str) -> bool:
+        return self.is_admin or slug in self.personas
+
+    def require_admin(self, what: str) -> None:
+        if not self.is_admin:
+            raise Forbidden(
+                f"{what} is for admins only; this is a creator token (scoped to "
+                f"{', '.join(sorted(self.personas)) or 'no persona'})"
+            )
+
+    def require_persona(self, slug: str) -> None:
+        if not self.may_touch(slug):
+            raise Forbidden(
+                f"this creator token does not cover persona {slug!r}; it covers "
+                f"{', '.join(sorted(self.personas)) or 'no persona'} (ask an admin for a token "
+                f"with --persona {slug})"
+            )
+
+
+BOOTSTRAP_ADMIN = Principal("admin")
 
 
 def ensure_admin_token(settings: Settings) -> tuple[str, Path | None]:
@@ -57,7 +97,7 @@ def _write_new_token(path: Path) -> str:
 def bearer_token(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
+    if scheme.lower() != "bearer" or not value.strip() or len(value) > MAX_TOKEN_CHARS:
         return None
     return value.strip()
 
@@ -82,14 +122,6 @@ class Guard:
 
     def is_admin(self, request: Request) -> bool:
         return _matches(bearer_token(request), self._admin)
-
-    def require_admin(self, request: Request) -> None:
-        if not self.is_admin(request):
-            raise Unauthorized(
-                f"{request.method} {request.url.path} needs the admin token: send "
-                "`Authorization: Bearer <token>` with the token from $PERSONAE_HOME/admin_token "
-                "or PERSONAE_ADMIN_TOKEN"
-            )
 
     def credential_client(self, request: Request) -> str | None:
         """The client whose API key (or the admin token) the request carries, else None."""

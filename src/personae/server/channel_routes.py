@@ -13,13 +13,15 @@ import httpx
 from fastapi import APIRouter, Depends, Request
 
 from personae.channels.registry import ConnectionEntry
-from personae.server.deps import RuntimeDep, require_admin, require_api_key
+from personae.errors import NotFound
+from personae.server.auth import Principal
+from personae.server.deps import RuntimeDep, StaffDep, require_api_key, require_staff
 from personae.server.errors import FieldError
 
 router = APIRouter(
     prefix="/api/channels",
     tags=["channels"],
-    dependencies=[Depends(require_api_key), Depends(require_admin)],
+    dependencies=[Depends(require_api_key), Depends(require_staff)],
 )
 CHECK_TIMEOUT_S = 10.0
 _BODY = {
@@ -66,29 +68,51 @@ async def _fields(request: Request) -> tuple[str, dict[str, Any]]:
     return kind, data
 
 
+def _persona_of(entry: ConnectionEntry) -> str:
+    return str(entry.connection.persona)
+
+
+def _check_scope(runtime: RuntimeDep, staff: Principal, kind: str, key: str) -> None:
+    """A creator reaches only connections bound to their personas; others are not there."""
+    if staff.is_admin:
+        return
+    found = [e for e in runtime.connections.all() if (e.kind, e.key) == (kind, key)]
+    if not found or not staff.may_touch(_persona_of(found[0])):
+        raise NotFound(f"no channel connection {kind}/{key}; GET /api/channels lists yours")
+
+
 @router.get("")
-async def list_channels(runtime: RuntimeDep) -> Any:
-    """Every connection (the channels file's and stored ones), secrets masked."""
-    return {"channels": [_shown(e) for e in runtime.connections.all()]}
+async def list_channels(runtime: RuntimeDep, staff: StaffDep) -> Any:
+    """Every connection (the channels file's and stored ones), secrets masked; a creator
+    sees those of their personas."""
+    entries = [e for e in runtime.connections.all() if staff.may_touch(_persona_of(e))]
+    return {"channels": [_shown(e) for e in entries]}
 
 
 @router.post("", status_code=201, openapi_extra=_BODY)
-async def add_channel(request: Request, runtime: RuntimeDep) -> Any:
+async def add_channel(request: Request, runtime: RuntimeDep, staff: StaffDep) -> Any:
     kind, fields = await _fields(request)
+    persona = fields.get("persona")
+    if isinstance(persona, str):
+        staff.require_persona(persona)
+    elif not staff.is_admin:
+        raise FieldError("persona", "name the persona the connection answers as: `persona`")
     entry = await runtime.connections.add(kind, fields)
     return _shown(entry)
 
 
 @router.delete("/{kind}/{key}")
-async def remove_channel(kind: str, key: str, runtime: RuntimeDep) -> Any:
+async def remove_channel(kind: str, key: str, runtime: RuntimeDep, staff: StaffDep) -> Any:
+    _check_scope(runtime, staff, kind, key)
     entry = await runtime.connections.remove(kind, key)
     return {"kind": entry.kind, "key": entry.key, "deleted": True}
 
 
 @router.post("/{kind}/{key}/test")
-async def test_channel(kind: str, key: str, runtime: RuntimeDep) -> Any:
+async def test_channel(kind: str, key: str, runtime: RuntimeDep, staff: StaffDep) -> Any:
     """One cheap authenticated call to the platform: do the credentials work, and for whom.
     200 either way; ``ok`` says which, ``outcome`` whether trying again may help."""
+    _check_scope(runtime, staff, kind, key)
     async with httpx.AsyncClient(timeout=CHECK_TIMEOUT_S) as http:
         result = await runtime.connections.check(kind, key, runtime.settings, http)
     return {

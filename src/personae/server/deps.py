@@ -7,10 +7,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from personae.errors import EngineUnavailable
+from personae.errors import EngineUnavailable, Unauthorized
 from personae.runtime import Runtime
-from personae.server.auth import Guard
+from personae.server.auth import BOOTSTRAP_ADMIN, Guard, Principal, bearer_token
 from personae.settings import Settings
+from personae.stores.tokens import PREFIX
 
 
 @dataclass
@@ -31,9 +32,7 @@ def _not_ready() -> EngineUnavailable:
     return EngineUnavailable("the server is still starting (loading the store and model)", 5)
 
 
-# Dependencies are coroutines: FastAPI runs a plain function in a worker thread, a hop per
-# request that cost more than the work (and webhooks are acknowledged in milliseconds).
-async def get_runtime(request: Request) -> Runtime:
+def _runtime(request: Request) -> Runtime:
     runtime = server_state(request).runtime
     if runtime is None:
         raise _not_ready()
@@ -47,16 +46,59 @@ def _guard(request: Request) -> Guard:
     return guard
 
 
+# Dependencies are coroutines: FastAPI runs a plain function in a worker thread, a hop per
+# request that cost more than the work (and webhooks are acknowledged in milliseconds).
+async def get_runtime(request: Request) -> Runtime:
+    return _runtime(request)
+
+
 async def get_guard(request: Request) -> Guard:
     return _guard(request)
 
 
 async def require_api_key(request: Request) -> None:
-    _guard(request).require_api_key(request)
+    """An API key, the admin token, or a stored admin or creator token (staff endpoints live
+    under /api too)."""
+    guard = _guard(request)
+    try:
+        guard.require_api_key(request)
+    except Unauthorized:
+        if await principal(request) is None:
+            raise
 
 
-async def require_admin(request: Request) -> None:
-    _guard(request).require_admin(request)
+async def principal(request: Request) -> Principal | None:
+    """The admin or creator a request's token names, or None (no token, or not one of those)."""
+    guard = _guard(request)
+    if guard.is_admin(request):
+        return BOOTSTRAP_ADMIN
+    token = bearer_token(request)
+    if token is None or not token.startswith(PREFIX):
+        return None
+    found = await _runtime(request).store.find_token(token)
+    if found is None:
+        return None
+    return Principal(found.role, frozenset(found.personas), found.id)
+
+
+async def require_staff(request: Request) -> Principal:
+    """An admin or creator token; 401 otherwise (wrong, revoked or missing)."""
+    found = await principal(request)
+    if found is None:
+        what = "is wrong or revoked" if bearer_token(request) else "is missing"
+        raise Unauthorized(
+            f"{request.method} {request.url.path} needs an admin or creator token, and it "
+            f"{what}: send `Authorization: Bearer <token>` with the admin token "
+            "($PERSONAE_HOME/admin_token or PERSONAE_ADMIN_TOKEN) or one made by "
+            "`personae token create`"
+        )
+    return found
+
+
+async def require_admin(request: Request) -> Principal:
+    found = await require_staff(request)
+    found.require_admin(f"{request.method} {request.url.path}")
+    return found
 
 
 async def v1_caller(request: Request) -> str:
@@ -68,6 +110,9 @@ async def api_client(request: Request) -> str:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+StaffDep = Annotated[Principal, Depends(require_staff)]
+AdminDep = Annotated[Principal, Depends(require_admin)]
+MaybeStaffDep = Annotated[Principal | None, Depends(principal)]
 GuardDep = Annotated[Guard, Depends(get_guard)]
 # The client a request acts for (identity.py): on /v1 `local` when no key is configured; on
 # /api's conversation writes always a credential's.

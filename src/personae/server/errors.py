@@ -21,12 +21,14 @@ from personae.errors import (
     ConfigError,
     EngineError,
     EngineUnavailable,
+    Forbidden,
     MessageTooLarge,
     NotFound,
     PersonaeError,
     PersonaInvalid,
     PersonaNotFound,
     PersonaUnreadable,
+    RateLimited,
     Unauthorized,
 )
 
@@ -73,6 +75,11 @@ def describe(exc: PersonaeError) -> HttpError:
             401, "invalid_request_error", "invalid_api_key", text,
             headers={"WWW-Authenticate": "Bearer"},
         )  # fmt: skip
+    if isinstance(exc, Forbidden):
+        return HttpError(403, "permission_error", "forbidden", text)
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(max(1, int(exc.retry_after + 0.999)))}
+        return HttpError(429, "rate_limit_error", "rate_limited", text, headers=headers)
     if isinstance(exc, EngineUnavailable):
         headers = {"Retry-After": str(max(1, int(exc.retry_after)))}
         return HttpError(503, "server_error", "engine_unavailable", text, headers=headers)

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from personae.errors import PersonaeError, PersonaNotFound, TooManyMessages
+from personae.server.abuse import admit
 from personae.server.deps import RuntimeDep, V1CallerDep, require_api_key
 from personae.server.errors import sse_error_payload
 from personae.server.identity import ADMIN_CLIENT, api_person, header_user
@@ -80,6 +81,8 @@ async def chat_completions(
     if turn.person is not None:
         person = api_person(OPENAI_CHANNEL, caller, turn.person.external_id)
         turn = dataclasses.replace(turn, person=person)
+    runtime.turns.check(turn)  # an oversized message is refused before it spends a token
+    await admit(runtime, request, turn.person)
     events = runtime.turns.run(turn)
     logprobs = bool(body.logprobs)
     if not body.stream:

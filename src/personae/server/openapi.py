@@ -59,11 +59,14 @@ class NativeError(_Wire):
 _WHY = {
     "400": "The request is malformed (or its Host is not allowed); the message says what to fix",
     "401": "An API key or the admin token is required and was missing or wrong",
+    "403": "The token's role or personas do not cover this, or the person or address is blocked",
     "404": "The addressed persona, conversation, model or channel connection does not exist "
     "(or is not visible)",
     "408": "The request body did not arrive within PERSONAE_BODY_TIMEOUT_S",
     "413": "The body or a message is over the configured limit",
     "422": "The persona or channel connection failed validation; `problems` lists every fault",
+    "429": "Over an abuse limit (per person, IP or connection); nothing was stored: retry "
+    "after Retry-After",
     "502": "The model engine failed",
     "503": "The server is still starting, or the engine is busy; retry after Retry-After",
 }
@@ -81,6 +84,8 @@ SSE_EVENT = {
     "required": ["data"],
 }
 _NAMES_A_PERSONA = {("post", "/api/conversations"), *_TURNS}
+# Answer 404 when the person behind them has nothing stored (or the link expired).
+_FINDS_A_PERSON = {("get", "/web/export")}
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -132,14 +137,17 @@ def _statuses(path: str, method: str, operation: dict[str, Any], persona_body: b
     found = ["400", "503"]
     if path.startswith(("/v1/", "/api/")):
         found.append("401")
-    if any(p.get("in") == "path" for p in params) or (method, path) in _NAMES_A_PERSONA:
+    if path.startswith("/api/") or (method, path) in _TURNS:
+        found.append("403")  # roles and scopes on /api; the blocklist on turns
+    named = (method, path) in _NAMES_A_PERSONA or (method, path) in _FINDS_A_PERSON
+    if any(p.get("in") == "path" for p in params) or named:
         found.append("404")
     if has_body:
         found.extend(("408", "413"))
     if persona_body:
         found.append("422")
     if (method, path) in _TURNS:
-        found.append("502")
+        found.extend(("429", "502"))
     return sorted(found)
 
 

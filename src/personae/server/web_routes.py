@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from personae.core.avatars import IMAGE_TYPES
 from personae.errors import NotFound, PersonaNotFound
+from personae.server.abuse import admit
 from personae.server.deps import RuntimeDep
 from personae.server.sse import native_stream, prime, sse_response
 from personae.server.wire import persona_card, turn_result_json
@@ -49,6 +50,14 @@ def _person(request: Request) -> tuple[str, bool]:
     if _COOKIE_VALUE.fullmatch(value):
         return value, False
     return secrets.token_urlsafe(24), True
+
+
+async def web_person_id(request: Request, runtime: RuntimeDep) -> str | None:
+    """The stored person behind the request's cookie, if any."""
+    value = request.cookies.get(COOKIE, "")
+    if not _COOKIE_VALUE.fullmatch(value):
+        return None
+    return await runtime.store.find_person(PersonRef(WEB_CHANNEL, value))
 
 
 def _remember(request: Request, response: Response, person: str, new: bool) -> None:
@@ -129,6 +138,8 @@ async def web_message(
     await _published(runtime, slug)
     person, new = _person(request)
     turn = TurnInput(slug, body.text, person=PersonRef(WEB_CHANNEL, person))
+    runtime.turns.check(turn)  # an oversized message is refused before it spends a token
+    await admit(runtime, request, turn.person)
     primed = await prime(runtime.turns.run(turn))
 
     def done(started: TurnStarted | None, finished: TurnFinished) -> dict[str, Any]:

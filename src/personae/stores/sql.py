@@ -8,9 +8,11 @@ the PersonaSource, ConversationLog and TurnLog contracts plus what the HTTP API 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Concatenate, ParamSpec, TypeVar
+from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
@@ -19,14 +21,19 @@ from personae.errors import ConfigError
 from personae.stores import channel_state as _channel_state
 from personae.stores import connections as _connections
 from personae.stores import conversations as _conversations
+from personae.stores import limits as _limits
 from personae.stores import messages as _messages
 from personae.stores import outbox as _outbox
+from personae.stores import people as _people
 from personae.stores import personas as _personas
+from personae.stores import tokens as _tokens
 from personae.stores import work as _work
 from personae.stores.channel_state import MediaRecord
 from personae.stores.connect import open_runner
+from personae.stores.limits import Admission, Block, Bucket
 from personae.stores.migrate import migrate
 from personae.stores.runner import Runner
+from personae.stores.tokens import AccessToken
 from personae.types import (
     Accepted,
     ChannelStatus,
@@ -298,3 +305,70 @@ class SqlStore:
 
     async def conversation_outbox(self, conversation_id: str) -> list[OutboxEntry]:
         return await self._run.read(_outbox.conversation_outbox, conversation_id)
+
+    # ------------------------------------------------------------ access tokens
+
+    async def create_token(
+        self, name: str, role: str, personas: tuple[str, ...], token: str
+    ) -> AccessToken:
+        return await self._run.write(_tokens.create_token, name, role, personas, token)
+
+    async def list_tokens(self) -> list[AccessToken]:
+        return await self._run.read(_tokens.list_tokens)
+
+    async def revoke_token(self, token_id: str) -> AccessToken:
+        return await self._run.write(_tokens.revoke_token, token_id)
+
+    async def find_token(self, token: str) -> AccessToken | None:
+        return await self._run.read(_tokens.find_token, token)
+
+    # ------------------------------------------------------------ abuse limits
+
+    async def admit(
+        self,
+        buckets: Sequence[Bucket],
+        now: float,
+        person: PersonRef | None = None,
+        ip: str | None = None,
+    ) -> Admission:
+        """Blocklist, then a token from every bucket (all or none), in one transaction."""
+        # First: a webhook or a chat message waits on this before anything else.
+        return await self._run.write_first(_limits.admit, buckets, now, person, ip)
+
+    async def add_block(self, kind: str, value: str, reason: str) -> Block:
+        return await self._run.write(_limits.add_block, kind, value, reason)
+
+    async def remove_block(self, kind: str, value: str) -> bool:
+        return await self._run.write(_limits.remove_block, kind, value)
+
+    async def list_blocks(self) -> list[Block]:
+        return await self._run.read(_limits.list_blocks)
+
+    # ------------------------------------------------------------ a person's data
+
+    async def export_person(self, person_id: str) -> dict[str, Any]:
+        return await self._run.read(_people.export_person, person_id)
+
+    async def delete_person(self, person_id: str) -> int:
+        """Every row about the person, then their media files no one else sent; returns the
+        number of files removed."""
+        files = await self._run.write(_people.delete_person, person_id)
+        await asyncio.to_thread(_unlink_all, files)
+        return len(files)
+
+    async def request_deletion(self, person_id: str, valid_s: float) -> datetime:
+        return await self._run.write(_people.request_deletion, person_id, valid_s)
+
+    async def deletion_pending(self, person_id: str) -> bool:
+        return await self._run.read(_people.deletion_pending, person_id)
+
+    async def request_export(self, person_id: str, valid_s: float) -> str:
+        return await self._run.write(_people.request_export, person_id, valid_s)
+
+    async def export_by_token(self, token: str) -> dict[str, Any]:
+        return await self._run.read(_people.export_by_token, token)
+
+
+def _unlink_all(files: Sequence[str]) -> None:
+    for name in files:
+        Path(name).unlink(missing_ok=True)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -249,4 +250,50 @@ channel_events = Table(
     Column("at", UtcDateTime, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Index("ix_channel_events_message", "channel", "platform_message_id"),
+)
+
+# Tokens for the admin and creator endpoints (`personae token create`): only a sha256 of each
+# high-entropy token is kept, so a leaked database does not leak a working token.
+access_tokens = Table(
+    "access_tokens",
+    metadata,
+    Column("id", String(HEX_ID), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("role", String(16), nullable=False),  # admin, creator
+    Column("personas", Text, nullable=False),  # JSON list of slugs a creator may touch
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime, nullable=True),
+)
+
+# Token buckets of the abuse limits, shared by every web process through the database. The
+# subject is a sha256 of what is limited (a person, an IP, a connection), never the value.
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("subject", String(64), primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("at", Float, nullable=False),  # unix seconds of the last update
+)
+
+# People and IPs an admin blocked: their messages are refused (HTTP 403; webhooks: dropped).
+blocklist = Table(
+    "blocklist",
+    metadata,
+    Column("kind", String(16), primary_key=True),  # person, ip
+    Column("value", String(255), primary_key=True),  # a person id or an IP address
+    Column("reason", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# A person's pending data requests: a deletion waiting for its confirmation, an export link.
+data_requests = Table(
+    "data_requests",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("person_id", String(HEX_ID), ForeignKey("people.id"), nullable=False, index=True),
+    Column("action", String(16), nullable=False),  # delete, export
+    Column("token_sha256", String(64), nullable=True, unique=True),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
 )

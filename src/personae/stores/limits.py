@@ -1,0 +1,179 @@
+"""Abuse limits in the database: token buckets and the blocklist, shared by every process.
+
+A bucket is one row; taking a token is one conditional UPDATE that refills by the time since
+the last one and succeeds only while a whole token is left, so two web processes (or two
+threads) can never both spend the last one: the database serialises the UPDATEs on the row.
+Subjects are sha256 digests: the table holds no person's id and no IP address in clear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Connection, and_, case, delete, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from personae.settings import Settings
+from personae.stores.tables import blocklist, identities, rate_buckets, utcnow
+from personae.types import PersonRef
+
+BLOCK_KINDS = ("person", "ip")
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """``rate`` tokens per second, up to ``burst`` saved up; ``what`` names it in a refusal."""
+
+    subject: str
+    rate: float
+    burst: float
+    what: str
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """``blocked``: refused for good; else ``retry_after`` > 0 names the wait (over a limit)."""
+
+    blocked: str | None = None
+    retry_after: float = 0.0
+    what: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    kind: str
+    value: str
+    reason: str
+    created_at: datetime
+
+
+def subject(scope: str, *parts: str) -> str:
+    return hashlib.sha256("\x00".join((scope, *parts)).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def person_subject(person: PersonRef) -> str:
+    return subject("person", person.channel, person.external_id)
+
+
+def admit(
+    conn: Connection,
+    buckets: Sequence[Bucket],
+    now: float,
+    person: PersonRef | None = None,
+    ip: str | None = None,
+) -> Admission:
+    """Check the blocklist, then take one token from every bucket, all or none."""
+    with conn.begin() as transaction:
+        why = _blocked(conn, person, ip)
+        if why is not None:
+            return Admission(blocked=why)
+        for bucket in buckets:
+            wait = _take(conn, bucket, now)
+            if wait > 0:
+                transaction.rollback()  # the tokens taken from the other buckets go back
+                return Admission(retry_after=wait, what=bucket.what)
+    return Admission()
+
+
+def _level(bucket: Bucket, now: float) -> ColumnElement[float]:
+    c = rate_buckets.c
+    refilled = c.tokens + case((c.at < now, now - c.at), else_=0.0) * bucket.rate
+    return case((refilled > bucket.burst, bucket.burst), else_=refilled)
+
+
+def _take(conn: Connection, bucket: Bucket, now: float) -> float:
+    """0 when a token was taken, else the seconds until one will be there."""
+    c = rate_buckets.c
+    level = _level(bucket, now)
+    for _ in range(3):
+        taken = conn.execute(
+            update(rate_buckets)
+            .where(c.subject == bucket.subject, level >= 1.0)
+            .values(tokens=level - 1.0, at=case((c.at < now, now), else_=c.at))
+        )
+        if taken.rowcount == 1:
+            return 0.0
+        found = conn.execute(select(level).where(c.subject == bucket.subject)).scalar()
+        if found is not None:
+            if float(found) < 1.0:
+                return (1.0 - float(found)) / bucket.rate
+            continue  # the row appeared (another process's first message): take from it
+        # A first message: a full bucket, less this one. When another process created the
+        # row meanwhile, the insert does nothing and the UPDATE runs again on that row.
+        if bucket.burst >= 1.0 and _insert_new(conn, bucket, now):
+            return 0.0
+    return 1.0 / bucket.rate
+
+
+def _insert_new(conn: Connection, bucket: Bucket, now: float) -> bool:
+    values = {"subject": bucket.subject, "tokens": bucket.burst - 1.0, "at": now}
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    inserted = conn.execute(dialect.insert(rate_buckets).values(**values).on_conflict_do_nothing())
+    return inserted.rowcount == 1
+
+
+def _blocked(conn: Connection, person: PersonRef | None, ip: str | None) -> str | None:
+    checks = []
+    if ip:
+        checks.append(and_(blocklist.c.kind == "ip", blocklist.c.value == ip))
+    if person is not None:
+        person_id = (
+            select(identities.c.person_id)
+            .where(
+                identities.c.channel == person.channel,
+                identities.c.external_id == person.external_id,
+            )
+            .scalar_subquery()
+        )
+        checks.append(and_(blocklist.c.kind == "person", blocklist.c.value == person_id))
+    if not checks:
+        return None
+    kind: str | None = conn.execute(select(blocklist.c.kind).where(or_(*checks))).scalar()
+    return kind
+
+
+def add_block(conn: Connection, kind: str, value: str, reason: str) -> Block:
+    with conn.begin():
+        conn.execute(delete(blocklist).where(blocklist.c.kind == kind, blocklist.c.value == value))
+        now = utcnow()
+        conn.execute(
+            insert(blocklist).values(kind=kind, value=value, reason=reason, created_at=now)
+        )
+    return Block(kind, value, reason, now)
+
+
+def remove_block(conn: Connection, kind: str, value: str) -> bool:
+    with conn.begin():
+        gone = conn.execute(
+            delete(blocklist).where(blocklist.c.kind == kind, blocklist.c.value == value)
+        )
+    return gone.rowcount > 0
+
+
+def list_blocks(conn: Connection) -> list[Block]:
+    rows = conn.execute(select(blocklist).order_by(blocklist.c.created_at)).all()
+    return [Block(r.kind, r.value, r.reason, r.created_at) for r in rows]
+
+
+def buckets_for(
+    settings: Settings,
+    person: PersonRef | None = None,
+    ip: str | None = None,
+    connection: str | None = None,
+) -> list[Bucket]:
+    """The buckets a message spends from, by the settings; a rate of 0 is no limit."""
+    found = []
+    if person is not None and settings.rate_person_per_min > 0:
+        rate = settings.rate_person_per_min / 60
+        found.append(Bucket(person_subject(person), rate, settings.rate_person_burst, "person"))
+    if ip and settings.rate_ip_per_min > 0:
+        rate = settings.rate_ip_per_min / 60
+        found.append(Bucket(subject("ip", ip), rate, settings.rate_ip_burst, "IP address"))
+    if connection and settings.rate_connection_per_min > 0:
+        rate = settings.rate_connection_per_min / 60
+        burst = settings.rate_connection_burst
+        found.append(Bucket(subject("connection", connection), rate, burst, "channel connection"))
+    return found
