@@ -28,6 +28,7 @@ from personae.stores.sql import SqlStore
 from personae.types import Job, ModelSettings, Persona, ReplyRoute
 from personae.work.events import LocalEventHub
 from personae.work.local import LocalWorkQueue
+from personae.work.pressure import LoopPressure
 
 Progress = Callable[[str], None]
 
@@ -101,6 +102,7 @@ class Runtime:
     inbound: Inbound
     pollers: Pollers
     deliveries: Deliveries
+    pressure: LoopPressure
 
     @classmethod
     async def start(
@@ -133,7 +135,10 @@ class Runtime:
             await store.aclose()
             raise
         # The embedded queue and hub; a distributed pair implements the same contracts.
-        work = LocalWorkQueue(store, [TURN], resume=resume)
+        # Turns, sends and read receipts yield to requests under load (work/pressure.py).
+        pressure = LoopPressure()
+        pressure.start()
+        work = LocalWorkQueue(store, [TURN], resume=resume, calm=pressure.calm)
         events = LocalEventHub()
         commands = Commands()
         DataRights(
@@ -160,7 +165,7 @@ class Runtime:
             commands=commands,
             direct=direct,
         )
-        deliveries = Deliveries(store, connections, settings)
+        deliveries = Deliveries(store, connections, settings, calm=pressure.calm)
 
         async def process(job: Job) -> None:
             try:
@@ -172,12 +177,14 @@ class Runtime:
             await deliveries.start()
         await work.serve(process)
         # Delivery statuses from webhooks update the outbox rows they report on.
-        inbound = Inbound(settings, connections, turns, store, deliveries.record_status)
+        inbound = Inbound(
+            settings, connections, turns, store, deliveries.record_status, pressure=pressure
+        )
         inbound_ref.append(inbound)
         return cls(
             settings=settings, store=store, engines=engines, turns=turns,
             connections=connections, work=work, events=events, inbound=inbound,
-            pollers=Pollers(inbound), deliveries=deliveries,
+            pollers=Pollers(inbound), deliveries=deliveries, pressure=pressure,
         )  # fmt: skip
 
     @cached_property
@@ -197,6 +204,7 @@ class Runtime:
         await self.work.aclose()  # running turns finish and are stored; queued ones stay recorded
         await self.turns.drain()
         await self.deliveries.aclose()
+        await self.pressure.aclose()
         await self.engines.aclose()
         await self.store.aclose()
 

@@ -231,13 +231,13 @@ class Settings(BaseSettings):
     )
     rate_ip_burst: int = Field(30, ge=1, description="Messages at once from one IP address")
     rate_connection_per_min: float = Field(
-        600.0,
+        6000.0,
         ge=0,
         description="Messages per minute one channel connection (a WhatsApp number, a bot) "
         "takes into turns (0: no limit); more wait, stored, and run as the rate allows",
     )
     rate_connection_burst: int = Field(
-        200, ge=1, description="Messages one channel connection takes at once"
+        1000, ge=1, description="Messages one channel connection takes at once"
     )
     log_level: str = Field("info", description="Log level: debug, info, warning, error")
 

@@ -40,6 +40,7 @@ from personae.types import (
     ReplyRoute,
     TurnInput,
 )
+from personae.work.pressure import LoopPressure
 
 log = logging.getLogger("personae.channels")
 StatusSink = Callable[[ChannelStatus], Awaitable[object]]
@@ -72,8 +73,10 @@ class Inbound:
         turns: TurnRunner,
         store: SqlStore,
         on_status: StatusSink | None = None,
+        pressure: LoopPressure | None = None,
     ) -> None:
         self.settings = settings
+        self._pressure = pressure  # read receipts wait while webhooks need the loop more
         self.connections = connections
         self._turns = turns
         self._store = store
@@ -110,6 +113,8 @@ class Inbound:
         handler = self.handler(kind)
         if handler is None:
             return None
+        if self._pressure is not None:
+            self._pressure.note_request()
         result = await handler.handle(request)
         if result.status == 200 and result.events:
             await self.accept(result.events)
@@ -245,6 +250,8 @@ class Inbound:
         if channel is None:
             return
         if channel.abilities.supports_typing:
+            if self._pressure is not None:
+                await self._pressure.calm()
             await self._acknowledge(channel, message)
         if message.attachments:
             await fetch_all(

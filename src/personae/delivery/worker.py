@@ -63,9 +63,15 @@ class Deliveries:
     """The runtime's delivery worker; ``record_status`` applies the platforms' reports."""
 
     def __init__(
-        self, store: SqlStore, connections: Connections, settings: Settings, seed: int | None = None
+        self,
+        store: SqlStore,
+        connections: Connections,
+        settings: Settings,
+        seed: int | None = None,
+        calm: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._store = store
+        self._calm = calm  # waits while requests need the loop more (work/pressure.py)
         self._connections = connections
         self._settings = settings
         self._pacer = Pacer()
@@ -178,6 +184,8 @@ class Deliveries:
         send = await self._window_plan(row, connection, channel)
         if send is None:
             return
+        if self._calm is not None:
+            await self._calm()
         await self._pacer.wait(channel.abilities, row.connection, row.chat_id)
         if not await self._store.claim_delivery(row.id):
             return  # not pending any more: another worker has it

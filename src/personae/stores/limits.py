@@ -13,7 +13,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, and_, case, delete, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Float,
+    bindparam,
+    case,
+    delete,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from personae.settings import Settings
@@ -78,25 +88,49 @@ def admit(
     return Admission()
 
 
-def _level(bucket: Bucket, now: float) -> ColumnElement[float]:
+def _level() -> ColumnElement[float]:
+    """The bucket's tokens now: refilled by the time since its last take, at most its burst."""
     c = rate_buckets.c
-    refilled = c.tokens + case((c.at < now, now - c.at), else_=0.0) * bucket.rate
-    return case((refilled > bucket.burst, bucket.burst), else_=refilled)
+    now = bindparam("b_now", type_=Float)
+    rate = bindparam("b_rate", type_=Float)
+    burst = bindparam("b_burst", type_=Float)
+    refilled = c.tokens + case((c.at < now, now - c.at), else_=0.0) * rate
+    return case((refilled > burst, burst), else_=refilled)
+
+
+# Built once: every message (a webhook's too) takes its tokens before it is accepted.
+_TAKE = (
+    update(rate_buckets)
+    .where(rate_buckets.c.subject == bindparam("b_subject"), _level() >= 1.0)
+    .values(
+        tokens=_level() - 1.0,
+        at=case((rate_buckets.c.at < bindparam("b_now"), bindparam("b_now")),
+                else_=rate_buckets.c.at),
+    )
+)  # fmt: skip
+_LEVEL_OF = select(_level()).where(rate_buckets.c.subject == bindparam("b_subject"))
+_PERSON_OF = (
+    select(identities.c.person_id)
+    .where(
+        identities.c.channel == bindparam("b_channel"),
+        identities.c.external_id == bindparam("b_external"),
+    )
+    .scalar_subquery()
+)
+_BLOCKED_PERSON = select(blocklist.c.kind).where(
+    blocklist.c.kind == "person", blocklist.c.value == _PERSON_OF
+)
 
 
 def _take(conn: Connection, bucket: Bucket, now: float) -> float:
     """0 when a token was taken, else the seconds until one will be there."""
-    c = rate_buckets.c
-    level = _level(bucket, now)
+    params = {"b_subject": bucket.subject, "b_now": now, "b_rate": bucket.rate,
+              "b_burst": bucket.burst}  # fmt: skip
     for _ in range(3):
-        taken = conn.execute(
-            update(rate_buckets)
-            .where(c.subject == bucket.subject, level >= 1.0)
-            .values(tokens=level - 1.0, at=case((c.at < now, now), else_=c.at))
-        )
+        taken = conn.execute(_TAKE, params)
         if taken.rowcount == 1:
             return 0.0
-        found = conn.execute(select(level).where(c.subject == bucket.subject)).scalar()
+        found = conn.execute(_LEVEL_OF, params).scalar()
         if found is not None:
             if float(found) < 1.0:
                 return (1.0 - float(found)) / bucket.rate
@@ -116,23 +150,16 @@ def _insert_new(conn: Connection, bucket: Bucket, now: float) -> bool:
 
 
 def _blocked(conn: Connection, person: PersonRef | None, ip: str | None) -> str | None:
-    checks = []
     if ip:
-        checks.append(and_(blocklist.c.kind == "ip", blocklist.c.value == ip))
+        query = select(blocklist.c.kind).where(blocklist.c.kind == "ip", blocklist.c.value == ip)
+        kind: str | None = conn.execute(query).scalar()
+        if kind is not None:
+            return kind
     if person is not None:
-        person_id = (
-            select(identities.c.person_id)
-            .where(
-                identities.c.channel == person.channel,
-                identities.c.external_id == person.external_id,
-            )
-            .scalar_subquery()
-        )
-        checks.append(and_(blocklist.c.kind == "person", blocklist.c.value == person_id))
-    if not checks:
-        return None
-    kind: str | None = conn.execute(select(blocklist.c.kind).where(or_(*checks))).scalar()
-    return kind
+        params = {"b_channel": person.channel, "b_external": person.external_id}
+        found: str | None = conn.execute(_BLOCKED_PERSON, params).scalar()
+        return found
+    return None
 
 
 def add_block(conn: Connection, kind: str, value: str, reason: str) -> Block:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from personae.contracts import JobHandler, WorkSource
 from personae.types import Job
@@ -22,8 +22,16 @@ log = logging.getLogger(__name__)
 
 
 class LocalWorkQueue:
-    def __init__(self, source: WorkSource, kinds: Sequence[str], *, resume: bool = True) -> None:
+    def __init__(
+        self,
+        source: WorkSource,
+        kinds: Sequence[str],
+        *,
+        resume: bool = True,
+        calm: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self._source = source
+        self._calm = calm  # waits while requests need the loop more (pressure.py)
         self._kinds = tuple(kinds)
         self._resume = resume
         self._handler: JobHandler | None = None
@@ -71,6 +79,8 @@ class LocalWorkQueue:
         lane = self._lanes[conversation_id]
         try:
             while lane and not self._closing:
+                if self._calm is not None:
+                    await self._calm()
                 job = heapq.heappop(lane)[2]
                 try:
                     await handler(job)
