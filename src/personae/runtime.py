@@ -12,14 +12,19 @@ from pathlib import Path
 from personae.channels.inbound import Inbound
 from personae.channels.polling import Pollers
 from personae.channels.registry import Connections
-from personae.contracts import Engine, EventSink, WorkQueue
+from personae.contracts import ContextSource, Engine, EventSink, WorkQueue
 from personae.core.avatars import AvatarPolicy
 from personae.core.personas import load_persona_dir
 from personae.core.turn import TURN, TurnRunner
 from personae.delivery.planner import split_planner
 from personae.delivery.worker import Deliveries
 from personae.errors import ConfigError, PersonaInvalid, Problem
-from personae.plugins import broken_plugins, channel_specs, engine_factories
+from personae.plugins import (
+    broken_plugins,
+    channel_specs,
+    context_source_factories,
+    engine_factories,
+)
 from personae.private import private_dir, private_file
 from personae.settings import Settings
 from personae.stores.sql import SqlStore
@@ -144,6 +149,7 @@ class Runtime:
             max_messages=settings.max_messages,
             engine_timeout_s=settings.engine_timeout_s,
             outbox=split_planner(connections.specs),
+            sources=context_sources(settings, store),
         )
         deliveries = Deliveries(store, connections, settings)
 
@@ -183,6 +189,12 @@ class Runtime:
         await self.deliveries.aclose()
         await self.engines.aclose()
         await self.store.aclose()
+
+
+def context_sources(settings: Settings, store: SqlStore) -> list[ContextSource]:
+    """The registered context sources (built-in lore, plugins' memory or knowledge), built
+    over this store, in registration order; the history is always added by the turn runner."""
+    return [factory(settings, store) for factory in context_source_factories().values()]
 
 
 def connection_registry(store: SqlStore, settings: Settings) -> Connections:

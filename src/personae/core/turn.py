@@ -19,11 +19,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-from personae.contracts import Engine, EventSink, Inbox, PersonaSource, TurnLog, WorkQueue
+from personae.contracts import (
+    ContextSource,
+    Engine,
+    EventSink,
+    Inbox,
+    PersonaSource,
+    TurnLog,
+    WorkQueue,
+)
 from personae.core.generation import (
     Clock,
     finished,
@@ -32,7 +40,13 @@ from personae.core.generation import (
     make_trace,
     replay,
 )
-from personae.core.prompt import AssembledPrompt, HistoryItem, count_fixed, persona_prefix
+from personae.core.prompt import (
+    AssembledPrompt,
+    HistorySource,
+    count_fixed,
+    gather_blocks,
+    persona_prefix,
+)
 from personae.errors import (
     BadRequest,
     EngineError,
@@ -45,7 +59,9 @@ from personae.types import (
     Accepted,
     ChatMessage,
     Contact,
+    ContextRequest,
     GenerationOptions,
+    HistoryItem,
     Job,
     Location,
     ModelSettings,
@@ -124,6 +140,7 @@ class TurnRunner:
         history_limit: int = 200,
         max_messages: int = 1000,
         outbox: OutboxPlanner = one_entry,
+        sources: Sequence[ContextSource] = (),
     ) -> None:
         self._personas = personas
         self._inbox = inbox
@@ -136,6 +153,8 @@ class TurnRunner:
         self._timeout = engine_timeout_s
         self._history_limit = history_limit
         self._outbox = outbox
+        # The history is a source like the others, asked last (its blocks sort by depth).
+        self._sources: tuple[ContextSource, ...] = (*sources, HistorySource())
         self._tasks: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------ accept
@@ -257,11 +276,18 @@ class TurnRunner:
             engine = await self._engines(record.persona.model)
             revision = record.revision
             await self._events.publish(key, TurnStarted(context.conversation.id, message.id))
-            prior = [HistoryItem(ChatMessage(m.role, m.content), m.id) for m in context.history]
-            fixed = await count_fixed(
-                engine, persona_prefix(record.persona), spec.instructions, message.content
+            request = ContextRequest(
+                persona=record.persona,
+                text=message.content,
+                history=tuple(
+                    HistoryItem(ChatMessage(m.role, m.content), m.id) for m in context.history
+                ),
+                persona_revision=record.revision,
+                person_id=context.conversation.person_id,
+                conversation_id=context.conversation.id,
+                message_id=message.id,
             )
-            prompt = await fit(engine, record, spec.options, fixed, prior)
+            prompt = await self._assemble(engine, record, spec.instructions, spec.options, request)
             clock.assembled_ms = clock.now_ms()
 
             async def emit(delta: TextDelta) -> None:
@@ -316,11 +342,13 @@ class TurnRunner:
             record = await self._persona(turn.persona, turn.allow_unpublished)
             engine = await self._engines(record.persona.model)
             queue.put_nowait(TurnStarted(None, None))
-            prior = [HistoryItem(message) for message in turn.history]
-            fixed = await count_fixed(
-                engine, persona_prefix(record.persona), turn.instructions, turn.text
+            request = ContextRequest(
+                persona=record.persona,
+                text=turn.text,
+                history=tuple(HistoryItem(message) for message in turn.history),
+                persona_revision=record.revision,
             )
-            prompt = await fit(engine, record, turn.options, fixed, prior)
+            prompt = await self._assemble(engine, record, turn.instructions, turn.options, request)
             clock.assembled_ms = clock.now_ms()
 
             async def emit(delta: TextDelta) -> None:
@@ -337,6 +365,21 @@ class TurnRunner:
             queue.put_nowait(TurnFailed(exc))
         finally:
             queue.put_nowait(None)
+
+    async def _assemble(
+        self,
+        engine: Engine,
+        record: PersonaRecord,
+        instructions: str,
+        options: GenerationOptions,
+        request: ContextRequest,
+    ) -> AssembledPrompt:
+        """Count the fixed parts while every context source looks up its blocks, then fit."""
+        fixed, blocks = await asyncio.gather(
+            count_fixed(engine, persona_prefix(record.persona), instructions, request.text),
+            gather_blocks(self._sources, request),
+        )
+        return await fit(engine, record, options, fixed, blocks)
 
     async def drain(self, timeout_s: float = 30.0) -> None:
         """Let stateless turns in flight finish before shutdown (jobs: WorkQueue.aclose)."""

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Row
 
 from personae.types import (
+    ContextNote,
     ConversationRef,
     ConversationSummary,
     Persona,
@@ -49,7 +50,13 @@ def trace_from_json(text: str) -> Trace:
         finish_reason=data.get("finish_reason"),
         error=data.get("error"),
         cut=data.get("cut"),
+        context=tuple(_note(note) for note in data.get("context", ())),
     )
+
+
+def _note(data: dict[str, Any]) -> ContextNote:
+    reasons = tuple((str(ref), str(why)) for ref, why in data.get("reasons", ()))
+    return ContextNote(data["source"], data["outcome"], data["tokens"], reasons)
 
 
 def persona_record(row: Row[Any]) -> PersonaRecord:

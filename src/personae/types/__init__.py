@@ -20,6 +20,13 @@ from personae.types.channels import (
     Location,
     SendResult,
 )
+from personae.types.context import (
+    HISTORY_SOURCE,
+    ContextBlock,
+    ContextNote,
+    Outcome,
+    Position,
+)
 from personae.types.persona import (
     SLUG_PATTERN,
     ExampleExchange,
@@ -29,6 +36,7 @@ from personae.types.persona import (
 )
 from personae.types.turns import (
     ChatMessage,
+    ContextRequest,
     ConversationRef,
     ConversationSummary,
     EngineInfo,
@@ -36,6 +44,7 @@ from personae.types.turns import (
     GenerationChunk,
     GenerationOptions,
     GenerationRequest,
+    HistoryItem,
     PersonaRecord,
     PersonRef,
     PromptSection,
@@ -63,6 +72,7 @@ from personae.types.work import (
 )
 
 __all__ = [
+    "HISTORY_SOURCE",
     "SLUG_PATTERN",
     "Accepted",
     "Attachment",
@@ -75,6 +85,9 @@ __all__ = [
     "ChatMessage",
     "ConnectionRecord",
     "Contact",
+    "ContextBlock",
+    "ContextNote",
+    "ContextRequest",
     "ConversationRef",
     "ConversationSummary",
     "DeliveryState",
@@ -84,15 +97,18 @@ __all__ = [
     "GenerationChunk",
     "GenerationOptions",
     "GenerationRequest",
+    "HistoryItem",
     "InboundEvent",
     "Job",
     "Location",
     "ModelSettings",
     "OutboxEntry",
     "OutboxItem",
+    "Outcome",
     "PersonRef",
     "Persona",
     "PersonaRecord",
+    "Position",
     "PromptSection",
     "ReplyRoute",
     "Role",
