@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from personae.contracts import ContextSource, Engine
+from personae.core.template import apply_macros, example_turns, render_persona
 from personae.errors import BadRequest
 from personae.types import (
     HISTORY_SOURCE,
@@ -43,51 +44,11 @@ MIN_REPLY_TOKENS = 16
 UNBOUNDED_STEP = 256
 
 
-def render_persona(persona: Persona) -> str:
-    """The persona's system prompt: a pure function of the persona, so the prefix never drifts."""
-    parts = [f"You are {persona.name}."]
-    if persona.tagline:
-        parts.append(persona.tagline)
-    for label, text in (
-        ("About you", persona.description),
-        ("Personality", persona.personality),
-        ("Scenario", persona.scenario),
-    ):
-        if text.strip():
-            parts.append(f"{label}: {text.strip()}")
-    if persona.style.do:
-        parts.append("Always:\n" + "\n".join(f"- {rule}" for rule in persona.style.do))
-    if persona.style.dont:
-        parts.append("Never:\n" + "\n".join(f"- {rule}" for rule in persona.style.dont))
-    if persona.boundaries:
-        topics = "\n".join(f"- {topic}" for topic in persona.boundaries)
-        parts.append(f"Politely decline these topics and suggest a better source:\n{topics}")
-    parts.append(
-        f"Stay in character as {persona.name}. Reply only as {persona.name}, in a few sentences, "
-        "to the person's latest message; never write the person's lines."
-    )
-    return "\n\n".join(parts)
-
-
-def example_turns(persona: Persona) -> list[ChatMessage]:
-    """Example dialogues as real chat turns (a script of "User: / Name:" lines teaches a small
-    model to write both sides), each opened by a short system marker."""
-    turns: list[ChatMessage] = []
-    for number, dialogue in enumerate(persona.example_dialogues, start=1):
-        turns.append(ChatMessage("system", f"Example conversation {number} of {persona.name}:"))
-        for exchange in dialogue:
-            turns.append(ChatMessage("user", exchange.user))
-            turns.append(ChatMessage("assistant", exchange.persona))
-    if turns:
-        turns.append(ChatMessage("system", "The real conversation starts now."))
-    return turns
-
-
 def persona_prefix(persona: Persona) -> tuple[ChatMessage, ...]:
     return (
         ChatMessage("system", render_persona(persona)),
         *example_turns(persona),
-        ChatMessage("assistant", persona.greeting),
+        ChatMessage("assistant", apply_macros(persona.greeting, persona)),
     )
 
 
@@ -136,6 +97,21 @@ class HistorySource:
 
     async def blocks(self, turn: ContextRequest) -> Sequence[ContextBlock]:
         return history_blocks(turn.history)
+
+
+class PostHistorySource:
+    """The persona's ``post_history_instructions`` (a card's "jailbreak" slot), after the
+    conversation every turn; required, so it is never dropped for history."""
+
+    name = "post_history"
+
+    async def blocks(self, turn: ContextRequest) -> Sequence[ContextBlock]:
+        text = apply_macros(turn.persona.post_history_instructions.strip(), turn.persona)
+        if not text:
+            return ()
+        reason = (("persona:post_history_instructions", "the persona's instructions"),)
+        return (ContextBlock(text, self.name, position="in_history", depth=0, droppable=False,
+                             priority=1000, reasons=reason),)  # fmt: skip
 
 
 def history_blocks(history: Sequence[HistoryItem]) -> list[ContextBlock]:

@@ -43,6 +43,7 @@ from personae.core.generation import (
 from personae.core.prompt import (
     AssembledPrompt,
     HistorySource,
+    PostHistorySource,
     count_fixed,
     gather_blocks,
     persona_prefix,
@@ -154,7 +155,11 @@ class TurnRunner:
         self._history_limit = history_limit
         self._outbox = outbox
         # The history is a source like the others, asked last (its blocks sort by depth).
-        self._sources: tuple[ContextSource, ...] = (*sources, HistorySource())
+        self._sources: tuple[ContextSource, ...] = (
+            *sources,
+            PostHistorySource(),
+            HistorySource(),
+        )
         self._tasks: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------ accept

@@ -29,6 +29,8 @@ from personae.types.context import (
 )
 from personae.types.persona import (
     SLUG_PATTERN,
+    TEMPLATE_FIELDS,
+    USER_NAME,
     ExampleExchange,
     ModelSettings,
     Persona,
@@ -74,6 +76,8 @@ from personae.types.work import (
 __all__ = [
     "HISTORY_SOURCE",
     "SLUG_PATTERN",
+    "TEMPLATE_FIELDS",
+    "USER_NAME",
     "Accepted",
     "Attachment",
     "AttachmentKind",
