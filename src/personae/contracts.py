@@ -19,6 +19,7 @@ from personae.types import (
     GenerationRequest,
     InboundEvent,
     Job,
+    LoreTimer,
     OutboxItem,
     PersonaRecord,
     PersonRef,
@@ -78,6 +79,18 @@ class ContextSource(Protocol):
     async def blocks(self, turn: ContextRequest) -> Sequence[ContextBlock]:
         """The blocks this source adds for this turn, in the order they should appear within
         their position. A failure fails the turn; return () when there is nothing to add."""
+        ...
+
+
+class LoreTimers(Protocol):
+    """Per-conversation timing of lorebook entries (sticky, cooldown)."""
+
+    async def lore_timers(self, conversation_id: str) -> dict[str, LoreTimer]:
+        """The stored timers of the conversation, by entry id."""
+        ...
+
+    async def save_lore_timers(self, conversation_id: str, timers: Sequence[LoreTimer]) -> None:
+        """Store these timers, replacing earlier ones of the same entries."""
         ...
 
 

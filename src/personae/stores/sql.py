@@ -19,6 +19,7 @@ from personae.errors import ConfigError
 from personae.stores import channel_state as _channel_state
 from personae.stores import connections as _connections
 from personae.stores import conversations as _conversations
+from personae.stores import lore as _lore
 from personae.stores import messages as _messages
 from personae.stores import outbox as _outbox
 from personae.stores import personas as _personas
@@ -34,6 +35,7 @@ from personae.types import (
     ConversationRef,
     ConversationSummary,
     Job,
+    LoreTimer,
     OutboxEntry,
     OutboxItem,
     Persona,
@@ -110,6 +112,14 @@ class SqlStore:
     async def delete_persona(self, slug: str) -> None:
         """Soft delete: hidden from get/list, history kept."""
         await self._run.write(_personas.delete_persona, slug)
+
+    # ------------------------------------------------------------ lorebook timers
+
+    async def lore_timers(self, conversation_id: str) -> dict[str, LoreTimer]:
+        return await self._run.read(_lore.get_lore_timers, conversation_id)
+
+    async def save_lore_timers(self, conversation_id: str, timers: Sequence[LoreTimer]) -> None:
+        await self._run.write(_lore.save_lore_timers, conversation_id, timers)
 
     # ------------------------------------------------------------ people and conversations
 

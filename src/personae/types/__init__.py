@@ -27,6 +27,14 @@ from personae.types.context import (
     Outcome,
     Position,
 )
+from personae.types.lore import (
+    MAX_SCAN_DEPTH,
+    Lorebook,
+    LoreEntry,
+    LorePosition,
+    LoreTimer,
+    SelectiveLogic,
+)
 from personae.types.persona import (
     SLUG_PATTERN,
     TEMPLATE_FIELDS,
@@ -75,6 +83,7 @@ from personae.types.work import (
 
 __all__ = [
     "HISTORY_SOURCE",
+    "MAX_SCAN_DEPTH",
     "SLUG_PATTERN",
     "TEMPLATE_FIELDS",
     "USER_NAME",
@@ -105,6 +114,10 @@ __all__ = [
     "InboundEvent",
     "Job",
     "Location",
+    "LoreEntry",
+    "LorePosition",
+    "LoreTimer",
+    "Lorebook",
     "ModelSettings",
     "OutboxEntry",
     "OutboxItem",
@@ -116,6 +129,7 @@ __all__ = [
     "PromptSection",
     "ReplyRoute",
     "Role",
+    "SelectiveLogic",
     "SendResult",
     "StoredMessage",
     "StyleRules",
