@@ -104,6 +104,7 @@ class Runtime:
     inbound: Inbound
     pollers: Pollers
     deliveries: Deliveries
+    sources: list[ContextSource] = field(default_factory=list)
 
     @classmethod
     async def start(
@@ -135,6 +136,7 @@ class Runtime:
             await engines.aclose()
             await store.aclose()
             raise
+        sources = context_sources(settings, store)
         # The embedded queue and hub; a distributed pair implements the same contracts.
         work = LocalWorkQueue(store, [TURN], resume=resume)
         events = LocalEventHub()
@@ -149,7 +151,7 @@ class Runtime:
             max_messages=settings.max_messages,
             engine_timeout_s=settings.engine_timeout_s,
             outbox=split_planner(connections.specs),
-            sources=context_sources(settings, store),
+            sources=sources,
         )
         deliveries = Deliveries(store, connections, settings)
 
@@ -167,7 +169,7 @@ class Runtime:
         return cls(
             settings=settings, store=store, engines=engines, turns=turns,
             connections=connections, work=work, events=events, inbound=inbound,
-            pollers=Pollers(inbound), deliveries=deliveries,
+            pollers=Pollers(inbound), deliveries=deliveries, sources=sources,
         )  # fmt: skip
 
     @cached_property
@@ -187,6 +189,10 @@ class Runtime:
         await self.work.aclose()  # running turns finish and are stored; queued ones stay recorded
         await self.turns.drain()
         await self.deliveries.aclose()
+        for source in self.sources:  # a source's writes in flight (lore timers) land
+            close = getattr(source, "aclose", None)
+            if close is not None:
+                await close()
         await self.engines.aclose()
         await self.store.aclose()
 

@@ -100,6 +100,13 @@ class CompiledBook:
     constants: list[int]
     timed: list[int]  # entries with sticky or cooldown
     bad_regex: dict[int, str]  # entry -> a key that does not compile
+    # Regex keys with a literal they cannot match without: found by this trie (ids are indexes
+    # into ``regexes``), so only those regexes run; the rest (``ungated``) run on every scan.
+    gate: _Trie = field(default_factory=lambda: _Trie(False, False))
+    ungated: list[int] = field(default_factory=list)
+    deepest: int = 0  # the most messages any entry scans
+    by_uid: dict[str, int] = field(default_factory=dict)
+    delayed: set[int] = field(default_factory=set)  # entries with delay_until_recursion
 
 
 def compile_book(book: Lorebook) -> CompiledBook:
@@ -109,6 +116,7 @@ def compile_book(book: Lorebook) -> CompiledBook:
     )  # fmt: skip
     for index, entry in enumerate(book.entries):
         compiled.uids.append(str(entry.id) if entry.id is not None else f"#{index}")
+        compiled.by_uid[compiled.uids[-1]] = index
         primary: list[int] = []
         secondary: list[int] = []
         if entry.enabled:
@@ -121,9 +129,14 @@ def compile_book(book: Lorebook) -> CompiledBook:
                 compiled.constants.append(index)
             if entry.sticky or entry.cooldown:
                 compiled.timed.append(index)
+            if entry.delay_until_recursion:
+                compiled.delayed.add(index)
+            if entry.scan_depth is not None:
+                compiled.deepest = max(compiled.deepest, entry.scan_depth)
         compiled.primary.append(primary)
         compiled.secondary.append(secondary)
-    for trie in compiled.tries:
+    compiled.deepest = max(compiled.deepest, book.scan_depth)
+    for trie in [*compiled.tries, compiled.gate]:
         trie.build()
     return compiled
 
@@ -143,10 +156,17 @@ def _add_key(compiled: CompiledBook, index: int, entry: LoreEntry, key: str) -> 
         )
         options |= re.MULTILINE if "m" in flags else 0
         try:
-            compiled.regexes.append((key_id, re.compile(source, options)))
+            pattern: re.Pattern[str] | None = re.compile(source, options)
         except (re.error, RecursionError, OverflowError):
-            compiled.regexes.append((key_id, None))
+            pattern = None
             compiled.bad_regex.setdefault(index, key)
+        if pattern is not None:
+            literal = required_literal(source)
+            if literal:
+                compiled.gate.add(literal.casefold(), len(compiled.regexes))
+            else:
+                compiled.ungated.append(len(compiled.regexes))
+        compiled.regexes.append((key_id, pattern))
         return key_id
     norm = key.strip() if case else key.strip().casefold()
     if not norm:
@@ -175,10 +195,55 @@ def scan(compiled: CompiledBook, text: str) -> set[int]:
                     found.update(hit)
     for trie in compiled.tries:
         trie.scan(text if trie.case_sensitive else folded, found)
-    for key_id, pattern in compiled.regexes:
+    gated: set[int] = set()
+    compiled.gate.scan(folded, gated)
+    for number in (*gated, *compiled.ungated):
+        key_id, pattern = compiled.regexes[number]
         if pattern is not None and pattern.search(text):
             found.add(key_id)
     return found
+
+
+_META = set("\\.^$*+?{}[]()|")
+
+
+def required_literal(source: str) -> str:
+    """The longest run of plain characters a match of ``source`` must contain ("" if none is
+    certain): only outside groups and classes, none with a top-level alternation or inline
+    flags, and a character a quantifier makes optional is not counted."""
+    if "(?" in source:
+        return ""
+    runs: list[str] = []
+    run, depth, at = "", 0, 0
+    while at < len(source):
+        char = source[at]
+        if char == "\\":
+            runs.append(run)
+            run, at = "", at + 2
+            continue
+        if char == "[":
+            runs.append(run)
+            run = ""
+            close = source.find("]", at + 2)
+            at = len(source) if close < 0 else close + 1
+            continue
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            return ""
+        if char in "?*{" and run:
+            run = run[:-1]  # the quantified character may be absent
+        if char in _META or depth > 0:
+            runs.append(run)
+            run = ""
+        else:
+            run += char
+        at += 1
+    runs.append(run)
+    longest = max(runs, key=len)
+    return longest if len(longest) >= 2 else ""
 
 
 # ---------------------------------------------------------------- activation
@@ -203,21 +268,29 @@ class _Run:
     full: bool = False
 
 
+def scan_messages(compiled: CompiledBook, messages: Sequence[str]) -> list[set[int]]:
+    """The key ids found in each message the book scans; ``messages`` newest first."""
+    return [scan(compiled, text) for text in messages[: compiled.deepest]]
+
+
 def activate(
     compiled: CompiledBook,
     persona: Persona,
-    messages: Sequence[str],
+    messages: Sequence[str] | list[set[int]],
     position: int,
     timers: Mapping[str, LoreTimer],
     rng: random.Random,
     estimate: Callable[[str], int],
 ) -> Activation:
     """Activate the book for one turn. ``messages`` newest first (the new message, then the
-    history); ``position`` is the chat's message count with the new message; ``timers`` the
-    conversation's stored timing; ``estimate`` counts a text's tokens."""
+    history), or what ``scan_messages`` found in them; ``position`` is the chat's message
+    count with the new message; ``timers`` the conversation's stored timing; ``estimate``
+    counts a text's tokens."""
     book = compiled.book
     run = _Run(compiled, position, timers, rng)
-    per_message = [scan(compiled, text) for text in messages[: _deepest(compiled)]]
+    per_message = [
+        m if isinstance(m, set) else scan(compiled, m) for m in messages[: compiled.deepest]
+    ]
     by_depth: dict[int, set[int]] = {}
 
     def chat_hits(depth: int) -> set[int]:
@@ -226,14 +299,23 @@ def activate(
         return by_depth[depth]
 
     recursion: set[int] = set()
+    seen: set[int] = set()
     level = 0
     while True:
-        found = set(chat_hits(max(len(per_message), 1) if per_message else 0)) | recursion
-        candidates = {compiled.key_entry[k] for k in found}
         if level == 0:
+            candidates = {compiled.key_entry[k] for k in chat_hits(len(per_message))}
             candidates.update(compiled.constants)
             candidates.update(compiled.bad_regex)  # to say in the trace why they never match
-            candidates.update(i for i in compiled.timed if _is_sticky(run, i))
+            timed = (compiled.by_uid.get(uid) for uid in run.timers)
+            candidates.update(i for i in timed if i is not None and _is_sticky(run, i))
+        else:  # what the last step's text found, and entries waiting for this level
+            candidates = {compiled.key_entry[k] for k in recursion - seen}
+            candidates.update(
+                i
+                for i in compiled.delayed
+                if compiled.book.entries[i].delay_until_recursion == level
+            )
+        seen = set(recursion)
         fresh = [
             (index, why)
             for index in sorted(candidates - run.chosen.keys())
@@ -250,12 +332,6 @@ def activate(
         )
         recursion |= scan(compiled, text)
     return Activation(_blocks(run, persona), _new_timers(run))
-
-
-def _deepest(compiled: CompiledBook) -> int:
-    depths = [compiled.book.scan_depth]
-    depths.extend(e.scan_depth for e in compiled.book.entries if e.scan_depth is not None)
-    return max(depths)
 
 
 def _is_sticky(run: _Run, index: int) -> bool:

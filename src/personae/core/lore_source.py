@@ -3,16 +3,20 @@ against the turn's recent messages, with sticky/cooldown timers kept per convers
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
 from collections import OrderedDict
 from collections.abc import Sequence
 
 from personae.contracts import LoreTimers
-from personae.core.lore import SOURCE, CompiledBook, activate, compile_book
+from personae.core.lore import SOURCE, CompiledBook, activate, compile_book, scan_messages
 from personae.core.prompt import estimate_tokens
-from personae.types import ContextBlock, ContextRequest, Lorebook
+from personae.types import ContextBlock, ContextRequest, Lorebook, LoreTimer
 
 CACHED_BOOKS = 64
+CACHED_CONVERSATIONS = 4096
+log = logging.getLogger(__name__)
 
 
 class LoreSource:
@@ -20,6 +24,12 @@ class LoreSource:
 
     def __init__(self, timers: LoreTimers | None = None) -> None:
         self._timers = timers
+        # Timer writes run off the turn's path; the conversation's next turn waits for its own.
+        self._writes: dict[str, asyncio.Task[None]] = {}
+        # Timers of recent conversations, written through: the store is read once per
+        # conversation per process. Sound while one process runs a conversation's turns (the
+        # local work queue; a distributed one must keep a conversation on one worker).
+        self._known: OrderedDict[str, dict[str, LoreTimer]] = OrderedDict()
         self._books: OrderedDict[tuple[str, int], tuple[Lorebook, CompiledBook]] = OrderedDict()
 
     def compiled(self, turn: ContextRequest, book: Lorebook) -> CompiledBook:
@@ -43,13 +53,50 @@ class LoreSource:
         compiled = self.compiled(turn, book)
         messages = [turn.text, *(i.message.content for i in reversed(turn.history))]
         position = len(turn.history) + 1
-        timed = bool(compiled.timed) and turn.conversation_id is not None
-        timers = {}
-        if timed and self._timers is not None and turn.conversation_id is not None:
-            timers = await self._timers.lore_timers(turn.conversation_id)
+        conversation = turn.conversation_id
+        timers: dict[str, LoreTimer] = {}
+        reading = None
+        if compiled.timed and self._timers is not None and conversation is not None:
+            known = self._known.get(conversation)
+            if known is not None:
+                self._known.move_to_end(conversation)
+                timers = known
+            else:
+                reading = asyncio.create_task(self._load(self._timers, conversation))
+        hits = scan_messages(compiled, messages)  # while the timers are read
+        if reading is not None:
+            timers = await reading
         # Seeded by the turn: a retried turn rolls the same probabilities and group picks.
-        rng = random.Random(f"{turn.conversation_id}:{turn.message_id}:{position}:{turn.text}")
-        result = activate(compiled, turn.persona, messages, position, timers, rng, estimate_tokens)
-        if result.timers and self._timers is not None and turn.conversation_id is not None:
-            await self._timers.save_lore_timers(turn.conversation_id, result.timers)
+        rng = random.Random(f"{conversation}:{turn.message_id}:{position}:{turn.text}")
+        result = activate(compiled, turn.persona, hits, position, timers, rng, estimate_tokens)
+        if result.timers and self._timers is not None and conversation is not None:
+            self._remember(conversation, {**timers, **{t.entry: t for t in result.timers}})
+            task = asyncio.create_task(self._timers.save_lore_timers(conversation, result.timers))
+            self._writes[conversation] = task
+            task.add_done_callback(lambda done: self._written(conversation, done))
         return result.blocks
+
+    async def _load(self, timers: LoreTimers, conversation: str) -> dict[str, LoreTimer]:
+        pending = self._writes.get(conversation)
+        if pending is not None:
+            await asyncio.wait([pending])
+        found = await timers.lore_timers(conversation)
+        self._remember(conversation, found)
+        return found
+
+    def _remember(self, conversation: str, timers: dict[str, LoreTimer]) -> None:
+        self._known[conversation] = timers
+        self._known.move_to_end(conversation)
+        if len(self._known) > CACHED_CONVERSATIONS:
+            self._known.popitem(last=False)
+
+    def _written(self, conversation: str, task: asyncio.Task[None]) -> None:
+        if self._writes.get(conversation) is task:
+            del self._writes[conversation]
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("lore timers of %s not saved: %s", conversation, task.exception())
+
+    async def aclose(self) -> None:
+        """Let timer writes in flight land."""
+        if self._writes:
+            await asyncio.wait(list(self._writes.values()))
