@@ -14,11 +14,14 @@ from personae.channels.polling import Pollers
 from personae.channels.registry import Connections
 from personae.contracts import ContextSource, Engine, EventSink, WorkQueue
 from personae.core.avatars import AvatarPolicy
+from personae.core.cards import ImportedCard, export_card, read_card
+from personae.core.charx import MAX_ARCHIVE_BYTES
 from personae.core.personas import load_persona_dir
+from personae.core.png import SIGNATURE
 from personae.core.turn import TURN, TurnRunner
 from personae.delivery.planner import split_planner
 from personae.delivery.worker import Deliveries
-from personae.errors import ConfigError, PersonaInvalid, Problem
+from personae.errors import CardInvalid, ConfigError, PersonaInvalid, Problem
 from personae.plugins import (
     broken_plugins,
     channel_specs,
@@ -28,7 +31,7 @@ from personae.plugins import (
 from personae.private import private_dir, private_file
 from personae.settings import Settings
 from personae.stores.sql import SqlStore
-from personae.types import Job, ModelSettings, Persona
+from personae.types import CardFormat, Job, ModelSettings, Persona, PersonaRecord
 from personae.work.events import LocalEventHub
 from personae.work.local import LocalWorkQueue
 
@@ -183,6 +186,31 @@ class Runtime:
             hint = f"or copy the image into {self.settings.home / AVATARS}"
             raise PersonaInvalid(source, [Problem("avatar", problem, repr(persona.avatar), hint)])
 
+    async def import_card(
+        self, data: bytes, slug: str | None = None
+    ) -> tuple[PersonaRecord, ImportedCard]:
+        """Store a Character Card file (JSON, PNG, CHARX) as a persona with its card; a PNG's
+        picture becomes the avatar. Bad input raises CardInvalid/PersonaInvalid, nothing
+        written."""
+        if len(data) > MAX_ARCHIVE_BYTES:
+            raise CardInvalid(f"the card file is {len(data)} bytes; at most {MAX_ARCHIVE_BYTES}")
+        imported = read_card(data, slug)
+        persona = imported.persona
+        if imported.record.image is not None:
+            persona = _card_avatar(persona, imported.record.image, self.settings)
+        return await self.store.import_card(persona, imported.record), imported
+
+    async def export_card(self, slug: str, fmt: CardFormat, png: bool = False) -> bytes:
+        """The persona as a card file: the card it came from, with what changed since."""
+        persona = (await self.store.get_persona(slug)).persona
+        stored = await self.store.persona_card(slug)
+        image = None
+        avatar = Path(persona.avatar) if persona.avatar else None
+        if png and avatar is not None and avatar.suffix.lower() == ".png" and avatar.is_file():
+            image = avatar.read_bytes()
+            image = image if image.startswith(SIGNATURE) else None
+        return export_card(persona, stored, fmt, png, image)
+
     async def aclose(self) -> None:
         await self.pollers.aclose()  # nothing new is accepted from here on
         await self.inbound.aclose()
@@ -238,6 +266,19 @@ def avatar_policy(settings: Settings) -> AvatarPolicy:
     if settings.personas_dir is not None:
         roots.append(settings.personas_dir)
     return AvatarPolicy.of(roots, settings.avatar_hosts)
+
+
+def _card_avatar(persona: Persona, image: bytes, settings: Settings) -> Persona:
+    """A card's PNG picture, saved as $PERSONAE_HOME/avatars/<persona id>.png."""
+    folder = settings.home / AVATARS
+    private_dir(settings.home)
+    private_dir(folder)
+    target = folder / f"{persona.id}.png"
+    target.unlink(missing_ok=True)
+    private_file(target)
+    with open(target, "wb") as out:
+        out.write(image)
+    return persona.model_copy(update={"avatar": str(target.resolve())})
 
 
 def adopt_avatar(persona: Persona, settings: Settings) -> Persona:

@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from personae.errors import ConfigError
+from personae.stores import cards as _cards
 from personae.stores import channel_state as _channel_state
 from personae.stores import connections as _connections
 from personae.stores import conversations as _conversations
@@ -30,6 +31,7 @@ from personae.stores.migrate import migrate
 from personae.stores.runner import Runner
 from personae.types import (
     Accepted,
+    CardRecord,
     ChannelStatus,
     ConnectionRecord,
     ConversationRef,
@@ -112,6 +114,15 @@ class SqlStore:
     async def delete_persona(self, slug: str) -> None:
         """Soft delete: hidden from get/list, history kept."""
         await self._run.write(_personas.delete_persona, slug)
+
+    async def import_card(self, persona: Persona, record: CardRecord) -> PersonaRecord:
+        """Store a persona made from a Character Card, with the card as it came (one
+        transaction: both or neither)."""
+        return await self._run.write(_cards.import_card, persona, record)
+
+    async def persona_card(self, slug: str) -> CardRecord | None:
+        """The card the persona was last imported from, or None."""
+        return await self._run.read(_cards.get_card, slug)
 
     # ------------------------------------------------------------ lorebook timers
 

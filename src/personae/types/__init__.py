@@ -5,6 +5,7 @@ The persona schema is a pydantic model (it is what creators write and what
 frozen dataclass, cheap to build on the hot path.
 """
 
+from personae.types.cards import CardFormat, CardRecord
 from personae.types.channels import (
     Attachment,
     AttachmentKind,
@@ -90,6 +91,8 @@ __all__ = [
     "Accepted",
     "Attachment",
     "AttachmentKind",
+    "CardFormat",
+    "CardRecord",
     "ChannelDeletion",
     "ChannelEcho",
     "ChannelMessage",
