@@ -176,6 +176,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             naive_times = await measure(naive, min(args.turns, args.naive_turns))
             memory = await memory_recall(store, args)
             memory_times = await measure(memory, args.turns) if memory else None
+            await source.aclose()  # its timer writes land before the store closes
         finally:
             await store.aclose()
     lore_stats, naive_stats = summary(lore_times), summary(naive_times)
