@@ -51,6 +51,7 @@ bench: dev
 	$(BIN)/python bench/quality.py --json bench/results/quality.json
 	$(BIN)/python bench/webhooks.py --json bench/results/webhooks.json
 	$(BIN)/python bench/faults.py --json bench/results/faults.json
+	$(BIN)/python bench/recall_latency.py --json bench/results/recall_latency.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -409,7 +409,8 @@ def persona_add(
     typer.echo(f"stored {record.persona.id} (revision {record.revision})")
 
 
-# Registered last: the channel commands use the helpers above.
+# Registered last: the channel and card commands use the helpers above.
+import personae.cli_personas  # noqa: E402, F401  (registers persona import/export)
 from personae.cli_channels import channel_app  # noqa: E402
 
 app.add_typer(channel_app, name="channel")

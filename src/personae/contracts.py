@@ -11,12 +11,15 @@ from personae.types import (
     Accepted,
     Attachment,
     ChatMessage,
+    ContextBlock,
+    ContextRequest,
     ConversationRef,
     EngineInfo,
     GenerationChunk,
     GenerationRequest,
     InboundEvent,
     Job,
+    LoreTimer,
     OutboxItem,
     PersonaRecord,
     PersonRef,
@@ -61,6 +64,39 @@ class Engine(Protocol):
 
 # A factory builds a ready engine for a model name (None: the engine's default).
 EngineFactory = Callable[["Settings", str | None], Awaitable[Engine]]
+
+
+class ContextSource(Protocol):
+    """Adds context to a turn's prompt (lore, memory, knowledge, the history): the one narrow
+    seam every retrieval plugs into. All sources of a turn are asked concurrently, alongside
+    the turn's other lookups; core/prompt.py fits their blocks to the budget by priority.
+
+    ``name`` is data: it labels the source's section in the trace.
+    """
+
+    name: str
+
+    async def blocks(self, turn: ContextRequest) -> Sequence[ContextBlock]:
+        """The blocks this source adds for this turn, in the order they should appear within
+        their position. A failure fails the turn; return () when there is nothing to add."""
+        ...
+
+
+class LoreTimers(Protocol):
+    """Per-conversation timing of lorebook entries (sticky, cooldown)."""
+
+    async def lore_timers(self, conversation_id: str) -> dict[str, LoreTimer]:
+        """The stored timers of the conversation, by entry id."""
+        ...
+
+    async def save_lore_timers(self, conversation_id: str, timers: Sequence[LoreTimer]) -> None:
+        """Store these timers, replacing earlier ones of the same entries."""
+        ...
+
+
+# Builds a source from the settings and the runtime's store (personae.stores.sql.SqlStore,
+# typed loosely here: contracts sit below the stores).
+ContextSourceFactory = Callable[["Settings", Any], ContextSource]
 
 
 class PersonaSource(Protocol):

@@ -121,6 +121,10 @@ class TooManyMessages(BadRequest):
         )
 
 
+class CardInvalid(BadRequest):
+    """A Character Card that cannot be read: what is wrong, where, and how to fix it."""
+
+
 class Unauthorized(PersonaeError):
     """A protected action was attempted without a valid token."""
 

@@ -10,13 +10,14 @@ from importlib.metadata import entry_points
 
 import pluggy
 
-from personae.contracts import ChannelSpec, EngineFactory
+from personae.contracts import ChannelSpec, ContextSourceFactory, EngineFactory
 
 hookspec = pluggy.HookspecMarker("personae")
 hookimpl = pluggy.HookimplMarker("personae")
 
 RegisterEngine = Callable[[str, EngineFactory], None]
 RegisterChannel = Callable[[ChannelSpec], None]
+RegisterContextSource = Callable[[str, ContextSourceFactory], None]
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,11 @@ class Hooks:
     @hookspec
     def register_channels(self, register: RegisterChannel) -> None:
         """Register messaging channels: ``register(ChannelSpec(name=..., ...))``."""
+
+    @hookspec
+    def register_context_sources(self, register: RegisterContextSource) -> None:
+        """Register context sources (lore, memory, knowledge) by name:
+        ``register("name", factory)``, ``factory(settings, store) -> ContextSource``."""
 
 
 @cache
@@ -70,4 +76,15 @@ def channel_specs() -> dict[str, ChannelSpec]:
         found[spec.name] = spec
 
     plugin_manager().hook.register_channels(register=register)
+    return found
+
+
+def context_source_factories() -> dict[str, ContextSourceFactory]:
+    """Every registered context source factory, by name, in registration order."""
+    found: dict[str, ContextSourceFactory] = {}
+
+    def register(name: str, factory: ContextSourceFactory) -> None:
+        found[name] = factory
+
+    plugin_manager().hook.register_context_sources(register=register)
     return found

@@ -12,20 +12,28 @@ from pathlib import Path
 from personae.channels.inbound import Inbound
 from personae.channels.polling import Pollers
 from personae.channels.registry import Connections
-from personae.contracts import Engine, EventSink, WorkQueue
+from personae.contracts import ContextSource, Engine, EventSink, WorkQueue
 from personae.core.avatars import AvatarPolicy
+from personae.core.cards import ImportedCard, export_card, read_card
+from personae.core.charx import MAX_ARCHIVE_BYTES
 from personae.core.commands import Commands
 from personae.core.data_rights import DataRights
 from personae.core.personas import load_persona_dir
+from personae.core.png import SIGNATURE
 from personae.core.turn import TURN, TurnRunner
 from personae.delivery.planner import split_planner
 from personae.delivery.worker import Deliveries
-from personae.errors import ConfigError, PersonaInvalid, Problem
-from personae.plugins import broken_plugins, channel_specs, engine_factories
+from personae.errors import CardInvalid, ConfigError, PersonaInvalid, Problem
+from personae.plugins import (
+    broken_plugins,
+    channel_specs,
+    context_source_factories,
+    engine_factories,
+)
 from personae.private import private_dir, private_file
 from personae.settings import Settings
 from personae.stores.sql import SqlStore
-from personae.types import Job, ModelSettings, Persona, ReplyRoute
+from personae.types import CardFormat, Job, ModelSettings, Persona, PersonaRecord, ReplyRoute
 from personae.work.events import LocalEventHub
 from personae.work.local import LocalWorkQueue
 from personae.work.pressure import LoopPressure
@@ -103,6 +111,7 @@ class Runtime:
     pollers: Pollers
     deliveries: Deliveries
     pressure: LoopPressure
+    sources: list[ContextSource] = field(default_factory=list)
 
     @classmethod
     async def start(
@@ -134,6 +143,7 @@ class Runtime:
             await engines.aclose()
             await store.aclose()
             raise
+        sources = context_sources(settings, store)
         # The embedded queue and hub; a distributed pair implements the same contracts.
         # Turns, sends and read receipts yield to requests under load (work/pressure.py).
         pressure = LoopPressure()
@@ -164,6 +174,7 @@ class Runtime:
             outbox=split_planner(connections.specs),
             commands=commands,
             direct=direct,
+            sources=sources,
         )
         deliveries = Deliveries(store, connections, settings, calm=pressure.calm)
 
@@ -185,6 +196,7 @@ class Runtime:
             settings=settings, store=store, engines=engines, turns=turns,
             connections=connections, work=work, events=events, inbound=inbound,
             pollers=Pollers(inbound), deliveries=deliveries, pressure=pressure,
+            sources=sources,
         )  # fmt: skip
 
     @cached_property
@@ -198,15 +210,50 @@ class Runtime:
             hint = f"or copy the image into {self.settings.home / AVATARS}"
             raise PersonaInvalid(source, [Problem("avatar", problem, repr(persona.avatar), hint)])
 
+    async def import_card(
+        self, data: bytes, slug: str | None = None
+    ) -> tuple[PersonaRecord, ImportedCard]:
+        """Store a Character Card file (JSON, PNG, CHARX) as a persona with its card; a PNG's
+        picture becomes the avatar. Bad input raises CardInvalid/PersonaInvalid, nothing
+        written."""
+        if len(data) > MAX_ARCHIVE_BYTES:
+            raise CardInvalid(f"the card file is {len(data)} bytes; at most {MAX_ARCHIVE_BYTES}")
+        imported = read_card(data, slug)
+        persona = imported.persona
+        if imported.record.image is not None:
+            persona = _card_avatar(persona, imported.record.image, self.settings)
+        return await self.store.import_card(persona, imported.record), imported
+
+    async def export_card(self, slug: str, fmt: CardFormat, png: bool = False) -> bytes:
+        """The persona as a card file: the card it came from, with what changed since."""
+        persona = (await self.store.get_persona(slug)).persona
+        stored = await self.store.persona_card(slug)
+        image = None
+        avatar = Path(persona.avatar) if persona.avatar else None
+        if png and avatar is not None and avatar.suffix.lower() == ".png" and avatar.is_file():
+            image = avatar.read_bytes()
+            image = image if image.startswith(SIGNATURE) else None
+        return export_card(persona, stored, fmt, png, image)
+
     async def aclose(self) -> None:
         await self.pollers.aclose()  # nothing new is accepted from here on
         await self.inbound.aclose()
         await self.work.aclose()  # running turns finish and are stored; queued ones stay recorded
         await self.turns.drain()
         await self.deliveries.aclose()
+        for source in self.sources:  # a source's writes in flight (lore timers) land
+            close = getattr(source, "aclose", None)
+            if close is not None:
+                await close()
         await self.pressure.aclose()
         await self.engines.aclose()
         await self.store.aclose()
+
+
+def context_sources(settings: Settings, store: SqlStore) -> list[ContextSource]:
+    """The registered context sources (built-in lore, plugins' memory or knowledge), built
+    over this store, in registration order; the history is always added by the turn runner."""
+    return [factory(settings, store) for factory in context_source_factories().values()]
 
 
 def connection_registry(store: SqlStore, settings: Settings) -> Connections:
@@ -244,6 +291,19 @@ def avatar_policy(settings: Settings) -> AvatarPolicy:
     if settings.personas_dir is not None:
         roots.append(settings.personas_dir)
     return AvatarPolicy.of(roots, settings.avatar_hosts)
+
+
+def _card_avatar(persona: Persona, image: bytes, settings: Settings) -> Persona:
+    """A card's PNG picture, saved as $PERSONAE_HOME/avatars/<persona id>.png."""
+    folder = settings.home / AVATARS
+    private_dir(settings.home)
+    private_dir(folder)
+    target = folder / f"{persona.id}.png"
+    target.unlink(missing_ok=True)
+    private_file(target)
+    with open(target, "wb") as out:
+        out.write(image)
+    return persona.model_copy(update={"avatar": str(target.resolve())})
 
 
 def adopt_avatar(persona: Persona, settings: Settings) -> Persona:

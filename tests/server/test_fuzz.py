@@ -123,6 +123,8 @@ GOOD_BODIES: dict[str, list[Any]] = {
     "POST /web/personas/{slug}/messages": [{"text": "hello"}],
     "POST /api/channels": [_bot("fuzz-made")],
     "POST /api/blocklist": [{"kind": "ip", "value": "198.51.100.1", "reason": "fuzz"}],
+    "POST /api/cards": [{"spec": "chara_card_v2", "spec_version": "2.0",
+                         "data": {"name": "Fuzz Card", "first_mes": "Hi."}}],
 }  # fmt: skip
 
 
@@ -231,7 +233,9 @@ def test_openapi_document_matches_the_server(client: httpx.Client) -> None:
         for method, op in ops.items()
     }
     with_422 = {label for label, op in operations.items() if "422" in op["responses"]}
-    assert with_422 == {"POST /api/personas", "PUT /api/personas/{slug}", "POST /api/channels"}
+    assert with_422 == {
+        "POST /api/personas", "PUT /api/personas/{slug}", "POST /api/channels", "POST /api/cards",
+    }  # fmt: skip
     chat = operations["POST /v1/chat/completions"]["responses"]
     assert {"200", "400", "401", "404", "413", "503"} <= set(chat)
     assert chat["400"]["content"]["application/json"]["schema"]["$ref"].endswith("/OpenAIError")

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from personae.contracts import Engine
-from personae.core.prompt import AssembledPrompt, FixedParts, HistoryItem, fit_history
+from personae.core.prompt import AssembledPrompt, FixedParts, fit_context
 from personae.core.replies import ReplyCutter
 from personae.errors import EngineUnavailable, Unsupported
 from personae.types import (
+    ContextBlock,
     FinishReason,
     GenerationOptions,
     GenerationRequest,
@@ -112,12 +113,12 @@ async def fit(
     record: PersonaRecord,
     options: GenerationOptions,
     fixed: FixedParts,
-    prior: list[HistoryItem],
+    blocks: Sequence[ContextBlock],
 ) -> AssembledPrompt:
     model = record.persona.model
     budget = min(model.context_budget or engine.info.context_window, engine.info.context_window)
     max_tokens = options.max_tokens or model.max_tokens
-    return await fit_history(engine, fixed, prior, budget, max_tokens)
+    return await fit_context(engine, fixed, blocks, budget, max_tokens)
 
 
 async def generate(
@@ -212,6 +213,7 @@ def make_trace(
         finish_reason=finish_reason,
         error=error,
         cut=cut,
+        context=prompt.context if prompt else (),
     )
 
 

@@ -1,22 +1,40 @@
-"""Prompt assembly within a token budget.
+"""Prompt assembly within a token budget: the persona prefix, then the context blocks of the
+turn's sources (lore, memory, knowledge, the history) fitted by priority.
 
 The prompt is laid out so that everything that depends only on the persona comes first and is
 byte-identical for every person and every turn (the engine's prefix cache then skips it):
 
     [system: persona card] [example turns] [assistant: greeting]   <- persona prefix, shared
+    [blocks "before_persona", then "after_persona"]   <- per turn, from the sources
     [system: caller instructions]                     <- per call, optional
-    [history, oldest first]                           <- dropped oldest-first, whole messages
+    [history, oldest first, "in_history" blocks at their depth]
     [user: the new message]
+
+Droppable blocks are kept by priority (the history's newest messages first); once one block of
+a source does not fit, the source's lower-priority blocks are dropped too, so the history loses
+whole messages oldest-first and never has a gap.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from personae.contracts import Engine
+from personae.contracts import ContextSource, Engine
+from personae.core.template import apply_macros, example_turns, render_persona
 from personae.errors import BadRequest
-from personae.types import ChatMessage, Persona, PromptSection
+from personae.types import (
+    HISTORY_SOURCE,
+    ChatMessage,
+    ContextBlock,
+    ContextNote,
+    ContextRequest,
+    HistoryItem,
+    Outcome,
+    Persona,
+    PromptSection,
+)
 
 # When the fixed prompt leaves fewer reply tokens than this (and than asked for), the turn is
 # refused rather than answered with a stub.
@@ -26,60 +44,12 @@ MIN_REPLY_TOKENS = 16
 UNBOUNDED_STEP = 256
 
 
-def render_persona(persona: Persona) -> str:
-    """The persona's system prompt: a pure function of the persona, so the prefix never drifts."""
-    parts = [f"You are {persona.name}."]
-    if persona.tagline:
-        parts.append(persona.tagline)
-    for label, text in (
-        ("About you", persona.description),
-        ("Personality", persona.personality),
-        ("Scenario", persona.scenario),
-    ):
-        if text.strip():
-            parts.append(f"{label}: {text.strip()}")
-    if persona.style.do:
-        parts.append("Always:\n" + "\n".join(f"- {rule}" for rule in persona.style.do))
-    if persona.style.dont:
-        parts.append("Never:\n" + "\n".join(f"- {rule}" for rule in persona.style.dont))
-    if persona.boundaries:
-        topics = "\n".join(f"- {topic}" for topic in persona.boundaries)
-        parts.append(f"Politely decline these topics and suggest a better source:\n{topics}")
-    parts.append(
-        f"Stay in character as {persona.name}. Reply only as {persona.name}, in a few sentences, "
-        "to the person's latest message; never write the person's lines."
-    )
-    return "\n\n".join(parts)
-
-
-def example_turns(persona: Persona) -> list[ChatMessage]:
-    """Example dialogues as real chat turns (a script of "User: / Name:" lines teaches a small
-    model to write both sides), each opened by a short system marker."""
-    turns: list[ChatMessage] = []
-    for number, dialogue in enumerate(persona.example_dialogues, start=1):
-        turns.append(ChatMessage("system", f"Example conversation {number} of {persona.name}:"))
-        for exchange in dialogue:
-            turns.append(ChatMessage("user", exchange.user))
-            turns.append(ChatMessage("assistant", exchange.persona))
-    if turns:
-        turns.append(ChatMessage("system", "The real conversation starts now."))
-    return turns
-
-
 def persona_prefix(persona: Persona) -> tuple[ChatMessage, ...]:
     return (
         ChatMessage("system", render_persona(persona)),
         *example_turns(persona),
-        ChatMessage("assistant", persona.greeting),
+        ChatMessage("assistant", apply_macros(persona.greeting, persona)),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryItem:
-    """A prior message and its store id (None for messages the caller sent, stateless turns)."""
-
-    message: ChatMessage
-    message_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +60,7 @@ class AssembledPrompt:
     dropped_tokens: int
     budget: int
     max_tokens: int
+    context: tuple[ContextNote, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +86,63 @@ async def count_fixed(
     return FixedParts(tuple(head), len(prefix), message, tuple(counts[:-1]), counts[-1])
 
 
+# ---------------------------------------------------------------- sources
+
+
+class HistorySource:
+    """The conversation's own messages as blocks: message N from the end has depth N and
+    priority -N, so newer messages are kept first and any block with priority >= 0 before them."""
+
+    name = HISTORY_SOURCE
+
+    async def blocks(self, turn: ContextRequest) -> Sequence[ContextBlock]:
+        return history_blocks(turn.history)
+
+
+class PostHistorySource:
+    """The persona's ``post_history_instructions`` (a card's "jailbreak" slot), after the
+    conversation every turn; required, so it is never dropped for history."""
+
+    name = "post_history"
+
+    async def blocks(self, turn: ContextRequest) -> Sequence[ContextBlock]:
+        text = apply_macros(turn.persona.post_history_instructions.strip(), turn.persona)
+        if not text:
+            return ()
+        reason = (("persona:post_history_instructions", "the persona's instructions"),)
+        return (ContextBlock(text, self.name, position="in_history", depth=0, droppable=False,
+                             priority=1000, reasons=reason),)  # fmt: skip
+
+
+def history_blocks(history: Sequence[HistoryItem]) -> list[ContextBlock]:
+    count = len(history)
+    return [
+        ContextBlock(
+            text=item.message.content,
+            source=HISTORY_SOURCE,
+            role=item.message.role,
+            position="in_history",
+            depth=count - index,
+            priority=index - count,
+            reasons=(
+                ((f"message:{item.message_id}", "history"),) if item.message_id is not None else ()
+            ),
+        )
+        for index, item in enumerate(history)
+    ]
+
+
+async def gather_blocks(
+    sources: Sequence[ContextSource], turn: ContextRequest
+) -> tuple[ContextBlock, ...]:
+    """Every source's blocks, asked concurrently; in source order, each source's own order."""
+    results = await asyncio.gather(*(source.blocks(turn) for source in sources))
+    return tuple(block for blocks in results for block in blocks)
+
+
+# ---------------------------------------------------------------- fitting
+
+
 async def fit_history(
     engine: Engine,
     fixed: FixedParts,
@@ -122,86 +150,192 @@ async def fit_history(
     budget: int,
     max_tokens: int,
 ) -> AssembledPrompt:
-    """Add as much recent history as the budget allows around the fixed parts.
+    """``fit_context`` with the history as the only source."""
+    return await fit_context(engine, fixed, history_blocks(history), budget, max_tokens)
+
+
+async def fit_context(
+    engine: Engine,
+    fixed: FixedParts,
+    blocks: Sequence[ContextBlock],
+    budget: int,
+    max_tokens: int,
+) -> AssembledPrompt:
+    """Add as many blocks as the budget allows around the fixed parts, by priority.
 
     ``budget`` covers prompt and reply; the reply keeps ``max_tokens`` of it, shrunk only when
-    the fixed parts leave less (and refused below MIN_REPLY_TOKENS). History is counted newest
-    first and only while it can still fit, so a long history costs no more than the budget.
+    the fixed parts and the non-droppable blocks leave less (and refused below
+    MIN_REPLY_TOKENS). Blocks are counted in priority order and only while they can still fit,
+    so a long history costs no more than the budget.
     """
-    fixed_tokens = sum(fixed.head_tokens) + fixed.message_tokens
+    notes = [b for b in blocks if not b.text]
+    present = [b for b in blocks if b.text]
+    required = [i for i, b in enumerate(present) if not b.droppable]
+    counts: dict[int, int] = {}
+    if required:
+        got = await engine.count_tokens([*fixed.head, *(_message(present[i]) for i in required)])
+        counts.update(zip(required, got[len(fixed.head) :], strict=True))
+    fixed_tokens = sum(fixed.head_tokens) + fixed.message_tokens + sum(counts.values())
     left_for_reply = budget - fixed_tokens
     if left_for_reply < min(max_tokens, MIN_REPLY_TOKENS):
         raise BadRequest(
-            f"the persona prompt and the message need {fixed_tokens} tokens, leaving "
-            f"{left_for_reply} of the {budget}-token budget for the reply; "
+            f"the persona prompt, its required context and the message need {fixed_tokens} "
+            f"tokens, leaving {left_for_reply} of the {budget}-token budget for the reply; "
             "send a shorter message, shorten the persona, or raise its model.context_budget"
         )
     reply_tokens = min(max_tokens, left_for_reply)
     room = budget - reply_tokens - fixed_tokens
-    fit = await _fit_newest(engine, fixed.head, history, room)
-    first_kept = len(history) - len(fit.kept)
-    kept_items = history[first_kept:]
-    uncounted = history[: first_kept - len(fit.dropped)]
-
-    sections = [
-        PromptSection("persona", sum(fixed.head_tokens[: fixed.prefix_len]), fixed.prefix_len)
-    ]
-    if len(fixed.head) > fixed.prefix_len:
-        sections.append(PromptSection("instructions", fixed.head_tokens[-1], 1))
-    sections.append(PromptSection("history", sum(fit.kept), len(kept_items)))
-    sections.append(PromptSection("message", fixed.message_tokens, 1))
+    optional = sorted(
+        (i for i, b in enumerate(present) if b.droppable), key=lambda i: -present[i].priority
+    )
+    fit = await _fit_by_priority(engine, fixed.head, present, optional, room)
+    counts.update(fit.counts)
+    kept = sorted([*required, *fit.kept])
     return AssembledPrompt(
-        messages=(*fixed.head, *(item.message for item in kept_items), fixed.message),
-        sections=tuple(sections),
+        messages=_layout(fixed, [present[i] for i in kept]),
+        sections=_sections(fixed, present, kept, counts),
         dropped_message_ids=tuple(
-            i.message_id for i in history[:first_kept] if i.message_id is not None
+            ref for ref in (_message_id(present[i]) for i in sorted(fit.dropped)) if ref is not None
         ),
-        # Exact for dropped messages that were counted; messages that could never fit are not
-        # sent to a tokenizer, so theirs is an estimate (see estimate_message_tokens).
-        dropped_tokens=sum(fit.dropped)
-        + sum(estimate_message_tokens(i.message, fit.floor) for i in uncounted),
+        # Exact for dropped blocks that were counted; blocks that could never fit are not sent
+        # to a tokenizer, so theirs is an estimate (see estimate_message_tokens).
+        dropped_tokens=sum(
+            counts.get(i, estimate_message_tokens(_message(present[i]), fit.floor))
+            for i in fit.dropped
+        ),
         budget=budget,
         max_tokens=reply_tokens,
+        context=_notes(present, kept, fit.dropped, counts, notes),
     )
 
 
 @dataclass(frozen=True, slots=True)
 class _Fit:
-    kept: tuple[int, ...]  # counts of the kept messages, oldest first
-    dropped: tuple[int, ...]  # counts of the newest dropped messages that were counted
-    floor: int  # the fewest tokens any history message costs (the template's wrapping)
+    kept: tuple[int, ...]  # indexes of the kept blocks
+    dropped: tuple[int, ...]  # indexes of the dropped blocks
+    counts: dict[int, int]  # tokens of every counted block
+    floor: int  # the fewest tokens any message costs (the template's wrapping)
 
 
-async def _fit_newest(
-    engine: Engine, head: Sequence[ChatMessage], history: Sequence[HistoryItem], room: int
+async def _fit_by_priority(
+    engine: Engine,
+    head: Sequence[ChatMessage],
+    blocks: Sequence[ContextBlock],
+    order: Sequence[int],
+    room: int,
 ) -> _Fit:
-    """Count history newest first, in steps of as many messages as could still fit, and stop
-    at the first that does not: older ones are never counted (whole messages are dropped)."""
-    if not history:
-        return _Fit((), (), 0)
+    """Count blocks in ``order``, in steps of as many as could still fit; a block that does not
+    fit ends its source (its later blocks are dropped uncounted when possible)."""
+    if not order:
+        return _Fit((), (), {}, 0)
     floor = await _least_cost(engine, head)
     kept: list[int] = []
-    used, end = 0, len(history)
-    while end > 0:
-        step = min(end, (room - used) // floor if floor else UNBOUNDED_STEP)
+    dropped: list[int] = []
+    counts: dict[int, int] = {}
+    ended: set[str] = set()
+    used, at = 0, 0
+    while at < len(order):
+        step = min(len(order) - at, (room - used) // floor if floor else UNBOUNDED_STEP)
         if step <= 0:
             break
-        batch = [item.message for item in history[end - step : end]]
-        # Counted behind the head (cached), so each message gets its in-prompt wrapping.
-        counts = (await engine.count_tokens([*head, *batch]))[len(head) :]
-        for index in range(len(counts) - 1, -1, -1):
-            if used + counts[index] > room:
-                return _Fit(tuple(reversed(kept)), tuple(counts[: index + 1]), floor)
-            used += counts[index]
-            kept.append(counts[index])
-        end -= step
-    return _Fit(tuple(reversed(kept)), (), floor)
+        batch = [i for i in order[at : at + step] if blocks[i].source not in ended]
+        dropped.extend(i for i in order[at : at + step] if blocks[i].source in ended)
+        at += step
+        if not batch:
+            continue
+        # Counted behind the head (cached), so each block gets its in-prompt wrapping.
+        got = (await engine.count_tokens([*head, *(_message(blocks[i]) for i in batch)]))[
+            len(head) :
+        ]
+        for index, tokens in zip(batch, got, strict=True):
+            counts[index] = tokens
+            if blocks[index].source in ended or used + tokens > room:
+                ended.add(blocks[index].source)
+                dropped.append(index)
+            else:
+                used += tokens
+                kept.append(index)
+    dropped.extend(order[at:])
+    return _Fit(tuple(kept), tuple(dropped), counts, floor)
 
 
 async def _least_cost(engine: Engine, head: Sequence[ChatMessage]) -> int:
-    """Tokens an empty history message costs: a lower bound for any (text adds, never removes)."""
+    """Tokens an empty message costs: a lower bound for any (text adds, never removes)."""
     empty = [ChatMessage("user", ""), ChatMessage("assistant", "")]
     return min((await engine.count_tokens([*head, *empty]))[len(head) :])
+
+
+def _message(block: ContextBlock) -> ChatMessage:
+    return ChatMessage(block.role, block.text)
+
+
+def _message_id(block: ContextBlock) -> int | None:
+    if block.source != HISTORY_SOURCE:
+        return None
+    for ref, _ in block.reasons:
+        if ref.startswith("message:"):
+            return int(ref.removeprefix("message:"))
+    return None
+
+
+def _layout(fixed: FixedParts, kept: Sequence[ContextBlock]) -> tuple[ChatMessage, ...]:
+    """Prefix, the persona-side blocks, instructions, then the history with the blocks placed
+    at their depth (a block goes after the history message of the same depth), the message."""
+    before = [_message(b) for b in kept if b.position == "before_persona"]
+    after = [_message(b) for b in kept if b.position == "after_persona"]
+    timeline = [b for b in kept if b.position == "in_history"]
+    # Stable sort: deeper first; at one depth the history message, then inserted blocks.
+    timeline.sort(key=lambda b: (-b.depth, b.source != HISTORY_SOURCE))
+    deep = [_message(b) for b in timeline if b.depth > 0]
+    tail = [_message(b) for b in timeline if b.depth <= 0]
+    return (
+        *fixed.head[: fixed.prefix_len],
+        *before,
+        *after,
+        *fixed.head[fixed.prefix_len :],
+        *deep,
+        fixed.message,
+        *tail,
+    )
+
+
+def _sections(
+    fixed: FixedParts, blocks: Sequence[ContextBlock], kept: Sequence[int], counts: dict[int, int]
+) -> tuple[PromptSection, ...]:
+    sections = [
+        PromptSection("persona", sum(fixed.head_tokens[: fixed.prefix_len]), fixed.prefix_len)
+    ]
+    per_source: dict[str, list[int]] = {}
+    for index in kept:
+        per_source.setdefault(blocks[index].source, []).append(counts[index])
+    for source, tokens in per_source.items():
+        if source != HISTORY_SOURCE:
+            sections.append(PromptSection(source, sum(tokens), len(tokens)))
+    if len(fixed.head) > fixed.prefix_len:
+        sections.append(PromptSection("instructions", fixed.head_tokens[-1], 1))
+    history = per_source.get(HISTORY_SOURCE, [])
+    sections.append(PromptSection("history", sum(history), len(history)))
+    sections.append(PromptSection("message", fixed.message_tokens, 1))
+    return tuple(sections)
+
+
+def _notes(
+    blocks: Sequence[ContextBlock],
+    kept: Sequence[int],
+    dropped: Sequence[int],
+    counts: dict[int, int],
+    notes: Sequence[ContextBlock],
+) -> tuple[ContextNote, ...]:
+    """The trace's account of every non-history block: chosen, dropped, or a source's note."""
+    outcome: dict[int, Outcome] = {i: "chosen" for i in kept}
+    outcome.update((i, "dropped") for i in dropped)
+    found = [
+        ContextNote(block.source, outcome[i], counts.get(i, 0), block.reasons)
+        for i, block in enumerate(blocks)
+        if block.source != HISTORY_SOURCE and i in outcome
+    ]
+    found.extend(ContextNote(n.source, "considered", 0, n.reasons) for n in notes)
+    return tuple(found)
 
 
 BYTES_PER_TOKEN = 3

@@ -19,11 +19,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-from personae.contracts import Engine, EventSink, Inbox, PersonaSource, TurnLog, WorkQueue
+from personae.contracts import (
+    ContextSource,
+    Engine,
+    EventSink,
+    Inbox,
+    PersonaSource,
+    TurnLog,
+    WorkQueue,
+)
 from personae.core.commands import CommandContext, Commands, PersonForgotten
 from personae.core.generation import (
     Clock,
@@ -34,7 +42,14 @@ from personae.core.generation import (
     make_trace,
     replay,
 )
-from personae.core.prompt import AssembledPrompt, HistoryItem, count_fixed, persona_prefix
+from personae.core.prompt import (
+    AssembledPrompt,
+    HistorySource,
+    PostHistorySource,
+    count_fixed,
+    gather_blocks,
+    persona_prefix,
+)
 from personae.errors import (
     BadRequest,
     EngineError,
@@ -47,7 +62,9 @@ from personae.types import (
     Accepted,
     ChatMessage,
     Contact,
+    ContextRequest,
     GenerationOptions,
+    HistoryItem,
     Job,
     Location,
     ModelSettings,
@@ -134,6 +151,7 @@ class TurnRunner:
         outbox: OutboxPlanner = one_entry,
         commands: Commands | None = None,
         direct: DirectSender | None = None,
+        sources: Sequence[ContextSource] = (),
     ) -> None:
         self._personas = personas
         self._inbox = inbox
@@ -148,6 +166,12 @@ class TurnRunner:
         self._outbox = outbox
         self._commands = commands or Commands()
         self._direct = direct
+        # The history is a source like the others, asked last (its blocks sort by depth).
+        self._sources: tuple[ContextSource, ...] = (
+            *sources,
+            PostHistorySource(),
+            HistorySource(),
+        )
         self._tasks: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------ accept
@@ -281,11 +305,18 @@ class TurnRunner:
             engine = await self._engines(record.persona.model)
             revision = record.revision
             await self._events.publish(key, TurnStarted(context.conversation.id, message.id))
-            prior = [HistoryItem(ChatMessage(m.role, m.content), m.id) for m in context.history]
-            fixed = await count_fixed(
-                engine, persona_prefix(record.persona), spec.instructions, message.content
+            request = ContextRequest(
+                persona=record.persona,
+                text=message.content,
+                history=tuple(
+                    HistoryItem(ChatMessage(m.role, m.content), m.id) for m in context.history
+                ),
+                persona_revision=record.revision,
+                person_id=context.conversation.person_id,
+                conversation_id=context.conversation.id,
+                message_id=message.id,
             )
-            prompt = await fit(engine, record, spec.options, fixed, prior)
+            prompt = await self._assemble(engine, record, spec.instructions, spec.options, request)
             clock.assembled_ms = clock.now_ms()
 
             async def emit(delta: TextDelta) -> None:
@@ -372,11 +403,13 @@ class TurnRunner:
             engine = await self._engines(record.persona.model)
             check_abilities(engine, turn.options)
             queue.put_nowait(TurnStarted(None, None))
-            prior = [HistoryItem(message) for message in turn.history]
-            fixed = await count_fixed(
-                engine, persona_prefix(record.persona), turn.instructions, turn.text
+            request = ContextRequest(
+                persona=record.persona,
+                text=turn.text,
+                history=tuple(HistoryItem(message) for message in turn.history),
+                persona_revision=record.revision,
             )
-            prompt = await fit(engine, record, turn.options, fixed, prior)
+            prompt = await self._assemble(engine, record, turn.instructions, turn.options, request)
             clock.assembled_ms = clock.now_ms()
 
             async def emit(delta: TextDelta) -> None:
@@ -393,6 +426,21 @@ class TurnRunner:
             queue.put_nowait(TurnFailed(exc))
         finally:
             queue.put_nowait(None)
+
+    async def _assemble(
+        self,
+        engine: Engine,
+        record: PersonaRecord,
+        instructions: str,
+        options: GenerationOptions,
+        request: ContextRequest,
+    ) -> AssembledPrompt:
+        """Count the fixed parts while every context source looks up its blocks, then fit."""
+        fixed, blocks = await asyncio.gather(
+            count_fixed(engine, persona_prefix(record.persona), instructions, request.text),
+            gather_blocks(self._sources, request),
+        )
+        return await fit(engine, record, options, fixed, blocks)
 
     async def drain(self, timeout_s: float = 30.0) -> None:
         """Let stateless turns in flight finish before shutdown (jobs: WorkQueue.aclose)."""

@@ -13,6 +13,7 @@ import personae
 from personae.runtime import Runtime
 from personae.server import (
     api_routes,
+    card_routes,
     channel_routes,
     openai_routes,
     rights_routes,
@@ -80,6 +81,7 @@ def create_app(
     app.include_router(openai_routes.router)
     app.include_router(api_routes.router)
     app.include_router(channel_routes.router)
+    app.include_router(card_routes.router)
     app.include_router(web_routes.router)
     app.include_router(webhook_routes.router)
     app.include_router(rights_routes.admin_router)

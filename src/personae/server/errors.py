@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from personae.channels.config import ChannelsInvalid
 from personae.errors import (
     BadRequest,
+    CardInvalid,
     ConfigError,
     EngineError,
     EngineUnavailable,
@@ -64,6 +65,8 @@ def describe(exc: PersonaeError) -> HttpError:
         return HttpError(422, "invalid_persona", "persona_invalid", text)
     if isinstance(exc, ChannelsInvalid):
         return HttpError(422, "invalid_connection", "connection_invalid", text)
+    if isinstance(exc, CardInvalid):
+        return HttpError(400, "invalid_request_error", "card_invalid", text, "body")
     if isinstance(exc, BadRequest):
         return HttpError(400, "invalid_request_error", None, text, getattr(exc, "param", None))
     if isinstance(exc, PersonaNotFound):

@@ -40,6 +40,7 @@ from personae.stores.tables import (
     conversations,
     data_requests,
     identities,
+    lore_timers,
     messages,
     outbox,
     people,
@@ -88,6 +89,7 @@ ABOUT_PERSON: dict[str, tuple[Table, Where]] = {
     "work": (work, lambda s: work.c.conversation_id.in_(s.conversation_ids())),
     "turns": (turns, lambda s: turns.c.conversation_id.in_(s.conversation_ids())),
     "messages": (messages, lambda s: messages.c.conversation_id.in_(s.conversation_ids())),
+    "lore_timers": (lore_timers, lambda s: lore_timers.c.conversation_id.in_(s.conversation_ids())),
     "channel_events": (channel_events, _peer_events),
     "data_requests": (data_requests, lambda s: data_requests.c.person_id == s.person_id),
     "blocklist": (
@@ -101,7 +103,14 @@ ABOUT_PERSON: dict[str, tuple[Table, Where]] = {
 }
 # Tables that never hold a row about a person (personas, connections, tokens).
 NOT_ABOUT_PEOPLE = frozenset(
-    {"personas", "persona_revisions", "channel_connections", "access_tokens"}
+    {
+        "personas",
+        "persona_revisions",
+        "channel_connections",
+        "access_tokens",
+        "persona_cards",
+        "persona_card_assets",
+    }
 )
 # Stored JSON text shown as data in an export, not as an escaped string.
 _JSON_COLUMNS = {

@@ -82,6 +82,11 @@ def put_persona(conn: Connection, persona: Persona) -> PersonaRecord:
     raise AssertionError("unreachable")
 
 
+def put_in_transaction(conn: Connection, persona: Persona, spec: str) -> PersonaRecord:
+    """put_persona's write, inside the caller's transaction (no retry)."""
+    return _put(conn, persona, spec)
+
+
 def _put(conn: Connection, persona: Persona, spec: str) -> PersonaRecord:
     now = utcnow()
     # A no-op write first takes the row lock (PostgreSQL) or the write lock (SQLite), so

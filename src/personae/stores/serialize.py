@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from sqlalchemy import Row
 
 from personae.types import (
+    ContextNote,
     ConversationRef,
     ConversationSummary,
     Persona,
@@ -27,8 +30,27 @@ def persona_to_json(persona: Persona) -> str:
     return json.dumps(persona.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
 
 
+# Parsed specs by their text: every turn reads its persona, and a persona with a large lorebook
+# takes tens of milliseconds to parse. Personas are frozen, so sharing one object is safe.
+_PARSED: OrderedDict[str, Persona] = OrderedDict()
+PARSED_CACHE = 32
+
+
+_PARSED_LOCK = threading.Lock()  # store operations run in several threads
+
+
 def persona_from_json(spec: str) -> Persona:
-    return Persona.model_validate_json(spec)
+    with _PARSED_LOCK:
+        found = _PARSED.get(spec)
+        if found is not None:
+            _PARSED.move_to_end(spec)
+            return found
+    persona = Persona.model_validate_json(spec)
+    with _PARSED_LOCK:
+        _PARSED[spec] = persona
+        if len(_PARSED) > PARSED_CACHE:
+            _PARSED.popitem(last=False)
+    return persona
 
 
 def trace_to_json(trace: Trace) -> str:
@@ -49,7 +71,13 @@ def trace_from_json(text: str) -> Trace:
         finish_reason=data.get("finish_reason"),
         error=data.get("error"),
         cut=data.get("cut"),
+        context=tuple(_note(note) for note in data.get("context", ())),
     )
+
+
+def _note(data: dict[str, Any]) -> ContextNote:
+    reasons = tuple((str(ref), str(why)) for ref, why in data.get("reasons", ()))
+    return ContextNote(data["source"], data["outcome"], data["tokens"], reasons)
 
 
 def persona_record(row: Row[Any]) -> PersonaRecord:

@@ -18,10 +18,12 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from personae.errors import ConfigError
+from personae.stores import cards as _cards
 from personae.stores import channel_state as _channel_state
 from personae.stores import connections as _connections
 from personae.stores import conversations as _conversations
 from personae.stores import limits as _limits
+from personae.stores import lore as _lore
 from personae.stores import messages as _messages
 from personae.stores import outbox as _outbox
 from personae.stores import people as _people
@@ -36,11 +38,13 @@ from personae.stores.runner import Runner
 from personae.stores.tokens import AccessToken
 from personae.types import (
     Accepted,
+    CardRecord,
     ChannelStatus,
     ConnectionRecord,
     ConversationRef,
     ConversationSummary,
     Job,
+    LoreTimer,
     OutboxEntry,
     OutboxItem,
     Persona,
@@ -117,6 +121,23 @@ class SqlStore:
     async def delete_persona(self, slug: str) -> None:
         """Soft delete: hidden from get/list, history kept."""
         await self._run.write(_personas.delete_persona, slug)
+
+    async def import_card(self, persona: Persona, record: CardRecord) -> PersonaRecord:
+        """Store a persona made from a Character Card, with the card as it came (one
+        transaction: both or neither)."""
+        return await self._run.write(_cards.import_card, persona, record)
+
+    async def persona_card(self, slug: str) -> CardRecord | None:
+        """The card the persona was last imported from, or None."""
+        return await self._run.read(_cards.get_card, slug)
+
+    # ------------------------------------------------------------ lorebook timers
+
+    async def lore_timers(self, conversation_id: str) -> dict[str, LoreTimer]:
+        return await self._run.read(_lore.get_lore_timers, conversation_id)
+
+    async def save_lore_timers(self, conversation_id: str, timers: Sequence[LoreTimer]) -> None:
+        await self._run.write(_lore.save_lore_timers, conversation_id, timers)
 
     # ------------------------------------------------------------ people and conversations
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -296,4 +297,38 @@ data_requests = Table(
     Column("token_sha256", String(64), nullable=True, unique=True),
     Column("expires_at", UtcDateTime, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+)
+
+# Lorebook timed effects per conversation (sticky, cooldown): chat positions, see types/lore.py.
+lore_timers = Table(
+    "lore_timers",
+    metadata,
+    Column("conversation_id", String(HEX_ID), ForeignKey("conversations.id"), primary_key=True),
+    Column("entry", String(255), primary_key=True),
+    Column("activated_at", Integer, nullable=False),
+    Column("sticky_end", Integer, nullable=False),
+    Column("cooldown_end", Integer, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# The Character Card a persona was imported from, as it came: export starts from it, so fields
+# personae does not model (unknown extensions, V3-only keys) come back unchanged. `imported` is
+# the persona spec the import produced: a field still equal to it is exported as the original.
+persona_cards = Table(
+    "persona_cards",
+    metadata,
+    Column("slug", String(64), ForeignKey("personas.slug"), primary_key=True),
+    Column("card", Text, nullable=False),
+    Column("imported", Text, nullable=False),
+    Column("image", LargeBinary, nullable=True),  # the PNG without its card chunks
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# Files of a CHARX card (assets/...), kept for export.
+persona_card_assets = Table(
+    "persona_card_assets",
+    metadata,
+    Column("slug", String(64), ForeignKey("personas.slug"), primary_key=True),
+    Column("path", String(512), primary_key=True),
+    Column("data", LargeBinary, nullable=False),
 )

@@ -5,6 +5,7 @@ The persona schema is a pydantic model (it is what creators write and what
 frozen dataclass, cheap to build on the hot path.
 """
 
+from personae.types.cards import CardFormat, CardRecord
 from personae.types.channels import (
     Attachment,
     AttachmentKind,
@@ -20,8 +21,25 @@ from personae.types.channels import (
     Location,
     SendResult,
 )
+from personae.types.context import (
+    HISTORY_SOURCE,
+    ContextBlock,
+    ContextNote,
+    Outcome,
+    Position,
+)
+from personae.types.lore import (
+    MAX_SCAN_DEPTH,
+    Lorebook,
+    LoreEntry,
+    LorePosition,
+    LoreTimer,
+    SelectiveLogic,
+)
 from personae.types.persona import (
     SLUG_PATTERN,
+    TEMPLATE_FIELDS,
+    USER_NAME,
     ExampleExchange,
     ModelSettings,
     Persona,
@@ -29,6 +47,7 @@ from personae.types.persona import (
 )
 from personae.types.turns import (
     ChatMessage,
+    ContextRequest,
     ConversationRef,
     ConversationSummary,
     EngineInfo,
@@ -36,6 +55,7 @@ from personae.types.turns import (
     GenerationChunk,
     GenerationOptions,
     GenerationRequest,
+    HistoryItem,
     PersonaRecord,
     PersonRef,
     PromptSection,
@@ -66,10 +86,16 @@ from personae.types.work import (
 )
 
 __all__ = [
+    "HISTORY_SOURCE",
+    "MAX_SCAN_DEPTH",
     "SLUG_PATTERN",
+    "TEMPLATE_FIELDS",
+    "USER_NAME",
     "Accepted",
     "Attachment",
     "AttachmentKind",
+    "CardFormat",
+    "CardRecord",
     "ChannelDeletion",
     "ChannelEcho",
     "ChannelMessage",
@@ -78,6 +104,9 @@ __all__ = [
     "ChatMessage",
     "ConnectionRecord",
     "Contact",
+    "ContextBlock",
+    "ContextNote",
+    "ContextRequest",
     "ConversationRef",
     "ConversationSummary",
     "DeliveryState",
@@ -87,19 +116,27 @@ __all__ = [
     "GenerationChunk",
     "GenerationOptions",
     "GenerationRequest",
+    "HistoryItem",
     "InboundEvent",
     "Job",
     "Location",
+    "LoreEntry",
+    "LorePosition",
+    "LoreTimer",
+    "Lorebook",
     "ModelSettings",
     "OutboxEntry",
     "OutboxItem",
+    "Outcome",
     "PersonRef",
     "Persona",
     "PersonaRecord",
+    "Position",
     "PromptSection",
     "ReplyRoute",
     "ResponseFormat",
     "Role",
+    "SelectiveLogic",
     "SendResult",
     "StoredMessage",
     "StyleRules",

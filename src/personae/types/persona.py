@@ -3,11 +3,22 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from personae.types.lore import Lorebook
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}[a-z0-9]$"
+# What a prompt template may name as {{field}}; creator_notes is deliberately absent (never
+# shown to the model). {{user}} renders as USER_NAME, the same for everyone (prefix cache).
+TEMPLATE_FIELDS = (
+    "char", "user", "name", "nickname", "tagline", "description", "personality", "scenario",
+    "system_prompt", "mes_example", "style.do", "style.dont", "boundaries",
+)  # fmt: skip
+USER_NAME = "User"
+_PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 
 
 class _Strict(BaseModel):
@@ -71,3 +82,40 @@ class Persona(_Strict):
     extensions: dict[str, Any] = Field(
         default_factory=dict, description="Free-form data for tools and plugins, kept as-is"
     )
+    # Character Card fields (V2/V3); see README "Character Cards".
+    system_prompt: str = Field(
+        "", description="Replaces the template's opening; {{original}} is the default opening"
+    )
+    post_history_instructions: str = Field(
+        "", description="Instructions placed after the conversation, every turn"
+    )
+    mes_example: str = Field(
+        "", description="Card-style examples: <START> blocks of '{{user}}:'/'{{char}}:' lines"
+    )
+    creator_notes: str = Field("", description="Notes for people; never shown to the model")
+    creator: str = ""
+    tags: tuple[str, ...] = ()
+    nickname: str = Field("", description="Used for {{char}} when set")
+    prompt_template: str | None = Field(
+        None,
+        description="The system prompt as a template over the fields ({{description}}, "
+        "{{char}}...); a paragraph whose fields are all empty is left out. Default: built in",
+    )
+    lorebook: Lorebook | None = Field(None, description="World info activated by keywords")
+
+    @field_validator("prompt_template")
+    @classmethod
+    def _known_fields(cls, template: str | None) -> str | None:
+        if template is None:
+            return None
+        unknown = [
+            name
+            for name in _PLACEHOLDER.findall(template)
+            if name.lower() not in TEMPLATE_FIELDS and name.lower() != "original"
+        ]
+        if unknown:
+            raise ValueError(
+                f"unknown template field(s) {', '.join(sorted(set(unknown)))}; "
+                f"use {', '.join('{{' + f + '}}' for f in TEMPLATE_FIELDS)}"
+            )
+        return template

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from personae.types.channels import Contact, Location
 from personae.types.persona import Persona
+
+if TYPE_CHECKING:  # context.py imports Role from here
+    from personae.types.context import ContextNote
 
 # ---------------------------------------------------------------- conversation flow
 
@@ -154,6 +157,32 @@ class StoredMessage:
     persona_revision: int | None = None
 
 
+# ---------------------------------------------------------------- context sources
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryItem:
+    """A prior message and its store id (None for messages the caller sent, stateless turns)."""
+
+    message: ChatMessage
+    message_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContextRequest:
+    """What a context source knows of a turn: the persona (and its revision), who is talking
+    (``person_id``/``conversation_id`` None for a stateless turn), the history before the new
+    message (oldest first) and the new message itself."""
+
+    persona: Persona
+    text: str
+    history: tuple[HistoryItem, ...] = ()
+    persona_revision: int = 0
+    person_id: str | None = None
+    conversation_id: str | None = None
+    message_id: int | None = None
+
+
 # ---------------------------------------------------------------- traces
 
 
@@ -192,6 +221,9 @@ class Trace:
     error: str | None = None
     # Why the reply was ended early (core.replies): "speaker_label" or "repetition".
     cut: str | None = None
+    # What the context sources offered (history aside): chosen, dropped under budget, or
+    # considered and left out by the source itself, each with its provenance.
+    context: tuple[ContextNote, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
