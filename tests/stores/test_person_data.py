@@ -20,6 +20,7 @@ from personae.stores.limits import Bucket
 from personae.stores.sql import SqlStore
 from personae.stores.tables import metadata
 from personae.types import OutboxItem, Persona, PersonRef, Timings, Trace, Usage
+from personae.types.lore import LoreTimer
 
 # Columns that, by name, point at a person or at what is theirs.
 PERSONAL_COLUMNS = {"person_id", "conversation_id", "message_id", "peer_id", "external_id"}
@@ -76,6 +77,8 @@ async def _fill(store: SqlStore, slug: str, media: Path) -> dict[str, Any]:
     await store.add_channel_event(
         "reaction", channel, _id("wamid"), person.external_id, {"emoji": "+1"}, at
     )
+    # A lorebook entry stuck to their conversation: its timer is about the person too.
+    await store.save_lore_timers(first.conversation.id, [LoreTimer("entry-1", 2, 5, 9)])
     person_id = first.conversation.person_id
     bucket = Bucket(limits.person_subject(person), 1.0, 5.0, "person")
     assert await store.admit([bucket], time.time(), person) == limits.Admission()
