@@ -366,5 +366,10 @@ def test_hostile_header_values_are_refused_clearly(
     )  # fmt: skip
     answer = read_answer(sock, time.monotonic())
     assert answer.status == 400, answer.body
+    if b"\x01" in value and answer.body == b"Invalid HTTP request received.":
+        # A control character is not valid HTTP (RFC 9110 field-value): uvicorn's C parser
+        # (httptools) refuses the request before the app sees it, and closes the connection.
+        assert answer.closed
+        return
     assert why in answer.body and USER_HEADER.encode() in answer.body
     assert answer.json()["error"]["param"] == USER_HEADER
