@@ -1,7 +1,8 @@
 """The `personae` command: manage personas, serve the API, chat in the terminal.
 
 Exit codes: 0 ok, 1 any other personae error, 2 a persona or channel connection failed
-validation or `up` refused to serve without an API key on a non-loopback address.
+validation or `up` refused to serve without an API key on a non-loopback address, 3 `eval`
+found a regression against its baseline.
 """
 
 from __future__ import annotations
@@ -411,5 +412,6 @@ def persona_add(
 
 # Registered last: the channel commands use the helpers above.
 from personae.cli_channels import channel_app  # noqa: E402
+from personae.cli_eval import eval_command  # noqa: E402, F401  (registers `personae eval`)
 
 app.add_typer(channel_app, name="channel")

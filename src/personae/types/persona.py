@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from personae.types.evals import EvalCase, unique_cases
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}[a-z0-9]$"
 
@@ -71,3 +73,11 @@ class Persona(_Strict):
     extensions: dict[str, Any] = Field(
         default_factory=dict, description="Free-form data for tools and plugins, kept as-is"
     )
+    tests: tuple[EvalCase, ...] = Field(
+        (), description="The persona's own test cases, run by `personae eval` (not in prompts)"
+    )
+
+    @field_validator("tests")
+    @classmethod
+    def _unique_test_names(cls, tests: tuple[EvalCase, ...]) -> tuple[EvalCase, ...]:
+        return unique_cases(tests)
