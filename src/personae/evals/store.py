@@ -13,11 +13,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from personae.errors import ConfigError
+from personae.errors import ConfigError, NotFound
 from personae.evals.results import EvalRun
 from personae.private import private_dir, private_file
 
 FOLDER = "evals"
+
+
+class ResultsNotFound(NotFound):
+    """No results are stored for the persona revision a comparison names."""
 
 
 @dataclass(frozen=True)
@@ -43,8 +47,8 @@ class ResultsStore:
     def of_revision(self, slug: str, revision: int) -> EvalRun:
         path = self.revision_path(slug, revision)
         if not path.is_file():
-            raise ConfigError(
-                f"no eval results stored for {slug} revision {revision} ({path}); run "
+            raise ResultsNotFound(
+                f"no eval results stored for {slug} revision {revision}; run "
                 f"`personae eval {slug}` while that revision is current, or pick another with "
                 "--against"
             )

@@ -14,6 +14,7 @@ from personae.runtime import Runtime
 from personae.server import (
     api_routes,
     channel_routes,
+    eval_routes,
     openai_routes,
     web_routes,
     webhook_routes,
@@ -77,6 +78,7 @@ def create_app(
     app.include_router(openai_routes.router)
     app.include_router(api_routes.router)
     app.include_router(channel_routes.router)
+    app.include_router(eval_routes.router)
     app.include_router(web_routes.router)
     app.include_router(webhook_routes.router)
     return app

@@ -94,7 +94,7 @@ class EvalCase(_Strict):
 class EvalSuite(_Strict):
     """An eval file beside a persona file: ``tests:`` and nothing else."""
 
-    tests: tuple[EvalCase, ...] = Field(min_length=1)
+    tests: tuple[EvalCase, ...] = Field((), description="The test cases")
 
     @field_validator("tests")
     @classmethod
