@@ -412,6 +412,7 @@ def persona_add(
 
 # Registered last: the channel commands use the helpers above.
 from personae.cli_channels import channel_app  # noqa: E402
-from personae.cli_eval import eval_command  # noqa: E402, F401  (registers `personae eval`)
+from personae.cli_eval import eval_command  # noqa: E402
 
 app.add_typer(channel_app, name="channel")
+app.command("eval")(eval_command)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from personae.cli import _fail, _progress_to_stderr, _settings, app, handles_errors
+from personae.cli import _fail, _progress_to_stderr, _settings, handles_errors
 from personae.core.personas import (
     PERSONA_SUFFIXES,
     eval_file_beside,
@@ -49,7 +49,6 @@ def _is_file_argument(persona: str) -> bool:
     return Path(persona).suffix.lower() in PERSONA_SUFFIXES or Path(persona).is_file()
 
 
-@app.command("eval")
 @handles_errors
 def eval_command(
     persona: Annotated[
