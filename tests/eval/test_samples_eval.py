@@ -60,3 +60,21 @@ async def test_every_sample_answers_its_example_openers(runtime: Runtime) -> Non
         turns = await runtime.store.conversation_turns(conversation.id)
         assert len(turns) == len(persona.example_dialogues)
         assert all(t.status == "ok" and t.trace is not None for t in turns)
+
+
+async def test_every_sample_persona_passes_its_own_eval_suite(runtime: Runtime) -> None:
+    """`personae eval` on the embedded model: each sample's test cases and the built-in checks
+    (judged rubrics are skipped: no judge here)."""
+    from personae.evals.service import evaluate
+
+    failing = []
+    for record in await runtime.store.list_personas():
+        outcome = await evaluate(runtime, record.persona.id)
+        assert any(case.kind == "persona" for case in outcome.run.cases), record.persona.id
+        for case in outcome.run.cases:
+            for check in case.checks:
+                if check.status in ("fail", "error"):
+                    reply = case.replies[-1] if case.replies else ""
+                    failing.append(f"{record.persona.id} / {case.name} / {check.check}: "
+                                   f"{check.detail} -> {reply[:120]!r}")  # fmt: skip
+    assert not failing, "\n".join(failing)
