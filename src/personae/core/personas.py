@@ -215,7 +215,8 @@ def _problem(error: dict[str, Any], root: type[BaseModel] = Persona) -> Problem:
         return Problem(location, "required field is missing", None, f"add `{loc[-1]}: ...`")
     value = _short_repr(error.get("input"))
     ctx = {**(error.get("ctx") or {}), "input": error.get("input")}
-    message = "not a valid id" if kind == "string_pattern_mismatch" else str(error["msg"])
+    is_id = kind == "string_pattern_mismatch" and loc == ("id",)
+    message = "not a valid id" if is_id else str(error["msg"])
     return Problem(location, message, value, _hint(kind, loc, ctx, root))
 
 

@@ -4,11 +4,9 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
-# Languages the offline language check can tell apart (personae.evals.language).
-LANGUAGES = ("en", "es", "fr", "de", "it", "pt")
 
 
 class _Strict(BaseModel):
@@ -24,9 +22,9 @@ class Expectations(_Strict):
         "passes when any one of its words is there",
     )
     must_not_mention: tuple[str, ...] = Field((), description="Words the reply never contains")
-    language: str | None = Field(
+    # The languages personae.evals.language can tell apart.
+    language: Literal["en", "es", "fr", "de", "it", "pt"] | None = Field(
         None,
-        pattern=r"^(en|es|fr|de|it|pt)$",
         description="The reply is mostly in this language: en, es, fr, de, it or pt",
     )
     min_chars: int | None = Field(None, ge=0, description="Shortest acceptable reply")
