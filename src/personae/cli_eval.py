@@ -10,13 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from personae.cli import _fail, _progress_to_stderr, _settings, handles_errors
-from personae.core.personas import (
-    PERSONA_SUFFIXES,
-    eval_file_beside,
-    load_eval_file,
-    load_persona_file,
-)
-from personae.errors import PersonaInvalid, Problem
+from personae.core.personas import PERSONA_SUFFIXES, load_persona_with_tests
 from personae.settings import Settings
 from personae.types import Persona
 
@@ -25,24 +19,6 @@ if TYPE_CHECKING:
     from personae.runtime import Runtime
 
 REGRESSED = 3  # exit code: a check that passed in the baseline fails now (or --strict: any)
-
-
-def persona_with_tests(path: Path) -> Persona:
-    """A persona file with the tests of ``<stem>.eval.yaml`` beside it added to its own."""
-    persona = load_persona_file(path)
-    beside = eval_file_beside(path)
-    if beside is None:
-        return persona
-    extra = load_eval_file(beside)
-    own = {case.name.lower() for case in persona.tests}
-    clash = [case.name for case in extra if case.name.lower() in own]
-    if clash:
-        hint = f"rename it in {beside.name} or in {path.name}; each test name is used once"
-        problems = [
-            Problem("tests", f"test {name!r} is in both files", None, hint) for name in clash
-        ]
-        raise PersonaInvalid(str(beside), problems)
-    return persona.model_copy(update={"tests": (*persona.tests, *extra)})
 
 
 def _is_file_argument(persona: str) -> bool:
@@ -86,7 +62,7 @@ def eval_command(
     if against is not None and baseline is not None:
         raise _fail("error: give --against or --baseline, not both", 1)
     settings = _settings(engine=engine)
-    from_file = persona_with_tests(Path(persona)) if _is_file_argument(persona) else None
+    from_file = load_persona_with_tests(Path(persona)) if _is_file_argument(persona) else None
     outcome = asyncio.run(_run(settings, persona, from_file, against, baseline, builtins, seed))
     _print(outcome)
     if json_path is not None:

@@ -132,8 +132,9 @@ def test_an_eval_file_with_mistakes_gets_persona_file_errors(
     assert "min_chars (9) is above max_chars (2)" in done.output
     beside.write_text("tests:\n  - name: extra\n    messages: [hi, again]\n")
     assert invoke(str(path), "--no-builtins").exit_code == 0
-    # The eval file is not a persona: a persona folder holding it still loads.
-    assert [p.id for p in load_persona_dir(tmp_path / "files")] == ["echo-helper"]
+    # The eval file is not a persona: a persona folder holding it loads, with those tests.
+    [loaded] = load_persona_dir(tmp_path / "files")
+    assert loaded.id == "echo-helper" and [case.name for case in loaded.tests] == ["extra"]
 
 
 def test_the_judge_scores_rubrics(invoke: Invoke, tmp_path: Path) -> None:

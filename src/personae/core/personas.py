@@ -84,7 +84,7 @@ def load_persona_dir(folder: Path) -> list[Persona]:
     personas: list[Persona] = []
     seen: dict[str, Path] = {}
     for path in files:
-        persona = load_persona_file(path)
+        persona = load_persona_with_tests(path)
         if persona.id in seen:
             hint = "give each persona in a folder its own id"
             problem = Problem(
@@ -94,6 +94,22 @@ def load_persona_dir(folder: Path) -> list[Persona]:
         seen[persona.id] = path
         personas.append(persona)
     return personas
+
+
+def load_persona_with_tests(path: Path) -> Persona:
+    """A persona file with the tests of ``<stem>.eval.yaml`` beside it added to its own."""
+    persona = load_persona_file(path)
+    beside = eval_file_beside(path)
+    if beside is None:
+        return persona
+    extra = load_eval_file(beside)
+    own = {case.name.lower() for case in persona.tests}
+    clash = [case.name for case in extra if case.name.lower() in own]
+    if clash:
+        hint = f"rename it in {beside.name} or in {path.name}; each test name is used once"
+        problems = [Problem("tests", f"test {n!r} is in both files", None, hint) for n in clash]
+        raise PersonaInvalid(str(beside), problems)
+    return persona.model_copy(update={"tests": (*persona.tests, *extra)})
 
 
 def eval_file_beside(path: Path) -> Path | None:
