@@ -25,7 +25,9 @@ TEMPLATE_TOKENS = ("<|im_start|>", "<|im_end|>", "<|endoftext|>")
 @pytest.fixture(scope="module")
 async def runtime(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Runtime]:
     home: Path = tmp_path_factory.mktemp("eval-home")
-    started = await Runtime.start(Settings(home=home, engine="llamacpp", threads=1, engine_timeout_s=600))
+    started = await Runtime.start(
+        Settings(home=home, engine="llamacpp", threads=1, engine_timeout_s=600)
+    )
     yield started
     await started.aclose()
 
