@@ -106,6 +106,10 @@ def test_a_results_file_is_a_baseline_for_ci(invoke: Invoke, tmp_path: Path) -> 
     fresh = {"PERSONAE_HOME": str(tmp_path / "ci-home")}  # CI: an empty data folder
     done = invoke(str(path), "--baseline", str(committed), **fresh)
     assert done.exit_code == 3, done.output
+    other = tmp_path / "other.json"
+    assert invoke("cooking-coach", "--json", str(other), **fresh).exit_code == 0
+    wrong = invoke(str(path), "--baseline", str(other), **fresh)
+    assert wrong.exit_code == 1 and "holds results of persona 'cooking-coach'" in wrong.output
     committed.write_text("{not json")
     broken = invoke(str(path), "--baseline", str(committed), **fresh)
     assert broken.exit_code == 1 and "is not a personae eval results file" in broken.output

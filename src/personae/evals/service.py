@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from personae.errors import ConfigError
 from personae.evals.judge import Judge
 from personae.evals.report import render_html
 from personae.evals.results import EvalRun, Regression, regressions
@@ -62,6 +63,11 @@ async def evaluate(
         baseline, label = results.of_revision(slug, against), f"revision {against}"
     else:
         baseline, label = results.baseline(slug), "baseline"
+    if baseline is not None and baseline.persona != slug:
+        raise ConfigError(
+            f"{label} holds results of persona {baseline.persona!r}, not {slug!r}; give the "
+            f"results file of {slug}"
+        )
     engine = await runtime.engines.for_model(record.persona.model)
     judge = Judge.from_settings(runtime.settings)
     try:
