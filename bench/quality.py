@@ -233,14 +233,14 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         try:
             async with loopback_server(settings, runtime) as url, http_client(url) as client:
                 scored: list[Scored] = []
-                for slug in SAMPLE_PERSONAS:
+                for slug in args.personas:
                     name = (await runtime.store.get_persona(slug)).persona.name
                     scored += await run_persona(client, slug, name, args)
             engine = await runtime.engines.for_model(None)
             machine = machine_info(engine, settings)
         finally:
             await runtime.aclose()
-    per_persona = {p: summarise([s for s in scored if s.persona == p]) for p in SAMPLE_PERSONAS}
+    per_persona = {p: summarise([s for s in scored if s.persona == p]) for p in args.personas}
     overall = summarise(scored)
     replies = [
         {"persona": s.persona, "kind": s.kind, "message": s.text, "reply": s.reply,
@@ -259,7 +259,10 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="10 openers and 4 conversations")
     p.add_argument("--parallel", type=int, default=4, help="conversations in flight at once")
     p.add_argument("--seed", type=int, default=1000)
+    p.add_argument("--personas", default=",".join(SAMPLE_PERSONAS),
+                   help="comma-separated sample personas to measure (default: all)")  # fmt: skip
     args = p.parse_args()
+    args.personas = [slug for slug in args.personas.split(",") if slug]
     if args.quick:
         args.openers, args.conversations = 10, 4
     warn_if_busy()

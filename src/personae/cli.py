@@ -1,7 +1,8 @@
 """The `personae` command: manage personas, serve the API, chat in the terminal.
 
 Exit codes: 0 ok, 1 any other personae error, 2 a persona or channel connection failed
-validation or `up` refused to serve without an API key on a non-loopback address.
+validation or `up` refused to serve without an API key on a non-loopback address, 3 `eval`
+found a regression against its baseline.
 """
 
 from __future__ import annotations
@@ -412,6 +413,7 @@ def persona_add(
 # Registered last: the channel and card commands use the helpers above.
 import personae.cli_personas  # noqa: E402, F401  (registers persona import/export)
 from personae.cli_channels import channel_app  # noqa: E402
+from personae.cli_eval import eval_command  # noqa: E402
 
 app.add_typer(channel_app, name="channel")
 from personae.cli_models import model_app  # noqa: E402
@@ -421,3 +423,4 @@ app.add_typer(model_app, name="model")
 from personae.cli_tokens import token_app  # noqa: E402
 
 app.add_typer(token_app, name="token")
+app.command("eval")(eval_command)

@@ -239,6 +239,19 @@ class Settings(BaseSettings):
     rate_connection_burst: int = Field(
         1000, ge=1, description="Messages one channel connection takes at once"
     )
+    judge_base_url: str | None = Field(
+        None,
+        description="`personae eval` and bench/personagym.py, bench/incharacter.py: base URL of "
+        "an OpenAI-compatible server whose model scores replies against rubrics (…/v1); unset: "
+        "judged checks are skipped",
+    )
+    judge_model: str = Field("default", description="Model name sent to the judge")
+    judge_api_key: SecretStr | None = Field(
+        None, description="API key sent to the judge as a Bearer token"
+    )
+    judge_timeout_s: float = Field(
+        120.0, gt=0, description="Seconds the judge may take to score one reply"
+    )
     log_level: str = Field("info", description="Log level: debug, info, warning, error")
 
     @field_validator("api_keys")

@@ -20,9 +20,12 @@ from pydantic import BaseModel, ValidationError
 from personae.core.documents import find_flaw
 from personae.errors import ConfigError, PersonaInvalid, PersonaUnreadable, Problem
 from personae.types import SLUG_PATTERN, Persona
+from personae.types.evals import EvalCase, EvalSuite
 
 Format = Literal["yaml", "json"]
 PERSONA_SUFFIXES = (".yaml", ".yml", ".json")
+# `<id>.eval.yaml` beside a persona file holds its tests; it is not a persona itself.
+EVAL_MARK = ".eval"
 _VALUE_LIMIT = 60
 _MAPPING_HINT = "a persona file is a mapping of keys, e.g. `id: cooking-coach` then `name: ...`"
 
@@ -73,11 +76,15 @@ def load_persona_dir(folder: Path) -> list[Persona]:
             f"persona folder {str(folder)!r} does not exist or is not a folder; "
             "create it or point PERSONAE_PERSONAS_DIR at an existing folder"
         )
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in PERSONA_SUFFIXES)
+    files = sorted(
+        p
+        for p in folder.iterdir()
+        if p.suffix.lower() in PERSONA_SUFFIXES and not p.stem.lower().endswith(EVAL_MARK)
+    )
     personas: list[Persona] = []
     seen: dict[str, Path] = {}
     for path in files:
-        persona = load_persona_file(path)
+        persona = load_persona_with_tests(path)
         if persona.id in seen:
             hint = "give each persona in a folder its own id"
             problem = Problem(
@@ -87,6 +94,62 @@ def load_persona_dir(folder: Path) -> list[Persona]:
         seen[persona.id] = path
         personas.append(persona)
     return personas
+
+
+def load_persona_with_tests(path: Path) -> Persona:
+    """A persona file with the tests of ``<stem>.eval.yaml`` beside it added to its own."""
+    persona = load_persona_file(path)
+    beside = eval_file_beside(path)
+    if beside is None:
+        return persona
+    extra = load_eval_file(beside)
+    own = {case.name.lower() for case in persona.tests}
+    clash = [case.name for case in extra if case.name.lower() in own]
+    if clash:
+        hint = f"rename it in {beside.name} or in {path.name}; each test name is used once"
+        problems = [Problem("tests", f"test {n!r} is in both files", None, hint) for n in clash]
+        raise PersonaInvalid(str(beside), problems)
+    return persona.model_copy(update={"tests": (*persona.tests, *extra)})
+
+
+def eval_file_beside(path: Path) -> Path | None:
+    """``<stem>.eval.yaml`` (or .yml, .json) next to a persona file, when there is one."""
+    for suffix in PERSONA_SUFFIXES:
+        candidate = path.with_name(f"{path.stem}{EVAL_MARK}{suffix}")
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_eval_file(path: Path) -> tuple[EvalCase, ...]:
+    """An eval file's tests, validated with the same problems (path, value, fix) as a persona
+    file; raises PersonaInvalid."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        reason = getattr(err, "strerror", None) or str(err)
+        hint = "check the path; eval files are UTF-8 text (.yaml, .yml or .json)"
+        raise PersonaInvalid(
+            source, [Problem("", f"cannot read the file: {reason}", None, hint)]
+        ) from None
+    data = (
+        _parse_json(text, source) if source.lower().endswith(".json") else _parse_yaml(text, source)
+    )
+    flaw = find_flaw(data)
+    if flaw is not None:
+        raise PersonaUnreadable(source, [Problem(flaw.path, flaw.message, None, flaw.hint)])
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else f"a {type(data).__name__}"
+        hint = "an eval file is a mapping with one key, `tests:`, then one `- name: ...` per test"
+        raise PersonaInvalid(
+            source, [Problem("", f"top level is {kind}, not a mapping", None, hint)]
+        )
+    try:
+        return EvalSuite.model_validate(data).tests
+    except ValidationError as err:
+        problems = [_problem(dict(e), EvalSuite) for e in err.errors(include_url=False)]
+        raise PersonaInvalid(source, problems) from None
 
 
 # ---------------------------------------------------------------- parsing
@@ -158,18 +221,19 @@ def _resolve_avatar(persona: Persona, path: Path, source: str) -> Persona:
 # ---------------------------------------------------------------- pydantic errors -> problems
 
 
-def _problem(error: dict[str, Any]) -> Problem:
+def _problem(error: dict[str, Any], root: type[BaseModel] = Persona) -> Problem:
     loc: tuple[int | str, ...] = tuple(error["loc"])
     location = ".".join(str(part) for part in loc)
     kind: str = error["type"]
     if kind == "extra_forbidden":
-        return Problem(location, f"unknown key {loc[-1]!r}", None, _key_hint(loc))
+        return Problem(location, f"unknown key {loc[-1]!r}", None, _key_hint(loc, root))
     if kind == "missing":
         return Problem(location, "required field is missing", None, f"add `{loc[-1]}: ...`")
     value = _short_repr(error.get("input"))
     ctx = {**(error.get("ctx") or {}), "input": error.get("input")}
-    message = "not a valid id" if kind == "string_pattern_mismatch" else str(error["msg"])
-    return Problem(location, message, value, _hint(kind, loc, ctx))
+    is_id = kind == "string_pattern_mismatch" and loc == ("id",)
+    message = "not a valid id" if is_id else str(error["msg"])
+    return Problem(location, message, value, _hint(kind, loc, ctx, root))
 
 
 def _short_repr(value: object) -> str:
@@ -177,11 +241,13 @@ def _short_repr(value: object) -> str:
     return text if len(text) <= _VALUE_LIMIT else text[: _VALUE_LIMIT - 3] + "..."
 
 
-def _hint(kind: str, loc: tuple[int | str, ...], ctx: dict[str, Any]) -> str | None:
+def _hint(
+    kind: str, loc: tuple[int | str, ...], ctx: dict[str, Any], root: type[BaseModel]
+) -> str | None:
     if kind == "string_pattern_mismatch" and loc == ("id",):
         return "use lowercase letters, digits and dashes, e.g. 'cooking-coach'" + _slug_try(ctx)
     if kind in {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}:
-        return _range_hint(loc)
+        return _range_hint(loc, root)
     if kind == "string_too_short":
         return "write some text here; it must not be empty"
     if kind == "string_too_long":
@@ -208,8 +274,8 @@ def _slug_try(ctx: dict[str, Any]) -> str:
     return f"; here perhaps {slug!r}" if re.fullmatch(SLUG_PATTERN, slug) else ""
 
 
-def _range_hint(loc: tuple[int | str, ...]) -> str | None:
-    model = _model_at(loc[:-1])
+def _range_hint(loc: tuple[int | str, ...], root: type[BaseModel]) -> str | None:
+    model = _model_at(loc[:-1], root)
     field = model.model_fields.get(str(loc[-1])) if model else None
     if field is None:
         return None
@@ -226,8 +292,8 @@ def _range_hint(loc: tuple[int | str, ...]) -> str | None:
     return f"use a value of at least {low}" if low else f"use a value of at most {high}"
 
 
-def _key_hint(loc: tuple[int | str, ...]) -> str:
-    model = _model_at(loc[:-1])
+def _key_hint(loc: tuple[int | str, ...], root: type[BaseModel]) -> str:
+    model = _model_at(loc[:-1], root)
     valid = list(model.model_fields) if model else []
     close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.6)
     if close:
@@ -237,9 +303,9 @@ def _key_hint(loc: tuple[int | str, ...]) -> str:
     return "remove this key"
 
 
-def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+def _model_at(loc: tuple[int | str, ...], root: type[BaseModel]) -> type[BaseModel] | None:
     """The pydantic model that validates the mapping at ``loc`` (list indexes are skipped)."""
-    model: type[BaseModel] | None = Persona
+    model: type[BaseModel] | None = root
     for part in loc:
         if isinstance(part, int):
             continue

@@ -15,6 +15,7 @@ from personae.server import (
     api_routes,
     card_routes,
     channel_routes,
+    eval_routes,
     openai_routes,
     rights_routes,
     web_routes,
@@ -82,6 +83,7 @@ def create_app(
     app.include_router(api_routes.router)
     app.include_router(channel_routes.router)
     app.include_router(card_routes.router)
+    app.include_router(eval_routes.router)
     app.include_router(web_routes.router)
     app.include_router(webhook_routes.router)
     app.include_router(rights_routes.admin_router)

@@ -76,6 +76,7 @@ _TURNS = {
     ("post", "/api/conversations/{conversation_id}/messages"),
     ("post", "/api/conversations/{conversation_id}/messages/stream"),
     ("post", "/web/personas/{slug}/messages"),
+    ("post", "/api/personas/{slug}/eval"),  # runs the persona's test turns
 }
 # One server-sent event: `data` is a chat.completion.chunk as JSON, or [DONE] at the end.
 SSE_EVENT = {

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from personae.types.evals import EvalCase, unique_cases
 from personae.types.lore import Lorebook
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}[a-z0-9]$"
@@ -119,3 +120,12 @@ class Persona(_Strict):
                 f"use {', '.join('{{' + f + '}}' for f in TEMPLATE_FIELDS)}"
             )
         return template
+
+    tests: tuple[EvalCase, ...] = Field(
+        (), description="The persona's own test cases, run by `personae eval` (not in prompts)"
+    )
+
+    @field_validator("tests")
+    @classmethod
+    def _unique_test_names(cls, tests: tuple[EvalCase, ...]) -> tuple[EvalCase, ...]:
+        return unique_cases(tests)
