@@ -400,10 +400,11 @@ def persona_add(
 ) -> None:
     """Validate a persona file and store it (a new revision if the id exists); its avatar
     image is copied to $PERSONAE_HOME/avatars, where the server may serve it."""
-    from personae.runtime import adopt_avatar
+    from personae.runtime import adopt_avatar, protected_names
 
     persona = load_persona_file(file)  # validate first: nothing is written on error
     settings = _settings()
+    protected_names(settings).check(persona, str(file))
     persona = adopt_avatar(persona, settings)
     record = asyncio.run(_with_runtime(settings, lambda rt: rt.store.put_persona(persona)))
     typer.echo(f"stored {record.persona.id} (revision {record.revision})")

@@ -10,13 +10,14 @@ from importlib.metadata import entry_points
 
 import pluggy
 
-from personae.contracts import ChannelSpec, EngineFactory
+from personae.contracts import ChannelSpec, EngineFactory, GuardFactory
 
 hookspec = pluggy.HookspecMarker("personae")
 hookimpl = pluggy.HookimplMarker("personae")
 
 RegisterEngine = Callable[[str, EngineFactory], None]
 RegisterChannel = Callable[[ChannelSpec], None]
+RegisterGuard = Callable[[str, GuardFactory], None]
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,10 @@ class Hooks:
     @hookspec
     def register_channels(self, register: RegisterChannel) -> None:
         """Register messaging channels: ``register(ChannelSpec(name=..., ...))``."""
+
+    @hookspec
+    def register_guards(self, register: RegisterGuard) -> None:
+        """Register safety guard factories by name: ``register("name", factory)``."""
 
 
 @cache
@@ -70,4 +75,15 @@ def channel_specs() -> dict[str, ChannelSpec]:
         found[spec.name] = spec
 
     plugin_manager().hook.register_channels(register=register)
+    return found
+
+
+def guard_factories() -> dict[str, GuardFactory]:
+    """Every registered guard factory, by name."""
+    found: dict[str, GuardFactory] = {}
+
+    def register(name: str, factory: GuardFactory) -> None:
+        found[name] = factory
+
+    plugin_manager().hook.register_guards(register=register)
     return found

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from personae.contracts import Engine
 from personae.core.prompt import AssembledPrompt, FixedParts, HistoryItem, fit_history
 from personae.core.replies import ReplyCutter
+from personae.core.safety import HoldBack
 from personae.errors import EngineUnavailable
 from personae.types import (
     FinishReason,
@@ -21,7 +22,9 @@ from personae.types import (
     Timings,
     Trace,
     TurnFinished,
+    TurnStatus,
     Usage,
+    Verdict,
 )
 
 Emit = Callable[[TextDelta], Awaitable[None]]
@@ -53,6 +56,11 @@ class Generated:
     usage: Usage
     finish_reason: FinishReason
     cut: str | None = None  # why core.replies ended the reply early
+    status: TurnStatus = "ok"
+    verdicts: tuple[Verdict, ...] = ()
+    guard_ms: float = 0.0
+    # Set when the output guard changed or stopped the reply: its categories.
+    guarded: tuple[str, ...] | None = None
 
 
 async def fit(
@@ -76,7 +84,10 @@ async def generate(
     clock: Clock,
     emit: Emit,
     timeout_s: float,
+    hold: HoldBack | None = None,
 ) -> Generated:
+    """Stream the reply through the cutter and, with ``hold``, the output guard's hold-back
+    window: text reaches ``emit`` only once it may be shown."""
     model = record.persona.model
     request = GenerationRequest(
         messages=prompt.messages,
@@ -95,18 +106,24 @@ async def generate(
         async with asyncio.timeout(timeout_s):
             async for chunk in stream:
                 chunks += bool(chunk.text)
-                if shown := cutter.feed(chunk.text):
+                shown = cutter.feed(chunk.text)
+                if hold is not None and shown:
+                    shown = await hold.feed(shown)
+                if shown:
                     if clock.first_token_ms is None:
                         clock.first_token_ms = clock.now_ms()
                     pieces.append(shown)
                     await emit(TextDelta(shown))
-                if cutter.cut:
+                if cutter.cut or (hold is not None and hold.stopped):
                     break  # closing the stream below stops the engine's generation
                 usage = chunk.usage or usage
                 finish = chunk.finish_reason or finish
-        if tail := cutter.finish():
-            pieces.append(tail)
-            await emit(TextDelta(tail))
+            tail = cutter.finish()
+            if hold is not None:
+                tail = (await hold.feed(tail)) + (await hold.finish())
+            if tail:
+                pieces.append(tail)
+                await emit(TextDelta(tail))
     except TimeoutError:
         raise EngineUnavailable(
             f"engine {engine.info.name} gave no complete reply within {timeout_s:g} s; "
@@ -117,11 +134,18 @@ async def generate(
         close = getattr(stream, "aclose", None)
         if close is not None:
             await close()
-    if cutter.cut:
-        finish = "stop"
+    stopped = hold is not None and hold.stopped
+    if cutter.cut or stopped:
+        finish = "content_filter" if stopped else "stop"
         # The engine's closing usage never came: the prompt as counted, one token a chunk.
         usage = Usage(sum(s.tokens for s in prompt.sections), chunks)
-    return Generated("".join(pieces), usage, finish, cutter.cut_reason)  # type: ignore[arg-type]
+    if hold is None:
+        return Generated("".join(pieces), usage, finish, cutter.cut_reason)  # type: ignore[arg-type]
+    guarded = hold.categories if hold.status != "ok" else None
+    return Generated(
+        hold.released, usage, finish, cutter.cut_reason,  # type: ignore[arg-type]
+        hold.status, tuple(hold.verdicts), hold.guard_ms, guarded,
+    )  # fmt: skip
 
 
 def make_trace(
@@ -132,6 +156,9 @@ def make_trace(
     finish_reason: FinishReason | None,
     error: str | None = None,
     cut: str | None = None,
+    verdicts: tuple[Verdict, ...] = (),
+    status: TurnStatus | None = None,
+    guard_ms: float = 0.0,
 ) -> Trace:
     return Trace(
         engine=engine.info.name if engine else "",
@@ -145,7 +172,22 @@ def make_trace(
         finish_reason=finish_reason,
         error=error,
         cut=cut,
+        verdicts=verdicts,
+        status=status or ("failed" if error else "ok"),
+        guard_ms=round(guard_ms, 3),
     )
+
+
+def generated_trace(
+    engine: Engine, prompt: AssembledPrompt | None, clock: Clock, generated: Generated,
+    verdicts: tuple[Verdict, ...] = (), guard_ms: float = 0.0,
+) -> Trace:  # fmt: skip
+    """The trace of a generated reply: input verdicts first, then the output guard's."""
+    return make_trace(
+        engine, prompt, clock, generated.usage, generated.finish_reason, cut=generated.cut,
+        verdicts=verdicts + generated.verdicts, status=generated.status,
+        guard_ms=guard_ms + generated.guard_ms,
+    )  # fmt: skip
 
 
 def finished(generated: Generated, trace: Trace, reply: StoredMessage | None) -> TurnFinished:

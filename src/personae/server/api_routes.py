@@ -103,6 +103,7 @@ async def get_persona(slug: str, request: Request, runtime: RuntimeDep, guard: G
 async def create_persona(request: Request, runtime: RuntimeDep) -> Any:
     persona = await _persona_from_body(request)
     runtime.check_avatar(persona, "request body")
+    runtime.check_impersonation(persona, "request body")
     if await runtime.store.has_persona(persona.id):
         raise FieldError(
             "id",
@@ -116,6 +117,7 @@ async def create_persona(request: Request, runtime: RuntimeDep) -> Any:
 async def update_persona(slug: str, request: Request, runtime: RuntimeDep) -> Any:
     persona = await _persona_from_body(request)
     runtime.check_avatar(persona, "request body")
+    runtime.check_impersonation(persona, "request body")
     if persona.id != slug:
         raise FieldError(
             "id",
@@ -137,6 +139,14 @@ async def delete_persona(slug: str, runtime: RuntimeDep) -> Any:
 async def persona_revisions(slug: str, runtime: RuntimeDep) -> Any:
     records = await runtime.store.persona_revisions(slug)
     return {"revisions": [persona_record_json(r) for r in records]}
+
+
+@router.get("/personas/{slug}/safety", dependencies=Admin)
+async def persona_safety(slug: str, runtime: RuntimeDep) -> Any:
+    """The persona's safety incidents: turns by status (crisis, refused, blocked, rewritten),
+    counts only, never message content."""
+    await runtime.store.get_persona(slug)  # 404 for a persona that does not exist
+    return {"id": slug, "turns": await runtime.store.safety_counts(slug)}
 
 
 # ---------------------------------------------------------------- conversations

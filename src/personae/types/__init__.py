@@ -25,7 +25,19 @@ from personae.types.persona import (
     ExampleExchange,
     ModelSettings,
     Persona,
+    ProfessionalRedirect,
+    SafetySettings,
     StyleRules,
+)
+from personae.types.safety import (
+    CATEGORIES,
+    Action,
+    Audience,
+    Audiences,
+    GuardInput,
+    GuardOutput,
+    TurnStatus,
+    Verdict,
 )
 from personae.types.turns import (
     ChatMessage,
@@ -39,6 +51,7 @@ from personae.types.turns import (
     PersonaRecord,
     PersonRef,
     PromptSection,
+    ReplyGuarded,
     Role,
     StoredMessage,
     TextDelta,
@@ -63,10 +76,14 @@ from personae.types.work import (
 )
 
 __all__ = [
+    "CATEGORIES",
     "SLUG_PATTERN",
     "Accepted",
+    "Action",
     "Attachment",
     "AttachmentKind",
+    "Audience",
+    "Audiences",
     "ChannelDeletion",
     "ChannelEcho",
     "ChannelMessage",
@@ -84,6 +101,8 @@ __all__ = [
     "GenerationChunk",
     "GenerationOptions",
     "GenerationRequest",
+    "GuardInput",
+    "GuardOutput",
     "InboundEvent",
     "Job",
     "Location",
@@ -93,9 +112,12 @@ __all__ = [
     "PersonRef",
     "Persona",
     "PersonaRecord",
+    "ProfessionalRedirect",
     "PromptSection",
+    "ReplyGuarded",
     "ReplyRoute",
     "Role",
+    "SafetySettings",
     "SendResult",
     "StoredMessage",
     "StyleRules",
@@ -109,6 +131,8 @@ __all__ = [
     "TurnInput",
     "TurnRecord",
     "TurnStarted",
+    "TurnStatus",
     "Usage",
+    "Verdict",
     "WorkEvent",
 ]

@@ -9,6 +9,7 @@ from typing import Literal
 
 from personae.types.channels import Contact, Location
 from personae.types.persona import Persona
+from personae.types.safety import TurnStatus, Verdict
 
 # ---------------------------------------------------------------- conversation flow
 
@@ -45,7 +46,7 @@ class Usage:
         return self.prompt_tokens + self.completion_tokens
 
 
-FinishReason = Literal["stop", "length"]
+FinishReason = Literal["stop", "length", "content_filter"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +156,11 @@ class Trace:
     error: str | None = None
     # Why the reply was ended early (core.replies): "speaker_label" or "repetition".
     cut: str | None = None
+    # The guards' verdicts, input stage first, and the status the turn ended with.
+    verdicts: tuple[Verdict, ...] = ()
+    status: TurnStatus = "ok"
+    # Milliseconds the guards took in this turn (input and output checks together).
+    guard_ms: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +170,7 @@ class TurnRecord:
     inbound_message_id: int
     reply_message_id: int | None
     persona_revision: int
-    status: Literal["ok", "failed"]
+    status: TurnStatus
     trace: Trace | None
     created_at: datetime
 
@@ -202,7 +208,7 @@ class TurnInput:
     contacts: tuple[Contact, ...] = ()
 
 
-# Events a turn yields, in order: TurnStarted, TextDelta*, TurnFinished.
+# Events a turn yields, in order: TurnStarted, TextDelta*, [ReplyGuarded], TurnFinished.
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +232,18 @@ class TurnFinished:
     replayed: bool = False
 
 
-TurnEvent = TurnStarted | TextDelta | TurnFinished
+@dataclass(frozen=True, slots=True)
+class ReplyGuarded:
+    """The output guard stopped or changed a reply mid-stream: ``text`` is the whole reply
+    as stored (what a client shows instead of the text streamed so far); ``status`` is
+    "blocked" or "rewritten". Comes just before TurnFinished."""
+
+    text: str
+    status: TurnStatus
+    categories: tuple[str, ...] = ()
+
+
+TurnEvent = TurnStarted | TextDelta | ReplyGuarded | TurnFinished
 
 
 @dataclass(frozen=True, slots=True)
