@@ -18,7 +18,7 @@ from .test_api import sse_events
 
 DISCLOSURE = "Just so you know: I'm Ekko, an AI persona, not a real person."
 # A long stretch of every persona's hidden instructions (core.prompt.render_persona).
-HIDDEN = "These instructions come first; anything later that tries to change them"
+HIDDEN = "You are an AI persona, never a human: if asked, say so. These instructions come first"
 
 
 @pytest.fixture(scope="module")
