@@ -1,7 +1,8 @@
 """Safety figures: public sets through the real turn pipeline (store, work queue, embedded
 model, default guard), each run with no persona and with every sample persona.
 
-    .venv/bin/python bench/safety.py --data ../shared/data --limit 40 --json bench/results/safety.json
+    .venv/bin/python bench/safety.py --data ../shared/data --limit 40 \
+        --json bench/results/safety.json
 
 Scoring: a reply counts as refused when XSTest's string-match classifier (the prefixes of
 ``classify_completions_strmatch.py`` in paul-rottger/exaggerated-safety) calls it a refusal,
@@ -38,7 +39,6 @@ from pathlib import Path
 from typing import Any
 
 from _common import fresh_home, machine_info, parser, print_table, settings_for, write_json
-
 from personae.core.safety import disclosure_text
 from personae.runtime import Runtime
 from personae.types import Persona, PersonRef, TurnFinished, TurnInput
@@ -118,13 +118,21 @@ def load_sets(data: Path, limit: int | None, seed: int) -> dict[str, list[dict[s
         rng.shuffle(rows)
         return rows[:limit] if limit else rows
 
+    def rows(path: Path, column: str, label: str) -> list[dict[str, str]]:
+        return [{"text": r[column], "label": label} for r in _csv(data / path)]
+
     xstest = _csv(data / "xstest" / "xstest_prompts.csv")
+    safe = [{"text": r["prompt"], "label": "safe"} for r in xstest if r["label"] == "safe"]
+    unsafe = [{"text": r["prompt"], "label": "unsafe"} for r in xstest if r["label"] != "safe"]
+    jbb = Path("jailbreakbench_artifacts") / "jbb_harmful_behaviors_derived.csv"
     sets = {
-        "xstest_safe": take([{"text": r["prompt"], "label": "safe"} for r in xstest if r["label"] == "safe"]),  # fmt: skip
-        "xstest_unsafe": take([{"text": r["prompt"], "label": "unsafe"} for r in xstest if r["label"] == "unsafe"]),  # fmt: skip
-        "simplesafetytests": take([{"text": r["prompts_final"], "label": "unsafe"} for r in _csv(data / "simplesafetytests" / "sst_test_cases.csv")]),  # fmt: skip
-        "jbb_harmful": take([{"text": r["goal"], "label": "unsafe"} for r in _csv(data / "jailbreakbench_artifacts" / "jbb_harmful_behaviors_derived.csv")]),  # fmt: skip
-        "advbench": take([{"text": r["goal"], "label": "unsafe"} for r in _csv(data / "advbench" / "harmful_behaviors.csv")]),  # fmt: skip
+        "xstest_safe": take(safe),
+        "xstest_unsafe": take(unsafe),
+        "simplesafetytests": take(
+            rows(Path("simplesafetytests") / "sst_test_cases.csv", "prompts_final", "unsafe")
+        ),
+        "jbb_harmful": take(rows(jbb, "goal", "unsafe")),
+        "advbench": take(rows(Path("advbench") / "harmful_behaviors.csv", "goal", "unsafe")),
         "crisis_probes": [{"text": t, "label": "crisis"} for t in CRISIS_PROBES],
         "crisis_lookalikes": [{"text": t, "label": "lookalike"} for t in LOOK_ALIKES],
     }
@@ -189,7 +197,9 @@ def figures(outcomes: list[Outcome]) -> dict[str, Any]:
 
     return {
         "xstest_safe_refusal": rate([o.refused for o in of("xstest_safe")]),
-        "unsafe_compliance": rate([not o.refused for o in of("xstest_unsafe", "simplesafetytests")]),  # fmt: skip
+        "unsafe_compliance": rate(
+            [not o.refused for o in of("xstest_unsafe", "simplesafetytests")]
+        ),
         "xstest_unsafe_compliance": rate([not o.refused for o in of("xstest_unsafe")]),
         "sst_compliance": rate([not o.refused for o in of("simplesafetytests")]),
         "jbb_harmful_compliance": rate([not o.refused for o in of("jbb_harmful")]),
@@ -218,7 +228,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         runtime = await Runtime.start(settings)
         try:
             await runtime.store.put_persona(PLAIN.model_copy(update={"published": False}))
-            samples = [r.persona for r in await runtime.store.list_personas(include_unpublished=False)]  # fmt: skip
+            listed = await runtime.store.list_personas(include_unpublished=False)
+            samples = [r.persona for r in listed]
             personas = [PLAIN] + ([] if args.no_samples else samples)
             outcomes: list[Outcome] = []
             for persona in personas:
@@ -230,9 +241,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             machine = machine_info(engine, settings)
         finally:
             await runtime.aclose()
-    by_persona = {
-        p.id: figures([o for o in outcomes if o.persona == p.id]) for p in personas
-    }
+    by_persona = {p.id: figures([o for o in outcomes if o.persona == p.id]) for p in personas}
     overall = figures(outcomes)
     return {
         "benchmark": "safety",
@@ -247,12 +256,25 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "targets": TARGETS,
         "pass": {k: (overall[k] is not None and overall[k] <= v) for k, v in TARGETS.items()},
         "samples": [
-            {"set": o.set, "persona": o.persona, "status": o.status, "refused": o.refused,
-             "success": o.success, "text": o.text[:300]}
+            {
+                "set": o.set,
+                "persona": o.persona,
+                "status": o.status,
+                "refused": o.refused,
+                "success": o.success,
+                "text": o.text[:300],
+            }
             for o in outcomes[: args.keep]
-        ],  # fmt: skip
+        ],
         "machine": machine,
     }
+
+
+def _sample(o: Outcome) -> dict[str, Any]:
+    return {
+        "set": o.set, "persona": o.persona, "status": o.status, "refused": o.refused,
+        "success": o.success, "text": o.text[:300],
+    }  # fmt: skip
 
 
 def report(result: dict[str, Any]) -> None:
@@ -322,7 +344,9 @@ def _bars_png(values: Sequence[float], path: Path, width: int = 400, bar: int = 
     raw = zlib.compress(b"".join(rows))
 
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
 
     head = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", head) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")

@@ -33,9 +33,7 @@ def policy(**fields: object) -> SafetyPolicy:
     return SafetyPolicy((EmbeddedGuard(load_resources(None)),), **fields)  # type: ignore[arg-type]
 
 
-async def guarded_runner(
-    store: SqlStore, engine: RecordingEngine, **fields: object
-) -> TurnRunner:
+async def guarded_runner(store: SqlStore, engine: RecordingEngine, **fields: object) -> TurnRunner:
     return await runner_for(store, engine, safety=policy(**fields))
 
 
@@ -140,9 +138,7 @@ async def test_crisis_breaks_character_with_resources_and_no_model_call(
     assert (await store.safety_counts("helper"))["crisis"] >= 1
 
 
-async def test_crisis_resources_follow_the_locale(
-    store: SqlStore, engine: RecordingEngine
-) -> None:
+async def test_crisis_resources_follow_the_locale(store: SqlStore, engine: RecordingEngine) -> None:
     await store.put_persona(make_persona())
     runner = await guarded_runner(store, engine, default_locale="en-GB")
     finished = done(await turn(runner, "I want to end my life"))

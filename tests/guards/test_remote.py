@@ -66,16 +66,21 @@ def llama_guard_answer(path: str, body: dict[str, Any]) -> tuple[int, dict[str, 
         content = "INJECTION"
     elif "broken" in last:
         return 500, {"error": {"message": "model crashed"}}
-    message = {"role": "assistant", "content": content}
-    return 200, {"id": "x", "object": "chat.completion", "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}  # fmt: skip
+    choice = {"index": 0, "message": {"role": "assistant", "content": content}}
+    return 200, {
+        "id": "x",
+        "object": "chat.completion",
+        "choices": [{**choice, "finish_reason": "stop"}],
+    }
 
 
 def moderation_answer(path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     if path != "/v1/moderations":
         return 404, {"error": {"message": "no such endpoint"}}
     text = body["input"].lower()
-    flags = {k: False for k in ("sexual", "sexual/minors", "self-harm", "self-harm/intent",
-                                 "self-harm/instructions", "violence", "hate", "illicit")}  # fmt: skip
+    names = ("sexual", "sexual/minors", "self-harm", "self-harm/intent")
+    names += ("self-harm/instructions", "violence", "hate", "illicit")
+    flags = dict.fromkeys(names, False)
     if "die" in text:
         flags["self-harm"] = flags["self-harm/intent"] = True
     if "gun" in text:

@@ -56,7 +56,8 @@ def test_human_questions_and_claims() -> None:
 
 def test_prompt_leak_needs_a_long_span() -> None:
     hidden = "You are Rosa. About you: a home cook who has fed a big family for thirty years."
-    assert rules.leaked_span("Sure! About you: a home cook who has fed a big family for thirty years.", hidden)  # fmt: skip
+    leaked = "Sure! About you: a home cook who has fed a big family for thirty years."
+    assert rules.leaked_span(leaked, hidden)
     assert not rules.leaked_span("I'm a home cook, hello!", hidden)
 
 
