@@ -120,3 +120,14 @@ def test_shipped_classifier_loads_without_pickle() -> None:
 
 def test_built_in_guards_register_through_the_entry_point() -> None:
     assert {"default", "llamaguard", "openai-moderation"} <= set(guard_factories())
+
+
+async def test_greetings_in_any_language_pass_the_default_guard() -> None:
+    from personae.guards.embedded import EmbeddedGuard
+    from personae.types import GuardInput
+
+    guard = EmbeddedGuard(load_resources(None))
+    persona = Persona.model_validate({"id": "tt", "name": "T", "greeting": "hi"})
+    for text in ("hola", "danke schön", "hi!", "ok"):
+        verdict = await guard.check_input(GuardInput(persona, text))
+        assert verdict.action == "allow", (text, verdict)

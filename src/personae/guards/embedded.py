@@ -34,6 +34,9 @@ REDIRECTS = {
 # Output text is judged more leniently than requests: a reply is blocked only when the
 # classifier is this sure.
 OUTPUT_HARM = 0.9
+# The classifier judges messages of at least this many words: on greetings and one-word
+# replies ("hola", "danke schön") it has too little to go on and mostly echoes its bias.
+MIN_CLASSIFIED_WORDS = 3
 # The shortest stretch of hidden instructions a reply may not repeat.
 LEAK_CHARS = 60
 
@@ -80,7 +83,8 @@ class EmbeddedGuard:
         pairs = (("harm", round(scores.harm, 4)), ("injection", round(scores.injection, 4)))
         thresholds = self._classifier.thresholds
         # 2. harm and injection
-        if scores.harm >= thresholds.get("harm", 0.5):
+        judged = len(text.split()) >= MIN_CLASSIFIED_WORDS
+        if judged and scores.harm >= thresholds.get("harm", 0.5):
             hazard = scores.top_hazard() or "S2"
             if hazard == "S11":  # asking how to self-harm is a crisis, not a refusal
                 reply = crisis_reply(check.audience.locale, self._resources)
@@ -93,7 +97,8 @@ class EmbeddedGuard:
                 "input", start, allowed=False, action="refuse_in_character",
                 categories=(hazard,), scores=pairs, reason="harmful request", text=refusal,
             )  # fmt: skip
-        if rules.injection(text) or scores.injection >= thresholds.get("injection", 0.5):
+        injected = judged and scores.injection >= thresholds.get("injection", 0.5)
+        if rules.injection(text) or injected:
             return self._verdict(
                 "input", start, allowed=False, action="refuse_in_character",
                 categories=("PI",), scores=pairs, reason="prompt injection", text=refusal,
