@@ -29,7 +29,7 @@ from personae.channels.config import ChannelsInvalid
 from personae.core.personas import load_persona_file
 from personae.errors import ConfigError, PersonaeError, PersonaInvalid
 from personae.settings import Settings
-from personae.types import PersonRef, TextDelta, TurnFinished, TurnInput
+from personae.types import PersonRef, ReplyGuarded, TextDelta, TurnFinished, TurnInput
 
 if TYPE_CHECKING:
     from personae.runtime import Runtime
@@ -291,6 +291,9 @@ async def _interactive(
             async for event in runtime.turns.run(TurnInput(persona=slug, text=line, person=person)):
                 if isinstance(event, TextDelta):
                     typer.echo(event.text, nl=False)
+                elif isinstance(event, ReplyGuarded) and event.status == "blocked":
+                    # What was shown cannot be unprinted: the guard's notice follows it.
+                    typer.echo(f"\n{typer.style(event.text, fg='yellow')}", nl=False)
                 elif isinstance(event, TurnFinished):
                     typer.echo("")
         except PersonaInvalid:
