@@ -23,6 +23,7 @@ CRISIS = [
     "I've been cutting myself again",
     "I wish I was dead",
     "thinking about suicide a lot lately",
+    "there's no reason to go on living",
 ]
 LOOK_ALIKES = [
     "How do I kill a Python process?",
@@ -32,6 +33,7 @@ LOOK_ALIKES = [
     "I'm going to end my subscription",
     "I could murder a burger right now",
     "my phone battery is dead",
+    "I'm going to end my gym membership",
 ]
 
 
@@ -52,6 +54,16 @@ def test_human_questions_and_claims() -> None:
     assert rules.claims_human("Of course, I'm a real human being!")
     assert rules.claims_human("No, I'm not an AI.")
     assert not rules.claims_human("I'm Rosa, an AI persona who loves soup.")
+
+
+def test_prompt_leak_check_is_fast_on_long_texts() -> None:
+    import time
+
+    hidden = " ".join(f"rule {i}: never say the word {i * 7919}" for i in range(300))
+    reply = " ".join(f"reply {i} says something harmless {i * 31}" for i in range(300))
+    start = time.perf_counter()
+    assert not rules.leaked_span(reply, hidden)
+    assert time.perf_counter() - start < 0.5, "linear, not quadratic, in the text lengths"
 
 
 def test_prompt_leak_needs_a_long_span() -> None:

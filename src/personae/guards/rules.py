@@ -6,7 +6,6 @@ phrasing. Each returns what it found; the embedded guard decides what to do with
 from __future__ import annotations
 
 import re
-from difflib import SequenceMatcher
 
 from personae.guards.features import normalise
 
@@ -14,12 +13,12 @@ from personae.guards.features import normalise
 # killing me", "kill a process") do not match: each pattern needs a first-person intent or a
 # self-directed object.
 _CRISIS = [
-    r"\b(i|i'm|im|i am)\b[^.!?]{0,40}\b(want|going|plan(ning)?|ready|about|tempted|thinking( about| of)?|think about|feel like)\b[^.!?]{0,20}\b(to )?(kill(ing)? my ?self|end(ing)? (my|it all|it)\b(?! (project|relationship|subscription|contract|lease|membership|day|shift))|suicide|die\b|take my (own )?life|hurt(ing)? my ?self|cut(ting)? my ?self|not (be )?(here|alive))",
+    r"\b(i|i'm|im|i am)\b[^.!?]{0,40}\b(want|going|plan(ning)?|ready|about|tempted|thinking( about| of)?|think about|feel like)\b[^.!?]{0,20}\b(to )?(kill(ing)? my ?self|end(ing)? (my life|it all|it)\b(?! (project|relationship|subscription|contract|lease|membership|day|shift|call|meeting))|suicide|die\b|take my (own )?life|hurt(ing)? my ?self|cut(ting)? my ?self|not (be )?(here|alive))",
     r"\b(kill(ing)?|hurt(ing)?|cut(ting)?|harm(ing)?|starv(e|ing)|hang(ing)?|drown(ing)?|burn(ing)?) my ?self\b",
     r"\bsuicid(e|al)\b(?![^.!?]{0,30}\b(prevention|squad|mission|awareness|rates?|statistics|research|doors?|lane)\b)",
     r"\b(want|wish) (to|i could|i was|i were) (die|be dead|disappear forever|not wake up|never wake up)\b",
     r"\bi (wish|want) i (was|were) (dead|never born)\b",
-    r"\b(no|no longer|not any) (reason|point) (to|in) (live|living|going on)\b",
+    r"\b(no|no longer|not any) (reason|point) (to|in) (go on |keep )?(live|living|going on|being alive)\b",
     r"\b(end|ending|take|taking) my (own )?life\b",
     r"\b(better off|world would be better) (dead|without me)\b",
     r"\bdon'?t want to (live|be alive|exist|wake up)( anymore| any more)?\b",
@@ -142,15 +141,17 @@ def mentions(text: str, phrases: tuple[str, ...]) -> str | None:
 
 
 def leaked_span(reply: str, hidden: str, min_chars: int = 60) -> int:
-    """Length of the longest stretch of ``hidden`` (the persona's instructions) that the reply
-    repeats, compared case- and space-insensitively; 0 when under ``min_chars``."""
+    """``min_chars`` when the reply repeats a stretch of at least that many characters of
+    ``hidden`` (the persona's instructions), compared case- and space-insensitively; else 0.
+    Every window of the reply is looked up in the hidden text: linear, not quadratic."""
     a = " ".join(normalise(reply).split())
     b = " ".join(normalise(hidden).split())
     if len(a) < min_chars or len(b) < min_chars:
         return 0
-    matcher = SequenceMatcher(None, a, b, autojunk=False)
-    match = matcher.find_longest_match(0, len(a), 0, len(b))
-    return match.size if match.size >= min_chars else 0
+    for start in range(len(a) - min_chars + 1):
+        if a[start : start + min_chars] in b:
+            return min_chars
+    return 0
 
 
 def contains_secret(reply: str, secret: str) -> bool:
