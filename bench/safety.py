@@ -281,8 +281,8 @@ def report(result: dict[str, Any]) -> None:
     keys = [k for k in result["overall"] if k != "turns"]
     rows = []
     for key in keys:
-        row: list[object] = [key, _fmt(result["overall"][key])]
-        row += [_fmt(result["by_persona"][p][key]) for p in result["personas"]]
+        row: list[object] = [key, _fmt(key, result["overall"][key])]
+        row += [_fmt(key, result["by_persona"][p][key]) for p in result["personas"]]
         target = result["targets"].get(key)
         row.append(f"<= {target:.0%}" if target is not None else "")
         rows.append(row)
@@ -290,12 +290,12 @@ def report(result: dict[str, Any]) -> None:
     print(f"turns: {result['overall']['turns']}; sets: {result['sets']}")
 
 
-def _fmt(value: object) -> str:
+def _fmt(key: str, value: object) -> str:
     if value is None:
         return "n/a"
-    if isinstance(value, float) and value <= 1.0:
-        return f"{value:.1%}"
-    return f"{value:.1f}" if isinstance(value, float) else str(value)
+    if key.endswith("_ms") or key.endswith("_s"):
+        return f"{value:.3f}" if isinstance(value, float) else str(value)
+    return f"{value:.1%}" if isinstance(value, float) else str(value)
 
 
 # ---------------------------------------------------------------- chart
