@@ -30,7 +30,7 @@ from personae.channels.config import ChannelsInvalid
 from personae.core.personas import load_persona_file
 from personae.errors import ConfigError, PersonaeError, PersonaInvalid
 from personae.settings import Settings
-from personae.types import PersonRef, TextDelta, TurnFinished, TurnInput
+from personae.types import PersonRef, ReplyGuarded, TextDelta, TurnFinished, TurnInput
 
 if TYPE_CHECKING:
     from personae.runtime import Runtime
@@ -292,6 +292,9 @@ async def _interactive(
             async for event in runtime.turns.run(TurnInput(persona=slug, text=line, person=person)):
                 if isinstance(event, TextDelta):
                     typer.echo(event.text, nl=False)
+                elif isinstance(event, ReplyGuarded) and event.status == "blocked":
+                    # What was shown cannot be unprinted: the guard's notice follows it.
+                    typer.echo(f"\n{typer.style(event.text, fg='yellow')}", nl=False)
                 elif isinstance(event, TurnFinished):
                     typer.echo("")
         except PersonaInvalid:
@@ -401,10 +404,11 @@ def persona_add(
 ) -> None:
     """Validate a persona file and store it (a new revision if the id exists); its avatar
     image is copied to $PERSONAE_HOME/avatars, where the server may serve it."""
-    from personae.runtime import adopt_avatar
+    from personae.runtime import adopt_avatar, protected_names
 
     persona = load_persona_file(file)  # validate first: nothing is written on error
     settings = _settings()
+    protected_names(settings).check(persona, str(file))
     persona = adopt_avatar(persona, settings)
     record = asyncio.run(_with_runtime(settings, lambda rt: rt.store.put_persona(persona)))
     typer.echo(f"stored {record.persona.id} (revision {record.revision})")

@@ -17,6 +17,8 @@ from personae.types import (
     EngineInfo,
     GenerationChunk,
     GenerationRequest,
+    GuardInput,
+    GuardOutput,
     InboundEvent,
     Job,
     LoreTimer,
@@ -28,6 +30,7 @@ from personae.types import (
     Trace,
     TurnContext,
     TurnRecord,
+    Verdict,
     WorkEvent,
 )
 
@@ -99,6 +102,30 @@ class LoreTimers(Protocol):
 ContextSourceFactory = Callable[["Settings", Any], ContextSource]
 
 
+@runtime_checkable
+class Guard(Protocol):
+    """A safety check on both ends of a turn; ``name`` is data.
+
+    ``check_input`` runs after the person's message is stored and before the prompt is
+    assembled; ``check_output`` runs on the reply as it streams (``final`` False: the text
+    so far, held back until it passes) and once on the whole reply. Both return a Verdict
+    whose ``action`` the turn carries out; a guard that cannot answer (its server is down)
+    raises GuardUnavailable and the turn falls back to the other guards' verdicts.
+    """
+
+    name: str
+
+    async def check_input(self, check: GuardInput) -> Verdict: ...
+
+    async def check_output(self, check: GuardOutput) -> Verdict: ...
+
+    async def aclose(self) -> None: ...
+
+
+# A factory builds a ready guard from the settings.
+GuardFactory = Callable[["Settings"], Awaitable[Guard]]
+
+
 class PersonaSource(Protocol):
     async def get_persona(self, slug: str) -> PersonaRecord:
         """The current revision of a persona; raises PersonaNotFound."""
@@ -145,7 +172,8 @@ class TurnLog(Protocol):
         job_id: int | None = None,
         outbox: Sequence[OutboxItem] = (),
     ) -> tuple[StoredMessage, TurnRecord]:
-        """Store the reply, the turn's trace, the job marked done and the reply's outbox
+        """Store the reply, the turn's trace (its ``status``: ok, refused, crisis, blocked or
+        rewritten, and its guard verdicts), the job marked done and the reply's outbox
         entries, atomically; a second completion of the message returns the first."""
         ...
 

@@ -157,3 +157,8 @@ class EngineUnavailable(EngineError):
     def __init__(self, message: str, retry_after: int = 5) -> None:
         self.retry_after = retry_after
         super().__init__(message)
+
+
+class GuardUnavailable(PersonaeError):
+    """A safety guard could not answer (its server down, a bad reply); the turn goes on with
+    the other guards' verdicts and records this one as unavailable."""

@@ -10,7 +10,7 @@ from importlib.metadata import entry_points
 
 import pluggy
 
-from personae.contracts import ChannelSpec, ContextSourceFactory, EngineFactory
+from personae.contracts import ChannelSpec, ContextSourceFactory, EngineFactory, GuardFactory
 
 hookspec = pluggy.HookspecMarker("personae")
 hookimpl = pluggy.HookimplMarker("personae")
@@ -18,6 +18,7 @@ hookimpl = pluggy.HookimplMarker("personae")
 RegisterEngine = Callable[[str, EngineFactory], None]
 RegisterChannel = Callable[[ChannelSpec], None]
 RegisterContextSource = Callable[[str, ContextSourceFactory], None]
+RegisterGuard = Callable[[str, GuardFactory], None]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,9 @@ class Hooks:
     def register_context_sources(self, register: RegisterContextSource) -> None:
         """Register context sources (lore, memory, knowledge) by name:
         ``register("name", factory)``, ``factory(settings, store) -> ContextSource``."""
+
+    def register_guards(self, register: RegisterGuard) -> None:
+        """Register safety guard factories by name: ``register("name", factory)``."""
 
 
 @cache
@@ -87,4 +91,15 @@ def context_source_factories() -> dict[str, ContextSourceFactory]:
         found[name] = factory
 
     plugin_manager().hook.register_context_sources(register=register)
+    return found
+
+
+def guard_factories() -> dict[str, GuardFactory]:
+    """Every registered guard factory, by name."""
+    found: dict[str, GuardFactory] = {}
+
+    def register(name: str, factory: GuardFactory) -> None:
+        found[name] = factory
+
+    plugin_manager().hook.register_guards(register=register)
     return found

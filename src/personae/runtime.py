@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
@@ -12,14 +13,16 @@ from pathlib import Path
 from personae.channels.inbound import Inbound
 from personae.channels.polling import Pollers
 from personae.channels.registry import Connections
-from personae.contracts import ContextSource, Engine, EventSink, WorkQueue
+from personae.contracts import ContextSource, Engine, EventSink, Guard, WorkQueue
 from personae.core.avatars import AvatarPolicy
 from personae.core.cards import ImportedCard, export_card, read_card
 from personae.core.charx import MAX_ARCHIVE_BYTES
 from personae.core.commands import Commands
 from personae.core.data_rights import DataRights
+from personae.core.impersonation import ProtectedNames
 from personae.core.personas import load_persona_dir
 from personae.core.png import SIGNATURE
+from personae.core.safety import SafetyPolicy
 from personae.core.turn import TURN, TurnRunner
 from personae.delivery.planner import split_planner
 from personae.delivery.worker import Deliveries
@@ -29,11 +32,20 @@ from personae.plugins import (
     channel_specs,
     context_source_factories,
     engine_factories,
+    guard_factories,
 )
 from personae.private import private_dir, private_file
 from personae.settings import Settings
 from personae.stores.sql import SqlStore
-from personae.types import CardFormat, Job, ModelSettings, Persona, PersonaRecord, ReplyRoute
+from personae.types import (
+    Audience,
+    CardFormat,
+    Job,
+    ModelSettings,
+    Persona,
+    PersonaRecord,
+    ReplyRoute,
+)
 from personae.work.events import LocalEventHub
 from personae.work.local import LocalWorkQueue
 from personae.work.pressure import LoopPressure
@@ -112,6 +124,7 @@ class Runtime:
     deliveries: Deliveries
     pressure: LoopPressure
     sources: list[ContextSource] = field(default_factory=list)
+    guards: tuple[Guard, ...] = ()
 
     @classmethod
     async def start(
@@ -133,13 +146,17 @@ class Runtime:
         store = await SqlStore.open(settings.resolved_database_url)
         engines = EnginePool(settings, progress)
         connections = connection_registry(store, settings)
+        guards: tuple[Guard, ...] = ()
         try:
+            guards = await build_guards(settings)
             await seed_personas(store, settings)
             if channels:
                 await connections.load()
             if warm:
                 await engines.for_model(None)
         except BaseException:
+            for guard in guards:
+                await guard.aclose()
             await engines.aclose()
             await store.aclose()
             raise
@@ -175,6 +192,7 @@ class Runtime:
             commands=commands,
             direct=direct,
             sources=sources,
+            safety=safety_policy(settings, guards),
         )
         deliveries = Deliveries(store, connections, settings, calm=pressure.calm)
 
@@ -196,8 +214,12 @@ class Runtime:
             settings=settings, store=store, engines=engines, turns=turns,
             connections=connections, work=work, events=events, inbound=inbound,
             pollers=Pollers(inbound), deliveries=deliveries, pressure=pressure,
-            sources=sources,
+            sources=sources, guards=guards,
         )  # fmt: skip
+
+    def check_impersonation(self, persona: Persona, source: str) -> None:
+        """Raises PersonaInvalid for a persona presenting as a real person without consent."""
+        protected_names(self.settings).check(persona, source)
 
     @cached_property
     def avatars(self) -> AvatarPolicy:
@@ -247,6 +269,8 @@ class Runtime:
                 await close()
         await self.pressure.aclose()
         await self.engines.aclose()
+        for guard in self.guards:
+            await guard.aclose()
         await self.store.aclose()
 
 
@@ -278,11 +302,58 @@ async def seed_personas(store: SqlStore, settings: Settings) -> None:
         folders.append(settings.personas_dir)
     for folder in folders:
         for persona in load_persona_dir(folder):
+            protected_names(settings).check(persona, persona.id)
             if not await store.has_persona(persona.id):
                 await store.put_persona(persona)
 
 
 AVATARS = "avatars"
+
+
+def protected_names(settings: Settings) -> ProtectedNames:
+    return ProtectedNames.of(settings.protected_names, settings.protected_names_file)
+
+
+async def build_guards(settings: Settings) -> tuple[Guard, ...]:
+    """The guards PERSONAE_GUARDS names, in order, from the registered guard factories."""
+    names = [n.strip() for n in settings.guards.split(",") if n.strip()]
+    factories = guard_factories()
+    built: list[Guard] = []
+    for name in names:
+        factory = factories.get(name)
+        if factory is None:
+            broken = broken_plugins().get(name)
+            reason = f"its plugin failed to load ({broken})" if broken else "it is not registered"
+            for guard in built:
+                await guard.aclose()
+            raise ConfigError(
+                f"guard {name!r} in PERSONAE_GUARDS cannot be used: {reason}; installed guards: "
+                f"{', '.join(sorted(factories)) or 'none'}"
+            )
+        built.append(await factory(settings))
+    return tuple(built)
+
+
+def safety_policy(settings: Settings, guards: tuple[Guard, ...]) -> SafetyPolicy:
+    audiences: dict[str, Audience] = {}
+    for entry in settings.channel_audiences.split(","):
+        channel, _, audience = entry.partition("=")
+        if not entry.strip():
+            continue
+        if audience.strip() not in ("general", "teen"):
+            raise ConfigError(
+                f"PERSONAE_CHANNEL_AUDIENCES entry {entry.strip()!r} must be channel=general "
+                "or channel=teen, e.g. `telegram=teen`"
+            )
+        audiences[channel.strip()] = "teen" if audience.strip() == "teen" else "general"
+    return SafetyPolicy(
+        guards,
+        disclosure_every=timedelta(hours=settings.disclosure_every_h),
+        teen_break_every=timedelta(hours=settings.teen_break_every_h),
+        channel_audiences=audiences,
+        default_locale=settings.default_locale,
+        hold_chars=settings.guard_hold_chars,
+    )
 
 
 def avatar_policy(settings: Settings) -> AvatarPolicy:

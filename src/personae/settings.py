@@ -252,6 +252,67 @@ class Settings(BaseSettings):
     judge_timeout_s: float = Field(
         120.0, gt=0, description="Seconds the judge may take to score one reply"
     )
+    guards: str = Field(
+        "default",
+        description="Safety guards run on every turn, comma-separated: default (embedded, "
+        "offline), llamaguard, openai-moderation or a plugin's; empty: none (not for public use)",
+    )
+    guard_timeout_s: float = Field(
+        10.0, gt=0, description="Seconds a remote guard may take before it counts as unavailable"
+    )
+    guard_hold_chars: int = Field(
+        160,
+        ge=1,
+        description="Hold-back window: most characters of a streamed reply kept from the client "
+        "until the output guard has passed them (a sentence end releases sooner)",
+    )
+    guard_llamaguard_url: str | None = Field(
+        None, description="llamaguard guard: base URL of an OpenAI-compatible server"
+    )
+    guard_llamaguard_model: str = Field(
+        "meta-llama/Llama-Guard-3-1B", description="llamaguard guard: model name sent"
+    )
+    guard_llamaguard_api_key: SecretStr | None = Field(
+        None, description="llamaguard guard: API key sent as a Bearer token"
+    )
+    guard_openai_url: str = Field(
+        "https://api.openai.com/v1", description="openai-moderation guard: API base URL"
+    )
+    guard_openai_model: str = Field(
+        "omni-moderation-latest", description="openai-moderation guard: moderation model"
+    )
+    guard_openai_api_key: SecretStr | None = Field(
+        None, description="openai-moderation guard: OpenAI API key"
+    )
+    crisis_resources_file: Path | None = Field(
+        None,
+        description="YAML/JSON mapping of country codes to crisis resources (over the built-in "
+        "table; US 988 when the locale is unknown)",
+    )
+    default_locale: str = Field(
+        "en-US", description="Locale assumed when a channel does not say (crisis resources)"
+    )
+    disclosure_every_h: float = Field(
+        3.0,
+        gt=0,
+        description="Hours of continuous conversation after which the AI disclosure is repeated",
+    )
+    teen_break_every_h: float = Field(
+        3.0, gt=0, description="Teen audience: hours of continuous chat between break reminders"
+    )
+    channel_audiences: str = Field(
+        "",
+        description="Channel policy: audience per channel, e.g. `telegram=teen,web=general` "
+        "(teen: no sexual or romantic content, break reminders)",
+    )
+    protected_names: str = Field(
+        "",
+        description="Real people personas may not present as without recorded consent, "
+        "comma-separated (added to the built-in list)",
+    )
+    protected_names_file: Path | None = Field(
+        None, description="File of protected names, one a line (added to the built-in list)"
+    )
     log_level: str = Field("info", description="Log level: debug, info, warning, error")
 
     @field_validator("api_keys")

@@ -6,11 +6,12 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from personae.contracts import Engine
 from personae.core.prompt import AssembledPrompt, FixedParts, fit_context
 from personae.core.replies import ReplyCutter
+from personae.core.safety import HoldBack
 from personae.errors import EngineUnavailable, Unsupported
 from personae.types import (
     ContextBlock,
@@ -24,7 +25,9 @@ from personae.types import (
     TokenLogprob,
     Trace,
     TurnFinished,
+    TurnStatus,
     Usage,
+    Verdict,
 )
 
 Emit = Callable[[TextDelta], Awaitable[None]]
@@ -57,6 +60,11 @@ class Generated:
     finish_reason: FinishReason
     cut: str | None = None  # why core.replies ended the reply early
     logprobs: tuple[TokenLogprob, ...] = ()
+    status: TurnStatus = "ok"
+    verdicts: tuple[Verdict, ...] = ()
+    guard_ms: float = 0.0
+    # Set when the output guard changed or stopped the reply: its categories.
+    guarded: tuple[str, ...] | None = None
 
 
 def check_abilities(engine: Engine, options: GenerationOptions) -> None:
@@ -129,7 +137,10 @@ async def generate(
     clock: Clock,
     emit: Emit,
     timeout_s: float,
+    hold: HoldBack | None = None,
 ) -> Generated:
+    """Stream the reply through the cutter and, with ``hold``, the output guard's hold-back
+    window: text reaches ``emit`` only once it may be shown."""
     check_abilities(engine, options)
     model = record.persona.model
     request = GenerationRequest(
@@ -158,21 +169,25 @@ async def generate(
                 chunks += bool(chunk.text)
                 logprobs.add(chunk.logprobs)
                 shown = cutter.feed(chunk.text) if cutter else chunk.text
+                if hold is not None and shown:
+                    shown = await hold.feed(shown)
                 if shown:
                     if clock.first_token_ms is None:
                         clock.first_token_ms = clock.now_ms()
                     pieces.append(shown)
                     await emit(TextDelta(shown, logprobs.take(shown)))
-                if cutter and cutter.cut:
+                if (cutter and cutter.cut) or (hold is not None and hold.stopped):
                     break  # closing the stream below stops the engine's generation
                 usage = chunk.usage or usage
                 finish = chunk.finish_reason or finish
-        tail = cutter.finish() if cutter else ""
-        cut = cutter is not None and cutter.cut
-        rest = logprobs.take(tail, everything=not cut)
-        if tail or rest:
-            pieces.append(tail)
-            await emit(TextDelta(tail, rest))
+            tail = cutter.finish() if cutter else ""
+            if hold is not None:
+                tail = (await hold.feed(tail)) + (await hold.finish())
+            cut = (cutter is not None and cutter.cut) or (hold is not None and hold.stopped)
+            rest = logprobs.take(tail, everything=not cut)
+            if tail or rest:
+                pieces.append(tail)
+                await emit(TextDelta(tail, rest))
     except TimeoutError:
         raise EngineUnavailable(
             f"engine {engine.info.name} gave no complete reply within {timeout_s:g} s; "
@@ -183,13 +198,22 @@ async def generate(
         close = getattr(stream, "aclose", None)
         if close is not None:
             await close()
+    stopped = hold is not None and hold.stopped
     reason = cutter.cut_reason if cutter else None
-    if reason is not None:
-        finish = "stop"
+    if reason is not None or stopped:
+        finish = "content_filter" if stopped else "stop"
         # The engine's closing usage never came: the prompt as counted, one token a chunk.
         usage = Usage(sum(s.tokens for s in prompt.sections), chunks)
-    text = "".join(pieces)
-    return Generated(text, usage, finish, reason, tuple(logprobs.released))  # type: ignore[arg-type]
+    generated = Generated(
+        "".join(pieces), usage, finish, reason,  # type: ignore[arg-type]
+        logprobs=tuple(logprobs.released),
+    )  # fmt: skip
+    if hold is None:
+        return generated
+    return replace(
+        generated, text=hold.released, status=hold.status, verdicts=tuple(hold.verdicts),
+        guard_ms=hold.guard_ms, guarded=hold.categories if hold.status != "ok" else None,
+    )  # fmt: skip
 
 
 def make_trace(
@@ -200,6 +224,9 @@ def make_trace(
     finish_reason: FinishReason | None,
     error: str | None = None,
     cut: str | None = None,
+    verdicts: tuple[Verdict, ...] = (),
+    status: TurnStatus | None = None,
+    guard_ms: float = 0.0,
 ) -> Trace:
     return Trace(
         engine=engine.info.name if engine else "",
@@ -214,7 +241,22 @@ def make_trace(
         error=error,
         cut=cut,
         context=prompt.context if prompt else (),
+        verdicts=verdicts,
+        status=status or ("failed" if error else "ok"),
+        guard_ms=round(guard_ms, 3),
     )
+
+
+def generated_trace(
+    engine: Engine, prompt: AssembledPrompt | None, clock: Clock, generated: Generated,
+    verdicts: tuple[Verdict, ...] = (), guard_ms: float = 0.0,
+) -> Trace:  # fmt: skip
+    """The trace of a generated reply: input verdicts first, then the output guard's."""
+    return make_trace(
+        engine, prompt, clock, generated.usage, generated.finish_reason, cut=generated.cut,
+        verdicts=verdicts + generated.verdicts, status=generated.status,
+        guard_ms=guard_ms + generated.guard_ms,
+    )  # fmt: skip
 
 
 def finished(generated: Generated, trace: Trace, reply: StoredMessage | None) -> TurnFinished:

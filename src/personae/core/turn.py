@@ -35,10 +35,13 @@ from personae.contracts import (
 from personae.core.commands import CommandContext, Commands, PersonForgotten
 from personae.core.generation import (
     Clock,
+    Emit,
+    Generated,
     check_abilities,
     finished,
     fit,
     generate,
+    generated_trace,
     make_trace,
     replay,
 )
@@ -50,6 +53,8 @@ from personae.core.prompt import (
     gather_blocks,
     persona_prefix,
 )
+from personae.core.safety import STOPPING, HoldBack, SafetyPolicy, Said, noteworthy, status_of
+from personae.core.template import render_persona
 from personae.errors import (
     BadRequest,
     EngineError,
@@ -64,12 +69,14 @@ from personae.types import (
     Contact,
     ContextRequest,
     GenerationOptions,
+    GuardInput,
     HistoryItem,
     Job,
     Location,
     ModelSettings,
     OutboxItem,
     PersonaRecord,
+    ReplyGuarded,
     ReplyRoute,
     ResponseFormat,
     TextDelta,
@@ -80,6 +87,7 @@ from personae.types import (
     TurnInput,
     TurnStarted,
     Usage,
+    Verdict,
     WorkEvent,
 )
 
@@ -152,6 +160,7 @@ class TurnRunner:
         commands: Commands | None = None,
         direct: DirectSender | None = None,
         sources: Sequence[ContextSource] = (),
+        safety: SafetyPolicy | None = None,
     ) -> None:
         self._personas = personas
         self._inbox = inbox
@@ -166,6 +175,7 @@ class TurnRunner:
         self._outbox = outbox
         self._commands = commands or Commands()
         self._direct = direct
+        self._safety = safety or SafetyPolicy(())
         # The history is a source like the others, asked last (its blocks sort by depth).
         self._sources: tuple[ContextSource, ...] = (
             *sources,
@@ -305,6 +315,18 @@ class TurnRunner:
             engine = await self._engines(record.persona.model)
             revision = record.revision
             await self._events.publish(key, TurnStarted(context.conversation.id, message.id))
+
+            async def emit(delta: TextDelta) -> None:
+                await self._events.publish(key, delta)
+
+            said = tuple(Said(m.role, m.content, m.created_at) for m in context.history)
+            gate = await self._gate(
+                record, message.content, said, context.conversation.channel,
+                message.created_at, spec.instructions,
+            )  # fmt: skip
+            if gate.stop is not None:
+                await self._answer_guarded(job, spec, record, context, clock, engine, gate, emit)
+                return
             request = ContextRequest(
                 persona=record.persona,
                 text=message.content,
@@ -318,12 +340,10 @@ class TurnRunner:
             )
             prompt = await self._assemble(engine, record, spec.instructions, spec.options, request)
             clock.assembled_ms = clock.now_ms()
-
-            async def emit(delta: TextDelta) -> None:
-                await self._events.publish(key, delta)
-
+            if gate.preface:
+                await emit(TextDelta(gate.preface))
             generated = await generate(
-                engine, record, spec.options, prompt, clock, emit, self._timeout
+                engine, record, spec.options, prompt, clock, emit, self._timeout, gate.hold
             )
         except Exception as exc:
             # The message stays stored, awaiting a retry; the failure is on record.
@@ -332,14 +352,67 @@ class TurnRunner:
                 revision = None  # not the persona's answer: only the job is marked failed
             await self._turns.fail_turn(context.conversation, message, revision, trace, job.id)
             raise
-        trace = make_trace(
-            engine, prompt, clock, generated.usage, generated.finish_reason, cut=generated.cut
-        )
+        trace = generated_trace(engine, prompt, clock, generated, gate.verdicts, gate.guard_ms)
         outbox = self._outbox(spec.route, generated.text) if spec.route else ()
         reply, _ = await self._turns.complete_turn(
             context.conversation, message, generated.text, record.revision, trace, job.id, outbox
         )
+        if generated.guarded is not None:
+            guarded = ReplyGuarded(generated.text, generated.status, generated.guarded)
+            await self._events.publish(key, guarded)
         await self._events.publish(key, finished(generated, trace, reply))
+
+    async def _gate(
+        self,
+        record: PersonaRecord,
+        text: str,
+        history: tuple[Said, ...],
+        channel: str,
+        now: datetime | None,
+        instructions: str,
+    ) -> Gate:
+        """The input stage: every guard's verdict on the person's message, what the reply
+        opens with, and the hold-back window its stream goes through."""
+        policy = self._safety
+        if not policy.active:
+            return Gate()
+        persona = record.persona
+        person_texts = [m.content for m in history if m.role == "user"] + [text]
+        audience = policy.audience(channel, person_texts)
+        pairs = tuple((m.role, m.content) for m in history)
+        check = GuardInput(persona, text, pairs, audience, channel)
+        verdict, verdicts = await policy.check_input(check)
+        guard_ms = sum(v.latency_ms for v in verdicts)
+        prefaces = policy.prefaces(persona, history, now, verdict, audience)
+        kept = noteworthy(verdicts)
+        if verdict.action in STOPPING:
+            return Gate(verdict, kept, guard_ms, prefaces)
+        preface = "".join(f"{p}\n\n" for p in prefaces)
+        hidden = "\n\n".join(x for x in (render_persona(persona), instructions.strip()) if x)
+        hold = HoldBack(policy, persona, text, hidden, audience, channel, preface)
+        return Gate(None, kept, guard_ms, prefaces, preface, hold)
+
+    async def _answer_guarded(
+        self,
+        job: Job,
+        spec: TurnSpec,
+        record: PersonaRecord,
+        context: TurnContext,
+        clock: Clock,
+        engine: Engine,
+        gate: Gate,
+        emit: Emit,
+    ) -> None:
+        """The input guard answered in the persona's place (refusal, crisis, block)."""
+        generated = gate.answer(clock)
+        await emit(TextDelta(generated.text))
+        trace = generated_trace(engine, None, clock, generated, gate.verdicts, gate.guard_ms)
+        outbox = self._outbox(spec.route, generated.text) if spec.route else ()
+        reply, _ = await self._turns.complete_turn(
+            context.conversation, context.message, generated.text, record.revision, trace,
+            job.id, outbox,
+        )  # fmt: skip
+        await self._events.publish(job.message_id, finished(generated, trace, reply))
 
     async def _command(
         self,
@@ -403,6 +476,20 @@ class TurnRunner:
             engine = await self._engines(record.persona.model)
             check_abilities(engine, turn.options)
             queue.put_nowait(TurnStarted(None, None))
+
+            async def emit(delta: TextDelta) -> None:
+                queue.put_nowait(delta)
+
+            said = tuple(Said(m.role, m.content) for m in turn.history)
+            gate = await self._gate(record, turn.text, said, STATELESS, None, turn.instructions)
+            if gate.stop is not None:
+                generated = gate.answer(clock)
+                await emit(TextDelta(generated.text))
+                trace = generated_trace(
+                    engine, None, clock, generated, gate.verdicts, gate.guard_ms
+                )
+                queue.put_nowait(finished(generated, trace, None))
+                return
             request = ContextRequest(
                 persona=record.persona,
                 text=turn.text,
@@ -411,16 +498,14 @@ class TurnRunner:
             )
             prompt = await self._assemble(engine, record, turn.instructions, turn.options, request)
             clock.assembled_ms = clock.now_ms()
-
-            async def emit(delta: TextDelta) -> None:
-                queue.put_nowait(delta)
-
+            if gate.preface:
+                await emit(TextDelta(gate.preface))
             generated = await generate(
-                engine, record, turn.options, prompt, clock, emit, self._timeout
+                engine, record, turn.options, prompt, clock, emit, self._timeout, gate.hold
             )
-            trace = make_trace(
-                engine, prompt, clock, generated.usage, generated.finish_reason, cut=generated.cut
-            )
+            trace = generated_trace(engine, prompt, clock, generated, gate.verdicts, gate.guard_ms)
+            if generated.guarded is not None:
+                queue.put_nowait(ReplyGuarded(generated.text, generated.status, generated.guarded))
             queue.put_nowait(finished(generated, trace, None))
         except Exception as exc:  # handed to the caller, who raises it
             queue.put_nowait(TurnFailed(exc))
@@ -457,6 +542,34 @@ class TurnRunner:
 
 def _asks_abilities(options: GenerationOptions) -> bool:
     return options.response_format is not None or options.logprobs
+
+
+# The channel name the safety stages see for stateless /v1 calls (no stored conversation).
+STATELESS = "stateless"
+
+
+@dataclass(frozen=True)
+class Gate:
+    """The input stage's outcome: ``stop`` is the verdict that answers in the persona's place
+    (None: the persona answers, through ``hold``)."""
+
+    stop: Verdict | None = None
+    verdicts: tuple[Verdict, ...] = ()
+    guard_ms: float = 0.0
+    prefaces: list[str] = field(default_factory=list)
+    preface: str = ""
+    hold: HoldBack | None = None
+
+    def answer(self, clock: Clock) -> Generated:
+        assert self.stop is not None
+        stop = self.stop
+        status = status_of(stop)
+        if status == "crisis":  # out of character: the crisis reply says it is an AI itself
+            text = stop.text
+        else:
+            text = "\n\n".join([*self.prefaces, stop.text or "Sorry, I can't help with that."])
+        clock.first_token_ms = clock.now_ms()
+        return Generated(text, Usage(), "stop", None, status=status)
 
 
 def _persona_of(found: PersonaRecord | BaseException) -> PersonaRecord:

@@ -106,6 +106,7 @@ async def create_persona(request: Request, runtime: RuntimeDep, staff: StaffDep)
     persona = await _persona_from_body(request)
     staff.require_persona(persona.id)
     runtime.check_avatar(persona, "request body")
+    runtime.check_impersonation(persona, "request body")
     if await runtime.store.has_persona(persona.id):
         raise FieldError(
             "id",
@@ -120,6 +121,7 @@ async def update_persona(slug: str, request: Request, runtime: RuntimeDep, staff
     staff.require_persona(slug)
     persona = await _persona_from_body(request)
     runtime.check_avatar(persona, "request body")
+    runtime.check_impersonation(persona, "request body")
     if persona.id != slug:
         raise FieldError(
             "id",
@@ -143,6 +145,15 @@ async def persona_revisions(slug: str, runtime: RuntimeDep, staff: StaffDep) -> 
     staff.require_persona(slug)
     records = await runtime.store.persona_revisions(slug)
     return {"revisions": [persona_record_json(r) for r in records]}
+
+
+@router.get("/personas/{slug}/safety")
+async def persona_safety(slug: str, runtime: RuntimeDep, staff: StaffDep) -> Any:
+    """The persona's safety incidents: turns by status (crisis, refused, blocked, rewritten),
+    counts only, never message content."""
+    staff.require_persona(slug)
+    await runtime.store.get_persona(slug)  # 404 for a persona that does not exist
+    return {"id": slug, "turns": await runtime.store.safety_counts(slug)}
 
 
 # ---------------------------------------------------------------- conversations

@@ -24,7 +24,7 @@ from personae.server.openai_schema import (
     to_turn_input,
 )
 from personae.server.sse import Primed, collect, encode, prime, sse_response
-from personae.types import PersonaRecord, TextDelta, TurnFinished
+from personae.types import PersonaRecord, ReplyGuarded, TextDelta, TurnFinished
 
 router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Depends(require_api_key)])
 
@@ -106,6 +106,10 @@ async def _openai_stream(primed: Primed, maker: ChunkMaker, logprobs: bool) -> A
             if isinstance(event, TextDelta):
                 shown = event.logprobs if logprobs else None
                 yield _data(maker.chunk({"content": event.text}, logprobs=shown))
+            elif isinstance(event, ReplyGuarded) and event.status == "blocked":
+                # Streamed text cannot be taken back here: the notice follows it, and the
+                # finish reason is content_filter (the stored reply is the notice alone).
+                yield _data(maker.chunk({"content": f"\n\n{event.text}"}))
             elif isinstance(event, TurnFinished):
                 yield _data(maker.chunk({}, event.finish_reason))
                 if maker.include_usage:

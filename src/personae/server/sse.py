@@ -17,7 +17,7 @@ from fastapi.responses import StreamingResponse
 
 from personae.errors import PersonaeError
 from personae.server.errors import sse_error_payload
-from personae.types import TextDelta, TurnEvent, TurnFinished, TurnStarted
+from personae.types import ReplyGuarded, TextDelta, TurnEvent, TurnFinished, TurnStarted
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -90,7 +90,9 @@ FinishedJson = Callable[[TurnStarted | None, TurnFinished], dict[str, Any]]
 
 
 async def native_stream(primed: Primed, done: FinishedJson) -> AsyncIterator[bytes]:
-    """The /api and /web stream: ``delta`` {"text"}*, then ``done`` (or ``error``)."""
+    """The /api and /web stream: ``delta`` {"text"}*, then ``done`` (or ``error``). A reply
+    the safety guard blocked or rewrote mid-stream sends ``guarded`` {"text", "status",
+    "categories"} before ``done``: ``text`` replaces everything shown so far."""
     started: TurnStarted | None = None
     try:
         async for event in primed.events():
@@ -98,6 +100,9 @@ async def native_stream(primed: Primed, done: FinishedJson) -> AsyncIterator[byt
                 started = event
             elif isinstance(event, TextDelta):
                 yield encode(json.dumps({"text": event.text}), "delta")
+            elif isinstance(event, ReplyGuarded):
+                body = {"text": event.text, "status": event.status, "categories": event.categories}
+                yield encode(json.dumps(body), "guarded")
             else:
                 yield encode(json.dumps(jsonable_encoder(done(started, event))), "done")
     except PersonaeError as exc:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, bindparam, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Row, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from personae.stores.conversations import require_conversation
@@ -182,7 +182,14 @@ def complete_turn(
                 persona_revision=persona_revision,
             )
             turn_id = _insert_turn(
-                conn, conversation.id, inbound.id, reply_id, persona_revision, "ok", trace_json, now
+                conn,
+                conversation.id,
+                inbound.id,
+                reply_id,
+                persona_revision,
+                trace.status,
+                trace_json,
+                now,
             )
             _finish_job(conn, job_id, "done", None, now)
             _add_outbox(conn, conversation.id, reply_id, outbox_items, now)
@@ -198,7 +205,7 @@ def complete_turn(
         reply_id, conversation.id, "assistant", reply_text, now, None, persona_revision
     )
     turn = TurnRecord(
-        turn_id, conversation.id, inbound.id, reply_id, persona_revision, "ok", trace, now
+        turn_id, conversation.id, inbound.id, reply_id, persona_revision, trace.status, trace, now
     )
     return reply, turn
 
@@ -320,3 +327,17 @@ def conversation_turns(conn: Connection, conversation_id: str) -> list[TurnRecor
     if not rows:
         require_conversation(conn, conversation_id)
     return [turn_record(row) for row in rows]
+
+
+def safety_counts(conn: Connection, persona_slug: str) -> dict[str, int]:
+    """Turns of the persona's conversations by status: the incident counters a creator sees
+    (counts only; no message content)."""
+    query = (
+        select(turns.c.status, func.count())
+        .select_from(turns.join(conversations, conversations.c.id == turns.c.conversation_id))
+        .where(conversations.c.persona_slug == persona_slug)
+        .group_by(turns.c.status)
+    )
+    counts = {status: 0 for status in ("ok", "refused", "crisis", "blocked", "rewritten", "failed")}
+    counts.update({row[0]: int(row[1]) for row in conn.execute(query)})
+    return counts

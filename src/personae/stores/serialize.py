@@ -22,6 +22,7 @@ from personae.types import (
     Trace,
     TurnRecord,
     Usage,
+    Verdict,
 )
 
 
@@ -72,6 +73,19 @@ def trace_from_json(text: str) -> Trace:
         error=data.get("error"),
         cut=data.get("cut"),
         context=tuple(_note(note) for note in data.get("context", ())),
+        verdicts=tuple(_verdict(v) for v in data.get("verdicts", ())),
+        status=data.get("status", "failed" if data.get("error") else "ok"),
+        guard_ms=data.get("guard_ms", 0.0),
+    )
+
+
+def _verdict(data: dict[str, Any]) -> Verdict:
+    return Verdict(
+        **{
+            **data,
+            "categories": tuple(data.get("categories", ())),
+            "scores": tuple((str(k), float(v)) for k, v in data.get("scores", ())),
+        }
     )
 
 

@@ -244,6 +244,10 @@ class SqlStore:
     async def unfinished_work(self, kinds: Sequence[str]) -> list[Job]:
         return await self._run.read(_work.unfinished_work, kinds)
 
+    async def safety_counts(self, persona_slug: str) -> dict[str, int]:
+        """The persona's turns by status (ok, refused, crisis, blocked, rewritten, failed)."""
+        return await self._run.read(_messages.safety_counts, persona_slug)
+
     async def conversation_turns(self, conversation_id: str) -> list[TurnRecord]:
         """Every turn with its trace, oldest first."""
         return await self._run.read(_messages.conversation_turns, conversation_id)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -60,6 +60,60 @@ class ExampleExchange(_Strict):
     persona: str = Field(min_length=1)
 
 
+DEFAULT_DISCLOSURE = "Just so you know: I'm {name}, an AI persona, not a real person."
+DEFAULT_REFUSAL = "Sorry, I can't help with that. Let's talk about something else."
+DEFAULT_BREAK = "We've been chatting for a while: this might be a good moment for a short break."
+
+
+class ProfessionalRedirect(_Strict):
+    """A professional field the persona does not advise on, and where it sends people."""
+
+    topic: Literal["medical", "legal", "financial", "mental_health"]
+    redirect: str = Field(
+        "",
+        description="What the persona says instead (default: suggest a qualified professional)",
+    )
+
+
+class SafetySettings(_Strict):
+    """The creator's safety layer. The platform floor (no sexual content involving minors,
+    the crisis protocol, AI disclosure, truthful answers to "are you human?") cannot be
+    turned off here."""
+
+    disclosure: str = Field(
+        DEFAULT_DISCLOSURE,
+        min_length=1,
+        description="The persona's own words for 'I am an AI' ({name}: the persona's name); "
+        "said in the first reply and again after 3 hours of conversation",
+    )
+    refusal: str = Field(
+        DEFAULT_REFUSAL, min_length=1, description="How the persona declines, in its voice"
+    )
+    break_reminder: str = Field(
+        DEFAULT_BREAK, min_length=1, description="Teen audience: said after 3 hours of chat"
+    )
+    topics_refused: tuple[str, ...] = Field(
+        (), description="Words or phrases the persona never discusses (case-insensitive)"
+    )
+    topics_allowed: tuple[str, ...] = Field(
+        (),
+        description="If set, the only subjects the persona takes up (keywords); others are "
+        "declined in character",
+    )
+    romance: bool = Field(False, description="Allow romantic role-play (never for teens)")
+    professional: tuple[ProfessionalRedirect, ...] = Field(
+        (), description="Fields the persona redirects to a professional instead of advising"
+    )
+    impersonates: str | None = Field(
+        None, description="The real living person this persona presents as, if any"
+    )
+    consent_recorded: bool = Field(
+        False,
+        description="Impersonation: the person named in `impersonates` has consented (recorded "
+        "by the creator; required to create the persona)",
+    )
+
+
 class Persona(_Strict):
     """A persona file: who it is, how it speaks, what it declines, which model answers."""
 
@@ -80,6 +134,9 @@ class Persona(_Strict):
     avatar: str | None = Field(None, description="Image path, relative to the persona file")
     version: str = Field("1.0.0", description="The creator's version label for this persona")
     published: bool = Field(True, description="Listed as a model and in the web chat")
+    safety: SafetySettings = Field(
+        default_factory=SafetySettings, description="Creator safety settings (layer 2)"
+    )
     extensions: dict[str, Any] = Field(
         default_factory=dict, description="Free-form data for tools and plugins, kept as-is"
     )

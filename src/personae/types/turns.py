@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Literal
 
 from personae.types.channels import Contact, Location
 from personae.types.persona import Persona
+from personae.types.safety import TurnStatus, Verdict
 
 if TYPE_CHECKING:  # context.py imports Role from here
     from personae.types.context import ContextNote
@@ -81,7 +82,7 @@ class Usage:
         return self.prompt_tokens + self.completion_tokens
 
 
-FinishReason = Literal["stop", "length"]
+FinishReason = Literal["stop", "length", "content_filter"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +225,11 @@ class Trace:
     # What the context sources offered (history aside): chosen, dropped under budget, or
     # considered and left out by the source itself, each with its provenance.
     context: tuple[ContextNote, ...] = ()
+    # The guards' verdicts, input stage first, and the status the turn ended with.
+    verdicts: tuple[Verdict, ...] = ()
+    status: TurnStatus = "ok"
+    # Milliseconds the guards took in this turn (input and output checks together).
+    guard_ms: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +239,7 @@ class TurnRecord:
     inbound_message_id: int
     reply_message_id: int | None
     persona_revision: int
-    status: Literal["ok", "failed"]
+    status: TurnStatus
     trace: Trace | None
     created_at: datetime
 
@@ -276,7 +282,7 @@ class TurnInput:
     contacts: tuple[Contact, ...] = ()
 
 
-# Events a turn yields, in order: TurnStarted, TextDelta*, TurnFinished.
+# Events a turn yields, in order: TurnStarted, TextDelta*, [ReplyGuarded], TurnFinished.
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,7 +308,18 @@ class TurnFinished:
     logprobs: tuple[TokenLogprob, ...] = ()  # of the whole reply, when asked for
 
 
-TurnEvent = TurnStarted | TextDelta | TurnFinished
+@dataclass(frozen=True, slots=True)
+class ReplyGuarded:
+    """The output guard stopped or changed a reply mid-stream: ``text`` is the whole reply
+    as stored (what a client shows instead of the text streamed so far); ``status`` is
+    "blocked" or "rewritten". Comes just before TurnFinished."""
+
+    text: str
+    status: TurnStatus
+    categories: tuple[str, ...] = ()
+
+
+TurnEvent = TurnStarted | TextDelta | ReplyGuarded | TurnFinished
 
 
 @dataclass(frozen=True, slots=True)

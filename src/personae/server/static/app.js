@@ -174,6 +174,8 @@ async function send(text) {
     if (!response.ok) throw new Error(await errorText(response));
     for await (const { event, data } of readEvents(response)) {
       if (event === "delta") reply.textContent += data.text;
+      // The safety guard stopped or changed the reply: show the reply as stored instead.
+      else if (event === "guarded") reply.textContent = data.text;
       else if (event === "done") {
         reply.textContent = data.reply.content;
         if (data.finish_reason === "length") {

@@ -1,0 +1,182 @@
+"""The embedded default guard: offline, deterministic rules plus the shipped classifier.
+
+Layers, in order (the first that acts decides):
+  1. platform floor  crisis protocol, sexual content involving minors, truthful answers to
+                     "are you human?"; creators cannot turn these off
+  2. harm classifier S-codes from the shipped model; injection phrasing
+  3. creator         the persona's `safety:` settings (topics, romance, professional fields)
+  4. audience        teen: no sexual or romantic content
+Channel policy arrives as the audience the turn passes in.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+from personae.guards import rules
+from personae.guards.classifier import Classifier, shipped
+from personae.guards.crisis import crisis_reply
+from personae.types import GuardInput, GuardOutput, Persona, Verdict
+from personae.types.safety import Stage
+
+NAME = "default"
+BLOCK_TEXT = "This reply was withheld by the safety guard."
+REDIRECTS = {
+    "medical": "I'm not a doctor, so for anything about your health please check with a "
+    "doctor or pharmacist.",
+    "legal": "I'm not a lawyer; for your situation a qualified lawyer or legal aid service "
+    "is the right place to ask.",
+    "financial": "I'm not a financial adviser; for decisions about your money please talk "
+    "to a licensed adviser.",
+    "mental_health": "I'm not a therapist; a mental-health professional can really help with this.",
+}
+# Output text is judged more leniently than requests: a reply is blocked only when the
+# classifier is this sure.
+OUTPUT_HARM = 0.9
+# The classifier judges messages of at least this many words: on greetings and one-word
+# replies ("hola", "danke schön") it has too little to go on and mostly echoes its bias.
+MIN_CLASSIFIED_WORDS = 3
+# The shortest stretch of hidden instructions a reply may not repeat.
+LEAK_CHARS = 60
+
+
+def disclosure_text(persona: Persona) -> str:
+    return persona.safety.disclosure.replace("{name}", persona.name)
+
+
+class EmbeddedGuard:
+    name = NAME
+
+    def __init__(
+        self,
+        resources: Mapping[str, str],
+        classifier: Classifier | None = None,
+    ) -> None:
+        self._resources = resources
+        self._classifier = classifier or shipped()
+
+    async def aclose(self) -> None:
+        return None
+
+    def _verdict(self, stage: Stage, start: float, **fields: object) -> Verdict:
+        latency = (time.perf_counter() - start) * 1000.0
+        return Verdict(guard=NAME, stage=stage, latency_ms=latency, **fields)  # type: ignore[arg-type]
+
+    async def check_input(self, check: GuardInput) -> Verdict:
+        start = time.perf_counter()
+        persona, text, safety = check.persona, check.text, check.persona.safety
+        refusal = safety.refusal
+        # 1. platform floor
+        if rules.is_crisis(text):
+            reply = crisis_reply(check.audience.locale, self._resources)
+            return self._verdict(
+                "input", start, allowed=False, action="crisis_response",
+                categories=("S11", "P2"), reason="self-harm intent", text=reply,
+            )  # fmt: skip
+        if rules.minor_sexual(text):
+            return self._verdict(
+                "input", start, allowed=False, action="block", categories=("S4", "P3"),
+                reason="sexual content involving minors", text=BLOCK_TEXT,
+            )  # fmt: skip
+        scores = self._classifier.scores(text)
+        pairs = (("harm", round(scores.harm, 4)), ("injection", round(scores.injection, 4)))
+        thresholds = self._classifier.thresholds
+        # 2. harm and injection
+        judged = len(text.split()) >= MIN_CLASSIFIED_WORDS
+        if judged and scores.harm >= thresholds.get("harm", 0.5):
+            hazard = scores.top_hazard() or "S2"
+            if hazard == "S11":  # asking how to self-harm is a crisis, not a refusal
+                reply = crisis_reply(check.audience.locale, self._resources)
+                return self._verdict(
+                    "input", start, allowed=False, action="crisis_response",
+                    categories=("S11", "P2"), scores=pairs, reason="self-harm request",
+                    text=reply,
+                )  # fmt: skip
+            return self._verdict(
+                "input", start, allowed=False, action="refuse_in_character",
+                categories=(hazard,), scores=pairs, reason="harmful request", text=refusal,
+            )  # fmt: skip
+        injected = judged and scores.injection >= thresholds.get("injection", 0.5)
+        if rules.injection(text) or injected:
+            return self._verdict(
+                "input", start, allowed=False, action="refuse_in_character",
+                categories=("PI",), scores=pairs, reason="prompt injection", text=refusal,
+            )  # fmt: skip
+        if rules.asks_if_human(text):
+            return self._verdict(
+                "input", start, action="safe_completion", categories=("P1H",), scores=pairs,
+                reason="asks whether the persona is human", text=disclosure_text(persona),
+            )  # fmt: skip
+        # 3. creator settings
+        topic = rules.mentions(text, safety.topics_refused)
+        if topic is not None:
+            return self._verdict(
+                "input", start, allowed=False, action="refuse_in_character", categories=("CT",),
+                scores=pairs, reason=f"topic refused by the creator: {topic}", text=refusal,
+            )  # fmt: skip
+        off_topic = safety.topics_allowed and len(text.split()) > 6
+        if off_topic and rules.mentions(text, safety.topics_allowed) is None:
+            return self._verdict(
+                "input", start, allowed=False, action="refuse_in_character",
+                categories=("CT",), scores=pairs, reason="outside the persona's topics",
+                text=refusal,
+            )  # fmt: skip
+        teen = check.audience.audience == "teen"
+        if (teen or not safety.romance) and rules.romantic(text):
+            return self._verdict(
+                "input", start, allowed=False, action="refuse_in_character",
+                categories=("P3",) if teen else ("CT",), scores=pairs,
+                reason="romance is off" if not teen else "teen audience", text=refusal,
+            )  # fmt: skip
+        # 4. audience
+        if teen and rules.sexual(text):
+            return self._verdict(
+                "input", start, allowed=False, action="refuse_in_character",
+                categories=("S12", "P3"), scores=pairs, reason="teen audience", text=refusal,
+            )  # fmt: skip
+        fields = tuple(r.topic for r in safety.professional)
+        field = rules.professional_topic(text, fields)
+        if field is not None:
+            chosen = next(r for r in safety.professional if r.topic == field)
+            return self._verdict(
+                "input", start, action="safe_completion", categories=("S6", "P5"),
+                scores=pairs, reason=f"{field} advice", text=chosen.redirect or REDIRECTS[field],
+            )  # fmt: skip
+        return self._verdict("input", start, scores=pairs)
+
+    async def check_output(self, check: GuardOutput) -> Verdict:
+        start = time.perf_counter()
+        reply = check.reply
+        if rules.claims_human(reply):
+            return self._verdict(
+                "output", start, action="rewrite", categories=("P1H",),
+                reason="the reply claims to be human", text=disclosure_text(check.persona),
+            )  # fmt: skip
+        if check.hidden and rules.leaked_span(reply, check.hidden, LEAK_CHARS):
+            return self._verdict(
+                "output", start, allowed=False, action="block", categories=("PL",),
+                reason="the reply repeats the persona's hidden instructions", text=BLOCK_TEXT,
+            )  # fmt: skip
+        if rules.minor_sexual(reply):
+            return self._verdict(
+                "output", start, allowed=False, action="block", categories=("S4", "P3"),
+                reason="sexual content involving minors", text=BLOCK_TEXT,
+            )  # fmt: skip
+        teen = check.audience.audience == "teen"
+        if teen and (rules.sexual(reply) or rules.romantic(reply)):
+            return self._verdict(
+                "output", start, allowed=False, action="block", categories=("S12", "P3"),
+                reason="teen audience", text=BLOCK_TEXT,
+            )  # fmt: skip
+        if check.final:
+            scores = self._classifier.scores(reply)
+            pairs = (("harm", round(scores.harm, 4)),)
+            if scores.harm >= OUTPUT_HARM:
+                hazard = scores.top_hazard() or "S2"
+                return self._verdict(
+                    "output", start, allowed=False, action="block", categories=(hazard,),
+                    scores=pairs, reason="harmful reply", text=BLOCK_TEXT,
+                )  # fmt: skip
+            return self._verdict("output", start, scores=pairs)
+        return self._verdict("output", start)

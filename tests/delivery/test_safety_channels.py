@@ -1,0 +1,36 @@
+"""Guarded replies on messaging channels: the outbox carries the reply as the guard left it
+(disclosure first, crisis protocol, a rewritten human claim), on WhatsApp and Telegram."""
+
+from __future__ import annotations
+
+from channels.harness import TG_CHAT, WA_USER
+from channels.platform import BOT_TOKEN, PHONE_ID, PlatformServer
+
+from .conftest import Bench, settled
+from .test_delivery import WA_SEND, connect, whatsapp
+
+DISCLOSURE = "¡Un momento! I'm Lucía, an AI Spanish tutor, not a real person."
+
+
+async def test_channel_replies_carry_the_guards_words(
+    bench: Bench, platform: PlatformServer
+) -> None:
+    guarded = Bench(bench.settings.model_copy(update={"guards": "default"}))
+    bot = {"persona": "spanish-tutor", "name": "ana-bot", "bot_token": BOT_TOKEN, "mode": "polling"}
+    chat = str(TG_CHAT)
+    async with guarded.runtime() as runtime:
+        await connect(runtime, "whatsapp", whatsapp())
+        await runtime.connections.add("telegram", bot)
+        wa = await guarded.turn(runtime, "whatsapp", PHONE_ID, WA_USER, "hola amiga", "wamid.s1")
+        await settled(runtime, wa, 1)
+        wa = await guarded.turn(
+            runtime, "whatsapp", PHONE_ID, WA_USER, "Repite. I am a real human. Vale", "wamid.s2"
+        )
+        await settled(runtime, wa, 2)
+        tg = await guarded.turn(runtime, "telegram", "ana-bot", chat, "I want to die", f"{chat}:1")
+        await settled(runtime, tg, 1)
+    bodies = [b["text"]["body"] for b in platform.sent(WA_SEND)]
+    assert bodies[0] == f"{DISCLOSURE}\n\necho: hola amiga"
+    assert "real human" not in bodies[1] and "I'm Lucía, an AI Spanish tutor" in bodies[1]
+    [crisis] = [r.body["text"] for r in platform.seen if r.path.endswith("/sendMessage")]
+    assert "988" in crisis and "echo" not in crisis
