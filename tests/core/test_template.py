@@ -6,7 +6,7 @@ import pytest
 
 from personae.core.personas import validate_persona_data
 from personae.core.prompt import persona_prefix
-from personae.core.template import render_persona
+from personae.core.template import PLATFORM_RULES, render_persona
 from personae.errors import PersonaInvalid
 from personae.stores.sql import SqlStore
 from personae.types import ChatMessage, PersonRef, TurnFinished, TurnInput
@@ -47,7 +47,8 @@ def test_card_fields_render_with_macros_and_never_the_creator_notes() -> None:
 def test_a_custom_template_leaves_out_paragraphs_whose_fields_are_empty() -> None:
     template = "{{char}} here.\n\nWorld: {{scenario}}\n\nMood: {{personality}}"
     persona = make_persona(prompt_template=template, scenario="", personality="calm")
-    assert render_persona(persona) == "Helper here.\n\nMood: calm"
+    # The platform's rules close every prompt, whatever the template (a creator cannot drop them).
+    assert render_persona(persona) == f"Helper here.\n\nMood: calm\n\n{PLATFORM_RULES}"
 
 
 def test_an_unknown_template_field_is_refused_with_the_known_ones() -> None:

@@ -71,7 +71,7 @@ def test_personagym_scores_with_the_paper_rubrics(tmp_path: Path) -> None:
     # The answers came through the turn path (scripted engine: "echo: <question>").
     first = result["replies"][0]
     assert (
-        first["reply"].startswith("echo: ")
+        "echo: " in first["reply"]  # after the AI disclosure the guard opens a first reply with
         and first["question"] in grading[0]["messages"][-1]["content"]
     )
     assert "PersonaScore" in done.stdout and "claude_3.5_sonnet (paper)" in done.stdout

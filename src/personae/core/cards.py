@@ -33,7 +33,9 @@ from personae.types import SLUG_PATTERN, CardFormat, CardRecord, Lorebook, LoreE
 
 V2, V3 = "chara_card_v2", "chara_card_v3"
 PERSONAE_KEY = "personae"  # data.extensions key for persona fields no card field holds
-_EXTRAS = ("tagline", "style", "boundaries", "model", "published", "prompt_template")
+_EXTRAS = (
+    "tagline", "style", "boundaries", "model", "published", "prompt_template", "safety", "tests",
+)  # fmt: skip
 _LOGIC = ["and_any", "not_all", "not_any", "and_all"]  # SillyTavern's selectiveLogic 0..3
 _ROLES = ["system", "user", "assistant"]  # SillyTavern's role 0..2
 _ST_ENTRY_KEYS = {"selectiveLogic", "useProbability", "displayIndex", "display_index"}
@@ -345,6 +347,8 @@ def _extensions(persona: Persona) -> dict[str, Any]:
 
 
 def _plain(value: object) -> object:
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
     dump = getattr(value, "model_dump", None)
     return dump(mode="json") if dump is not None else value
 
