@@ -27,6 +27,7 @@ from personae.types import (
     TurnRecord,
     WorkEvent,
 )
+from personae.types.context import ContextBlock, ContextTurn
 
 if TYPE_CHECKING:
     import httpx
@@ -293,3 +294,18 @@ class ChannelSpec:
     channel: Callable[[Any, Settings, httpx.AsyncClient], Channel]
     # Checks one connection's credentials against the platform (None: the channel cannot).
     check: Callable[[Any, Settings, httpx.AsyncClient], Awaitable[AccountCheck]] | None = None
+
+
+# ---------------------------------------------------------------- context (SEAM)
+# The context-block seam as the lorebook/cards work defines it; memory builds against it.
+# When the branches meet, keep that branch's definition.
+
+
+class ContextSource(Protocol):
+    """Adds per-turn material (memories, lore, document chunks) to the prompt."""
+
+    name: str
+
+    async def blocks(self, turn: ContextTurn) -> Sequence[ContextBlock]:
+        """The blocks this source adds for this turn (none: an empty sequence)."""
+        ...

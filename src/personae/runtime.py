@@ -14,14 +14,21 @@ from personae.channels.polling import Pollers
 from personae.channels.registry import Connections
 from personae.contracts import Engine, EventSink, WorkQueue
 from personae.core.avatars import AvatarPolicy
+from personae.core.commands import CommandRegistry
 from personae.core.personas import load_persona_dir
 from personae.core.turn import TURN, TurnRunner
 from personae.delivery.planner import split_planner
 from personae.delivery.worker import Deliveries
+from personae.embed import load_minilm
 from personae.errors import ConfigError, PersonaInvalid, Problem
+from personae.memory.commands import MemoryCommands
+from personae.memory.service import MemoryService
+from personae.memory.source import MemorySource
+from personae.memory.work import MEMORY, MemoryWork
 from personae.plugins import broken_plugins, channel_specs, engine_factories
 from personae.private import private_dir, private_file
 from personae.settings import Settings
+from personae.stores.memory import MemoryStore
 from personae.stores.sql import SqlStore
 from personae.types import Job, ModelSettings, Persona
 from personae.work.events import LocalEventHub
@@ -99,6 +106,8 @@ class Runtime:
     inbound: Inbound
     pollers: Pollers
     deliveries: Deliveries
+    memory: MemoryService
+    commands: CommandRegistry
 
     @classmethod
     async def start(
@@ -131,8 +140,17 @@ class Runtime:
             await store.aclose()
             raise
         # The embedded queue and hub; a distributed pair implements the same contracts.
-        work = LocalWorkQueue(store, [TURN], resume=resume)
+        work = LocalWorkQueue(store, [TURN, MEMORY], resume=resume)
         events = LocalEventHub()
+        memory = MemoryService(
+            MemoryStore(store.runner),
+            lambda texts: load_minilm().embed(texts),
+            top_k=settings.memory_top_k,
+            budget_tokens=settings.memory_budget_tokens,
+        )
+        memory_work = MemoryWork(store, memory, work)
+        commands = CommandRegistry()
+        MemoryCommands(memory).register(commands)
         turns = TurnRunner(
             personas=store,
             inbox=store,
@@ -144,10 +162,16 @@ class Runtime:
             max_messages=settings.max_messages,
             engine_timeout_s=settings.engine_timeout_s,
             outbox=split_planner(connections.specs),
+            commands=commands,
+            sources=[MemorySource(memory)] if settings.memory else [],
+            after_turn=memory_work.after_turn if settings.memory else None,
         )
         deliveries = Deliveries(store, connections, settings)
 
         async def process(job: Job) -> None:
+            if job.kind == MEMORY:
+                await memory_work.process(job)
+                return
             try:
                 await turns.process(job)
             finally:  # its outbox rows are committed: send them now, not at the next poll
@@ -161,7 +185,7 @@ class Runtime:
         return cls(
             settings=settings, store=store, engines=engines, turns=turns,
             connections=connections, work=work, events=events, inbound=inbound,
-            pollers=Pollers(inbound), deliveries=deliveries,
+            pollers=Pollers(inbound), deliveries=deliveries, memory=memory, commands=commands,
         )  # fmt: skip
 
     @cached_property

@@ -23,6 +23,7 @@ from personae.types import (
     TurnFinished,
     Usage,
 )
+from personae.types.context import ContextNote
 
 Emit = Callable[[TextDelta], Awaitable[None]]
 
@@ -132,6 +133,7 @@ def make_trace(
     finish_reason: FinishReason | None,
     error: str | None = None,
     cut: str | None = None,
+    context: tuple[ContextNote, ...] = (),
 ) -> Trace:
     return Trace(
         engine=engine.info.name if engine else "",
@@ -145,6 +147,7 @@ def make_trace(
         finish_reason=finish_reason,
         error=error,
         cut=cut,
+        context=context,
     )
 
 

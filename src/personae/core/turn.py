@@ -19,13 +19,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-from personae.contracts import Engine, EventSink, Inbox, PersonaSource, TurnLog, WorkQueue
+from personae.contracts import (
+    ContextSource,
+    Engine,
+    EventSink,
+    Inbox,
+    PersonaSource,
+    TurnLog,
+    WorkQueue,
+)
+from personae.core.commands import Command, CommandCall, CommandRegistry
 from personae.core.generation import (
     Clock,
+    Generated,
     finished,
     fit,
     generate,
@@ -52,6 +63,7 @@ from personae.types import (
     OutboxItem,
     PersonaRecord,
     ReplyRoute,
+    StoredMessage,
     TextDelta,
     TurnContext,
     TurnEvent,
@@ -62,11 +74,15 @@ from personae.types import (
     Usage,
     WorkEvent,
 )
+from personae.types.context import ContextBlock, ContextNote, ContextTurn
 
 EngineResolver = Callable[[ModelSettings], Awaitable[Engine]]
 # The reply's outbox entries for a channel conversation (none for API, web and CLI turns).
 OutboxPlanner = Callable[[ReplyRoute, str], tuple[OutboxItem, ...]]
+# Work to do once a turn's reply is stored (memory extraction): records and submits its job.
+AfterTurn = Callable[[Job, TurnContext, StoredMessage], Awaitable[None]]
 TURN = "turn"
+log = logging.getLogger(__name__)
 
 
 def one_entry(route: ReplyRoute, text: str) -> tuple[OutboxItem, ...]:
@@ -124,6 +140,9 @@ class TurnRunner:
         history_limit: int = 200,
         max_messages: int = 1000,
         outbox: OutboxPlanner = one_entry,
+        commands: CommandRegistry | None = None,
+        sources: Sequence[ContextSource] = (),
+        after_turn: AfterTurn | None = None,
     ) -> None:
         self._personas = personas
         self._inbox = inbox
@@ -136,6 +155,9 @@ class TurnRunner:
         self._timeout = engine_timeout_s
         self._history_limit = history_limit
         self._outbox = outbox
+        self._commands = commands
+        self._sources = tuple(sources)
+        self._after_turn = after_turn
         self._tasks: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------ accept
@@ -254,12 +276,28 @@ class TurnRunner:
             record = _persona_of(found)
             if not record.persona.published and not spec.allow_unpublished:
                 raise PersonaNotFound(spec.persona)
-            engine = await self._engines(record.persona.model)
+            command = self._commands.match(message.content) if self._commands else None
+            if command is not None:
+                await self._answer_command(
+                    job, spec, record, context, clock, command[0], command[1]
+                )
+                return
+            # Context sources (memory) look up alongside the engine.
+            resolved, blocks = await asyncio.gather(
+                self._engines(record.persona.model), self._context(context)
+            )
+            engine = resolved
             revision = record.revision
             await self._events.publish(key, TurnStarted(context.conversation.id, message.id))
             prior = [HistoryItem(ChatMessage(m.role, m.content), m.id) for m in context.history]
+            # MEMORY HOOK (until the context-block seam lands): the blocks go after the
+            # persona prefix, with the caller's instructions, so the prefix stays identical.
+            instructions = "\n\n".join(
+                part for part in (spec.instructions.strip(), *(b.text for b in blocks)) if part
+            )
+            notes = tuple(ContextNote.from_reason(b.source, r) for b in blocks for r in b.reasons)
             fixed = await count_fixed(
-                engine, persona_prefix(record.persona), spec.instructions, message.content
+                engine, persona_prefix(record.persona), instructions, message.content
             )
             prompt = await fit(engine, record, spec.options, fixed, prior)
             clock.assembled_ms = clock.now_ms()
@@ -278,13 +316,79 @@ class TurnRunner:
             await self._turns.fail_turn(context.conversation, message, revision, trace, job.id)
             raise
         trace = make_trace(
-            engine, prompt, clock, generated.usage, generated.finish_reason, cut=generated.cut
+            engine,
+            prompt,
+            clock,
+            generated.usage,
+            generated.finish_reason,
+            cut=generated.cut,
+            context=notes,
         )
         outbox = self._outbox(spec.route, generated.text) if spec.route else ()
         reply, _ = await self._turns.complete_turn(
             context.conversation, message, generated.text, record.revision, trace, job.id, outbox
         )
         await self._events.publish(key, finished(generated, trace, reply))
+        if self._after_turn is not None:
+            try:  # off the reply path: the reply is stored and published already
+                await self._after_turn(job, context, reply)
+            except Exception:
+                log.exception("after-turn work for message %d was not recorded", message.id)
+
+    async def _context(self, context: TurnContext) -> list[ContextBlock]:
+        """Every source's blocks for this turn, looked up side by side; a source that fails
+        costs its blocks, not the turn."""
+        if not self._sources:
+            return []
+        turn = ContextTurn(
+            context.conversation.persona_id,
+            context.conversation.person_id,
+            context.conversation.id,
+            context.message.id,
+            context.message.content,
+            tuple(m.content for m in context.history[-4:]),
+        )
+        found = await asyncio.gather(
+            *(source.blocks(turn) for source in self._sources), return_exceptions=True
+        )
+        blocks: list[ContextBlock] = []
+        for source, result in zip(self._sources, found, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("context source %s failed: %r", source.name, result)
+                continue
+            blocks.extend(result)
+        return blocks
+
+    async def _answer_command(
+        self,
+        job: Job,
+        spec: TurnSpec,
+        record: PersonaRecord,
+        context: TurnContext,
+        clock: Clock,
+        command: Command,
+        args: str,
+    ) -> None:
+        """A chat command is answered by its handler, without the model, and stored like a
+        reply (so every channel delivers it)."""
+        key, message = job.message_id, context.message
+        await self._events.publish(key, TurnStarted(context.conversation.id, message.id))
+        call = CommandCall(
+            record.persona.id,
+            context.conversation.person_id,
+            context.conversation.id,
+            message.id,
+            command.name,
+            args,
+        )
+        text = await command.handler(call)
+        trace = make_trace(None, None, clock, Usage(), "stop")
+        outbox = self._outbox(spec.route, text) if spec.route else ()
+        reply, _ = await self._turns.complete_turn(
+            context.conversation, message, text, record.revision, trace, job.id, outbox
+        )
+        await self._events.publish(key, TextDelta(text))
+        await self._events.publish(key, finished(Generated(text, Usage(), "stop"), trace, reply))
 
     async def _finished_before(self, key: int, context: TurnContext, clock: Clock) -> None:
         """A job that was already done or failed: whoever waits gets that end."""

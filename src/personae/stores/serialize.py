@@ -20,6 +20,7 @@ from personae.types import (
     TurnRecord,
     Usage,
 )
+from personae.types.context import ContextNote
 
 
 def persona_to_json(persona: Persona) -> str:
@@ -49,6 +50,7 @@ def trace_from_json(text: str) -> Trace:
         finish_reason=data.get("finish_reason"),
         error=data.get("error"),
         cut=data.get("cut"),
+        context=tuple(ContextNote(**note) for note in data.get("context", ())),
     )
 
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Literal
 
 from personae.types.channels import Contact, Location
+from personae.types.context import ContextNote
 from personae.types.persona import Persona
 
 # ---------------------------------------------------------------- conversation flow
@@ -155,6 +156,8 @@ class Trace:
     error: str | None = None
     # Why the reply was ended early (core.replies): "speaker_label" or "repetition".
     cut: str | None = None
+    # What context sources (memory) considered for this turn: chosen and dropped, and why.
+    context: tuple[ContextNote, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
