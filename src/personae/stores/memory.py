@@ -31,7 +31,8 @@ from sqlalchemy import (
 )
 
 from personae.stores.runner import Runner
-from personae.stores.tables import memories, memory_settings, messages, utcnow
+from personae.stores.tables import memories, memory_settings, utcnow
+from personae.stores.tables import messages as messages_table
 from personae.types.memory import Memory, NewMemory
 
 Vector = npt.NDArray[np.float32]
@@ -207,11 +208,15 @@ def forget(conn: Connection, person_id: str, persona: str, memory_id: int) -> bo
             ).scalars()
             frontier = [i for i in found if i not in doomed]
             doomed.update(frontier)
-        messages = conn.execute(
+        found_messages = conn.execute(
             select(memories.c.message_id).where(memories.c.id.in_(doomed))
         ).scalars()
-        sources = [m for m in messages if m is not None]
-        if sources:
+        sources = [m for m in found_messages if m is not None]
+        if sources:  # the persona's replies to those messages repeat what was said
+            replies = conn.execute(
+                select(messages_table.c.id).where(messages_table.c.reply_to.in_(sources))
+            ).scalars()
+            sources += list(replies)
             episodes = conn.execute(
                 select(memories.c.id).where(
                     mine, memories.c.kind == "episode", memories.c.message_id.in_(sources)
@@ -378,8 +383,8 @@ def lexical(
 def message_texts(conn: Connection, ids: Sequence[int]) -> dict[int, tuple[str, datetime]]:
     """Content and time of stored messages by id (what after-turn memory work reads)."""
     rows = conn.execute(
-        select(messages.c.id, messages.c.content, messages.c.created_at).where(
-            messages.c.id.in_(list(ids))
+        select(messages_table.c.id, messages_table.c.content, messages_table.c.created_at).where(
+            messages_table.c.id.in_(list(ids))
         )
     )
     return {row.id: (row.content, row.created_at) for row in rows}
