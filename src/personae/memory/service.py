@@ -29,6 +29,7 @@ from personae.types.memory import Memory, NewMemory
 Embed = Callable[[Sequence[str]], npt.NDArray[np.float32]]
 SOURCE = "memory"
 CACHED_OWNERS = 64
+CONTEXT_CHARS = 400  # of the message before an episode, indexed with it
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,20 +69,25 @@ class MemoryService:
         said: Sequence[tuple[int | None, str, str]],
         *,
         check_enabled: bool = True,
+        person_first: bool = True,
     ) -> list[int]:
         """Keep messages of a turn, each (message id, speaker, text), as episodes, and the
-        facts the person stated (the first message is theirs); returns the stored ids."""
+        facts the person stated (the first message is theirs unless ``person_first`` is
+        False: the persona's own message alone); returns the stored ids."""
         if check_enabled and not (await self.store.choices(person_id, persona)).enabled:
             return []
         batches: list[tuple[int | None, list[NewMemory]]] = []
+        before = await self.store.last_episode(person_id, persona) or ""
         for position, (message_id, speaker, text) in enumerate(said):
             if not text.strip():
                 continue
-            items = [NewMemory("episode", f"{speaker}: {text.strip()}", None, 0.3)]
-            if position == 0:
+            own = f"{speaker}: {text.strip()}"
+            items = [NewMemory("episode", own, None, 0.3, context=before[-CONTEXT_CHARS:])]
+            before = own
+            if position == 0 and person_first:
                 items.extend(extract_facts(text, said_at))
             batches.append((message_id, items))
-        texts = [item.text for _, items in batches for item in items]
+        texts = [f"{item.context} {item.text}".strip() for _, items in batches for item in items]
         if not texts:
             return []
         vectors = await self.embed(texts)

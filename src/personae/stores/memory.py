@@ -168,7 +168,7 @@ def _insert(
     if conn.dialect.name == "sqlite":
         conn.execute(
             text("INSERT INTO memories_fts(rowid, text) VALUES (:id, :text)"),
-            {"id": new_id, "text": item.text},
+            {"id": new_id, "text": f"{item.context} {item.text}".strip()},
         )
     return new_id
 
@@ -331,7 +331,7 @@ def vector_set(conn: Connection, person_id: str, persona: str, share: bool) -> V
     query = select(
         memories.c.id, memories.c.embedding, memories.c.importance, memories.c.said_at
     ).where(_recallable(persona, person_id, share))
-    rows = conn.execute(query).all()
+    rows = conn.execute(query.order_by(memories.c.id)).all()
     dim = len(rows[0].embedding) // 4 if rows else 0
     vectors = np.frombuffer(b"".join(r.embedding for r in rows), dtype=np.float32)
     return VectorSet(
@@ -378,6 +378,17 @@ def lexical(
         select(memories.c.id).where(where, condition).order_by(rank).limit(limit).params(q=tsquery)
     )
     return list(conn.execute(query).scalars())
+
+
+def last_episode(conn: Connection, person_id: str, persona: str) -> str | None:
+    """The text of the owner's newest episode (the message before the next one)."""
+    query = (
+        select(memories.c.text)
+        .where(_owner(persona, person_id), memories.c.kind == "episode")
+        .order_by(memories.c.id.desc())
+        .limit(1)
+    )
+    return conn.execute(query).scalar()
 
 
 def message_texts(conn: Connection, ids: Sequence[int]) -> dict[int, tuple[str, datetime]]:
@@ -464,3 +475,6 @@ class MemoryStore:
 
     async def message_texts(self, ids: Sequence[int]) -> dict[int, tuple[str, datetime]]:
         return await self._run.read(message_texts, ids)
+
+    async def last_episode(self, person_id: str, persona: str) -> str | None:
+        return await self._run.read(last_episode, person_id, persona)

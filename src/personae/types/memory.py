@@ -43,6 +43,9 @@ class NewMemory:
     importance: float = 0.5
     refers_to: datetime | None = None
     scope: Scope = "person"
+    # Indexed and embedded with the text, not shown: the message before an episode, which
+    # says what a short reply ("Yes, last week!") is about.
+    context: str = ""
 
 
 @dataclass(frozen=True, slots=True)
