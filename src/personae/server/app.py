@@ -14,6 +14,7 @@ from personae.runtime import Runtime
 from personae.server import (
     api_routes,
     channel_routes,
+    memory_routes,
     openai_routes,
     web_routes,
     webhook_routes,
@@ -76,6 +77,7 @@ def create_app(
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"])
     app.include_router(openai_routes.router)
     app.include_router(api_routes.router)
+    app.include_router(memory_routes.router)
     app.include_router(channel_routes.router)
     app.include_router(web_routes.router)
     app.include_router(webhook_routes.router)

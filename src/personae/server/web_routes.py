@@ -51,6 +51,12 @@ def _person(request: Request) -> tuple[str, bool]:
     return secrets.token_urlsafe(24), True
 
 
+def web_person(request: Request) -> str | None:
+    """The cookie's person id, or None when the request carries no valid one."""
+    value = request.cookies.get(COOKIE, "")
+    return value if _COOKIE_VALUE.fullmatch(value) else None
+
+
 def _remember(request: Request, response: Response, person: str, new: bool) -> None:
     if new:
         response.set_cookie(
