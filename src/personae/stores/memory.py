@@ -298,7 +298,7 @@ def facts(conn: Connection, person_id: str, persona: str) -> list[Memory]:
     """The person's active facts and summaries with this persona, oldest first: what
     /memory numbers."""
     query = (
-        select(memories)
+        select(*_SHOWN)
         .where(
             _owner(persona, person_id),
             memories.c.kind.in_(["fact", "summary"]),
@@ -312,17 +312,21 @@ def facts(conn: Connection, person_id: str, persona: str) -> list[Memory]:
 def history(conn: Connection, person_id: str, persona: str) -> list[Memory]:
     """Every fact of the person with this persona, retired ones too (supersession history)."""
     query = (
-        select(memories)
+        select(*_SHOWN)
         .where(_owner(persona, person_id), memories.c.kind == "fact")
         .order_by(memories.c.id)
     )
     return [_memory(row) for row in conn.execute(query)]
 
 
+# Every column but the vector (1.5 kB a row that listing and rendering never read).
+_SHOWN = [c for c in memories.c if c.name != "embedding"]
+
+
 def get_many(conn: Connection, ids: Sequence[int]) -> list[Memory]:
     if not ids:
         return []
-    rows = conn.execute(select(memories).where(memories.c.id.in_(list(ids))))
+    rows = conn.execute(select(*_SHOWN).where(memories.c.id.in_(list(ids))))
     return [_memory(row) for row in rows]
 
 
