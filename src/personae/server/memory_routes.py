@@ -12,11 +12,11 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from personae.errors import ConversationNotFound, MemoryNotFound
+from personae.errors import ConversationNotFound, MemoryNotFound, PersonaNotFound
 from personae.memory.service import MemoryService
 from personae.server.deps import ApiClientDep, RuntimeDep
 from personae.server.identity import belongs_to
-from personae.server.web_routes import WEB_CHANNEL, web_person
+from personae.server.web_routes import WEB_CHANNEL, remember_cookie, web_cookie, web_person
 from personae.types import PersonRef
 from personae.types.memory import Memory
 
@@ -139,10 +139,12 @@ async def api_forget_all(conversation_id: str, runtime: RuntimeDep, client: ApiC
 
 
 async def _web_owner(slug: str, request: Request, runtime: RuntimeDep) -> str | None:
+    record = await runtime.store.get_persona(slug)  # 404 for a persona that does not exist
+    if not record.persona.published:
+        raise PersonaNotFound(slug)
     cookie = web_person(request)
     if cookie is None:
         return None
-    await runtime.store.get_persona(slug)  # 404 for a persona that does not exist
     return await runtime.store.find_person(PersonRef(WEB_CHANNEL, cookie))
 
 
@@ -156,12 +158,15 @@ async def web_memory(slug: str, request: Request, runtime: RuntimeDep) -> Any:
 
 @router.put("/web/personas/{slug}/memory/settings")
 async def web_memory_settings(
-    slug: str, body: MemoryChoice, request: Request, runtime: RuntimeDep
+    slug: str, body: MemoryChoice, request: Request, response: Response, runtime: RuntimeDep
 ) -> Any:
-    person = await _web_owner(slug, request, runtime)
-    if person is None:
-        raise ConversationNotFound(f"web:{slug}")
-    return await _choose(runtime.memory, person, slug, body)
+    """Also before a first message (memory off from the start): the person is made here,
+    with their cookie, as opening the chat does."""
+    await _web_owner(slug, request, runtime)  # 404 for a persona the web chat cannot open
+    cookie, new = web_cookie(request)
+    remember_cookie(request, response, cookie, new)
+    ref = await runtime.store.open_conversation(slug, PersonRef(WEB_CHANNEL, cookie))
+    return await _choose(runtime.memory, ref.person_id, slug, body)
 
 
 @router.put("/web/personas/{slug}/memory/{memory_id}")

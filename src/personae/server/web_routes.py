@@ -51,6 +51,15 @@ def _person(request: Request) -> tuple[str, bool]:
     return secrets.token_urlsafe(24), True
 
 
+def web_cookie(request: Request) -> tuple[str, bool]:
+    """The cookie's person id, or a fresh one (True: the response must set the cookie)."""
+    return _person(request)
+
+
+def remember_cookie(request: Request, response: Response, person: str, new: bool) -> None:
+    _remember(request, response, person, new)
+
+
 def web_person(request: Request) -> str | None:
     """The cookie's person id, or None when the request carries no valid one."""
     value = request.cookies.get(COOKIE, "")
