@@ -36,7 +36,7 @@ def test_the_embedder_reproduces_the_reference_similarities() -> None:
             "That is a happy dog",
             "That is a very happy person",
             "Today is a sunny day",
-        ]  # fmt: skip
+        ]
     )
     assert np.allclose(np.linalg.norm(e, axis=1), 1.0, atol=1e-5)
     assert e[0] @ e[1] == pytest.approx(0.6946, abs=1e-3)

@@ -231,7 +231,13 @@ def fuse(
     ids = list(dict.fromkeys([*lexical, *dense]))
     if not ids:
         return []
-    position = {int(mid): i for i, mid in enumerate(index.ids)}
+    # index.ids ascend (vector_set orders them): positions by binary search, not a dict of all.
+    found = np.searchsorted(index.ids, np.asarray(ids, dtype=np.int64))
+    position = {
+        mid: int(at)
+        for mid, at in zip(ids, found, strict=True)
+        if at < len(index.ids) and int(index.ids[at]) == mid
+    }
     newest = float(index.said_at.max()) if len(index.said_at) else 0.0
     oldest = float(index.said_at.min()) if len(index.said_at) else 0.0
     span = max(newest - oldest, 1.0)
@@ -252,6 +258,7 @@ def fuse(
                 if 0 <= near < len(index.ids):
                     other = int(index.ids[near])
                     scores[other] = scores.get(other, 0.0) + weights.neighbours * score
+                    position.setdefault(other, near)
     ranked = []
     for mid, score in scores.items():
         at = position.get(mid)

@@ -36,6 +36,7 @@ from personae.stores.tables import messages as messages_table
 from personae.types.memory import Memory, NewMemory
 
 Vector = npt.NDArray[np.float32]
+FTS_WINDOW = 400  # best full-text matches read before the owner filter (see lexical)
 WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -364,17 +365,30 @@ def lexical(
     where = _recallable(persona, person_id, share)
     if conn.dialect.name == "sqlite":
         match = " OR ".join(f'"{w}"' for w in words)
-        fts = text("SELECT rowid AS id, bm25(memories_fts) AS rank FROM memories_fts "
-                   "WHERE memories_fts MATCH :match").bindparams(match=match)  # fmt: skip
-        hits = fts.columns(id=memories.c.id.type).subquery("hits")
-        query = (
-            select(memories.c.id)
-            .join(hits, hits.c.id == memories.c.id)
-            .where(where)
-            .order_by(text("hits.rank"))
-            .limit(limit)
-        )
-        return list(conn.execute(query).scalars())
+        # FTS5's own "ORDER BY rank" with a limit first (cheaper than bm25() over every
+        # match); only when other owners' rows crowd that window out is the full match read.
+        for window in (FTS_WINDOW, None):
+            bound = f" LIMIT {window}" if window else ""
+            fts = text("SELECT rowid AS id, rank FROM memories_fts WHERE memories_fts MATCH "
+                       f":match ORDER BY rank{bound}").bindparams(match=match)  # fmt: skip
+            hits = fts.columns(id=memories.c.id.type).subquery("hits")
+            query = (
+                select(memories.c.id)
+                .join(hits, hits.c.id == memories.c.id)
+                .where(where)
+                .order_by(text("hits.rank"))
+                .limit(limit)
+            )
+            found = list(conn.execute(query).scalars())
+            if len(found) >= limit or window is None:
+                return found
+            total = conn.execute(
+                text("SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts "
+                     "MATCH :match LIMIT :cap)"), {"match": match, "cap": window + 1}
+            ).scalar_one()  # fmt: skip
+            if total <= window:
+                return found
+        return []
     tsquery = " | ".join(words)
     condition = text("to_tsvector('english', memories.text) @@ to_tsquery('english', :q)")
     rank = text("ts_rank(to_tsvector('english', memories.text), to_tsquery('english', :q)) DESC")
