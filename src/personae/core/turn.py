@@ -347,6 +347,7 @@ class TurnRunner:
             context.message.id,
             context.message.content,
             tuple(m.content for m in context.history[-4:]),
+            frozenset(m.id for m in context.history),
         )
         found = await asyncio.gather(
             *(source.blocks(turn) for source in self._sources), return_exceptions=True

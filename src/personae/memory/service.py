@@ -124,8 +124,10 @@ class MemoryService:
         *,
         k: int | None = None,
         budget_tokens: int | None = None,
+        skip_messages: frozenset[int] = frozenset(),
     ) -> Recall:
-        """The memories to show for ``query``: best first, at most ``k``, within budget."""
+        """The memories to show for ``query``: best first, at most ``k``, within budget;
+        episodes of ``skip_messages`` (history the prompt already holds) are left out."""
         k = self.top_k if k is None else k
         budget = self.budget_tokens if budget_tokens is None else budget_tokens
         choices = await self.store.choices(person_id, persona)
@@ -153,6 +155,8 @@ class MemoryService:
                         ContextNote(SOURCE, str(item.id), "dropped", f"below top {k}; {why}", score)
                     )
                 continue  # (or forgotten since the ranking)
+            if memory.kind == "episode" and memory.message_id in skip_messages:
+                continue  # the message itself is in the prompt's history
             cost = estimate_tokens(memory.text) + 2
             label = f"{memory.id}: {memory.text[:80]}"
             if len(chosen) >= k:

@@ -19,7 +19,9 @@ class MemorySource:
         self._memory = memory
 
     async def blocks(self, turn: ContextTurn) -> Sequence[ContextBlock]:
-        recall = await self._memory.recall(turn.persona_slug, turn.person_id, turn.text)
+        recall = await self._memory.recall(
+            turn.persona_slug, turn.person_id, turn.text, skip_messages=turn.history_ids
+        )
         notes = recall.notes
         if not recall.chosen:
             return [ContextBlock("", source=SOURCE, reasons=_reasons(notes))] if notes else []

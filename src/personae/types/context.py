@@ -35,6 +35,8 @@ class ContextTurn:
     message_id: int
     text: str
     recent: tuple[str, ...] = field(default=())
+    # Ids of the history messages the turn has loaded: a source need not repeat them.
+    history_ids: frozenset[int] = field(default=frozenset())
 
 
 @dataclass(frozen=True, slots=True)
