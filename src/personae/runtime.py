@@ -148,7 +148,7 @@ class Runtime:
             top_k=settings.memory_top_k,
             budget_tokens=settings.memory_budget_tokens,
         )
-        memory_work = MemoryWork(store, memory, work)
+        memory_work = MemoryWork(store, memory, work, run_here=resume)
         commands = CommandRegistry()
         MemoryCommands(memory).register(commands)
         turns = TurnRunner(

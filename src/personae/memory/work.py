@@ -17,10 +17,15 @@ log = logging.getLogger(__name__)
 
 
 class MemoryWork:
-    def __init__(self, store: SqlStore, memory: MemoryService, work: WorkQueue) -> None:
+    def __init__(
+        self, store: SqlStore, memory: MemoryService, work: WorkQueue, *, run_here: bool = True
+    ) -> None:
         self._store = store
         self._memory = memory
         self._work = work
+        # False for a CLI command beside the server: the job is recorded and the server (which
+        # resumes recorded work) runs it, so a short-lived command never exits mid-job.
+        self._run_here = run_here
 
     async def after_turn(self, job: Job, context: TurnContext, reply: StoredMessage) -> None:
         """Record the memory job of this turn and hand it to the queue."""
@@ -35,7 +40,8 @@ class MemoryWork:
         recorded = await self._store.record_job(
             conversation.id, context.message.id, MEMORY, payload
         )
-        await self._work.submit(recorded)
+        if self._run_here:
+            await self._work.submit(recorded)
 
     async def process(self, job: Job) -> None:
         if not await self._store.claim_job(job.id):
