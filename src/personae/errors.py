@@ -86,6 +86,15 @@ class ConversationNotFound(NotFound):
         )
 
 
+class MemoryNotFound(NotFound):
+    def __init__(self, memory_id: int) -> None:
+        self.memory_id = memory_id
+        super().__init__(
+            f"no memory with id {memory_id} among this person's; list them with GET on the "
+            "conversation's /memory"
+        )
+
+
 class BadRequest(PersonaeError):
     """The caller sent something malformed; the message says what and where."""
 

@@ -26,7 +26,12 @@ from personae.core.safety import SafetyPolicy
 from personae.core.turn import TURN, TurnRunner
 from personae.delivery.planner import split_planner
 from personae.delivery.worker import Deliveries
+from personae.embed import load_minilm
 from personae.errors import CardInvalid, ConfigError, PersonaInvalid, Problem
+from personae.memory.commands import MemoryCommands
+from personae.memory.service import MemoryService
+from personae.memory.source import MemorySource
+from personae.memory.work import MEMORY, MemoryWork
 from personae.plugins import (
     broken_plugins,
     channel_specs,
@@ -36,6 +41,7 @@ from personae.plugins import (
 )
 from personae.private import private_dir, private_file
 from personae.settings import Settings
+from personae.stores.memory import MemoryStore
 from personae.stores.sql import SqlStore
 from personae.types import (
     Audience,
@@ -122,6 +128,8 @@ class Runtime:
     inbound: Inbound
     pollers: Pollers
     deliveries: Deliveries
+    memory: MemoryService
+    commands: Commands
     pressure: LoopPressure
     sources: list[ContextSource] = field(default_factory=list)
     guards: tuple[Guard, ...] = ()
@@ -165,12 +173,22 @@ class Runtime:
         # Turns, sends and read receipts yield to requests under load (work/pressure.py).
         pressure = LoopPressure()
         pressure.start()
-        work = LocalWorkQueue(store, [TURN], resume=resume, calm=pressure.calm)
+        work = LocalWorkQueue(store, [TURN, MEMORY], resume=resume, calm=pressure.calm)
         events = LocalEventHub()
         commands = Commands()
         DataRights(
             store, settings.public_url, settings.export_link_ttl_s, settings.delete_confirm_s
         ).register(commands)
+        memory = MemoryService(
+            MemoryStore(store.runner),
+            lambda texts: load_minilm().embed(texts),
+            top_k=settings.memory_top_k,
+            budget_tokens=settings.memory_budget_tokens,
+        )
+        memory_work = MemoryWork(store, memory, work, run_here=resume)
+        MemoryCommands(memory).register(commands)
+        if settings.memory:  # what the persona remembers is a context source like lore
+            sources = [*sources, MemorySource(memory)]
         inbound_ref: list[Inbound] = []  # built below, once the turn runner exists
 
         async def direct(route: ReplyRoute, text: str) -> None:
@@ -193,10 +211,14 @@ class Runtime:
             direct=direct,
             sources=sources,
             safety=safety_policy(settings, guards),
+            after_turn=memory_work.after_turn if settings.memory else None,
         )
         deliveries = Deliveries(store, connections, settings, calm=pressure.calm)
 
         async def process(job: Job) -> None:
+            if job.kind == MEMORY:
+                await memory_work.process(job)
+                return
             try:
                 await turns.process(job)
             finally:  # its outbox rows are committed: send them now, not at the next poll
@@ -215,6 +237,7 @@ class Runtime:
             connections=connections, work=work, events=events, inbound=inbound,
             pollers=Pollers(inbound), deliveries=deliveries, pressure=pressure,
             sources=sources, guards=guards,
+            memory=memory, commands=commands,
         )  # fmt: skip
 
     def check_impersonation(self, persona: Persona, source: str) -> None:

@@ -140,6 +140,15 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(
         8000, ge=1, description="Longest accepted inbound message, in characters (longer: 413)"
     )
+    memory: bool = Field(
+        True,
+        description="Long-term memory: facts extracted after each turn and recalled in the "
+        "next (people can still turn it off for themselves with /memory off)",
+    )
+    memory_budget_tokens: int = Field(
+        400, ge=0, description="Most prompt tokens the recalled memories of one turn may take"
+    )
+    memory_top_k: int = Field(8, ge=0, le=100, description="Most memories recalled per turn")
     max_messages: int = Field(
         1000,
         ge=1,

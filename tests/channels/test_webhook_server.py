@@ -173,7 +173,7 @@ async def test_redeliveries_sequential_and_concurrent_store_one_message_one_job_
     await asyncio.sleep(0.5)  # a duplicate would have been written by now
     assert len(rows(server, OUTBOX)) == 1
     assert rows(server, "SELECT count(*) FROM messages WHERE role = 'user'") == [(1,)]
-    assert rows(server, "SELECT count(*) FROM work") == [(1,)]
+    assert rows(server, "SELECT count(*) FROM work WHERE kind = 'turn'") == [(1,)]
 
 
 async def test_bad_requests_store_nothing(web: httpx.AsyncClient, server: LiveServer) -> None:
@@ -288,7 +288,7 @@ async def test_reactions_echoes_and_deletions_are_stored_without_a_turn(
     deleted = rows(server, "SELECT deleted_at IS NOT NULL FROM messages WHERE role = 'user'")
     assert deleted == [(1,)]
     await asyncio.sleep(0.3)
-    assert rows(server, "SELECT count(*) FROM work") == [(1,)]
+    assert rows(server, "SELECT count(*) FROM work WHERE kind = 'turn'") == [(1,)]
 
 
 async def test_telegram_polling_accepts_updates_and_confirms_them_after(
@@ -344,7 +344,10 @@ async def test_locations_and_contacts_are_said_and_kept_structured_on_the_job(
     first, second = (json.loads(p)["text"] for _, p in await until(server, OUTBOX, 2))
     assert first == "echo: [The person shared a location: Philz Coffee at 37.44221, -122.16166]"
     assert second == "echo: [The person shared a contact card: John Doe (16505551234)]"
-    payloads = [json.loads(p) for (p,) in rows(server, "SELECT payload FROM work ORDER BY id")]
+    payloads = [
+        json.loads(p)
+        for (p,) in rows(server, "SELECT payload FROM work WHERE kind = 'turn' ORDER BY id")
+    ]
     assert payloads[0]["location"]["name"] == "Philz Coffee"
     assert payloads[1]["contacts"][0]["phones"] == ["16505551234"]
 

@@ -89,6 +89,7 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Known]:
         "person_id": opened.json()["person_id"],
         "gone_person_id": gone.json()["person_id"],
         "token": link,
+        "memory_id": "1",
     }
     yield Known(server.url, path)
     server.stop()
@@ -125,6 +126,10 @@ GOOD_BODIES: dict[str, list[Any]] = {
     "POST /api/blocklist": [{"kind": "ip", "value": "198.51.100.1", "reason": "fuzz"}],
     "POST /api/cards": [{"spec": "chara_card_v2", "spec_version": "2.0",
                          "data": {"name": "Fuzz Card", "first_mes": "Hi."}}],
+    "PUT /api/conversations/{conversation_id}/memory/settings": [{"enabled": True}],
+    "PUT /api/conversations/{conversation_id}/memory/{memory_id}": [{"text": "They like tea"}],
+    "PUT /web/personas/{slug}/memory/settings": [{"share": False}],
+    "PUT /web/personas/{slug}/memory/{memory_id}": [{"text": "They like tea"}],
 }  # fmt: skip
 
 
@@ -143,6 +148,8 @@ def real_path(operation: APIOperation, known: Known) -> dict[str, str]:
         return {"kind": "ip", "value": BLOCKED_IP}
     if operation.method.upper() == "DELETE" and "person_id" in names:
         return {"person_id": known.path["gone_person_id"]}  # keep the fuzzer's person
+    if operation.method.upper() == "DELETE" and "/memory" in operation.path:
+        return {name: known.path[name] for name in names}  # forgetting deletes no persona
     if operation.method.upper() == "DELETE":
         return {name: "hidden-draft" for name in names}  # keep echo-friend for the others
     return {name: known.path[name] for name in names}
@@ -201,7 +208,15 @@ def fuzz(operation: APIOperation, known: Known, headers: dict[str, str]) -> Coun
 
 # No 2xx is possible here with the fuzzed server's personas (none has an avatar image).
 # Nor for /web/export: the fuzzer keeps no cookie, so it is never a web person with data.
-NEVER_OK = {"GET /web/personas/{slug}/avatar", "GET /web/export"}
+# Nor for one memory: the fuzzer's people state no facts (tests/server/test_memory_api.py does).
+NEVER_OK = {
+    "GET /web/personas/{slug}/avatar",
+    "GET /web/export",
+    "PUT /api/conversations/{conversation_id}/memory/{memory_id}",
+    "DELETE /api/conversations/{conversation_id}/memory/{memory_id}",
+    "PUT /web/personas/{slug}/memory/{memory_id}",
+    "DELETE /web/personas/{slug}/memory/{memory_id}",
+}
 
 
 @pytest.mark.parametrize("who", ["anonymous", "admin"])

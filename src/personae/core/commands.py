@@ -26,6 +26,7 @@ class CommandContext:
     persona: str
     args: str
     route: ReplyRoute | None = None
+    message_id: int = 0  # the command's own stored message
 
 
 Handler = Callable[[CommandContext], Awaitable[str]]

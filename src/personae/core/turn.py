@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -79,6 +80,7 @@ from personae.types import (
     ReplyGuarded,
     ReplyRoute,
     ResponseFormat,
+    StoredMessage,
     TextDelta,
     TurnContext,
     TurnEvent,
@@ -97,7 +99,10 @@ OutboxPlanner = Callable[[ReplyRoute, str], tuple[OutboxItem, ...]]
 # Sends one text to a channel chat right away, outside the outbox: only for the notice after
 # a person's data was deleted, which must not be stored (it would be a row about them).
 DirectSender = Callable[[ReplyRoute, str], Awaitable[None]]
+# Work to do once a turn's reply is stored (memory extraction): records and submits its job.
+AfterTurn = Callable[[Job, TurnContext, StoredMessage], Awaitable[None]]
 TURN = "turn"
+log = logging.getLogger(__name__)
 
 
 def one_entry(route: ReplyRoute, text: str) -> tuple[OutboxItem, ...]:
@@ -161,6 +166,7 @@ class TurnRunner:
         direct: DirectSender | None = None,
         sources: Sequence[ContextSource] = (),
         safety: SafetyPolicy | None = None,
+        after_turn: AfterTurn | None = None,
     ) -> None:
         self._personas = personas
         self._inbox = inbox
@@ -176,6 +182,7 @@ class TurnRunner:
         self._commands = commands or Commands()
         self._direct = direct
         self._safety = safety or SafetyPolicy(())
+        self._after_turn = after_turn
         # The history is a source like the others, asked last (its blocks sort by depth).
         self._sources: tuple[ContextSource, ...] = (
             *sources,
@@ -361,6 +368,11 @@ class TurnRunner:
             guarded = ReplyGuarded(generated.text, generated.status, generated.guarded)
             await self._events.publish(key, guarded)
         await self._events.publish(key, finished(generated, trace, reply))
+        if self._after_turn is not None:
+            try:  # off the reply path: the reply is stored and published already
+                await self._after_turn(job, context, reply)
+            except Exception:
+                log.exception("after-turn work for message %d was not recorded", message.id)
 
     async def _gate(
         self,
@@ -427,7 +439,7 @@ class TurnRunner:
         await self._events.publish(key, TurnStarted(conversation.id, context.message.id))
         ask = CommandContext(
             conversation.person_id, conversation.id, conversation.channel, spec.persona,
-            command[1], spec.route,
+            command[1], spec.route, context.message.id,
         )  # fmt: skip
         trace = make_trace(None, None, clock, Usage(), "stop")
         try:

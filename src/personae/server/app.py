@@ -16,6 +16,7 @@ from personae.server import (
     card_routes,
     channel_routes,
     eval_routes,
+    memory_routes,
     openai_routes,
     rights_routes,
     web_routes,
@@ -81,6 +82,7 @@ def create_app(
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"])
     app.include_router(openai_routes.router)
     app.include_router(api_routes.router)
+    app.include_router(memory_routes.router)
     app.include_router(channel_routes.router)
     app.include_router(card_routes.router)
     app.include_router(eval_routes.router)

@@ -60,6 +60,21 @@ async def web_person_id(request: Request, runtime: RuntimeDep) -> str | None:
     return await runtime.store.find_person(PersonRef(WEB_CHANNEL, value))
 
 
+def web_cookie(request: Request) -> tuple[str, bool]:
+    """The cookie's person id, or a fresh one (True: the response must set the cookie)."""
+    return _person(request)
+
+
+def remember_cookie(request: Request, response: Response, person: str, new: bool) -> None:
+    _remember(request, response, person, new)
+
+
+def web_person(request: Request) -> str | None:
+    """The cookie's person id, or None when the request carries no valid one."""
+    value = request.cookies.get(COOKIE, "")
+    return value if _COOKIE_VALUE.fullmatch(value) else None
+
+
 def _remember(request: Request, response: Response, person: str, new: bool) -> None:
     if new:
         response.set_cookie(

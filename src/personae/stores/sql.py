@@ -87,6 +87,11 @@ class SqlStore:
     async def aclose(self) -> None:
         await self._run.aclose()
 
+    @property
+    def runner(self) -> Runner:
+        """The store's runner, for stores of other concepts over the same database (memory)."""
+        return self._run
+
     async def run_sync(
         self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
@@ -240,6 +245,18 @@ class SqlStore:
 
     async def begin_turn(self, job: Job, history_limit: int) -> TurnContext:
         return await self._run.write(_work.begin_turn, job, history_limit)
+
+    async def record_job(
+        self, conversation_id: str, message_id: int, kind: str, payload: str
+    ) -> Job:
+        """A job of ``kind`` for a message (after-turn work), recorded once."""
+        return await self._run.write(_work.record_job, conversation_id, message_id, kind, payload)
+
+    async def claim_job(self, job_id: int) -> bool:
+        return await self._run.write(_work.claim_job, job_id)
+
+    async def settle_job(self, job_id: int, error: str | None) -> None:
+        await self._run.write(_work.settle_job, job_id, error)
 
     async def unfinished_work(self, kinds: Sequence[str]) -> list[Job]:
         return await self._run.read(_work.unfinished_work, kinds)

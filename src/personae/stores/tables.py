@@ -332,3 +332,47 @@ persona_card_assets = Table(
     Column("path", String(512), primary_key=True),
     Column("data", LargeBinary, nullable=False),
 )
+
+# What a persona remembers about a person (memory/): facts, raw messages kept recallable
+# (episodes) and summaries, each with where it came from and when it was said. A newer fact
+# in the same slot (`key`) retires the older one (retired_at, superseded_by); forgetting
+# deletes rows. Lexical search: an FTS5 table (SQLite) or a full-text index (PostgreSQL),
+# made by r0008; `embedding` is the float32 vector of `text`.
+memories = Table(
+    "memories",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("persona_slug", String(64), ForeignKey("personas.slug"), nullable=False),
+    Column("person_id", String(HEX_ID), ForeignKey("people.id"), nullable=True),
+    Column("scope", String(16), nullable=False),  # person, persona
+    Column("kind", String(16), nullable=False),  # fact, episode, summary
+    Column("text", Text, nullable=False),
+    Column("key", String(128), nullable=True),
+    Column("importance", Float, nullable=False),
+    Column("message_id", Id, ForeignKey("messages.id", ondelete="SET NULL"), nullable=True),
+    Column("said_at", UtcDateTime, nullable=False),
+    Column("refers_to", UtcDateTime, nullable=True),
+    Column("embedding", LargeBinary, nullable=False),
+    Column("retired_at", UtcDateTime, nullable=True),
+    Column("superseded_by", Id, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_memories_owner", "person_id", "persona_slug", "id"),
+    Index("ix_memories_persona_scope", "persona_slug", "scope"),
+)
+
+# A person's memory choices per persona; `version` grows with every change to their
+# memories, so a process may cache their vectors and notice when they are stale.
+memory_settings = Table(
+    "memory_settings",
+    metadata,
+    Column("person_id", String(HEX_ID), ForeignKey("people.id"), primary_key=True),
+    Column("persona_slug", String(64), ForeignKey("personas.slug"), primary_key=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("share", Boolean, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Full-text objects r0008 makes outside this metadata (SQLite's FTS5 table and its shadow
+# tables, PostgreSQL's expression index): a schema comparison skips names starting so.
+FULL_TEXT_NAMES = ("memories_fts", "ix_memories_fts")

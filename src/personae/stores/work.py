@@ -192,3 +192,40 @@ def unfinished_work(conn: Connection, kinds: Sequence[str]) -> list[Job]:
         .order_by(work.c.message_id, work.c.id)
     )
     return [_job(row) for row in conn.execute(query).all()]
+
+
+# ---------------------------------------------------------------- after-turn work
+
+
+def record_job(
+    conn: Connection, conversation_id: str, message_id: int, kind: str, payload: str
+) -> Job:
+    """Record a job of another kind for a message (after-turn work such as memory), once."""
+    with conn.begin():
+        conversation = conversation_ref(
+            conn.execute(select(conversations).where(conversations.c.id == conversation_id)).one()
+        )
+        job, _ = _record_job(conn, conversation, message_id, kind, payload, utcnow())
+        return job
+
+
+def claim_job(conn: Connection, job_id: int) -> bool:
+    """Mark a job running (one more attempt); False when it is already done or failed."""
+    with conn.begin():
+        return bool(
+            conn.execute(
+                update(work)
+                .where(work.c.id == job_id, work.c.status.in_(UNFINISHED))
+                .values(status="running", attempts=work.c.attempts + 1, updated_at=utcnow())
+            ).rowcount
+        )
+
+
+def settle_job(conn: Connection, job_id: int, error: str | None) -> None:
+    """Mark a job done, or failed with ``error``."""
+    with conn.begin():
+        conn.execute(
+            update(work)
+            .where(work.c.id == job_id)
+            .values(status="failed" if error else "done", last_error=error, updated_at=utcnow())
+        )

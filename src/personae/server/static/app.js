@@ -120,6 +120,67 @@ async function openPersona(slug) {
   for (const message of messages) bubble(message.role, message.content);
   scrollToEnd();
   $("message-input").focus();
+  loadMemory();
+}
+
+// ------------------------------------------------------------------ memory panel
+// The same controls as the /memory, /forget and /correct chat commands.
+
+function memoryUrl(suffix = "") {
+  return `/web/personas/${encodeURIComponent(state.current.id)}/memory${suffix}`;
+}
+
+async function memoryCall(method, suffix = "", body = undefined) {
+  const response = await fetch(memoryUrl(suffix), {
+    method,
+    credentials: "same-origin",
+    headers: body ? { "Content-Type": "application/json" } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  if (!response.ok) {
+    $("memory-status").textContent = `Could not change your memory: ${await errorText(response)}`;
+    return null;
+  }
+  return response.status === 204 ? {} : response.json();
+}
+
+async function loadMemory() {
+  if (!state.current) return;
+  const listing = await memoryCall("GET");
+  if (listing) showMemory(listing);
+}
+
+function showMemory(listing) {
+  $("memory-enabled").checked = listing.enabled;
+  $("memory-status").textContent = listing.memories.length
+    ? "" : "Nothing yet. Tell me about yourself and I'll remember it.";
+  const list = $("memory-list");
+  list.replaceChildren();
+  for (const memory of listing.memories) {
+    const item = document.createElement("li");
+    const text = document.createElement("span");
+    text.textContent = memory.text;
+    const fix = document.createElement("button");
+    fix.type = "button";
+    fix.textContent = "Correct";
+    fix.setAttribute("aria-label", `Correct: ${memory.text}`);
+    fix.addEventListener("click", async () => {
+      const wording = window.prompt("What should I remember instead?", memory.text);
+      if (wording && wording.trim()) {
+        const updated = await memoryCall("PUT", `/${memory.id}`, { text: wording.trim() });
+        if (updated) showMemory(updated);
+      }
+    });
+    const forget = document.createElement("button");
+    forget.type = "button";
+    forget.textContent = "Forget";
+    forget.setAttribute("aria-label", `Forget: ${memory.text}`);
+    forget.addEventListener("click", async () => {
+      if (await memoryCall("DELETE", `/${memory.id}`)) loadMemory();
+    });
+    item.append(text, fix, forget);
+    list.append(item);
+  }
 }
 
 function showPicker(status = "") {
@@ -195,10 +256,22 @@ async function send(text) {
     reply.removeAttribute("aria-busy");
     state.sending = false;
     $("send").disabled = false;
+    if ($("memory").open) loadMemory();
   }
 }
 
 // ------------------------------------------------------------------ wiring
+
+$("memory").addEventListener("toggle", () => { if ($("memory").open) loadMemory(); });
+$("memory-enabled").addEventListener("change", async (event) => {
+  const updated = await memoryCall("PUT", "/settings", { enabled: event.target.checked });
+  if (updated) showMemory(updated);
+});
+$("memory-forget-all").addEventListener("click", async () => {
+  if (window.confirm("Forget everything this persona remembers about you?")) {
+    if (await memoryCall("DELETE")) loadMemory();
+  }
+});
 
 function route() {
   const match = location.hash.match(/^#\/p\/([^/]+)$/);

@@ -1,0 +1,159 @@
+"""Q1 — LoCoMo memory recall: the product's own memory path on the 10 LoCoMo conversations.
+
+Each conversation gets a persona (speaker B) and a person (speaker A) in a fresh SQLite store;
+its turns are ingested one at a time, as they would arrive, with their session's date, through
+MemoryService.remember (what the after-turn ``memory`` work item calls: episodes plus the
+offline extractor's facts, embedded by the shipped MiniLM). Then every question with gold
+evidence is asked of MemoryService.recall, and the dialogue ids behind the recalled memories
+(in rank order, de-duplicated) are scored as in the official LoCoMo code: recall = the share
+of a question's evidence ids found among the first k, averaged. Categories use LoCoMo's own
+numbering: 4 single-hop, 1 multi-hop, 2 temporal, 3 open-domain, 5 adversarial.
+
+    .venv/bin/python bench/locomo.py --data ../shared/data/locomo --json bench/results/locomo.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from _common import machine_info, print_table, verdict, write_json
+from personae.embed import load_minilm
+from personae.memory.service import MemoryService
+from personae.stores.memory import MemoryStore
+from personae.stores.sql import SqlStore
+from personae.types import Persona, PersonRef
+
+KS = (5, 10, 25)
+TARGET_R5 = 65.0
+TARGET_INGEST_S = 90.0
+CATEGORIES = {4: "single-hop", 1: "multi-hop", 2: "temporal", 3: "open-domain", 5: "adversarial"}
+
+
+def session_time(text: str) -> datetime:
+    """'1:56 pm on 8 May, 2023' -> an aware datetime."""
+    return datetime.strptime(text.strip(), "%I:%M %p on %d %B, %Y").replace(tzinfo=UTC)
+
+
+def turn_text(turn: dict[str, Any]) -> str:
+    text = str(turn.get("text", ""))
+    if turn.get("blip_caption"):  # a photo arrives with its description (channels describe media)
+        text += f" [shares a photo: {turn['blip_caption']}]"
+    return text
+
+
+async def one_conversation(
+    sample: dict[str, Any], folder: Path
+) -> tuple[float, list[dict[str, Any]], int]:
+    conv = sample["conversation"]
+    slug = sample["sample_id"].lower().replace("_", "-")
+    store = await SqlStore.open(f"sqlite+aiosqlite:///{folder / (slug + '.db')}")
+    try:
+        a, b = conv["speaker_a"], conv["speaker_b"]
+        await store.put_persona(Persona.model_validate({"id": slug, "name": b, "greeting": "Hi"}))
+        person = (await store.open_conversation(slug, PersonRef("bench", a))).person_id
+        memory = MemoryService(MemoryStore(store.runner), load_minilm().embed)
+        dia_of: dict[int, str] = {}
+        started = time.perf_counter()
+        turns = 0
+        n = 1
+        while f"session_{n}" in conv:
+            said_at = session_time(conv[f"session_{n}_date_time"])
+            for turn in conv[f"session_{n}"]:
+                ids = await memory.remember(
+                    slug,
+                    person,
+                    said_at,
+                    [(None, turn["speaker"], turn_text(turn))],
+                    person_first=turn["speaker"] == a,
+                )
+                for mid in ids:
+                    dia_of[mid] = turn["dia_id"]
+                turns += 1
+            n += 1
+        ingest_s = time.perf_counter() - started
+        rows = []
+        for qa in sample["qa"]:
+            evidence = [e.strip() for e in qa.get("evidence", []) if e.strip()]
+            if not evidence:
+                continue
+            recall = await memory.recall(slug, person, qa["question"], k=max(KS),
+                                         budget_tokens=1_000_000)  # fmt: skip
+            ranked = list(dict.fromkeys(dia_of[m.id] for m in recall.chosen if m.id in dia_of))
+            row = {"id": sample["sample_id"], "category": qa["category"]}
+            for k in KS:
+                top = set(ranked[:k])
+                row[f"r{k}"] = 100.0 * sum(e in top for e in evidence) / len(evidence)
+            rows.append(row)
+        return ingest_s, rows, turns
+    finally:
+        await store.aclose()
+
+
+def mean(rows: list[dict[str, Any]], key: str) -> float:
+    return round(statistics.fmean(r[key] for r in rows), 1) if rows else 0.0
+
+
+async def main(args: argparse.Namespace) -> None:
+    data = json.loads((args.data / "locomo10.json").read_text())
+    if args.limit:
+        data = data[: args.limit]
+    load_minilm()  # loading the model is not ingest
+    ingest_total, turns_total = 0.0, 0
+    rows: list[dict[str, Any]] = []
+    per_conv = []
+    with tempfile.TemporaryDirectory(prefix="personae-locomo-") as tmp:
+        for sample in data:
+            ingest_s, conv_rows, turns = await one_conversation(sample, Path(tmp))
+            ingest_total += ingest_s
+            turns_total += turns
+            rows += conv_rows
+            per_conv.append([sample["sample_id"], turns, round(ingest_s, 1), len(conv_rows),
+                             *(mean(conv_rows, f"r{k}") for k in KS)])  # fmt: skip
+            print(f"{sample['sample_id']}: {turns} turns in {ingest_s:.1f} s, "
+                  f"R@5 {mean(conv_rows, 'r5')}", flush=True)  # fmt: skip
+    print()
+    print_table(["conversation", "turns", "ingest_s", "questions", "R@5", "R@10", "R@25"],
+                per_conv)  # fmt: skip
+    print()
+    by_cat = defaultdict(list)
+    for row in rows:
+        by_cat[row["category"]].append(row)
+    cat_rows = [[f"{c} {CATEGORIES[c]}", len(by_cat[c]), *(mean(by_cat[c], f"r{k}") for k in KS)]
+                for c in CATEGORIES if by_cat[c]]  # fmt: skip
+    cat_rows.append(["overall", len(rows), *(mean(rows, f"r{k}") for k in KS)])
+    print_table(["category", "questions", "R@5", "R@10", "R@25"], cat_rows)
+    overall = {f"recall_at_{k}": mean(rows, f"r{k}") for k in KS}
+    print()
+    r5 = overall["recall_at_5"]
+    print(f"recall_at_5 {r5} (target >= {TARGET_R5}; paper DRAGON 56.7, TF-IDF 43.2, "
+          f"MiniLM alone 32.7): {verdict(r5 >= TARGET_R5)}")  # fmt: skip
+    print(f"ingest_s {ingest_total:.1f} for {turns_total} turns (target <= {TARGET_INGEST_S} on "
+          f"2 cores): {verdict(ingest_total <= TARGET_INGEST_S)}")  # fmt: skip
+    write_json(args.json, {
+        "figure": "Q1 LoCoMo memory recall",
+        **overall,
+        "ingest_s": round(ingest_total, 1),
+        "turns": turns_total,
+        "questions": len(rows),
+        "conversations": per_conv,
+        "categories": {CATEGORIES[c]: {f"recall_at_{k}": mean(by_cat[c], f"r{k}") for k in KS}
+                       for c in CATEGORIES if by_cat[c]},
+        "machine": machine_info(),
+    })  # fmt: skip
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, required=True, help="folder holding locomo10.json")
+    p.add_argument("--json", type=Path, default=None, help="write the result as JSON here")
+    p.add_argument("--limit", type=int, default=0, help="only the first N conversations")
+    asyncio.run(main(p.parse_args()))

@@ -1,0 +1,126 @@
+"""P4 (memory part) — recall latency for one turn with 100,000 memories for the person.
+
+A fresh SQLite store gets 100,000 memories for one person × persona: real conversation turns
+(LoCoMo's 5,882, drawn at random, so the full-text index has real word frequencies) with
+random unit vectors (embedding 100,000 texts would take an hour here, and cosine cost does not
+depend on the values). Queries are LoCoMo questions. Then MemorySource.blocks — the whole
+per-turn recall: settings read,
+full-text search, the query's embedding by the shipped MiniLM, cosine over all 100,000
+vectors, fusion, the chosen rows read and rendered — runs for varied queries, after one
+warm-up that loads the person's vectors into the process cache. ``p95_ms`` is the figure.
+
+    .venv/bin/python bench/recall_memory_latency.py --data ../shared/data/locomo \
+        --json bench/results/recall_memory.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from _common import machine_info, print_table, verdict, write_json
+from personae.embed import DIM, load_minilm
+from personae.memory.service import MemoryService
+from personae.memory.source import MemorySource
+from personae.stores.memory import MemoryStore
+from personae.stores.sql import SqlStore
+from personae.types import Persona, PersonRef
+from personae.types.context import ContextTurn
+from personae.types.memory import NewMemory
+
+TARGET_MS = 20.0
+
+
+def locomo_texts(folder: Path) -> tuple[list[str], list[str]]:
+    data = json.loads((folder / "locomo10.json").read_text())
+    turns, questions = [], []
+    for sample in data:
+        conv = sample["conversation"]
+        n = 1
+        while f"session_{n}" in conv:
+            turns += [f"{t['speaker']}: {t.get('text', '')}" for t in conv[f"session_{n}"]]
+            n += 1
+        questions += [q["question"] for q in sample["qa"]]
+    return turns, questions
+
+
+async def fill(memory: MemoryStore, slug: str, person: str, count: int, texts: list[str]) -> None:
+    rng = np.random.default_rng(7)
+    pick = random.Random(7)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    batch = 2000
+    for first in range(0, count, batch):
+        vectors = rng.standard_normal((min(batch, count - first), DIM)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        items = []
+        for row in vectors:
+            text = pick.choice(texts)
+            items.append((NewMemory("episode", text, None, 0.3), row.tobytes()))
+        said = start + timedelta(minutes=first)
+        await memory.add(slug, person, None, said, items)
+
+
+async def main(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="personae-recall-") as tmp:
+        store = await SqlStore.open(f"sqlite+aiosqlite:///{Path(tmp) / 'recall.db'}")
+        try:
+            slug = "recall-bench"
+            await store.put_persona(
+                Persona.model_validate({"id": slug, "name": "R", "greeting": "Hi"})
+            )
+            person = (await store.open_conversation(slug, PersonRef("bench", "p"))).person_id
+            memory_store = MemoryStore(store.runner)
+            texts, queries = locomo_texts(args.data)
+            random.Random(3).shuffle(queries)
+            started = time.perf_counter()
+            await fill(memory_store, slug, person, args.memories, texts)
+            fill_s = time.perf_counter() - started
+            service = MemoryService(memory_store, load_minilm().embed)
+            source = MemorySource(service)
+
+            def turn(text: str) -> ContextTurn:
+                return ContextTurn(slug, person, "c", 1, text)
+
+            first = time.perf_counter()
+            await source.blocks(turn(queries[-1]))  # loads the vectors into the cache
+            cold_ms = (time.perf_counter() - first) * 1000
+            times = []
+            for i in range(args.turns):
+                query = queries[i % len(queries)]
+                t = time.perf_counter()
+                blocks = await source.blocks(turn(query))
+                times.append((time.perf_counter() - t) * 1000)
+                assert blocks and blocks[0].text
+        finally:
+            await store.aclose()
+    times.sort()
+    p50 = statistics.median(times)
+    p95 = times[int(0.95 * (len(times) - 1))]
+    print_table(
+        ["memories", "turns", "fill_s", "cold_ms", "p50_ms", "p95_ms", "target"],
+        [[args.memories, args.turns, round(fill_s, 1), round(cold_ms, 1), round(p50, 2),
+          round(p95, 2), f"p95 <= {TARGET_MS:g} ms: {verdict(p95 <= TARGET_MS)}"]],
+    )  # fmt: skip
+    write_json(args.json, {
+        "figure": "P4 memory recall latency", "memories": args.memories, "turns": args.turns,
+        "p50_ms": round(p50, 2), "p95_ms": round(p95, 2), "cold_ms": round(cold_ms, 1),
+        "fill_s": round(fill_s, 1), "machine": machine_info(),
+    })  # fmt: skip
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--json", type=Path, default=None, help="write the result as JSON here")
+    p.add_argument("--data", type=Path, required=True, help="folder holding locomo10.json")
+    p.add_argument("--memories", type=int, default=100_000)
+    p.add_argument("--turns", type=int, default=200)
+    asyncio.run(main(p.parse_args()))

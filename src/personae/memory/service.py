@@ -1,0 +1,206 @@
+"""Memory as the turn uses it: remember after a turn, recall before the next.
+
+``remember`` is the after-turn work (the ``memory`` work kind, off the reply path): the
+person's message and the reply are kept as episodes (raw messages stay recallable, with who
+said them and when), and the offline extractor adds durable facts, which supersede older
+facts in the same slot. ``recall`` ranks the person's memories for a query by lexical and
+dense search fused with importance and recency, and takes the best within a token budget.
+Vectors of each person × persona are cached in this process and reloaded when the store's
+version for them moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from personae.core.prompt import estimate_tokens
+from personae.memory.extract import extract_facts
+from personae.memory.recall import Weights, dense_ranking, fuse, query_words
+from personae.stores.memory import MemoryStore, VectorSet
+from personae.types.memory import Memory, NewMemory
+
+Embed = Callable[[Sequence[str]], npt.NDArray[np.float32]]
+SOURCE = "memory"
+CACHED_OWNERS = 64
+CONTEXT_CHARS = 400  # of the message before an episode, indexed with it
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryNote:
+    """One memory recall considered, for the turn trace: chosen or dropped, and why."""
+
+    item: str
+    status: Literal["chosen", "dropped"]
+    reason: str
+    score: float = 0.0
+
+    def as_reason(self) -> tuple[str, str]:
+        """As a context block's (id, why) reason."""
+        return (self.item, f"{self.status}: {self.reason} (score {self.score:g})")
+
+
+@dataclass(frozen=True, slots=True)
+class Recall:
+    chosen: tuple[Memory, ...]
+    notes: tuple[MemoryNote, ...]
+
+
+class MemoryService:
+    def __init__(
+        self,
+        store: MemoryStore,
+        embed: Embed,
+        *,
+        top_k: int = 8,
+        budget_tokens: int = 400,
+        weights: Weights | None = None,
+    ) -> None:
+        self.store = store
+        self._embed = embed
+        self.top_k = top_k
+        self.budget_tokens = budget_tokens
+        self.weights = weights or Weights()
+        self._cache: dict[tuple[str, str, bool], VectorSet] = {}
+
+    async def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """CPU-bound: runs in a thread so the event loop keeps serving turns."""
+        return await asyncio.to_thread(self._embed, list(texts))
+
+    # ------------------------------------------------------------ remember
+
+    async def remember(
+        self,
+        persona: str,
+        person_id: str,
+        said_at: datetime,
+        said: Sequence[tuple[int | None, str, str]],
+        *,
+        check_enabled: bool = True,
+        person_first: bool = True,
+    ) -> list[int]:
+        """Keep messages of a turn, each (message id, speaker, text), as episodes, and the
+        facts the person stated (the first message is theirs unless ``person_first`` is
+        False: the persona's own message alone); returns the stored ids."""
+        if check_enabled and not (await self.store.choices(person_id, persona)).enabled:
+            return []
+        batches: list[tuple[int | None, list[NewMemory]]] = []
+        before = await self.store.last_episode(person_id, persona) or ""
+        for position, (message_id, speaker, text) in enumerate(said):
+            if not text.strip():
+                continue
+            own = f"{speaker}: {text.strip()}"
+            items = [NewMemory("episode", own, None, 0.3, context=before[-CONTEXT_CHARS:])]
+            before = own
+            if position == 0 and person_first:
+                items.extend(extract_facts(text, said_at))
+            batches.append((message_id, items))
+        texts = [f"{item.context} {item.text}".strip() for _, items in batches for item in items]
+        if not texts:
+            return []
+        vectors = await self.embed(texts)
+        ids: list[int] = []
+        row = 0
+        for message_id, items in batches:
+            blobs = [vectors[row + i].tobytes() for i in range(len(items))]
+            row += len(items)
+            ids += await self.store.add(
+                persona, person_id, message_id, said_at, list(zip(items, blobs, strict=True))
+            )
+        return ids
+
+    async def add_knowledge(self, persona: str, texts: Sequence[str], said_at: datetime) -> None:
+        """Persona-wide memories the creator curates: recalled for every person."""
+        vectors = await self.embed(texts)
+        items = [
+            (NewMemory("fact", t, None, 0.6, scope="persona"), v.tobytes())
+            for t, v in zip(texts, vectors, strict=True)
+        ]
+        await self.store.add(persona, None, None, said_at, items)
+
+    async def correct(self, person_id: str, persona: str, memory_id: int, text: str) -> int | None:
+        vector = (await self.embed([text]))[0].tobytes()
+        return await self.store.correct(person_id, persona, memory_id, text, vector)
+
+    # ------------------------------------------------------------ recall
+
+    async def recall(
+        self,
+        persona: str,
+        person_id: str,
+        query: str,
+        *,
+        k: int | None = None,
+        budget_tokens: int | None = None,
+        skip_messages: frozenset[int] = frozenset(),
+    ) -> Recall:
+        """The memories to show for ``query``: best first, at most ``k``, within budget;
+        episodes of ``skip_messages`` (history the prompt already holds) are left out."""
+        k = self.top_k if k is None else k
+        budget = self.budget_tokens if budget_tokens is None else budget_tokens
+        choices = await self.store.choices(person_id, persona)
+        if not choices.enabled or k <= 0:
+            return Recall((), ())
+        words = query_words(query)
+        index, lexical, vector = await asyncio.gather(
+            self._index(person_id, persona, choices.share, choices.version),
+            self.store.lexical(person_id, persona, choices.share, words, self.weights.candidates),
+            self.embed([query]),
+        )
+        dense = dense_ranking(index, vector[0], self.weights.candidates)
+        ranked = fuse(lexical, dense, index, self.weights)
+        found = {m.id: m for m in await self.store.get_many([r.id for r in ranked[: k * 3]])}
+        chosen: list[Memory] = []
+        notes: list[MemoryNote] = []
+        used = 0
+        for place, item in enumerate(ranked):
+            memory = found.get(item.id)
+            why = f"lexical #{item.lexical_rank or '-'}, dense #{item.dense_rank or '-'}"
+            score = round(item.score, 5)
+            if memory is None:
+                if place >= k * 3:  # never looked up: below the top k anyway
+                    notes.append(
+                        MemoryNote(str(item.id), "dropped", f"below top {k}; {why}", score)
+                    )
+                continue  # (or forgotten since the ranking)
+            if memory.kind == "episode" and memory.message_id in skip_messages:
+                continue  # the message itself is in the prompt's history
+            cost = estimate_tokens(memory.text) + 2
+            label = f"{memory.id}: {memory.text[:80]}"
+            if len(chosen) >= k:
+                notes.append(MemoryNote(label, "dropped", f"below top {k}; {why}", score))
+            elif used + cost > budget:
+                reason = f"over the {budget}-token budget; {why}"
+                notes.append(MemoryNote(label, "dropped", reason, score))
+            else:
+                notes.append(MemoryNote(label, "chosen", why, score))
+                chosen.append(memory)
+                used += cost
+        return Recall(tuple(chosen), tuple(notes[: max(k * 3, 24)]))
+
+    async def _index(self, person_id: str, persona: str, share: bool, version: int) -> VectorSet:
+        key = (person_id, persona, share)
+        cached = self._cache.get(key)
+        if cached is not None and cached.version == version:
+            return cached
+        fresh = await self.store.vector_set(person_id, persona, share)
+        if len(self._cache) >= CACHED_OWNERS:
+            self._cache.pop(next(iter(self._cache)))
+        self._cache[key] = fresh
+        return fresh
+
+
+def render(memories: Sequence[Memory]) -> str:
+    """The block the model reads: facts first, then remembered messages with their dates."""
+    facts = [m for m in memories if m.kind != "episode"]
+    episodes = [m for m in memories if m.kind == "episode"]
+    lines = ["What you remember about this person (use it when it helps; do not recite it):"]
+    lines += [f"- {m.text}" for m in facts]
+    lines += [f"- ({m.said_at:%Y-%m-%d}) {m.text}" for m in episodes]
+    return "\n".join(lines)

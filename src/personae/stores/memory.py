@@ -1,0 +1,498 @@
+"""Memory rows: what a persona remembers about a person (see tables.memories).
+
+Sync functions of a connection, run by the store's Runner through MemoryStore. Lexical search
+is SQLite FTS5 (bm25) or PostgreSQL full text (ts_rank), over the same owner filter the
+vectors use; the FTS5 table is written and deleted in the same transaction as its row, so a
+forgotten memory leaves no copy behind.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    and_,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+
+from personae.stores.runner import Runner
+from personae.stores.tables import memories, memory_settings, utcnow
+from personae.stores.tables import messages as messages_table
+from personae.types.memory import Memory, NewMemory
+
+Vector = npt.NDArray[np.float32]
+FTS_WINDOW = 400  # best full-text matches read before the owner filter (see lexical)
+WORD = re.compile(r"[a-z0-9]+")
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryChoices:
+    enabled: bool = True
+    share: bool = False
+    version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class VectorSet:
+    """The recallable memories of one owner as arrays (the dense index of a recall)."""
+
+    version: int
+    ids: npt.NDArray[np.int64]
+    vectors: Vector  # (n, dim), unit rows
+    importance: npt.NDArray[np.float32]
+    said_at: npt.NDArray[np.float64]  # POSIX seconds
+
+
+# ---------------------------------------------------------------- settings
+
+
+def choices(conn: Connection, person_id: str, persona: str) -> MemoryChoices:
+    row = conn.execute(
+        select(memory_settings).where(
+            memory_settings.c.person_id == person_id, memory_settings.c.persona_slug == persona
+        )
+    ).first()
+    return MemoryChoices(row.enabled, row.share, row.version) if row else MemoryChoices()
+
+
+def _touch(conn: Connection, person_id: str, persona: str, **values: Any) -> None:
+    """Bump the owner's version (and set any of enabled/share), creating the row if needed."""
+    now = utcnow()
+    changed = conn.execute(
+        update(memory_settings)
+        .where(memory_settings.c.person_id == person_id, memory_settings.c.persona_slug == persona)
+        .values(version=memory_settings.c.version + 1, updated_at=now, **values)
+    ).rowcount
+    if not changed:
+        row = {"enabled": True, "share": False, **values}
+        conn.execute(
+            insert(memory_settings).values(
+                person_id=person_id, persona_slug=persona, version=1, updated_at=now, **row
+            )
+        )
+
+
+def set_choice(
+    conn: Connection, person_id: str, persona: str, enabled: bool | None, share: bool | None
+) -> MemoryChoices:
+    values = {k: v for k, v in (("enabled", enabled), ("share", share)) if v is not None}
+    with conn.begin():
+        _touch(conn, person_id, persona, **values)
+        return choices(conn, person_id, persona)
+
+
+# ---------------------------------------------------------------- writing
+
+
+def add(
+    conn: Connection,
+    persona: str,
+    person_id: str | None,
+    message_id: int | None,
+    said_at: datetime,
+    items: Sequence[tuple[NewMemory, bytes]],
+) -> list[int]:
+    """Store memories; a fact in a slot (``key``) retires the owner's active fact in that slot
+    (kept, marked superseded), and one that repeats it word for word is not stored twice."""
+    ids: list[int] = []
+    now = utcnow()
+    with conn.begin():
+        for item, vector in items:
+            owner = _owner(persona, person_id if item.scope == "person" else None)
+            older: list[Row[Any]] = []
+            if item.kind == "fact" and item.key:
+                older = list(
+                    conn.execute(
+                        select(memories.c.id, memories.c.text).where(
+                            owner, memories.c.key == item.key, memories.c.retired_at.is_(None)
+                        )
+                    )
+                )
+                if any(_same(row.text, item.text) for row in older):
+                    continue
+            new_id = _insert(conn, persona, person_id, message_id, said_at, item, vector, now)
+            ids.append(new_id)
+            if older:
+                conn.execute(
+                    update(memories)
+                    .where(memories.c.id.in_([row.id for row in older]))
+                    .values(retired_at=now, superseded_by=new_id)
+                )
+        if person_id is not None:
+            _touch(conn, person_id, persona)
+    return ids
+
+
+def _insert(
+    conn: Connection,
+    persona: str,
+    person_id: str | None,
+    message_id: int | None,
+    said_at: datetime,
+    item: NewMemory,
+    vector: bytes,
+    now: datetime,
+) -> int:
+    key = conn.execute(
+        insert(memories).values(
+            persona_slug=persona,
+            person_id=person_id if item.scope == "person" else None,
+            scope=item.scope,
+            kind=item.kind,
+            text=item.text,
+            key=item.key,
+            importance=item.importance,
+            message_id=message_id,
+            said_at=said_at,
+            refers_to=item.refers_to,
+            embedding=vector,
+            created_at=now,
+        )
+    ).inserted_primary_key
+    assert key is not None
+    new_id = int(key[0])
+    if conn.dialect.name == "sqlite":
+        conn.execute(
+            text("INSERT INTO memories_fts(rowid, text) VALUES (:id, :text)"),
+            {"id": new_id, "text": f"{item.context} {item.text}".strip()},
+        )
+    return new_id
+
+
+def _same(a: str, b: str) -> bool:
+    return WORD.findall(a.lower()) == WORD.findall(b.lower())
+
+
+def _delete(conn: Connection, ids: Sequence[int]) -> int:
+    if not ids:
+        return 0
+    if conn.dialect.name == "sqlite":
+        conn.execute(
+            text("DELETE FROM memories_fts WHERE rowid IN :ids").bindparams(
+                bindparam("ids", expanding=True)
+            ),
+            {"ids": list(ids)},
+        )
+    return conn.execute(delete(memories).where(memories.c.id.in_(list(ids)))).rowcount
+
+
+def forget(conn: Connection, person_id: str, persona: str, memory_id: int) -> bool:
+    """Delete a fact of this person, the facts it superseded, and the raw message it came
+    from (kept as an episode): nothing recallable of it is left."""
+    with conn.begin():
+        mine = _owner(persona, person_id)
+        row = conn.execute(
+            select(memories.c.id, memories.c.message_id).where(mine, memories.c.id == memory_id)
+        ).first()
+        if row is None:
+            return False
+        doomed = {row.id}
+        frontier = [row.id]
+        while frontier:  # the chain of facts this one superseded
+            found = conn.execute(
+                select(memories.c.id).where(mine, memories.c.superseded_by.in_(frontier))
+            ).scalars()
+            frontier = [i for i in found if i not in doomed]
+            doomed.update(frontier)
+        found_messages = conn.execute(
+            select(memories.c.message_id).where(memories.c.id.in_(doomed))
+        ).scalars()
+        sources = [m for m in found_messages if m is not None]
+        if sources:  # the persona's replies to those messages repeat what was said
+            replies = conn.execute(
+                select(messages_table.c.id).where(messages_table.c.reply_to.in_(sources))
+            ).scalars()
+            sources += list(replies)
+            episodes = conn.execute(
+                select(memories.c.id).where(
+                    mine, memories.c.kind == "episode", memories.c.message_id.in_(sources)
+                )
+            ).scalars()
+            doomed.update(episodes)
+        _delete(conn, sorted(doomed))
+        _touch(conn, person_id, persona)
+        return True
+
+
+def forget_all(conn: Connection, person_id: str, persona: str) -> int:
+    with conn.begin():
+        ids = list(conn.execute(select(memories.c.id).where(_owner(persona, person_id))).scalars())
+        count = _delete(conn, ids)
+        _touch(conn, person_id, persona)
+        return count
+
+
+def correct(
+    conn: Connection,
+    person_id: str,
+    persona: str,
+    memory_id: int,
+    new_text: str,
+    vector: bytes,
+) -> int | None:
+    """Replace a fact with the person's wording: the new one supersedes it (history kept)."""
+    with conn.begin():
+        mine = _owner(persona, person_id)
+        old = conn.execute(
+            select(memories).where(mine, memories.c.id == memory_id, memories.c.kind == "fact")
+        ).first()
+        if old is None or old.retired_at is not None:
+            return None
+        now = utcnow()
+        item = NewMemory("fact", new_text, old.key, max(old.importance, 0.8))
+        new_id = _insert(conn, persona, person_id, old.message_id, now, item, vector, now)
+        conn.execute(
+            update(memories)
+            .where(memories.c.id == memory_id)
+            .values(retired_at=now, superseded_by=new_id)
+        )
+        _touch(conn, person_id, persona)
+        return new_id
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _owner(persona: str, person_id: str | None) -> ColumnElement[bool]:
+    """Rows of this owner: a person's memories with this persona, or (person None) the
+    persona's own knowledge."""
+    if person_id is None:
+        return and_(memories.c.persona_slug == persona, memories.c.scope == "persona")
+    return and_(
+        memories.c.persona_slug == persona,
+        memories.c.person_id == person_id,
+        memories.c.scope == "person",
+    )
+
+
+def _recallable(persona: str, person_id: str, share: bool) -> ColumnElement[bool]:
+    """What a recall may see: the person's memories with this persona, the persona's
+    knowledge, and (only when the person opted in) their facts told to other personas."""
+    parts = [_owner(persona, person_id), _owner(persona, None)]
+    if share:
+        parts.append(
+            and_(
+                memories.c.person_id == person_id,
+                memories.c.scope == "person",
+                memories.c.kind == "fact",
+            )
+        )
+    return and_(or_(*parts), memories.c.retired_at.is_(None))
+
+
+def facts(conn: Connection, person_id: str, persona: str) -> list[Memory]:
+    """The person's active facts and summaries with this persona, oldest first: what
+    /memory numbers."""
+    query = (
+        select(*_SHOWN)
+        .where(
+            _owner(persona, person_id),
+            memories.c.kind.in_(["fact", "summary"]),
+            memories.c.retired_at.is_(None),
+        )
+        .order_by(memories.c.id)
+    )
+    return [_memory(row) for row in conn.execute(query)]
+
+
+def history(conn: Connection, person_id: str, persona: str) -> list[Memory]:
+    """Every fact of the person with this persona, retired ones too (supersession history)."""
+    query = (
+        select(*_SHOWN)
+        .where(_owner(persona, person_id), memories.c.kind == "fact")
+        .order_by(memories.c.id)
+    )
+    return [_memory(row) for row in conn.execute(query)]
+
+
+# Every column but the vector (1.5 kB a row that listing and rendering never read).
+_SHOWN = [c for c in memories.c if c.name != "embedding"]
+
+
+def get_many(conn: Connection, ids: Sequence[int]) -> list[Memory]:
+    if not ids:
+        return []
+    rows = conn.execute(select(*_SHOWN).where(memories.c.id.in_(list(ids))))
+    return [_memory(row) for row in rows]
+
+
+def vector_set(conn: Connection, person_id: str, persona: str, share: bool) -> VectorSet:
+    version = choices(conn, person_id, persona).version
+    query = select(
+        memories.c.id, memories.c.embedding, memories.c.importance, memories.c.said_at
+    ).where(_recallable(persona, person_id, share))
+    rows = conn.execute(query.order_by(memories.c.id)).all()
+    dim = len(rows[0].embedding) // 4 if rows else 0
+    vectors = np.frombuffer(b"".join(r.embedding for r in rows), dtype=np.float32)
+    return VectorSet(
+        version,
+        np.fromiter((r.id for r in rows), dtype=np.int64, count=len(rows)),
+        vectors.reshape(len(rows), dim),
+        np.fromiter((r.importance for r in rows), dtype=np.float32, count=len(rows)),
+        np.fromiter((_ts(r.said_at) for r in rows), dtype=np.float64, count=len(rows)),
+    )
+
+
+def _ts(value: Any) -> float:
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return datetime.fromisoformat(str(value)).timestamp()
+
+
+def lexical(
+    conn: Connection, person_id: str, persona: str, share: bool, words: Sequence[str], limit: int
+) -> list[int]:
+    """Ids of recallable memories matching any of ``words`` (lower-case alphanumerics),
+    best first: bm25 on SQLite, ts_rank on PostgreSQL."""
+    words = [w for w in words if WORD.fullmatch(w)]
+    if not words:
+        return []
+    where = _recallable(persona, person_id, share)
+    if conn.dialect.name == "sqlite":
+        match = " OR ".join(f'"{w}"' for w in words)
+        # FTS5's own "ORDER BY rank" with a limit first (cheaper than bm25() over every
+        # match); only when other owners' rows crowd that window out is the full match read.
+        for window in (FTS_WINDOW, None):
+            bound = f" LIMIT {window}" if window else ""
+            fts = text("SELECT rowid AS id, rank FROM memories_fts WHERE memories_fts MATCH "
+                       f":match ORDER BY rank{bound}").bindparams(match=match)  # fmt: skip
+            hits = fts.columns(id=memories.c.id.type).subquery("hits")
+            query = (
+                select(memories.c.id)
+                .join(hits, hits.c.id == memories.c.id)
+                .where(where)
+                .order_by(text("hits.rank"))
+                .limit(limit)
+            )
+            found = list(conn.execute(query).scalars())
+            if len(found) >= limit or window is None:
+                return found
+            total = conn.execute(
+                text("SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts "
+                     "MATCH :match LIMIT :cap)"), {"match": match, "cap": window + 1}
+            ).scalar_one()  # fmt: skip
+            if total <= window:
+                return found
+        return []
+    tsquery = " | ".join(words)
+    condition = text("to_tsvector('english', memories.text) @@ to_tsquery('english', :q)")
+    rank = text("ts_rank(to_tsvector('english', memories.text), to_tsquery('english', :q)) DESC")
+    query = (
+        select(memories.c.id).where(where, condition).order_by(rank).limit(limit).params(q=tsquery)
+    )
+    return list(conn.execute(query).scalars())
+
+
+def last_episode(conn: Connection, person_id: str, persona: str) -> str | None:
+    """The text of the owner's newest episode (the message before the next one)."""
+    query = (
+        select(memories.c.text)
+        .where(_owner(persona, person_id), memories.c.kind == "episode")
+        .order_by(memories.c.id.desc())
+        .limit(1)
+    )
+    return conn.execute(query).scalar()
+
+
+def message_texts(conn: Connection, ids: Sequence[int]) -> dict[int, tuple[str, datetime]]:
+    """Content and time of stored messages by id (what after-turn memory work reads)."""
+    rows = conn.execute(
+        select(messages_table.c.id, messages_table.c.content, messages_table.c.created_at).where(
+            messages_table.c.id.in_(list(ids))
+        )
+    )
+    return {row.id: (row.content, row.created_at) for row in rows}
+
+
+def _memory(row: Row[Any]) -> Memory:
+    return Memory(
+        id=row.id,
+        persona_slug=row.persona_slug,
+        person_id=row.person_id,
+        scope=row.scope,
+        kind=row.kind,
+        text=row.text,
+        key=row.key,
+        importance=row.importance,
+        message_id=row.message_id,
+        said_at=row.said_at,
+        refers_to=row.refers_to,
+        created_at=row.created_at,
+        retired_at=row.retired_at,
+        superseded_by=row.superseded_by,
+    )
+
+
+class MemoryStore:
+    """The memory operations over the store's runner (SqlStore.runner)."""
+
+    def __init__(self, runner: Runner) -> None:
+        self._run = runner
+
+    async def choices(self, person_id: str, persona: str) -> MemoryChoices:
+        return await self._run.read(choices, person_id, persona)
+
+    async def set_enabled(self, person_id: str, persona: str, enabled: bool) -> MemoryChoices:
+        return await self._run.write(set_choice, person_id, persona, enabled, None)
+
+    async def set_share(self, person_id: str, persona: str, share: bool) -> MemoryChoices:
+        return await self._run.write(set_choice, person_id, persona, None, share)
+
+    async def add(
+        self,
+        persona: str,
+        person_id: str | None,
+        message_id: int | None,
+        said_at: datetime,
+        items: Sequence[tuple[NewMemory, bytes]],
+    ) -> list[int]:
+        return await self._run.write(add, persona, person_id, message_id, said_at, items)
+
+    async def forget(self, person_id: str, persona: str, memory_id: int) -> bool:
+        return await self._run.write(forget, person_id, persona, memory_id)
+
+    async def forget_all(self, person_id: str, persona: str) -> int:
+        return await self._run.write(forget_all, person_id, persona)
+
+    async def correct(
+        self, person_id: str, persona: str, memory_id: int, new_text: str, vector: bytes
+    ) -> int | None:
+        return await self._run.write(correct, person_id, persona, memory_id, new_text, vector)
+
+    async def facts(self, person_id: str, persona: str) -> list[Memory]:
+        return await self._run.read(facts, person_id, persona)
+
+    async def history(self, person_id: str, persona: str) -> list[Memory]:
+        return await self._run.read(history, person_id, persona)
+
+    async def get_many(self, ids: Sequence[int]) -> list[Memory]:
+        return await self._run.read(get_many, ids)
+
+    async def vector_set(self, person_id: str, persona: str, share: bool) -> VectorSet:
+        return await self._run.read(vector_set, person_id, persona, share)
+
+    async def lexical(
+        self, person_id: str, persona: str, share: bool, words: Sequence[str], limit: int
+    ) -> list[int]:
+        return await self._run.read(lexical, person_id, persona, share, words, limit)
+
+    async def message_texts(self, ids: Sequence[int]) -> dict[int, tuple[str, datetime]]:
+        return await self._run.read(message_texts, ids)
+
+    async def last_episode(self, person_id: str, persona: str) -> str | None:
+        return await self._run.read(last_episode, person_id, persona)

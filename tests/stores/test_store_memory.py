@@ -1,0 +1,91 @@
+"""Memory rows on both backends: supersession with history, forgetting deletes, owners
+never see each other's memories, lexical search."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import numpy as np
+
+from personae.stores.memory import MemoryStore
+from personae.stores.sql import SqlStore
+from personae.types import Persona, PersonRef
+from personae.types.memory import NewMemory
+
+NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
+
+
+def _vector(seed: int) -> bytes:
+    v = np.random.default_rng(seed).standard_normal(384).astype(np.float32)
+    return (v / np.linalg.norm(v)).tobytes()
+
+
+async def _owner(store: SqlStore) -> tuple[str, str, str]:
+    slug = f"mem-{uuid.uuid4().hex[:8]}"
+    await store.put_persona(Persona.model_validate({"id": slug, "name": "M", "greeting": "hi"}))
+    ana = await store.open_conversation(slug, PersonRef("api", uuid.uuid4().hex))
+    bob = await store.open_conversation(slug, PersonRef("api", uuid.uuid4().hex))
+    return slug, ana.person_id, bob.person_id
+
+
+async def test_a_newer_fact_retires_the_older_and_keeps_history(store: SqlStore) -> None:
+    memory = MemoryStore(store.runner)
+    slug, ana, _ = await _owner(store)
+    porto = NewMemory("fact", "They live in Porto", "home", 0.9)
+    [old] = await memory.add(slug, ana, None, NOW, [(porto, _vector(1))])
+    again = await memory.add(slug, ana, None, NOW, [(porto, _vector(1))])
+    assert again == [], "the same fact in the same slot is not stored twice"
+    lisbon = NewMemory("fact", "They live in Lisbon", "home", 0.9)
+    [new] = await memory.add(slug, ana, None, NOW, [(lisbon, _vector(2))])
+
+    assert [m.text for m in await memory.facts(ana, slug)] == ["They live in Lisbon"]
+    history = {m.id: m for m in await memory.history(ana, slug)}
+    assert history[old].retired_at is not None and history[old].superseded_by == new
+    assert await memory.lexical(ana, slug, False, ["porto"], 10) == [], "retired: not recalled"
+    assert await memory.lexical(ana, slug, False, ["lisbon"], 10) == [new]
+
+
+async def test_forgetting_deletes_the_fact_its_history_and_its_message(store: SqlStore) -> None:
+    memory = MemoryStore(store.runner)
+    slug, _, _ = await _owner(store)
+    conversation = await store.open_conversation(slug, PersonRef("api", uuid.uuid4().hex))
+    ana = conversation.person_id
+    message, _ = await store.add_inbound(conversation, "My sister's name is Ana", None)
+    items = [
+        (NewMemory("episode", "Person: My sister's name is Ana", None, 0.3), _vector(3)),
+        (NewMemory("fact", "Their sister's name is Ana", "name_of:sister", 0.9), _vector(4)),
+    ]
+    await memory.add(slug, ana, message.id, NOW, items)
+    [fact] = await memory.facts(ana, slug)
+    assert await memory.forget(ana, slug, fact.id + 1000) is False
+    assert await memory.forget(ana, slug, fact.id) is True
+    assert await memory.facts(ana, slug) == []
+    assert await memory.lexical(ana, slug, False, ["sister", "ana"], 10) == []
+    index = await memory.vector_set(ana, slug, False)
+    assert len(index.ids) == 0, "the raw message kept as an episode is deleted too"
+
+
+async def test_one_person_never_sees_another_persons_memories(store: SqlStore) -> None:
+    memory = MemoryStore(store.runner)
+    slug, ana, bob = await _owner(store)
+    secret = NewMemory("fact", "They are allergic to penicillin", "allergy:penicillin", 1.0)
+    [mid] = await memory.add(slug, ana, None, NOW, [(secret, _vector(5))])
+    assert await memory.lexical(bob, slug, True, ["penicillin", "allergic"], 10) == []
+    assert len((await memory.vector_set(bob, slug, True)).ids) == 0
+    assert await memory.forget(bob, slug, mid) is False, "bob cannot delete ana's memory"
+    assert await memory.correct(bob, slug, mid, "nothing", _vector(6)) is None
+    assert [m.id for m in await memory.facts(ana, slug)] == [mid]
+
+
+async def test_forget_all_and_settings(store: SqlStore) -> None:
+    memory = MemoryStore(store.runner)
+    slug, ana, _ = await _owner(store)
+    items = [(NewMemory("fact", f"fact number {i}", None, 0.5), _vector(i)) for i in range(3)]
+    await memory.add(slug, ana, None, NOW, items)
+    before = await memory.choices(ana, slug)
+    assert before.enabled and before.version >= 1
+    off = await memory.set_enabled(ana, slug, False)
+    assert not off.enabled and off.version > before.version
+    assert await memory.forget_all(ana, slug) == 3
+    assert await memory.facts(ana, slug) == []
