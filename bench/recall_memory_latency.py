@@ -33,8 +33,7 @@ from personae.memory.service import MemoryService
 from personae.memory.source import MemorySource
 from personae.stores.memory import MemoryStore
 from personae.stores.sql import SqlStore
-from personae.types import Persona, PersonRef
-from personae.types.context import ContextTurn
+from personae.types import ContextRequest, Persona, PersonRef
 from personae.types.memory import NewMemory
 
 TARGET_MS = 20.0
@@ -87,8 +86,10 @@ async def main(args: argparse.Namespace) -> None:
             service = MemoryService(memory_store, load_minilm().embed)
             source = MemorySource(service)
 
-            def turn(text: str) -> ContextTurn:
-                return ContextTurn(slug, person, "c", 1, text)
+            record = await store.get_persona(slug)
+
+            def turn(text: str) -> ContextRequest:
+                return ContextRequest(record.persona, text, person_id=person, conversation_id="c")
 
             first = time.perf_counter()
             await source.blocks(turn(queries[-1]))  # loads the vectors into the cache

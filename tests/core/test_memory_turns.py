@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from personae.contracts import Engine
-from personae.core.commands import CommandRegistry
+from personae.core.commands import Commands
 from personae.core.prompt import persona_prefix
 from personae.core.turn import TURN, TurnRunner
 from personae.embed import load_minilm
@@ -53,7 +53,7 @@ class Wired:
         self.work = LocalWorkQueue(store, [TURN, MEMORY])
         self.memory = MemoryService(MemoryStore(store.runner), load_minilm().embed)
         memory_work = MemoryWork(store, self.memory, self.work)
-        commands = CommandRegistry()
+        commands = Commands()
         MemoryCommands(self.memory).register(commands)
 
         async def resolve(_: ModelSettings) -> Engine:
@@ -111,8 +111,10 @@ async def test_a_fact_told_in_one_turn_is_recalled_in_the_next(wired: Wired) -> 
     assert tuple(messages[: len(prefix)]) == prefix, "the persona prefix stays first, unchanged"
     block = messages[len(prefix)]
     assert block.role == "system" and "Their sister's name is Beatriz" in block.content
-    chosen = [n for n in done.trace.context if n.status == "chosen"]
-    assert any("Beatriz" in n.item for n in chosen), done.trace.context
+    # The trace says which memories were chosen, and why.
+    [memory] = [n for n in done.trace.context if n.source == "memory"]
+    assert memory.outcome == "chosen"
+    assert any("Beatriz" in item and why.startswith("chosen") for item, why in memory.reasons)
 
     # Another person talking to the same persona recalls nothing of Ana's.
     await wired.say("bob", "What is my sister called?")

@@ -12,15 +12,17 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Table, select, text
 
 from personae.stores import limits, people
 from personae.stores.channel_state import MediaRecord
 from personae.stores.limits import Bucket
+from personae.stores.memory import MemoryStore
 from personae.stores.sql import SqlStore
 from personae.stores.tables import metadata
 from personae.types import OutboxItem, Persona, PersonRef, Timings, Trace, Usage
 from personae.types.lore import LoreTimer
+from personae.types.memory import NewMemory
 
 # Columns that, by name, point at a person or at what is theirs.
 PERSONAL_COLUMNS = {"person_id", "conversation_id", "message_id", "peer_id", "external_id"}
@@ -80,6 +82,12 @@ async def _fill(store: SqlStore, slug: str, media: Path) -> dict[str, Any]:
     # A lorebook entry stuck to their conversation: its timer is about the person too.
     await store.save_lore_timers(first.conversation.id, [LoreTimer("entry-1", 2, 5, 9)])
     person_id = first.conversation.person_id
+    # What the persona remembers of them: a fact from their message, and their memory choices.
+    memory = MemoryStore(store.runner)
+    marker = uuid.uuid4().hex  # a word only this person's fact holds
+    fact = NewMemory("fact", f"Their sister is called Ana {marker}", key="sister")
+    await memory.add(slug, person_id, first.message.id, at, [(fact, bytes(4 * 384))])
+    await memory.set_share(person_id, slug, True)
     bucket = Bucket(limits.person_subject(person), 1.0, 5.0, "person")
     assert await store.admit([bucket], time.time(), person) == limits.Admission()
     await store.add_block("person", person_id, "spam")
@@ -92,6 +100,7 @@ async def _fill(store: SqlStore, slug: str, media: Path) -> dict[str, Any]:
         "conversation_id": first.conversation.id,
         "message_ids": {first.message.id, second.message.id, reply.id},
         "files": (own, shared),
+        "marker": marker,
     }
 
 
@@ -152,3 +161,14 @@ async def test_deleting_a_person_leaves_no_row_about_them_in_any_table(
             assert after[name] == records, f"{name} changed, yet holds nothing about people"
     assert _mentions(after, {kept["person_id"], kept["person"].external_id})
     assert removed == 1 and not gone["files"][0].exists() and kept_shared.exists()
+    # SQLite's FTS5 keeps its own copy of a memory's text: theirs must be gone from it too.
+    assert await store.run_sync(_indexed, gone["marker"]) == 0
+    assert await store.run_sync(_indexed, kept["marker"]) == 1
+
+
+def _indexed(conn: Connection, word: str) -> int:
+    if conn.dialect.name != "sqlite":  # PostgreSQL indexes the memories table itself
+        query = text("SELECT count(*) FROM memories WHERE text LIKE :word")
+        return int(conn.execute(query, {"word": f"%{word}%"}).scalar_one())
+    query = text("SELECT count(*) FROM memories_fts WHERE memories_fts MATCH :word")
+    return int(conn.execute(query, {"word": f'"{word}"'}).scalar_one())

@@ -178,7 +178,8 @@ def _same(a: str, b: str) -> bool:
     return WORD.findall(a.lower()) == WORD.findall(b.lower())
 
 
-def _delete(conn: Connection, ids: Sequence[int]) -> int:
+def delete_memories(conn: Connection, ids: Sequence[int]) -> int:
+    """Delete these memories and their full-text rows (inside the caller's transaction)."""
     if not ids:
         return 0
     if conn.dialect.name == "sqlite":
@@ -224,7 +225,7 @@ def forget(conn: Connection, person_id: str, persona: str, memory_id: int) -> bo
                 )
             ).scalars()
             doomed.update(episodes)
-        _delete(conn, sorted(doomed))
+        delete_memories(conn, sorted(doomed))
         _touch(conn, person_id, persona)
         return True
 
@@ -232,7 +233,7 @@ def forget(conn: Connection, person_id: str, persona: str, memory_id: int) -> bo
 def forget_all(conn: Connection, person_id: str, persona: str) -> int:
     with conn.begin():
         ids = list(conn.execute(select(memories.c.id).where(_owner(persona, person_id))).scalars())
-        count = _delete(conn, ids)
+        count = delete_memories(conn, ids)
         _touch(conn, person_id, persona)
         return count
 

@@ -9,6 +9,7 @@ row still naming the person after a deletion.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import secrets
@@ -33,6 +34,7 @@ from sqlalchemy import (
 
 from personae.errors import NotFound
 from personae.stores import limits
+from personae.stores.memory import delete_memories
 from personae.stores.tables import (
     attachments,
     blocklist,
@@ -41,6 +43,8 @@ from personae.stores.tables import (
     data_requests,
     identities,
     lore_timers,
+    memories,
+    memory_settings,
     messages,
     outbox,
     people,
@@ -83,7 +87,16 @@ def _buckets(scope: Scope) -> ColumnElement[bool]:
 
 
 # In deletion order: rows that point at others go before the rows they point at.
+def _memories(scope: Scope) -> ColumnElement[bool]:
+    # Their private memories, and any memory taken from one of their messages.
+    return or_(
+        memories.c.person_id == scope.person_id, memories.c.message_id.in_(scope.message_ids())
+    )
+
+
 ABOUT_PERSON: dict[str, tuple[Table, Where]] = {
+    "memories": (memories, _memories),
+    "memory_settings": (memory_settings, lambda s: memory_settings.c.person_id == s.person_id),
     "attachments": (attachments, lambda s: attachments.c.message_id.in_(s.message_ids())),
     "outbox": (outbox, lambda s: outbox.c.conversation_id.in_(s.conversation_ids())),
     "work": (work, lambda s: work.c.conversation_id.in_(s.conversation_ids())),
@@ -140,6 +153,8 @@ def scope_of(conn: Connection, person_id: str) -> Scope:
 def _cell(table: str, column: str, value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, bytes):  # a memory's embedding: float32 values, as stored
+        return {"base64": base64.b64encode(value).decode("ascii")}
     if (table, column) in _JSON_COLUMNS and isinstance(value, str):
         try:
             return json.loads(value)
@@ -184,6 +199,9 @@ def delete_person(conn: Connection, person_id: str) -> list[str]:
             .where(messages.c.conversation_id.in_(scope.conversation_ids()))
             .values(reply_to=None)
         )
+        # Memories go with their full-text rows (FTS5 keeps its own copy of the text).
+        found = select(memories.c.id).where(_memories(scope))
+        delete_memories(conn, list(conn.execute(found).scalars()))
         for table, where in ABOUT_PERSON.values():
             conn.execute(delete(table).where(where(scope)))
         shared = set(
