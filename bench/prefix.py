@@ -4,6 +4,8 @@ A fresh server (fresh PERSONAE_HOME, fresh engine, empty cache) takes, for each 
 turn, person A's first message (the persona prefix is cold) and then person B's (the prefix was
 just computed for A). TTFT is measured by the client: request sent -> first non-empty content
 chunk of the SSE stream. The persona-independent warm-up keeps first-call costs out of A's time.
+Safety guards are off here: with them, the first chunk is the AI disclosure, a fixed line sent
+before the model speaks (bench/safety.py and bench/overhead.py measure the guarded path).
 
     .venv/bin/python bench/prefix.py --json bench/results/prefix.json
 """
@@ -45,7 +47,8 @@ async def one_server(args: argparse.Namespace, round_no: int) -> tuple[list[dict
     """A fresh home and server; each persona once: A (cold prefix), then B (warm prefix)."""
     rows: list[dict[str, Any]] = []
     with fresh_home() as home:
-        settings = settings_for(home, args)
+        # The model's first token, not the guard's disclosure line (see above).
+        settings = settings_for(home, args).model_copy(update={"guards": ""})
         runtime = await Runtime.start(settings)
         try:
             engine = await runtime.engines.for_model(None)
