@@ -9,7 +9,10 @@ from channels.platform import BOT_TOKEN, PHONE_ID, PlatformServer
 from .conftest import Bench, settled
 from .test_delivery import WA_SEND, connect, whatsapp
 
-DISCLOSURE = "¡Un momento! I'm Lucía, an AI Spanish tutor, not a real person."
+DISCLOSURE = (
+    "¡Un momento! Soy Lucía, tu tutora de español: soy una IA, no una persona real "
+    "(an AI, not a person)."
+)
 
 
 async def test_channel_replies_carry_the_guards_words(
@@ -31,6 +34,6 @@ async def test_channel_replies_carry_the_guards_words(
         await settled(runtime, tg, 1)
     bodies = [b["text"]["body"] for b in platform.sent(WA_SEND)]
     assert bodies[0] == f"{DISCLOSURE}\n\necho: hola amiga"
-    assert "real human" not in bodies[1] and "I'm Lucía, an AI Spanish tutor" in bodies[1]
+    assert "real human" not in bodies[1] and "soy una IA, no una persona real" in bodies[1]
     [crisis] = [r.body["text"] for r in platform.seen if r.path.endswith("/sendMessage")]
     assert "988" in crisis and "echo" not in crisis
