@@ -78,6 +78,9 @@ def server_env(home: Path, graph_url: str, args: argparse.Namespace) -> dict[str
         PERSONAE_GRAPH_API_BASE=graph_url,
         PERSONAE_GRAPH_API_VERSION=GRAPH_VERSION,
         PERSONAE_LOG_LEVEL="warning",
+        # The channel benchmarks count replies by their text ("echo: <message>"); the safety
+        # guards' disclosure and refusals would change it (bench/safety.py measures them).
+        PERSONAE_GUARDS="",
     )
     return env
 
