@@ -82,3 +82,33 @@ def test_degenerate_reasons_scores_finished_replies() -> None:
     assert degenerate_reasons("  ", "Theo") == ["empty"]
     assert degenerate_reasons(LOOP, "Theo") == ["speaker_label"]
     assert degenerate_reasons("Fine. All good here, thanks.", "Theo") == []
+
+
+def _stream(text: str, name: str = "Rosa") -> tuple[str, str | None]:
+    cutter = ReplyCutter(name)
+    out = "".join(cutter.feed(word + " ") for word in text.split(" ")) + cutter.finish()
+    return out, cutter.cut_reason
+
+
+def test_a_loop_of_short_phrases_is_cut_while_streaming() -> None:
+    # Loops the embedded model wrote until the length limit (bench/quality.py, full run).
+    for looping in (
+        "¡Hola! " * 30,
+        "It is a little" + "-bit" * 40,
+        "Claro, no es de 120, " + "no es de 120, " * 20,
+    ):
+        shown, reason = _stream(looping)
+        assert reason == "loop", looping
+        assert len(shown) < len(looping) // 3
+
+
+def test_ordinary_repetition_is_not_a_loop() -> None:
+    for fine in (
+        "Yes. Yes. Sure thing, the dates are 1, 2, 3.",
+        "hahahahahahaha that is funny!",
+        "| a | b |\n|---|---|---|---|---|---|\n",
+        "Mix the flour, the eggs and the milk. Then bake it for 20 minutes at 180 degrees.",
+    ):
+        assert _stream(fine)[1] is None, fine
+        assert degenerate_reasons(fine, "Rosa") == []
+    assert degenerate_reasons("¡Hola! " * 10, "Rosa") == ["loop"]

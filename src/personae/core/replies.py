@@ -19,6 +19,13 @@ MIN_REPEAT_CHARS = 12
 # Markdown a label may hide behind at the start of a line: "**User:**", "> User:", "- User:".
 _DECORATION = " \t*_>-#"
 _SENTENCE_END = re.compile(r"[.!?…](?=\s)|\n")
+# A loop below the sentence level ("¡Hola! ¡Hola! ¡Hola!", "-bit-bit-bit", "and I can help
+# you, and I can help you, and ..."): the text's tail is one chunk said LOOP_TIMES times in a
+# row. Chunks up to LOOP_MAX_CHARS long, with at least LOOP_MIN_ALNUM letters or digits ("ha"
+# three times, or a row of dashes, is normal writing).
+LOOP_TIMES = 3
+LOOP_MAX_CHARS = 80
+LOOP_MIN_ALNUM = 3
 _NON_WORD = re.compile(r"[\W_]+")
 
 
@@ -38,6 +45,8 @@ class ReplyCutter:
         self._shown = 0  # how much of it has been released
         self._line_start = True  # the current segment starts a line
         self._shown_any = False
+        self._fed = ""  # everything fed so far
+        self._released = 0  # how much of it was shown
         self.cut_reason: str | None = None
 
     @property
@@ -55,16 +64,26 @@ class ReplyCutter:
             out.append(self._complete(segment))
         if not self.cut and self._segment:
             out.append(self._partial())
-        shown = "".join(out)
-        self._shown_any = self._shown_any or bool(shown.strip())
-        return shown
+        return self._unless_looping(text, "".join(out))
 
     def finish(self) -> str:
         """At the end of the stream: the held tail, judged as a complete segment."""
         if self.cut or self._shown == len(self._segment):
             return ""
         segment, self._segment = self._segment, ""
-        return self._complete(segment)
+        return self._unless_looping("", self._complete(segment))
+
+    def _unless_looping(self, fed: str, shown: str) -> str:
+        """``shown``, unless the text has started looping: then what comes before the loop's
+        second round (what is not out already) and the end of the reply."""
+        self._fed += fed
+        start = loop_start(self._fed)
+        if start is not None and not self.cut:
+            self.cut_reason = "loop"
+            shown = self._fed[self._released : start].rstrip() if start > self._released else ""
+        self._released += len(shown)
+        self._shown_any = self._shown_any or bool(shown.strip())
+        return shown
 
     def _partial(self) -> str:
         """An unfinished segment: show it unless it could still become a label or a repeat
@@ -118,6 +137,30 @@ class ReplyCutter:
     def _could_be_repeat(self, partial: str) -> bool:
         key = _normal(partial)
         return bool(key) and any(seen.startswith(key) for seen in self._seen)
+
+
+def loop_start(text: str) -> int | None:
+    """Where the second round of a loop at the end of ``text`` starts, or None. The tail is
+    a loop of ``size`` when it equals itself shifted by ``size`` over LOOP_TIMES rounds (so a
+    round cut off mid-way still counts)."""
+    body = text.rstrip()
+    n = len(body)
+    trivial: list[int] = []  # periods of loops too small to matter ("hahaha")
+    for size in range(2, LOOP_MAX_CHARS + 1):
+        span = size * LOOP_TIMES
+        if span > n:
+            break
+        tail = body[n - span :]
+        if tail[:-size] != tail[size:] or any(size % p == 0 for p in trivial):
+            continue
+        if sum(c.isalnum() for c in tail[-size:]) < LOOP_MIN_ALNUM:
+            trivial.append(size)
+            continue
+        start = n - span  # walk back to where the loop began: cut at its second round
+        while start > 0 and body[start - 1] == body[start - 1 + size]:
+            start -= 1
+        return start + size
+    return None
 
 
 def degenerate_reasons(text: str, persona_name: str) -> list[str]:
