@@ -34,7 +34,7 @@ from personae.channels.window import window_refusal
 from personae.contracts import Channel, ChannelAbilities
 from personae.delivery.pacing import Pacer
 from personae.settings import Settings
-from personae.stores.outbox import send_tag
+from personae.stores.outbox import UNCONFIRMED, send_tag
 from personae.stores.sql import SqlStore
 from personae.types import ChannelStatus, OutboxEntry, SendResult
 
@@ -253,7 +253,7 @@ class Deliveries:
             wait = max(wait, settings.delivery_confirm_wait_s)
             error = f"{result.code}: {error}; waiting for the platform to confirm it"
             log.info("outbox %d: %s", row.id, error)
-            await self._store.hold_unconfirmed(row.id, wait, error)
+            await self._store.delivery_retry(row.id, wait, UNCONFIRMED, error)
             return
         log.info("outbox %d: %s (%s); retrying in %.2fs", row.id, result.code, error, wait)
         await self._store.delivery_retry(row.id, wait, result.code, error)

@@ -143,20 +143,6 @@ def mark_failed(conn: Connection, row_id: int, code: str | None, error: str) -> 
     return int(later.rowcount)
 
 
-def hold_unconfirmed(conn: Connection, row_id: int, wait_s: float, error: str) -> None:
-    """A send whose outcome is unknown waits ``wait_s`` for the platform's report of it."""
-    now = utcnow()
-    with conn.begin():
-        conn.execute(
-            update(outbox)
-            .where(outbox.c.id == row_id)
-            .values(
-                status="pending", available_at=now + timedelta(seconds=wait_s),
-                error_code=UNCONFIRMED, last_error=error, updated_at=now,
-            )
-        )  # fmt: skip
-
-
 def recover_sending(conn: Connection, confirming: Sequence[str], wait_s: float) -> int:
     """Rows left "sending" by a crash go back to pending. On channels that confirm sends by
     webhook (``confirming``) they wait ``wait_s`` first: if the platform took that HTTP call,

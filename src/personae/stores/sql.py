@@ -333,9 +333,6 @@ class SqlStore:
     async def delivery_failed(self, row_id: int, code: str | None, error: str) -> int:
         return await self._run.write(_outbox.mark_failed, row_id, code, error)
 
-    async def hold_unconfirmed(self, row_id: int, wait_s: float, error: str) -> None:
-        await self._run.write(lambda c: _outbox.hold_unconfirmed(c, row_id, wait_s, error))
-
     async def recover_deliveries(self, confirming: Sequence[str] = (), wait_s: float = 0.0) -> int:
         return await self._run.write(lambda c: _outbox.recover_sending(c, confirming, wait_s))
 
