@@ -178,17 +178,23 @@ def _same(a: str, b: str) -> bool:
     return WORD.findall(a.lower()) == WORD.findall(b.lower())
 
 
-def delete_memories(conn: Connection, ids: Sequence[int]) -> int:
-    """Delete these memories and their full-text rows (inside the caller's transaction)."""
-    if not ids:
-        return 0
-    if conn.dialect.name == "sqlite":
+def drop_full_text(conn: Connection, ids: Sequence[int]) -> None:
+    """Delete these memories' full-text rows (SQLite's FTS5 keeps its own copy of the text;
+    PostgreSQL indexes the table itself)."""
+    if ids and conn.dialect.name == "sqlite":
         conn.execute(
             text("DELETE FROM memories_fts WHERE rowid IN :ids").bindparams(
                 bindparam("ids", expanding=True)
             ),
             {"ids": list(ids)},
         )
+
+
+def delete_memories(conn: Connection, ids: Sequence[int]) -> int:
+    """Delete these memories and their full-text rows (inside the caller's transaction)."""
+    if not ids:
+        return 0
+    drop_full_text(conn, ids)
     return conn.execute(delete(memories).where(memories.c.id.in_(list(ids)))).rowcount
 
 

@@ -34,7 +34,7 @@ from sqlalchemy import (
 
 from personae.errors import NotFound
 from personae.stores import limits
-from personae.stores.memory import delete_memories
+from personae.stores.memory import drop_full_text
 from personae.stores.tables import (
     attachments,
     blocklist,
@@ -199,9 +199,9 @@ def delete_person(conn: Connection, person_id: str) -> list[str]:
             .where(messages.c.conversation_id.in_(scope.conversation_ids()))
             .values(reply_to=None)
         )
-        # Memories go with their full-text rows (FTS5 keeps its own copy of the text).
+        # Memories go with their full-text rows (the loop below deletes the rows).
         found = select(memories.c.id).where(_memories(scope))
-        delete_memories(conn, list(conn.execute(found).scalars()))
+        drop_full_text(conn, list(conn.execute(found).scalars()))
         for table, where in ABOUT_PERSON.values():
             conn.execute(delete(table).where(where(scope)))
         shared = set(
