@@ -84,7 +84,11 @@ class ClusterWorkQueue:
         heartbeat_s: float = 5.0,
         stalled_s: float = 30.0,
         name: str | None = None,
+        retry_wait_s: int = 1,
+        stale_after_s: float | None = None,
     ) -> None:
+        # Unfinished work untouched this long has lost its queue job (or never had one).
+        self._stale_after_s = stale_after_s or max(stalled_s, 2 * SWEEP_S)
         self._source = source
         self._kinds = tuple(kinds)
         self._concurrency = concurrency
@@ -104,7 +108,9 @@ class ClusterWorkQueue:
             pass_context=False,
             # A run that raised (a bug, the store down) runs again; attempts are counted on
             # the work rows, which park a job that never succeeds.
-            retry=procrastinate.RetryStrategy(wait=1, linear_wait=2, max_attempts=50),
+            retry=procrastinate.RetryStrategy(
+                wait=retry_wait_s, linear_wait=2 * retry_wait_s, max_attempts=50
+            ),
         )(self._run)
         self._handler: JobHandler | None = None
         # Kinds whose queue job runs a conversation's lane itself (the outbox), not work rows.
@@ -195,7 +201,7 @@ class ClusterWorkQueue:
 
     async def _sweep_loop(self) -> None:
         while True:
-            await asyncio.sleep(SWEEP_S)
+            await asyncio.sleep(min(SWEEP_S, self._stalled_s / 2))
             try:
                 await self.sweep()
             except asyncio.CancelledError:
@@ -210,7 +216,7 @@ class ClusterWorkQueue:
         for stalled in await manager.get_stalled_jobs(seconds_since_heartbeat=self._stalled_s):
             log.warning("job %s of a silent worker runs again", stalled.id)
             await manager.retry_job(stalled)
-        before = datetime.now(UTC) - timedelta(seconds=max(self._stalled_s, 2 * SWEEP_S))
+        before = datetime.now(UTC) - timedelta(seconds=self._stale_after_s)
         for job in await self._source.stale_work(self._kinds, before, 500):
             await self.submit(job)
 
