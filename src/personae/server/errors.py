@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from personae.channels.config import ChannelsInvalid
@@ -102,7 +103,7 @@ def unreachable(exc: BaseException) -> ServiceUnavailable | None:
     """The store or queue is down (not a bug): the request may simply be sent again."""
     if isinstance(exc, ServiceUnavailable):
         return exc
-    if isinstance(exc, DBAPIError | ConnectionError | TimeoutError):
+    if isinstance(exc, DBAPIError | ConnectionError | TimeoutError | PoolTimeout):
         return ServiceUnavailable(f"the database cannot be reached ({type(exc).__name__}); "
                                   "try again shortly")  # fmt: skip
     return None
@@ -184,5 +185,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PersonaeError, on_personae)
     app.add_exception_handler(DBAPIError, on_unreachable)
     app.add_exception_handler(ConnectionError, on_unreachable)
+    app.add_exception_handler(PoolTimeout, on_unreachable)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
