@@ -168,6 +168,15 @@ class EngineUnavailable(EngineError):
         super().__init__(message)
 
 
+class ServiceUnavailable(PersonaeError):
+    """The store or the work queue cannot be reached (a restart, a network cut): answered
+    503 with Retry-After; nothing was accepted, so the caller sends it again."""
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class GuardUnavailable(PersonaeError):
     """A safety guard could not answer (its server down, a bad reply); the turn goes on with
     the other guards' verdicts and records this one as unavailable."""
