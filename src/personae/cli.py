@@ -28,6 +28,7 @@ from pydantic_settings import SettingsError
 from personae import __version__
 from personae.channels.config import ChannelsInvalid
 from personae.core.personas import load_persona_file
+from personae.engines.endpoints import EndpointsInvalid
 from personae.errors import ConfigError, PersonaeError, PersonaInvalid
 from personae.settings import Settings
 from personae.types import PersonRef, ReplyGuarded, TextDelta, TurnFinished, TurnInput
@@ -70,7 +71,7 @@ def handles_errors(func: Callable[P, T]) -> Callable[P, T]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return func(*args, **kwargs)
-        except (PersonaInvalid, ChannelsInvalid) as err:
+        except (PersonaInvalid, ChannelsInvalid, EndpointsInvalid) as err:
             raise _fail(str(err), 2) from None
         except PersonaeError as err:
             raise _fail(f"error: {err}", 1) from None
@@ -146,6 +147,13 @@ def up(
         Path | None,
         typer.Option(help="YAML file of channel connections [env: PERSONAE_CHANNELS]"),
     ] = None,
+    endpoints: Annotated[
+        Path | None,
+        typer.Option(
+            help="YAML file of models served by OpenAI-compatible endpoints "
+            "[env: PERSONAE_ENDPOINTS]"
+        ),
+    ] = None,
 ) -> None:
     """Serve the OpenAI-compatible API, the REST API and the web chat. Ctrl-C stops it."""
     from personae.server.app import create_app
@@ -157,6 +165,7 @@ def up(
         engine=engine,
         allow_public_without_key=True if allow_public_without_key else None,
         channels=channels,
+        endpoints=endpoints,
     )
     refusal = public_without_key(settings)
     if refusal is not None:

@@ -27,6 +27,7 @@ from personae.core.turn import TURN, TurnRunner
 from personae.delivery.planner import split_planner
 from personae.delivery.worker import Deliveries
 from personae.embed import load_minilm
+from personae.engines.routing import endpoint_models
 from personae.errors import CardInvalid, ConfigError, PersonaInvalid, Problem
 from personae.memory.commands import MemoryCommands
 from personae.memory.service import MemoryService
@@ -150,6 +151,8 @@ class Runtime:
         (the server; a CLI command beside it runs only its own), and the delivery worker,
         which sends the outbox (rows left by a crash first)."""
         private_dir(settings.home)
+        if settings.endpoints is not None:  # a bad endpoints file stops start-up here
+            endpoint_models(settings)
         progress(f"opening store {settings.resolved_database_url.split('://')[0]}")
         store = await SqlStore.open(settings.resolved_database_url)
         engines = EnginePool(settings, progress)
