@@ -36,6 +36,7 @@ from personae.contracts import (
 from personae.core.commands import CommandContext, Commands, PersonForgotten
 from personae.core.generation import (
     Clock,
+    CountErrors,
     Emit,
     Generated,
     check_abilities,
@@ -533,11 +534,12 @@ class TurnRunner:
         request: ContextRequest,
     ) -> AssembledPrompt:
         """Count the fixed parts while every context source looks up its blocks, then fit."""
+        counting = CountErrors(engine)
         fixed, blocks = await asyncio.gather(
-            count_fixed(engine, persona_prefix(record.persona), instructions, request.text),
+            count_fixed(counting, persona_prefix(record.persona), instructions, request.text),
             gather_blocks(self._sources, request),
         )
-        return await fit(engine, record, options, fixed, blocks)
+        return await fit(counting, record, options, fixed, blocks)
 
     async def drain(self, timeout_s: float = 30.0) -> None:
         """Let stateless turns in flight finish before shutdown (jobs: WorkQueue.aclose)."""
