@@ -23,7 +23,7 @@ from personae.core.impersonation import ProtectedNames
 from personae.core.personas import load_persona_dir
 from personae.core.png import SIGNATURE
 from personae.core.safety import SafetyPolicy
-from personae.core.turn import TURN, TurnRunner
+from personae.core.turn import TURN, Busy, TurnRunner
 from personae.delivery.planner import split_planner
 from personae.delivery.worker import Deliveries
 from personae.embed import load_minilm
@@ -215,6 +215,7 @@ class Runtime:
             sources=sources,
             safety=safety_policy(settings, guards),
             after_turn=memory_work.after_turn if settings.memory else None,
+            busy=Busy(settings.busy_reply, settings.busy_retry_s),
         )
         deliveries = Deliveries(store, connections, settings, calm=pressure.calm)
 
