@@ -24,6 +24,7 @@ import uvicorn
 import yaml
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
+from uvicorn.config import LOGGING_CONFIG
 
 from personae import __version__
 from personae.channels.config import ChannelsInvalid
@@ -156,6 +157,7 @@ def up(
     ] = None,
 ) -> None:
     """Serve the OpenAI-compatible API, the REST API and the web chat. Ctrl-C stops it."""
+    from personae.observe import configure_logging
     from personae.server.app import create_app
     from personae.server.auth import ensure_admin_token, public_without_key
 
@@ -172,6 +174,8 @@ def up(
         raise _fail(f"error: {refusal}", 2)
     _check_engine(settings.engine)  # a typo fails here, not as a traceback from the lifespan
     asyncio.run(_with_runtime(settings, _no_work, channels=True))  # a bad connection: exit 2
+    if settings.log_format == "json":
+        configure_logging(settings)
     _token, token_file = ensure_admin_token(settings)  # never printed: read it from the file
     typer.echo(f"starting personae {__version__} (engine: {settings.engine})")
     application = create_app(settings, progress=lambda line: typer.echo(f"  {line}"))
@@ -181,6 +185,8 @@ def up(
         port=settings.port,
         log_level=settings.log_level.lower(),
         access_log=settings.log_level.lower() == "debug",
+        # JSON lines: uvicorn's loggers go through the root handler configure_logging set.
+        log_config=None if settings.log_format == "json" else LOGGING_CONFIG,
     )
     server = _Server(config, lambda: _print_banner(settings, token_file))
     # uvicorn runs the lifespan shutdown (closing the store) before it re-raises Ctrl-C.

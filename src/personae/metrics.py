@@ -8,6 +8,9 @@ depends on prometheus_client's types.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -16,6 +19,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+
+from personae.types import Timings
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 # From a webhook's acknowledgement (ms) to a long reply (minutes): seconds, log-spaced.
@@ -82,6 +87,41 @@ OUTBOX_RETRIES = Counter(
     ["channel"],
     registry=REGISTRY,
 )
+
+
+def observe_turn(timings: Timings, status: str) -> None:
+    """A finished turn's stage times (ms since accept in the trace) and its status."""
+    TURN_STAGE_SECONDS.labels("queued").observe(timings.queued_ms / 1000)
+    TURN_STAGE_SECONDS.labels("assembled").observe(timings.assembled_ms / 1000)
+    if timings.first_token_ms is not None:
+        TURN_STAGE_SECONDS.labels("first_token").observe(timings.first_token_ms / 1000)
+    TURN_STAGE_SECONDS.labels("total").observe(timings.done_ms / 1000)
+    TURNS.labels(status).inc()
+
+
+def observe_backlog(
+    backlog: Mapping[str, tuple[int, datetime | str | None]], kinds: Sequence[str] = ()
+) -> None:
+    """Queue depth and the oldest job's age per kind, from the store's backlog; ``kinds``
+    are reported (as 0) even while none of them waits."""
+    now = datetime.now(UTC)
+    for kind in set(backlog) | _seen_kinds | set(kinds):
+        count, oldest = backlog.get(kind, (0, None))
+        _seen_kinds.add(kind)
+        QUEUE_DEPTH.labels(kind).set(count)
+        QUEUE_AGE.labels(kind).set(_age_s(oldest, now))
+
+
+_seen_kinds: set[str] = set()
+
+
+def _age_s(oldest: datetime | str | None, now: datetime) -> float:
+    if oldest is None:
+        return 0.0
+    when = datetime.fromisoformat(oldest) if isinstance(oldest, str) else oldest
+    if when.tzinfo is None:  # SQLite keeps UTC times without their zone
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (now - when).total_seconds())
 
 
 def exposition() -> tuple[bytes, str]:

@@ -33,6 +33,7 @@ from personae.memory.commands import MemoryCommands
 from personae.memory.service import MemoryService
 from personae.memory.source import MemorySource
 from personae.memory.work import MEMORY, MemoryWork
+from personae.observe import configure_tracing, job_context
 from personae.plugins import (
     broken_plugins,
     channel_specs,
@@ -55,6 +56,7 @@ from personae.types import (
 )
 from personae.work.events import LocalEventHub
 from personae.work.local import LocalWorkQueue
+from personae.work.metered import MeteredEvents
 from personae.work.pressure import LoopPressure
 
 Progress = Callable[[str], None]
@@ -151,6 +153,7 @@ class Runtime:
         (the server; a CLI command beside it runs only its own), and the delivery worker,
         which sends the outbox (rows left by a crash first)."""
         private_dir(settings.home)
+        configure_tracing(settings)
         if settings.endpoints is not None:  # a bad endpoints file stops start-up here
             endpoint_models(settings)
         progress(f"opening store {settings.resolved_database_url.split('://')[0]}")
@@ -177,7 +180,7 @@ class Runtime:
         pressure = LoopPressure()
         pressure.start()
         work = LocalWorkQueue(store, [TURN, MEMORY], resume=resume, calm=pressure.calm)
-        events = LocalEventHub()
+        events = MeteredEvents(LocalEventHub())
         commands = Commands()
         DataRights(
             store, settings.public_url, settings.export_link_ttl_s, settings.delete_confirm_s
@@ -220,13 +223,14 @@ class Runtime:
         deliveries = Deliveries(store, connections, settings, calm=pressure.calm)
 
         async def process(job: Job) -> None:
-            if job.kind == MEMORY:
-                await memory_work.process(job)
-                return
-            try:
-                await turns.process(job)
-            finally:  # its outbox rows are committed: send them now, not at the next poll
-                deliveries.wake()
+            with job_context(job):  # its ids on every log line; its span when tracing
+                if job.kind == MEMORY:
+                    await memory_work.process(job)
+                    return
+                try:
+                    await turns.process(job)
+                finally:  # its outbox rows are committed: send them now, not at the next poll
+                    deliveries.wake()
 
         if resume:  # the server delivers; a CLI command beside it leaves that to the server
             await deliveries.start()
