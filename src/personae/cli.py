@@ -24,10 +24,12 @@ import uvicorn
 import yaml
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
+from uvicorn.config import LOGGING_CONFIG
 
 from personae import __version__
 from personae.channels.config import ChannelsInvalid
 from personae.core.personas import load_persona_file
+from personae.engines.endpoints import EndpointsInvalid
 from personae.errors import ConfigError, PersonaeError, PersonaInvalid
 from personae.settings import Settings
 from personae.types import PersonRef, ReplyGuarded, TextDelta, TurnFinished, TurnInput
@@ -70,7 +72,7 @@ def handles_errors(func: Callable[P, T]) -> Callable[P, T]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return func(*args, **kwargs)
-        except (PersonaInvalid, ChannelsInvalid) as err:
+        except (PersonaInvalid, ChannelsInvalid, EndpointsInvalid) as err:
             raise _fail(str(err), 2) from None
         except PersonaeError as err:
             raise _fail(f"error: {err}", 1) from None
@@ -146,8 +148,16 @@ def up(
         Path | None,
         typer.Option(help="YAML file of channel connections [env: PERSONAE_CHANNELS]"),
     ] = None,
+    endpoints: Annotated[
+        Path | None,
+        typer.Option(
+            help="YAML file of models served by OpenAI-compatible endpoints "
+            "[env: PERSONAE_ENDPOINTS]"
+        ),
+    ] = None,
 ) -> None:
     """Serve the OpenAI-compatible API, the REST API and the web chat. Ctrl-C stops it."""
+    from personae.observe import configure_logging
     from personae.server.app import create_app
     from personae.server.auth import ensure_admin_token, public_without_key
 
@@ -157,12 +167,15 @@ def up(
         engine=engine,
         allow_public_without_key=True if allow_public_without_key else None,
         channels=channels,
+        endpoints=endpoints,
     )
     refusal = public_without_key(settings)
     if refusal is not None:
         raise _fail(f"error: {refusal}", 2)
     _check_engine(settings.engine)  # a typo fails here, not as a traceback from the lifespan
     asyncio.run(_with_runtime(settings, _no_work, channels=True))  # a bad connection: exit 2
+    if settings.log_format == "json":
+        configure_logging(settings)
     _token, token_file = ensure_admin_token(settings)  # never printed: read it from the file
     typer.echo(f"starting personae {__version__} (engine: {settings.engine})")
     application = create_app(settings, progress=lambda line: typer.echo(f"  {line}"))
@@ -172,6 +185,8 @@ def up(
         port=settings.port,
         log_level=settings.log_level.lower(),
         access_log=settings.log_level.lower() == "debug",
+        # JSON lines: uvicorn's loggers go through the root handler configure_logging set.
+        log_config=None if settings.log_format == "json" else LOGGING_CONFIG,
     )
     server = _Server(config, lambda: _print_banner(settings, token_file))
     # uvicorn runs the lifespan shutdown (closing the store) before it re-raises Ctrl-C.

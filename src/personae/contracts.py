@@ -201,7 +201,9 @@ class WorkQueue(Protocol):
     The promise: jobs of one conversation run one at a time, in arrival (``message_id``)
     order; jobs of different conversations may run concurrently; a submitted job runs until
     its handler records it done or failed (in the store, with its result), also across a
-    restart. Submitting a job the queue already holds is a no-op.
+    restart. Submitting a job the queue already holds is a no-op. A handler that raises
+    ``personae.errors.RetryLater`` leaves its job unfinished: the queue runs it again after
+    ``delay_s`` (the work queue's retry with delay), and the conversation's later jobs wait.
     """
 
     async def submit(self, job: Job) -> None:

@@ -177,6 +177,15 @@ class ServiceUnavailable(PersonaeError):
         self.retry_after = retry_after
 
 
+class RetryLater(PersonaeError):
+    """A job handler's answer: run this job again after ``delay_s`` seconds. The queue keeps
+    the job unfinished and its conversation's later jobs wait behind it (order is kept)."""
+
+    def __init__(self, message: str, delay_s: float) -> None:
+        self.delay_s = delay_s
+        super().__init__(message)
+
+
 class GuardUnavailable(PersonaeError):
     """A safety guard could not answer (its server down, a bad reply); the turn goes on with
     the other guards' verdicts and records this one as unavailable."""

@@ -24,15 +24,17 @@ from personae.core.impersonation import ProtectedNames
 from personae.core.personas import load_persona_dir
 from personae.core.png import SIGNATURE
 from personae.core.safety import SafetyPolicy
-from personae.core.turn import TURN, TurnRunner
+from personae.core.turn import TURN, Busy, TurnRunner
 from personae.delivery.planner import split_planner
 from personae.delivery.worker import DELIVER, Deliveries
 from personae.embed import load_minilm
+from personae.engines.routing import endpoint_models
 from personae.errors import CardInvalid, ConfigError, PersonaInvalid, Problem
 from personae.memory.commands import MemoryCommands
 from personae.memory.service import MemoryService
 from personae.memory.source import MemorySource
 from personae.memory.work import MEMORY, MemoryWork
+from personae.observe import configure_tracing, job_context
 from personae.plugins import (
     broken_plugins,
     channel_specs,
@@ -56,6 +58,7 @@ from personae.types import (
 from personae.work.backlog import Backlog
 from personae.work.events import LocalEventHub
 from personae.work.local import LocalWorkQueue
+from personae.work.metered import MeteredEvents
 from personae.work.pressure import LoopPressure
 
 if TYPE_CHECKING:  # procrastinate is the `cluster` extra: imported only when chosen
@@ -171,6 +174,9 @@ class Runtime:
         # A CLI command beside a cluster (resume False) runs no jobs: the workers do.
         works = role != "web" and (resume or not cluster)
         private_dir(settings.home)
+        configure_tracing(settings)
+        if settings.endpoints is not None:  # a bad endpoints file stops start-up here
+            endpoint_models(settings)
         progress(f"opening store {settings.resolved_database_url.split('://')[0]}")
         store = await SqlStore.open(settings.resolved_database_url)
         engines = EnginePool(settings, progress)
@@ -200,10 +206,10 @@ class Runtime:
             from personae.work.cluster import open_cluster
 
             cluster_queue, sink = await open_cluster(settings, store, listen=role != "worker")
-            work, events = cluster_queue, sink
+            work, events = cluster_queue, MeteredEvents(sink)
         else:  # the embedded queue and hub
             work = LocalWorkQueue(store, [TURN, MEMORY], resume=resume, calm=pressure.calm)
-            events = LocalEventHub()
+            events = MeteredEvents(LocalEventHub())
         commands = Commands()
         DataRights(
             store, settings.public_url, settings.export_link_ttl_s, settings.delete_confirm_s
@@ -242,6 +248,7 @@ class Runtime:
             safety=safety_policy(settings, guards),
             after_turn=memory_work.after_turn if settings.memory else None,
             loads_models=works,
+            busy=Busy(settings.busy_reply, settings.busy_retry_s),
         )
         dispatch = None
         if cluster_queue is not None:
@@ -253,13 +260,14 @@ class Runtime:
         deliveries = Deliveries(store, connections, settings, calm=pressure.calm, dispatch=dispatch)
 
         async def process(job: Job) -> None:
-            if job.kind == MEMORY:
-                await memory_work.process(job)
-                return
-            try:
-                await turns.process(job)
-            finally:  # its outbox rows are committed: send them now, not at the next poll
-                deliveries.wake()
+            with job_context(job):  # its ids on every log line; its span when tracing
+                if job.kind == MEMORY:
+                    await memory_work.process(job)
+                    return
+                try:
+                    await turns.process(job)
+                finally:  # its outbox rows are committed: send them now, not at the next poll
+                    deliveries.wake()
 
         if cluster_queue is not None:
             cluster_queue.lanes[DELIVER] = deliveries.run_lane

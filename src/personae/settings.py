@@ -135,6 +135,33 @@ class Settings(BaseSettings):
         "(e.g. X-OpenWebUI-User-Id), so front ends that never send `user` keep conversations "
         "server-side",
     )
+    openai_template: Literal["chatml", "strict"] = Field(
+        "chatml",
+        description="openai engine: prompt layout; strict folds the system prompt into the "
+        "first user turn and merges same-role turns (Gemma, Mistral chat templates)",
+    )
+    endpoints: Path | None = Field(
+        None,
+        description="YAML file of models served by OpenAI-compatible endpoints (engine "
+        "`endpoints`): per endpoint its base_url, concurrency, key as env:NAME, weight",
+    )
+    endpoint_health_s: float = Field(
+        5.0, gt=0, description="endpoints engine: seconds between health checks of an endpoint"
+    )
+    endpoint_breaker_failures: int = Field(
+        3,
+        ge=1,
+        description="endpoints engine: consecutive failures that open an endpoint's circuit "
+        "breaker (a refused connection opens it at once)",
+    )
+    busy_reply: str = Field(
+        "Give me a moment, I'll be right back with you.",
+        description="Sent once when every model endpoint is down; the turn completes when one "
+        "returns (empty: send nothing)",
+    )
+    busy_retry_s: float = Field(
+        15.0, gt=0, description="Seconds between retries of a turn while every endpoint is down"
+    )
     engine_timeout_s: float = Field(
         120.0, gt=0, description="Seconds an engine may take for one reply before the turn fails"
     )
@@ -352,6 +379,19 @@ class Settings(BaseSettings):
         None, description="File of protected names, one a line (added to the built-in list)"
     )
     log_level: str = Field("info", description="Log level: debug, info, warning, error")
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="Log lines: text, or json (one object a line with conversation and turn ids)",
+    )
+    metrics_public: bool = Field(
+        False,
+        description="Serve /metrics without the admin token (only behind a private network)",
+    )
+    otel: bool = Field(
+        False,
+        description="Export OpenTelemetry traces of turns (install the `otel` extra; the "
+        "exporter reads the standard OTEL_EXPORTER_OTLP_* variables)",
+    )
 
     @field_validator("api_keys")
     @classmethod

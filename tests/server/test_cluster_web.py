@@ -131,7 +131,8 @@ async def test_web_node_answers_503_while_the_database_is_away(tmp_path: Path, p
             first = await client.post("/webhooks/whatsapp", content=body, headers=headers)
             assert first.status_code == 200, first.text
 
-            print("T ready", time.monotonic()); await proxy.down()
+            print("T ready", time.monotonic())
+            await proxy.down()
             body, headers = _webhook(2)
             cut = await client.post("/webhooks/whatsapp", content=body, headers=headers)
             assert cut.status_code == 503, cut.text
@@ -140,7 +141,8 @@ async def test_web_node_answers_503_while_the_database_is_away(tmp_path: Path, p
             not_ready = await client.get("/readyz")
             assert not_ready.status_code == 503 and not_ready.json()["checks"]["store"] is False
 
-            print("T cut", time.monotonic()); await proxy.up()  # back: the same webhook, redelivered, is taken
+            print("T cut", time.monotonic())
+            await proxy.up()  # back: the same webhook, redelivered, is taken
             async with asyncio.timeout(30):
                 while (
                     again := await client.post("/webhooks/whatsapp", content=body, headers=headers)
@@ -163,4 +165,5 @@ async def test_web_node_answers_503_while_the_database_is_away(tmp_path: Path, p
         server.should_exit = True
         await asyncio.to_thread(thread.join, 60)
         with contextlib.suppress(Exception):
-            print("T ready", time.monotonic()); await proxy.down()
+            print("T ready", time.monotonic())
+            await proxy.down()

@@ -5,17 +5,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
 from personae.contracts import Engine
 from personae.core.prompt import AssembledPrompt, FixedParts, fit_context
 from personae.core.replies import ReplyCutter
 from personae.core.safety import HoldBack
-from personae.errors import EngineUnavailable, Unsupported
+from personae.errors import EngineError, EngineUnavailable, PersonaeError, Unsupported
 from personae.types import (
+    ChatMessage,
     ContextBlock,
     FinishReason,
+    GenerationChunk,
     GenerationOptions,
     GenerationRequest,
     PersonaRecord,
@@ -114,6 +116,33 @@ class LogprobQueue:
 
 def _size(logprob: TokenLogprob) -> int:
     return len(logprob.bytes) if logprob.bytes is not None else len(logprob.token.encode())
+
+
+class CountErrors:
+    """The engine as prompt assembly sees it: a count that fails with anything but a personae
+    error (a plugin's tokenizer bug, a malformed answer) is an EngineError naming the engine,
+    so the turn records it as failed with that error like any engine failure."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.info = engine.info
+
+    async def count_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
+        try:
+            return await self.engine.count_tokens(messages)
+        except PersonaeError:
+            raise
+        except Exception as exc:
+            raise EngineError(
+                f"engine {self.info.name} (model {self.info.model}) failed while counting "
+                f"tokens ({type(exc).__name__}: {exc}); the message stays stored for a retry"
+            ) from exc
+
+    def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+        return self.engine.generate(request)
+
+    async def aclose(self) -> None:
+        await self.engine.aclose()
 
 
 async def fit(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from personae.contracts import ContextSource, Engine
 from personae.core.template import apply_macros, example_turns, render_persona
@@ -349,3 +350,38 @@ def estimate_tokens(text: str) -> int:
 def estimate_message_tokens(message: ChatMessage, overhead: int) -> int:
     """A tokenizer-free estimate of a message: its text plus the template's wrapping."""
     return estimate_tokens(message.content) + overhead
+
+
+# Chat templates that raise unless roles alternate user/assistant from a user turn (Gemma,
+# Mistral) get the prompt in this layout; ChatML-style templates take it as assembled.
+STRICT = "strict"
+Role = Literal["system", "user", "assistant"]
+_OPENING = "(The conversation begins.)"
+
+
+def strict_layout(messages: Sequence[ChatMessage]) -> tuple[ChatMessage, ...]:
+    """The same prompt with strict alternation: the leading system text folded into the first
+    user turn, later system notes read as user text, same-role neighbours merged, and a user
+    turn first (a conversation the persona opened starts with a short user note)."""
+    lead: list[str] = []
+    rest = list(messages)
+    while rest and rest[0].role == "system":
+        lead.append(rest.pop(0).content)
+    merged: list[ChatMessage] = []
+    for message in rest:
+        role: Role = "assistant" if message.role == "assistant" else "user"
+        if merged and merged[-1].role == role:
+            merged[-1] = ChatMessage(role, f"{merged[-1].content}\n\n{message.content}")
+        else:
+            merged.append(ChatMessage(role, message.content))
+    system = "\n\n".join(text for text in lead if text)
+    if not merged or merged[0].role != "user":
+        merged.insert(0, ChatMessage("user", system or _OPENING))
+    elif system:
+        merged[0] = ChatMessage("user", f"{system}\n\n{merged[0].content}")
+    return tuple(merged)
+
+
+def laid_out(messages: Sequence[ChatMessage], template: str) -> tuple[ChatMessage, ...]:
+    """The messages in the layout ``template`` (EngineInfo.template) needs."""
+    return strict_layout(messages) if template == STRICT else tuple(messages)

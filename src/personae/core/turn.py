@@ -36,6 +36,7 @@ from personae.contracts import (
 from personae.core.commands import CommandContext, Commands, PersonForgotten
 from personae.core.generation import (
     Clock,
+    CountErrors,
     Emit,
     Generated,
     check_abilities,
@@ -59,9 +60,11 @@ from personae.core.template import render_persona
 from personae.errors import (
     BadRequest,
     EngineError,
+    EngineUnavailable,
     MessageTooLarge,
     PersonaeError,
     PersonaNotFound,
+    RetryLater,
     TooManyMessages,
 )
 from personae.types import (
@@ -168,6 +171,7 @@ class TurnRunner:
         safety: SafetyPolicy | None = None,
         after_turn: AfterTurn | None = None,
         loads_models: bool = True,
+        busy: Busy | None = None,
     ) -> None:
         self._personas = personas
         # False in a cluster's web process: workers run the turns, no model is loaded here.
@@ -186,6 +190,7 @@ class TurnRunner:
         self._direct = direct
         self._safety = safety or SafetyPolicy(())
         self._after_turn = after_turn
+        self._busy = busy
         # The history is a source like the others, asked last (its blocks sort by depth).
         self._sources: tuple[ContextSource, ...] = (
             *sources,
@@ -298,6 +303,8 @@ class TurnRunner:
             return
         try:
             await self._stateful(job, spec, record, context, clock)  # record: or its error
+        except RetryLater:
+            raise  # the queue runs the job again; whoever waits keeps waiting
         except Exception as exc:
             await self._events.publish(key, TurnFailed(exc))
             if not isinstance(exc, PersonaeError):
@@ -358,6 +365,11 @@ class TurnRunner:
                 engine, record, spec.options, prompt, clock, emit, self._timeout, gate.hold
             )
         except Exception as exc:
+            if isinstance(exc, EngineUnavailable) and self._busy and spec.route is not None:
+                # A person on a messaging app gets no error: one "give me a moment", and the
+                # job runs again (the queue's retry with delay) until an engine answers.
+                await self._busy_reply(spec.route, context)
+                raise RetryLater(str(exc), self._busy.retry_s) from exc
             # The message stays stored, awaiting a retry; the failure is on record.
             trace = make_trace(engine, prompt, clock, Usage(), None, error=_describe(exc))
             if not isinstance(exc, EngineError | BadRequest):
@@ -378,6 +390,16 @@ class TurnRunner:
                 await self._after_turn(job, context, reply)
             except Exception:
                 log.exception("after-turn work for message %d was not recorded", message.id)
+
+    async def _busy_reply(self, route: ReplyRoute, context: TurnContext) -> None:
+        """Sent on the first attempt only: retries while engines stay down say nothing more."""
+        assert self._busy is not None
+        if context.attempts != 1 or not self._busy.text or self._direct is None:
+            return
+        try:
+            await self._direct(route, self._busy.text)
+        except Exception:  # a courtesy; the reply itself still goes through the outbox
+            log.exception("the busy reply for message %d was not sent", context.message.id)
 
     async def _gate(
         self,
@@ -538,11 +560,12 @@ class TurnRunner:
         request: ContextRequest,
     ) -> AssembledPrompt:
         """Count the fixed parts while every context source looks up its blocks, then fit."""
+        counting = CountErrors(engine)
         fixed, blocks = await asyncio.gather(
-            count_fixed(engine, persona_prefix(record.persona), instructions, request.text),
+            count_fixed(counting, persona_prefix(record.persona), instructions, request.text),
             gather_blocks(self._sources, request),
         )
-        return await fit(engine, record, options, fixed, blocks)
+        return await fit(counting, record, options, fixed, blocks)
 
     async def drain(self, timeout_s: float = 30.0) -> None:
         """Let stateless turns in flight finish before shutdown (jobs: WorkQueue.aclose)."""
@@ -563,6 +586,15 @@ def _asks_abilities(options: GenerationOptions) -> bool:
 
 # The channel name the safety stages see for stateless /v1 calls (no stored conversation).
 STATELESS = "stateless"
+
+
+@dataclass(frozen=True, slots=True)
+class Busy:
+    """What a channel turn does while every engine is down: ``text`` sent once (in persona,
+    from the settings), then the job runs again every ``retry_s`` seconds."""
+
+    text: str
+    retry_s: float
 
 
 @dataclass(frozen=True)
@@ -607,4 +639,4 @@ def _describe(exc: Exception) -> str:
     return str(exc) if isinstance(exc, PersonaeError) else f"{type(exc).__name__}: {exc}"
 
 
-__all__ = ["TURN", "TurnFinished", "TurnRunner", "TurnSpec", "one_entry"]
+__all__ = ["TURN", "Busy", "TurnFinished", "TurnRunner", "TurnSpec", "one_entry"]

@@ -33,6 +33,7 @@ from personae.channels.registry import Connections
 from personae.channels.window import window_refusal
 from personae.contracts import Channel, ChannelAbilities
 from personae.delivery.pacing import Pacer
+from personae.metrics import OUTBOX_RETRIES
 from personae.settings import Settings
 from personae.stores.outbox import UNCONFIRMED, send_tag
 from personae.stores.sql import SqlStore
@@ -295,9 +296,11 @@ class Deliveries:
             error = f"{result.code}: {error}; waiting for the platform to confirm it"
             log.info("outbox %d: %s", row.id, error)
             await self._store.delivery_retry(row.id, wait, UNCONFIRMED, error)
+            OUTBOX_RETRIES.labels(row.channel).inc()
             return
         log.info("outbox %d: %s (%s); retrying in %.2fs", row.id, result.code, error, wait)
         await self._store.delivery_retry(row.id, wait, result.code, error)
+        OUTBOX_RETRIES.labels(row.channel).inc()
 
     async def _fail(self, row: OutboxEntry, code: str | None, error: str) -> None:
         later = await self._store.delivery_failed(row.id, code, error)

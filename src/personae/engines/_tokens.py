@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from personae.core.prompt import estimate_tokens
+from personae.core.prompt import estimate_tokens, laid_out
 from personae.engines._wire import error_for_status, error_message, wire_messages
 from personae.errors import EngineError, EngineUnavailable
 from personae.types import ChatMessage
@@ -172,12 +172,14 @@ class HttpTokenizer:
         engine: str,
         *,
         batched: bool = False,
+        template: str = "chatml",
     ) -> None:
         self._client = client
         self._root = root.rstrip("/")
         self._model = model
         self._engine = engine
         self._batched = batched  # the server is llama.cpp: many texts per /tokenize
+        self._template = template  # the probes go out in the layout the prompts will
         self._chat_shape: str | None = None  # "llamacpp", "vllm" or "none", once known
         self._requests = asyncio.Semaphore(CONCURRENT_REQUESTS)
 
@@ -215,7 +217,7 @@ class HttpTokenizer:
         return counts
 
     async def count_chat(self, messages: Sequence[ChatMessage]) -> int | None:
-        wire = wire_messages(messages)
+        wire = wire_messages(laid_out(messages, self._template))
         if self._chat_shape in (None, "llamacpp"):
             applied = await self._post("/apply-template", {"messages": wire})
             if applied is not None and isinstance(applied.get("prompt"), str):

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from personae.core.prompt import laid_out
 from personae.errors import EngineError, EngineUnavailable
 from personae.types import (
     ChatMessage,
@@ -34,10 +35,13 @@ def wire_messages(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
     return [{"role": m.role, "content": m.content} for m in messages]
 
 
-def chat_body(request: GenerationRequest, model: str | None) -> dict[str, Any]:
-    """The streaming /chat/completions body for a request (``model`` None: leave it out)."""
+def chat_body(
+    request: GenerationRequest, model: str | None, template: str = "chatml"
+) -> dict[str, Any]:
+    """The streaming /chat/completions body for a request (``model`` None: leave it out), its
+    messages in the layout the model's chat template needs."""
     body: dict[str, Any] = {
-        "messages": wire_messages(request.messages),
+        "messages": wire_messages(laid_out(request.messages, template)),
         "max_tokens": request.max_tokens,
         "temperature": request.temperature,
         "top_p": request.top_p,

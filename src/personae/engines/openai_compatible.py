@@ -45,26 +45,45 @@ def server_root(base_url: str) -> str:
 class OpenAICompatibleEngine:
     """Speaks OpenAI's chat-completions wire format to one server; build it with the factory."""
 
-    def __init__(self, settings: Settings, model: str) -> None:
-        self.base_url = settings.openai_base_url.rstrip("/")
+    def __init__(
+        self,
+        settings: Settings,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        context_window: int | None = None,
+        parallel: int | None = None,
+        template: str | None = None,
+    ) -> None:
+        """One server: the PERSONAE_OPENAI_* settings, or an endpoints file's entry (the
+        keyword arguments, which take precedence)."""
+        self.base_url = (base_url or settings.openai_base_url).rstrip("/")
         self.info = EngineInfo(
             name=NAME,
             model=model,
-            context_window=settings.openai_context_window,
-            parallel_slots=settings.parallel,
+            context_window=context_window or settings.openai_context_window,
+            parallel_slots=parallel or settings.parallel,
             # Forwarded as-is: a server without them answers 400, passed on as EngineError.
             supports_response_format=True,
             supports_logprobs=True,
+            template=template or settings.openai_template,
         )
         headers = {"Accept": "text/event-stream, application/json"}
-        if settings.openai_api_key is not None:
-            headers["Authorization"] = f"Bearer {settings.openai_api_key.get_secret_value()}"
+        if api_key is None and base_url is None and settings.openai_api_key is not None:
+            api_key = settings.openai_api_key.get_secret_value()
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
         self._client = httpx.AsyncClient(
             base_url=self.base_url + "/",
             headers=headers,
             timeout=httpx.Timeout(settings.engine_timeout_s, connect=CONNECT_TIMEOUT_S),
+            # Enough pooled connections for every stream the endpoint may run at once.
+            limits=httpx.Limits(max_connections=max(100, self.info.parallel_slots * 2)),
         )
-        tokenizer = HttpTokenizer(self._client, server_root(self.base_url), model, NAME)
+        tokenizer = HttpTokenizer(
+            self._client, server_root(self.base_url), model, NAME, template=self.info.template
+        )
         self._counter = TokenCounter(tokenizer)
 
     @property
@@ -76,7 +95,8 @@ class OpenAICompatibleEngine:
         return await self._counter.count(messages)
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
-        body = chat_body(request, model=request.model or self.info.model)
+        body = chat_body(request, request.model or self.info.model, self.info.template)
+        body.update(request_extras(request))
         url = f"{self.base_url}/chat/completions"
         reader = StreamReader(NAME, url)
         try:
@@ -99,8 +119,25 @@ class OpenAICompatibleEngine:
         prompt_tokens = 0 if reader.usage else sum(await self.count_tokens(request.messages))
         yield reader.final(prompt_tokens)
 
+    async def healthy(self) -> bool:
+        """Whether the server answers its model list (every OpenAI-compatible server has one);
+        a 4xx still means it is up (a wrong key is a configuration error, not an outage)."""
+        try:
+            response = await self._client.get("models", timeout=CONNECT_TIMEOUT_S)
+        except httpx.HTTPError:
+            return False
+        return response.status_code < 500
+
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def request_extras(request: GenerationRequest) -> dict[str, Any]:
+    """A request ending in an assistant message continues that message (a reply restarted on
+    another endpoint): vLLM needs it said; llama.cpp prefills a final assistant turn itself."""
+    if request.messages and request.messages[-1].role == "assistant":
+        return {"continue_final_message": True, "add_generation_prompt": False}
+    return {}
 
 
 async def _http_error(response: httpx.Response, url: str) -> EngineError:

@@ -17,6 +17,7 @@ from personae.server import (
     channel_routes,
     eval_routes,
     memory_routes,
+    metrics_routes,
     openai_routes,
     rights_routes,
     web_routes,
@@ -85,6 +86,7 @@ def create_app(
     app.add_middleware(RequestId)  # outermost: every answer, refusals included, carries an id
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"])
     app.add_api_route("/readyz", readyz, methods=["GET"], tags=["health"])
+    app.include_router(metrics_routes.router)
     app.include_router(openai_routes.router)
     app.include_router(api_routes.router)
     app.include_router(memory_routes.router)

@@ -136,8 +136,10 @@ def _statuses(path: str, method: str, operation: dict[str, Any], persona_body: b
     has_body = "requestBody" in operation
     # Every route needs the runtime (absent while starting) and checks the Host header.
     found = ["400", "503"]
-    if path.startswith(("/v1/", "/api/")):
+    if path.startswith(("/v1/", "/api/")) or path == "/metrics":
         found.append("401")
+    if path == "/metrics":
+        found.append("403")  # a creator token is not an admin's
     if path.startswith("/api/") or (method, path) in _TURNS:
         found.append("403")  # roles and scopes on /api; the blocklist on turns
     named = (method, path) in _NAMES_A_PERSONA or (method, path) in _FINDS_A_PERSON

@@ -8,10 +8,13 @@ are the platforms, whose payloads the platforms document.
 
 from __future__ import annotations
 
+import time
+
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from personae.contracts import WebhookRequest
+from personae.metrics import WEBHOOK_ACK_SECONDS, WEBHOOK_ACKS
 from personae.server.deps import RuntimeDep
 from personae.server.errors import unreachable
 from personae.work.backlog import RETRY_AFTER_S
@@ -32,6 +35,15 @@ async def webhook_route(kind: str, route: str, request: Request, runtime: Runtim
 
 
 async def _serve(kind: str, route: str, request: Request, runtime: RuntimeDep) -> Response:
+    started = time.perf_counter()
+    response = await _answer(kind, route, request, runtime)
+    known = kind if kind in runtime.connections.specs else "unknown"  # bounded label values
+    WEBHOOK_ACKS.labels(known, str(response.status_code)).inc()
+    WEBHOOK_ACK_SECONDS.labels(known).observe(time.perf_counter() - started)
+    return response
+
+
+async def _answer(kind: str, route: str, request: Request, runtime: RuntimeDep) -> Response:
     webhook_request = WebhookRequest(
         method=request.method,
         query=dict(request.query_params),

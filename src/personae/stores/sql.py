@@ -258,6 +258,10 @@ class SqlStore:
     async def settle_job(self, job_id: int, error: str | None) -> None:
         await self._run.write(_work.settle_job, job_id, error)
 
+    async def work_depth(self) -> dict[str, tuple[int, datetime | None]]:
+        """Unfinished jobs by kind: their number and the oldest one's creation time."""
+        return await self._run.read(_work.work_backlog)
+
     async def unfinished_work(self, kinds: Sequence[str]) -> list[Job]:
         return await self._run.read(_work.unfinished_work, kinds)
 

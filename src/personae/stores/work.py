@@ -184,6 +184,16 @@ def _history_before(conn: Connection, conversation_id: str, message_id: int, lim
     return tuple(stored_message(row) for row in rows)
 
 
+def work_backlog(conn: Connection) -> dict[str, tuple[int, datetime | None]]:
+    """Unfinished jobs by kind: how many, and when the oldest was recorded (for /metrics)."""
+    query = (
+        select(work.c.kind, func.count(), func.min(work.c.created_at))
+        .where(work.c.status.in_(UNFINISHED))
+        .group_by(work.c.kind)
+    )
+    return {kind: (count, oldest) for kind, count, oldest in conn.execute(query).all()}
+
+
 def unfinished_work(conn: Connection, kinds: Sequence[str]) -> list[Job]:
     """Jobs recorded and not yet done or failed, in arrival order."""
     query = (

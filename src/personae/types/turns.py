@@ -105,6 +105,8 @@ class EngineInfo:
     # What the engine can do beyond plain text, checked before a turn asks for it.
     supports_response_format: bool = False
     supports_logprobs: bool = False
+    # Prompt layout the chat template needs: chatml, or strict user/assistant alternation.
+    template: str = "chatml"
 
 
 # ---------------------------------------------------------------- stored records

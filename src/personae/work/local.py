@@ -11,11 +11,13 @@ it done in the same transaction).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from personae.contracts import JobHandler, WorkSource
+from personae.errors import RetryLater
 from personae.types import Job
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,7 @@ class LocalWorkQueue:
         self._drainers: dict[str, asyncio.Task[None]] = {}
         self._held: set[int] = set()  # ids of jobs queued or running here
         self._closing = False
+        self._closed = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -63,6 +66,7 @@ class LocalWorkQueue:
 
     async def aclose(self, timeout_s: float = 30.0) -> None:
         self._closing = True
+        self._closed.set()
         running = list(self._drainers.values())
         if running:
             await asyncio.wait(running, timeout=timeout_s)
@@ -83,9 +87,8 @@ class LocalWorkQueue:
                     await self._calm()
                 job = heapq.heappop(lane)[2]
                 try:
-                    await handler(job)
-                except Exception:  # the handler records its failures; this is a bug's trace
-                    log.exception("job %d (%s) failed", job.id, job.kind)
+                    while await self._again(handler, job):
+                        pass
                 finally:
                     self._held.discard(job.id)
                     if not self._held:
@@ -95,6 +98,20 @@ class LocalWorkQueue:
             del self._drainers[conversation_id]
             if not lane:
                 del self._lanes[conversation_id]
+
+    async def _again(self, handler: JobHandler, job: Job) -> bool:
+        """Run the job once; True when it asked to run again (after its delay, unless the
+        queue is closing: then it stays recorded for the next start)."""
+        try:
+            await handler(job)
+        except RetryLater as later:
+            log.info("job %d (%s) runs again in %.1fs: %s", job.id, job.kind, later.delay_s, later)
+            with contextlib.suppress(TimeoutError):  # closing cuts the wait short
+                await asyncio.wait_for(self._closed.wait(), later.delay_s)
+            return not self._closing
+        except Exception:  # the handler records its failures; this is a bug's trace
+            log.exception("job %d (%s) failed", job.id, job.kind)
+        return False
 
     async def join(self) -> None:
         """Wait until no job is queued or running here (tests, a CLI that must finish)."""
