@@ -22,10 +22,13 @@ from personae.types import (
     InboundEvent,
     Job,
     LoreTimer,
+    MediaKind,
+    MediaRecord,
     OutboxItem,
     PersonaRecord,
     PersonRef,
     SendResult,
+    StoredMedia,
     StoredMessage,
     Trace,
     TurnContext,
@@ -187,6 +190,50 @@ class TurnLog(Protocol):
     ) -> TurnRecord | None:
         """Record a failed turn (when a persona revision answered) and mark its job failed
         with ``trace.error``, atomically; the inbound message stays, awaiting a retry."""
+        ...
+
+
+# ---------------------------------------------------------------- media
+
+
+class MediaStore(Protocol):
+    """Files by content hash: the same bytes are stored once, whoever sent them.
+
+    ``put`` sniffs what the bytes really are (the declared type is a hint at most), enforces
+    the per-kind type and size limits, and writes all or nothing: a refused or failed put
+    leaves no file behind. The folder implementation (personae.media.store) could be replaced
+    by object storage behind this same contract.
+    """
+
+    async def put(
+        self, data: bytes, kind: MediaKind | None = None, declared_mime: str | None = None
+    ) -> StoredMedia:
+        """Store ``data``; raises MediaRefused (what is wrong, and the limit) when it is not an
+        accepted file of ``kind`` (None: whatever kind the content is)."""
+        ...
+
+    async def read(self, sha256: str) -> bytes:
+        """The stored bytes; raises NotFound when there are none under that hash."""
+        ...
+
+    async def delete(self, sha256: str) -> bool:
+        """Remove the file; False when there was none."""
+        ...
+
+    def location(self, sha256: str) -> str:
+        """Where the file lives, for the record (a path, or an object URL)."""
+        ...
+
+
+class AttachmentLog(Protocol):
+    """The attachments recorded on stored messages (the store's ``attachments`` table)."""
+
+    async def add_attachment(self, record: MediaRecord) -> bool:
+        """Record an attachment once per (message, position); False when it was already."""
+        ...
+
+    async def message_attachments(self, message_id: int) -> list[MediaRecord]:
+        """A message's attachments, in position order."""
         ...
 
 

@@ -28,6 +28,8 @@ from personae.delivery.planner import split_planner
 from personae.delivery.worker import Deliveries
 from personae.embed import load_minilm
 from personae.errors import CardInvalid, ConfigError, PersonaInvalid, Problem
+from personae.media.sniff import MediaLimits
+from personae.media.store import FolderMediaStore
 from personae.memory.commands import MemoryCommands
 from personae.memory.service import MemoryService
 from personae.memory.source import MemorySource
@@ -131,6 +133,7 @@ class Runtime:
     memory: MemoryService
     commands: Commands
     pressure: LoopPressure
+    media: FolderMediaStore
     sources: list[ContextSource] = field(default_factory=list)
     guards: tuple[Guard, ...] = ()
 
@@ -190,6 +193,7 @@ class Runtime:
         if settings.memory:  # what the persona remembers is a context source like lore
             sources = [*sources, MemorySource(memory)]
         inbound_ref: list[Inbound] = []  # built below, once the turn runner exists
+        media = FolderMediaStore(settings.home / "media", MediaLimits.of(settings))
 
         async def direct(route: ReplyRoute, text: str) -> None:
             channel = inbound_ref[0].channel(route.channel, route.connection)
@@ -212,6 +216,9 @@ class Runtime:
             sources=sources,
             safety=safety_policy(settings, guards),
             after_turn=memory_work.after_turn if settings.memory else None,
+            media=media,
+            attachments=store,
+            media_wait_s=settings.media_wait_s,
         )
         deliveries = Deliveries(store, connections, settings, calm=pressure.calm)
 
@@ -229,14 +236,20 @@ class Runtime:
         await work.serve(process)
         # Delivery statuses from webhooks update the outbox rows they report on.
         inbound = Inbound(
-            settings, connections, turns, store, deliveries.record_status, pressure=pressure
+            settings,
+            connections,
+            turns,
+            store,
+            deliveries.record_status,
+            pressure=pressure,
+            media=media,
         )
         inbound_ref.append(inbound)
         return cls(
             settings=settings, store=store, engines=engines, turns=turns,
             connections=connections, work=work, events=events, inbound=inbound,
             pollers=Pollers(inbound), deliveries=deliveries, pressure=pressure,
-            sources=sources, guards=guards,
+            sources=sources, guards=guards, media=media,
             memory=memory, commands=commands,
         )  # fmt: skip
 

@@ -140,6 +140,46 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(
         8000, ge=1, description="Longest accepted inbound message, in characters (longer: 413)"
     )
+    media_max_image_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="Largest accepted image, in bytes (larger: refused)"
+    )
+    media_max_image_pixels: int = Field(
+        40_000_000,
+        ge=1,
+        description="Most pixels (width × height) an accepted image may decode to; guards "
+        "against decompression bombs",
+    )
+    media_max_audio_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="Largest accepted audio file, in bytes"
+    )
+    media_max_video_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, description="Largest accepted video file, in bytes"
+    )
+    media_max_document_bytes: int = Field(
+        32 * 1024 * 1024, ge=1024, description="Largest accepted document (or other file), in bytes"
+    )
+    media_body_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body on the routes that carry media (/v1/chat/completions "
+        "with image parts, the web chat's photo upload), in bytes (larger: 413)",
+    )
+    media_fetch_remote: bool = Field(
+        False,
+        description="Fetch http(s) image URLs sent in /v1 image_url parts (public addresses "
+        "only; private, loopback and link-local ones are always refused); off: data URLs only",
+    )
+    media_wait_s: float = Field(
+        20.0,
+        ge=0,
+        description="Seconds a channel turn waits for its attachments to finish downloading "
+        "before it answers without them",
+    )
+    openai_accepts_images: bool = Field(
+        False,
+        description="openai engine: the served model sees images (a vision model); images are "
+        "then sent as image_url parts",
+    )
     memory: bool = Field(
         True,
         description="Long-term memory: facts extracted after each turn and recalled in the "

@@ -25,10 +25,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 from personae.contracts import (
+    AttachmentLog,
     ContextSource,
     Engine,
     EventSink,
     Inbox,
+    MediaStore,
     PersonaSource,
     TurnLog,
     WorkQueue,
@@ -55,11 +57,13 @@ from personae.core.prompt import (
     persona_prefix,
 )
 from personae.core.safety import STOPPING, HoldBack, SafetyPolicy, Said, noteworthy, status_of
+from personae.core.seeing import images_of, seeing_blocks
 from personae.core.template import render_persona
 from personae.errors import (
     BadRequest,
     EngineError,
     MessageTooLarge,
+    NotFound,
     PersonaeError,
     PersonaNotFound,
     TooManyMessages,
@@ -72,14 +76,17 @@ from personae.types import (
     GenerationOptions,
     GuardInput,
     HistoryItem,
+    ImagePart,
     Job,
     Location,
+    MediaRecord,
     ModelSettings,
     OutboxItem,
     PersonaRecord,
     ReplyGuarded,
     ReplyRoute,
     ResponseFormat,
+    StoredMedia,
     StoredMessage,
     TextDelta,
     TurnContext,
@@ -122,6 +129,9 @@ class TurnSpec:
     route: ReplyRoute | None = None
     location: Location | None = None
     contacts: tuple[Contact, ...] = ()
+    # Attachments recorded (or still being fetched) on the person's message: the turn waits
+    # until this many are recorded, or PERSONAE_MEDIA_WAIT_S passed.
+    media_count: int = 0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
@@ -144,6 +154,7 @@ class TurnSpec:
             ReplyRoute(**route) if route else None,
             Location(**location) if location else None,
             tuple(Contact(**c) for c in contacts),
+            data.get("media_count", 0),
         )
 
 
@@ -167,6 +178,9 @@ class TurnRunner:
         sources: Sequence[ContextSource] = (),
         safety: SafetyPolicy | None = None,
         after_turn: AfterTurn | None = None,
+        media: MediaStore | None = None,
+        attachments: AttachmentLog | None = None,
+        media_wait_s: float = 20.0,
     ) -> None:
         self._personas = personas
         self._inbox = inbox
@@ -183,6 +197,9 @@ class TurnRunner:
         self._direct = direct
         self._safety = safety or SafetyPolicy(())
         self._after_turn = after_turn
+        self._media = media
+        self._attachments = attachments
+        self._media_wait_s = media_wait_s
         # The history is a source like the others, asked last (its blocks sort by depth).
         self._sources: tuple[ContextSource, ...] = (
             *sources,
@@ -208,10 +225,10 @@ class TurnRunner:
         self.check(turn)
         spec = TurnSpec(
             turn.persona, turn.instructions, turn.options, turn.allow_unpublished, route,
-            turn.location, turn.contacts,
+            turn.location, turn.contacts, turn.pending_media + len(turn.media),
         )  # fmt: skip
         # One write, in call order: on SQLite's single writer, arrival order is call order.
-        return await self._inbox.accept_turn(
+        accepted = await self._inbox.accept_turn(
             turn.persona,
             turn.person,
             turn.text,
@@ -220,6 +237,23 @@ class TurnRunner:
             spec.to_json(),
             turn.allow_unpublished,
         )
+        if turn.media and self._attachments is not None and self._media is not None:
+            # Recorded before the job is submitted: the turn finds them at once.
+            for position, media in enumerate(turn.media):
+                await self._attachments.add_attachment(
+                    MediaRecord(
+                        accepted.message.id,
+                        position,
+                        media.kind,
+                        "upload",
+                        "ok",
+                        media.mime_type,
+                        media.size,
+                        media.sha256,
+                        self._media.location(media.sha256),
+                    )
+                )
+        return accepted
 
     async def submit(self, job: Job) -> None:
         """Hand an accepted job to the work queue (later than accept, for a deferred one)."""
@@ -345,7 +379,10 @@ class TurnRunner:
                 conversation_id=context.conversation.id,
                 message_id=message.id,
             )
-            prompt = await self._assemble(engine, record, spec.instructions, spec.options, request)
+            images, unreadable = await self._message_media(message.id, spec.media_count)
+            prompt = await self._assemble(
+                engine, record, spec.instructions, spec.options, request, images, unreadable
+            )
             clock.assembled_ms = clock.now_ms()
             if gate.preface:
                 await emit(TextDelta(gate.preface))
@@ -508,7 +545,10 @@ class TurnRunner:
                 history=tuple(HistoryItem(message) for message in turn.history),
                 persona_revision=record.revision,
             )
-            prompt = await self._assemble(engine, record, turn.instructions, turn.options, request)
+            images = await self._read_images(turn.media)
+            prompt = await self._assemble(
+                engine, record, turn.instructions, turn.options, request, images
+            )
             clock.assembled_ms = clock.now_ms()
             if gate.preface:
                 await emit(TextDelta(gate.preface))
@@ -531,13 +571,60 @@ class TurnRunner:
         instructions: str,
         options: GenerationOptions,
         request: ContextRequest,
+        images: Sequence[ImagePart] = (),
+        unreadable: Sequence[MediaRecord] = (),
     ) -> AssembledPrompt:
-        """Count the fixed parts while every context source looks up its blocks, then fit."""
+        """Count the fixed parts while every context source looks up its blocks, then fit.
+        Images go on the person's message only for an engine that sees them; otherwise the
+        seeing notes (core/seeing.py) tell the persona what it cannot look at."""
+        sees = engine.info.accepts_images
         fixed, blocks = await asyncio.gather(
-            count_fixed(engine, persona_prefix(record.persona), instructions, request.text),
+            count_fixed(
+                engine,
+                persona_prefix(record.persona),
+                instructions,
+                request.text,
+                images if sees else (),
+            ),
             gather_blocks(self._sources, request),
         )
-        return await fit(engine, record, options, fixed, blocks)
+        notes = seeing_blocks(images, unreadable, sees)
+        return await fit(engine, record, options, fixed, (*notes, *blocks))
+
+    async def _message_media(
+        self, message_id: int, expected: int
+    ) -> tuple[list[ImagePart], list[MediaRecord]]:
+        """The message's images (read from the media store) and the files that could not be
+        stored. Waits for a channel's after-accept download to record all ``expected``
+        attachments, at most media_wait_s; what is still missing then is left out."""
+        if expected <= 0 or self._attachments is None:
+            return [], []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._media_wait_s
+        records = await self._attachments.message_attachments(message_id)
+        while len(records) < expected and loop.time() < deadline:
+            await asyncio.sleep(MEDIA_POLL_S)
+            records = await self._attachments.message_attachments(message_id)
+        if len(records) < expected:
+            log.info("message %d: %d of %d attachments in time", message_id, len(records), expected)
+        shown, unreadable = images_of(records)
+        stored = [
+            StoredMedia(r.sha256 or "", "image", r.mime_type or "", r.size or 0) for r in shown
+        ]
+        return await self._read_images(stored), unreadable
+
+    async def _read_images(self, media: Sequence[StoredMedia]) -> list[ImagePart]:
+        if self._media is None:
+            return []
+        parts: list[ImagePart] = []
+        for item in media:
+            if item.kind not in ("image", "sticker"):
+                continue
+            try:
+                parts.append(ImagePart(item, await self._media.read(item.sha256)))
+            except NotFound:  # deleted since (a person's data erased): nothing to show
+                log.info("media %s is gone; the turn goes on without it", item.sha256)
+        return parts
 
     async def drain(self, timeout_s: float = 30.0) -> None:
         """Let stateless turns in flight finish before shutdown (jobs: WorkQueue.aclose)."""
@@ -556,6 +643,7 @@ def _asks_abilities(options: GenerationOptions) -> bool:
     return options.response_format is not None or options.logprobs
 
 
+MEDIA_POLL_S = 0.2  # how often a turn looks whether its attachments are recorded yet
 # The channel name the safety stages see for stateless /v1 calls (no stored conversation).
 STATELESS = "stateless"
 

@@ -36,6 +36,7 @@ from personae.types.lore import (
     LoreTimer,
     SelectiveLogic,
 )
+from personae.types.media import ImagePart, MediaKind, MediaRecord, StoredMedia
 from personae.types.persona import (
     SLUG_PATTERN,
     TEMPLATE_FIELDS,
@@ -136,6 +137,7 @@ __all__ = [
     "GuardInput",
     "GuardOutput",
     "HistoryItem",
+    "ImagePart",
     "InboundEvent",
     "Job",
     "Location",
@@ -143,6 +145,8 @@ __all__ = [
     "LorePosition",
     "LoreTimer",
     "Lorebook",
+    "MediaKind",
+    "MediaRecord",
     "ModelSettings",
     "OutboxEntry",
     "OutboxItem",
@@ -160,6 +164,7 @@ __all__ = [
     "SafetySettings",
     "SelectiveLogic",
     "SendResult",
+    "StoredMedia",
     "StoredMessage",
     "StyleRules",
     "TextDelta",

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from personae.types.channels import Contact, Location
+from personae.types.media import ImagePart, StoredMedia
 from personae.types.persona import Persona
 from personae.types.safety import TurnStatus, Verdict
 
@@ -23,6 +24,8 @@ Role = Literal["system", "user", "assistant"]
 class ChatMessage:
     role: Role
     content: str
+    # Images that go with the text, for an engine that sees (EngineInfo.accepts_images).
+    images: tuple[ImagePart, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +108,8 @@ class EngineInfo:
     # What the engine can do beyond plain text, checked before a turn asks for it.
     supports_response_format: bool = False
     supports_logprobs: bool = False
+    # The engine reads image parts (a vision model); a text-only one gets a note instead.
+    accepts_images: bool = False
 
 
 # ---------------------------------------------------------------- stored records
@@ -280,6 +285,10 @@ class TurnInput:
     # What a messaging channel sent as structured data (``text`` also describes it in words).
     location: Location | None = None
     contacts: tuple[Contact, ...] = ()
+    # Files that came with the message, already in the media store (sniffed and within limits).
+    media: tuple[StoredMedia, ...] = ()
+    # Attachments a channel fetches after accept (the turn waits for them, briefly).
+    pending_media: int = 0
 
 
 # Events a turn yields, in order: TurnStarted, TextDelta*, [ReplyGuarded], TurnFinished.
