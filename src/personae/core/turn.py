@@ -239,20 +239,13 @@ class TurnRunner:
         )
         if turn.media and self._attachments is not None and self._media is not None:
             # Recorded before the job is submitted: the turn finds them at once.
-            for position, media in enumerate(turn.media):
-                await self._attachments.add_attachment(
-                    MediaRecord(
-                        accepted.message.id,
-                        position,
-                        media.kind,
-                        "upload",
-                        "ok",
-                        media.mime_type,
-                        media.size,
-                        media.sha256,
-                        self._media.location(media.sha256),
-                    )
-                )
+            for position, part in enumerate(turn.media):
+                media = await self._media.put(part.data, part.media.kind, part.media.mime_type)
+                record = MediaRecord(
+                    accepted.message.id, position, media.kind, "upload", "ok", media.mime_type,
+                    media.size, media.sha256, self._media.location(media.sha256),
+                )  # fmt: skip
+                await self._attachments.add_attachment(record)
         return accepted
 
     async def submit(self, job: Job) -> None:
@@ -545,7 +538,7 @@ class TurnRunner:
                 history=tuple(HistoryItem(message) for message in turn.history),
                 persona_revision=record.revision,
             )
-            images = await self._read_images(turn.media)
+            images = list(turn.media)
             prompt = await self._assemble(
                 engine, record, turn.instructions, turn.options, request, images
             )

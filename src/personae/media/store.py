@@ -25,6 +25,15 @@ PART_SUFFIX = ".part"
 STALE_PART_S = 3600.0  # a partial file this old belongs to no write in progress
 
 
+def inspect(
+    data: bytes, limits: MediaLimits, kind: MediaKind | None = None, declared: str | None = None
+) -> StoredMedia:
+    """What ``data`` would be stored as (sniffed, within limits), without storing it."""
+    found = sniff(data, limits, kind, declared)
+    digest = hashlib.sha256(data).hexdigest()
+    return StoredMedia(digest, found.kind, found.mime_type, len(data), found.width, found.height)
+
+
 class FolderMediaStore:
     """MediaStore (contracts.py) over a local folder."""
 
@@ -41,11 +50,8 @@ class FolderMediaStore:
     def put_sync(
         self, data: bytes, kind: MediaKind | None = None, declared_mime: str | None = None
     ) -> StoredMedia:
-        found = sniff(data, self.limits, kind, declared_mime)  # raises before anything is written
-        digest = hashlib.sha256(data).hexdigest()
-        stored = StoredMedia(
-            digest, found.kind, found.mime_type, len(data), found.width, found.height
-        )
+        stored = inspect(data, self.limits, kind, declared_mime)  # raises before any write
+        digest = stored.sha256
         self._prepare()
         path = self.folder / digest
         if path.exists():

@@ -32,6 +32,9 @@ from personae.server.request_id import RequestId
 from personae.server.textcheck import BodyTextCheck
 from personae.settings import Settings
 
+# Routes whose bodies carry photos: they take up to PERSONAE_MEDIA_BODY_BYTES.
+MEDIA_PATHS = ("/v1/chat/completions", "/web/api/upload")
+
 Progress = Callable[[str], None]
 
 
@@ -74,7 +77,11 @@ def create_app(
     install_openapi(app)
     app.add_middleware(BodyTextCheck)  # inside the limit: it reads bodies already capped
     app.add_middleware(
-        BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        timeout_s=settings.body_timeout_s,
+        media_paths=MEDIA_PATHS,
+        media_bytes=settings.media_body_bytes,
     )
     # Added late, so it runs early: a refused Host gets no further.
     app.add_middleware(HostCheck, allowed=allowed_hosts(settings))

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from personae.types.channels import Contact, Location
-from personae.types.media import ImagePart, StoredMedia
+from personae.types.media import ImagePart
 from personae.types.persona import Persona
 from personae.types.safety import TurnStatus, Verdict
 
@@ -285,8 +285,9 @@ class TurnInput:
     # What a messaging channel sent as structured data (``text`` also describes it in words).
     location: Location | None = None
     contacts: tuple[Contact, ...] = ()
-    # Files that came with the message, already in the media store (sniffed and within limits).
-    media: tuple[StoredMedia, ...] = ()
+    # Images that came with the message, sniffed and within limits: a kept conversation stores
+    # them in the media store on accept; a stateless turn only shows them to the model.
+    media: tuple[ImagePart, ...] = ()
     # Attachments a channel fetches after accept (the turn waits for them, briefly).
     pending_media: int = 0
 
