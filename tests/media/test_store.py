@@ -46,7 +46,7 @@ async def test_an_image_is_stored_once_by_hash_as_what_it_really_is(tmp_path: Pa
 @pytest.mark.parametrize(
     ("data", "kind", "declared", "says"),
     [
-        (png()[:-30], "image", "image/png", "corrupt or truncated"),
+        (png()[:-12], "image", "image/png", "corrupt or truncated"),
         (jpeg()[: len(jpeg()) // 2], "image", "image/jpeg", "corrupt or truncated"),
         (b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, "image", "image/png", "corrupt or truncated"),
         (pixel_bomb(10_000), "image", "image/png", "over the limit of 1000000"),

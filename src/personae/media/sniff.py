@@ -2,8 +2,9 @@
 
 Images are opened with Pillow: the header gives the format and the size, checked against the
 pixel limit before anything is decoded (a decompression bomb is refused from its header), then
-the whole image is decoded once so a truncated or corrupt file is refused here, not in a
-model's image loader later. Other kinds are recognised by their magic numbers.
+the file's structure is verified (PNG checksums and end marker) and the whole image decoded
+once, so a truncated or corrupt file is refused here, not in a model's image loader later.
+Other kinds are recognised by their magic numbers.
 """
 
 from __future__ import annotations
@@ -112,6 +113,8 @@ def _image(data: bytes, limits: MediaLimits) -> Sniffed:
                     f"the image is {width}×{height} = {width * height} pixels, over the limit "
                     f"of {limits.image_pixels}; send a smaller image"
                 )
+            image.verify()  # chunk checksums and the end marker (PNG): a cut file fails
+        with Image.open(io.BytesIO(data)) as image:
             image.load()  # the whole decode: a truncated or corrupt file fails here
     except MediaRefused:
         raise

@@ -19,6 +19,7 @@ from personae.server import (
     memory_routes,
     openai_routes,
     rights_routes,
+    web_media,
     web_routes,
     webhook_routes,
 )
@@ -31,9 +32,6 @@ from personae.server.openapi import install_openapi
 from personae.server.request_id import RequestId
 from personae.server.textcheck import BodyTextCheck
 from personae.settings import Settings
-
-# Routes whose bodies carry photos: they take up to PERSONAE_MEDIA_BODY_BYTES.
-MEDIA_PATHS = ("/v1/chat/completions", "/web/api/upload")
 
 Progress = Callable[[str], None]
 
@@ -80,8 +78,13 @@ def create_app(
         BodyLimit,
         max_bytes=settings.max_body_bytes,
         timeout_s=settings.body_timeout_s,
-        media_paths=MEDIA_PATHS,
-        media_bytes=settings.media_body_bytes,
+        media_limits={
+            "/v1/chat/completions": (settings.media_body_bytes, "PERSONAE_MEDIA_BODY_BYTES"),
+            web_media.UPLOAD_PATH: (
+                settings.media_max_image_bytes,
+                "PERSONAE_MEDIA_MAX_IMAGE_BYTES",
+            ),
+        },
     )
     # Added late, so it runs early: a refused Host gets no further.
     app.add_middleware(HostCheck, allowed=allowed_hosts(settings))
@@ -94,6 +97,7 @@ def create_app(
     app.include_router(card_routes.router)
     app.include_router(eval_routes.router)
     app.include_router(web_routes.router)
+    app.include_router(web_media.router)
     app.include_router(webhook_routes.router)
     app.include_router(rights_routes.admin_router)
     app.include_router(rights_routes.router)

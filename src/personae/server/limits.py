@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,21 +29,18 @@ class BodyLimit:
         app: ASGIApp,
         max_bytes: int,
         timeout_s: float,
-        media_paths: tuple[str, ...] = (),
-        media_bytes: int = 0,
+        media_limits: Mapping[str, tuple[int, str]] | None = None,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.timeout_s = timeout_s
-        # Routes that carry photos (image parts, uploads) take bodies up to media_bytes.
-        self.media_paths = media_paths
-        self.media_bytes = max(media_bytes, max_bytes)
+        # Routes that carry photos (image parts, uploads): their own cap, and its setting.
+        self.media_limits = dict(media_limits or {})
 
     def limit_for(self, scope: Scope) -> tuple[int, str]:
         """The body limit of this request's path, and the setting that raises it."""
-        if scope["path"] in self.media_paths:
-            return self.media_bytes, "PERSONAE_MEDIA_BODY_BYTES"
-        return self.max_bytes, "PERSONAE_MAX_BODY_BYTES"
+        found = self.media_limits.get(scope["path"])
+        return found if found is not None else (self.max_bytes, "PERSONAE_MAX_BODY_BYTES")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
