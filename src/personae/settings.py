@@ -115,6 +115,11 @@ class Settings(BaseSettings):
     prompt_cache_mib: int = Field(
         256, ge=0, description="llamacpp: host-RAM prompt cache in MiB (0 turns it off)"
     )
+    mmproj: Path | None = Field(
+        None,
+        description="llamacpp: a multimodal projector GGUF (mmproj) made for the model; with it "
+        "the embedded engine sees images. Default: none (text only)",
+    )
     openai_base_url: str = Field(
         "http://127.0.0.1:8080/v1",
         description="openai engine: base URL of an OpenAI-compatible server (vLLM, llama.cpp, …)",
