@@ -225,6 +225,35 @@ class MediaStore(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class ImageRequest:
+    """A picture to make: what it shows, and the persona's look and seed, so the same
+    persona looks the same in every picture it sends."""
+
+    prompt: str
+    look: str = ""  # the persona's visual description, put before the prompt
+    seed: int | None = None
+    size: str = "1024x1024"
+
+
+@runtime_checkable
+class ImageGenerator(Protocol):
+    """Makes images from text; ``name`` is data. Raises EngineUnavailable (transient) or
+    EngineError (permanent, the server's own message)."""
+
+    name: str
+
+    async def generate(self, request: ImageRequest) -> bytes:
+        """The image's bytes (PNG, JPEG or WebP); the caller checks them like any upload."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+# A factory builds a ready image generator from the settings.
+ImageGeneratorFactory = Callable[["Settings"], Awaitable[ImageGenerator]]
+
+
 class AttachmentLog(Protocol):
     """The attachments recorded on stored messages (the store's ``attachments`` table)."""
 

@@ -180,6 +180,24 @@ class Settings(BaseSettings):
         description="Seconds a channel turn waits for its attachments to finish downloading "
         "before it answers without them",
     )
+    image_generator: str | None = Field(
+        None,
+        description="Image generator the personas draw their pictures with (`openai`: an "
+        "OpenAI-compatible /v1/images/generations server); default: none (gallery images only)",
+    )
+    image_base_url: str = Field(
+        "http://127.0.0.1:8081/v1",
+        description="openai image generator: base URL of an OpenAI-compatible images server",
+    )
+    image_api_key: SecretStr | None = Field(
+        None, description="openai image generator: API key sent as a Bearer token"
+    )
+    image_model: str = Field("default", description="openai image generator: model name")
+    image_size: str = Field(
+        "1024x1024",
+        pattern=r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$",
+        description="Size of generated images, WIDTHxHEIGHT",
+    )
     openai_accepts_images: bool = Field(
         False,
         description="openai engine: the served model sees images (a vision model); images are "

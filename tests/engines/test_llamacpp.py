@@ -44,7 +44,7 @@ async def test_missing_model_file_is_a_config_error_naming_the_path(tmp_path: Pa
 
 async def test_a_missing_multimodal_projector_is_a_config_error(tmp_path: Path) -> None:
     settings = llama_settings(mmproj=tmp_path / "no-such-mmproj.gguf")
-    with pytest.raises(ConfigError, match="PERSONAE_MMPROJ names .*no-such-mmproj.gguf"):
+    with pytest.raises(ConfigError, match=r"PERSONAE_MMPROJ names .*no-such-mmproj\.gguf"):
         await create_llamacpp_engine(settings, None)
 
 
