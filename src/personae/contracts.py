@@ -24,6 +24,7 @@ from personae.types import (
     LoreTimer,
     MediaKind,
     MediaRecord,
+    OutboundImage,
     OutboxItem,
     PersonaRecord,
     PersonRef,
@@ -418,6 +419,17 @@ class Channel(Protocol):
 
     async def fetch_media(self, attachment: Attachment) -> MediaFile:
         """Download an attachment, refusing types and sizes ``abilities`` does not accept."""
+        ...
+
+
+@runtime_checkable
+class ImageSender(Protocol):
+    """A channel that sends pictures as real image messages (not links in text)."""
+
+    async def send_image(
+        self, chat_id: str, image: OutboundImage, tag: str | None = None
+    ) -> SendResult:
+        """Upload and send one image with its caption; never raises for platform failures."""
         ...
 
 

@@ -24,10 +24,11 @@ from personae.core.personas import load_persona_dir
 from personae.core.png import SIGNATURE
 from personae.core.safety import SafetyPolicy
 from personae.core.turn import TURN, TurnRunner
-from personae.delivery.planner import split_planner
+from personae.delivery.planner import picture_items, split_planner
 from personae.delivery.worker import Deliveries
 from personae.embed import load_minilm
 from personae.errors import CardInvalid, ConfigError, PersonaInvalid, Problem
+from personae.images.pictures import GeneratedPictures
 from personae.media.sniff import MediaLimits
 from personae.media.store import FolderMediaStore
 from personae.memory.commands import MemoryCommands
@@ -136,6 +137,7 @@ class Runtime:
     media: FolderMediaStore
     sources: list[ContextSource] = field(default_factory=list)
     guards: tuple[Guard, ...] = ()
+    pictures: GeneratedPictures | None = None
 
     @classmethod
     async def start(
@@ -194,6 +196,7 @@ class Runtime:
             sources = [*sources, MemorySource(memory)]
         inbound_ref: list[Inbound] = []  # built below, once the turn runner exists
         media = FolderMediaStore(settings.home / "media", MediaLimits.of(settings))
+        pictures = GeneratedPictures(settings, media) if settings.image_generator else None
 
         async def direct(route: ReplyRoute, text: str) -> None:
             channel = inbound_ref[0].channel(route.channel, route.connection)
@@ -219,8 +222,10 @@ class Runtime:
             media=media,
             attachments=store,
             media_wait_s=settings.media_wait_s,
+            pictures=pictures.make if pictures is not None else None,
+            picture_outbox=picture_items,
         )
-        deliveries = Deliveries(store, connections, settings, calm=pressure.calm)
+        deliveries = Deliveries(store, connections, settings, calm=pressure.calm, media=media)
 
         async def process(job: Job) -> None:
             if job.kind == MEMORY:
@@ -249,7 +254,7 @@ class Runtime:
             settings=settings, store=store, engines=engines, turns=turns,
             connections=connections, work=work, events=events, inbound=inbound,
             pollers=Pollers(inbound), deliveries=deliveries, pressure=pressure,
-            sources=sources, guards=guards, media=media,
+            sources=sources, guards=guards, media=media, pictures=pictures,
             memory=memory, commands=commands,
         )  # fmt: skip
 
@@ -299,6 +304,8 @@ class Runtime:
         await self.work.aclose()  # running turns finish and are stored; queued ones stay recorded
         await self.turns.drain()
         await self.deliveries.aclose()
+        if self.pictures is not None:
+            await self.pictures.aclose()
         for source in self.sources:  # a source's writes in flight (lore timers) land
             close = getattr(source, "aclose", None)
             if close is not None:

@@ -21,7 +21,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 
 from personae.contracts import (
@@ -48,6 +48,7 @@ from personae.core.generation import (
     make_trace,
     replay,
 )
+from personae.core.pictures import PictureMaker, pictures_note, take_pictures
 from personae.core.prompt import (
     AssembledPrompt,
     HistorySource,
@@ -106,6 +107,8 @@ OutboxPlanner = Callable[[ReplyRoute, str], tuple[OutboxItem, ...]]
 # Sends one text to a channel chat right away, outside the outbox: only for the notice after
 # a person's data was deleted, which must not be stored (it would be a row about them).
 DirectSender = Callable[[ReplyRoute, str], Awaitable[None]]
+# The outbox rows of the pictures a reply sends (after its text rows).
+PictureOutbox = Callable[[ReplyRoute, Sequence[StoredMedia]], tuple[OutboxItem, ...]]
 # Work to do once a turn's reply is stored (memory extraction): records and submits its job.
 AfterTurn = Callable[[Job, TurnContext, StoredMessage], Awaitable[None]]
 TURN = "turn"
@@ -181,6 +184,8 @@ class TurnRunner:
         media: MediaStore | None = None,
         attachments: AttachmentLog | None = None,
         media_wait_s: float = 20.0,
+        pictures: PictureMaker | None = None,
+        picture_outbox: PictureOutbox | None = None,
     ) -> None:
         self._personas = personas
         self._inbox = inbox
@@ -200,6 +205,8 @@ class TurnRunner:
         self._media = media
         self._attachments = attachments
         self._media_wait_s = media_wait_s
+        self._pictures = pictures
+        self._picture_outbox = picture_outbox
         # The history is a source like the others, asked last (its blocks sort by depth).
         self._sources: tuple[ContextSource, ...] = (
             *sources,
@@ -390,10 +397,14 @@ class TurnRunner:
             await self._turns.fail_turn(context.conversation, message, revision, trace, job.id)
             raise
         trace = generated_trace(engine, prompt, clock, generated, gate.verdicts, gate.guard_ms)
+        generated, pictures = await self._make_pictures(record, generated)
         outbox = self._outbox(spec.route, generated.text) if spec.route else ()
+        if spec.route and pictures and self._picture_outbox is not None:
+            outbox = (*outbox, *self._picture_outbox(spec.route, pictures))
         reply, _ = await self._turns.complete_turn(
             context.conversation, message, generated.text, record.revision, trace, job.id, outbox
         )
+        await self._record_pictures(reply.id, pictures)
         if generated.guarded is not None:
             guarded = ReplyGuarded(generated.text, generated.status, generated.guarded)
             await self._events.publish(key, guarded)
@@ -582,7 +593,39 @@ class TurnRunner:
             gather_blocks(self._sources, request),
         )
         notes = seeing_blocks(images, unreadable, sees)
+        if self._pictures is not None:
+            notes.append(pictures_note())
         return await fit(engine, record, options, fixed, (*notes, *blocks))
+
+    async def _make_pictures(
+        self, record: PersonaRecord, generated: Generated
+    ) -> tuple[Generated, list[StoredMedia]]:
+        """The reply without its picture markers, and the pictures they asked for."""
+        if self._pictures is None or generated.status != "ok":
+            return generated, []
+        text, wanted = take_pictures(generated.text)
+        if not wanted:
+            return generated, []
+        made: list[StoredMedia] = []
+        for prompt in wanted:
+            try:
+                picture = await self._pictures(record.persona, prompt)
+            except PersonaeError as exc:  # the words still go out; the picture is noted
+                log.warning("picture %r for %s not made: %s", prompt[:60], record.persona.id, exc)
+                picture = None
+            if picture is not None:
+                made.append(picture)
+        return replace(generated, text=text or "📷"), made
+
+    async def _record_pictures(self, reply_id: int, pictures: Sequence[StoredMedia]) -> None:
+        if self._attachments is None or self._media is None:
+            return
+        for position, media in enumerate(pictures):
+            record = MediaRecord(
+                reply_id, position, media.kind, "persona", "ok", media.mime_type, media.size,
+                media.sha256, self._media.location(media.sha256),
+            )  # fmt: skip
+            await self._attachments.add_attachment(record)
 
     async def _message_media(
         self, message_id: int, expected: int

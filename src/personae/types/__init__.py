@@ -36,7 +36,7 @@ from personae.types.lore import (
     LoreTimer,
     SelectiveLogic,
 )
-from personae.types.media import ImagePart, MediaKind, MediaRecord, StoredMedia
+from personae.types.media import ImagePart, MediaKind, MediaRecord, OutboundImage, StoredMedia
 from personae.types.persona import (
     SLUG_PATTERN,
     TEMPLATE_FIELDS,
@@ -148,6 +148,7 @@ __all__ = [
     "MediaKind",
     "MediaRecord",
     "ModelSettings",
+    "OutboundImage",
     "OutboxEntry",
     "OutboxItem",
     "Outcome",

@@ -30,6 +30,15 @@ class ImagePart:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboundImage:
+    """A picture the persona sends on a channel: the file's bytes, its real type, a caption."""
+
+    data: bytes
+    mime_type: str
+    caption: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class MediaRecord:
     """One attachment of a stored message, as stored (``status`` ok) or why not."""
 

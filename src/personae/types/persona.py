@@ -132,6 +132,17 @@ class Persona(_Strict):
     boundaries: tuple[str, ...] = Field((), description="Topics the persona politely declines")
     model: ModelSettings = ModelSettings()
     avatar: str | None = Field(None, description="Image path, relative to the persona file")
+    appearance: str = Field(
+        "",
+        max_length=2000,
+        description="What the persona looks like, for the pictures it sends (image generation)",
+    )
+    image_seed: int | None = Field(
+        None,
+        ge=0,
+        le=2**31 - 1,
+        description="Seed for its generated pictures, so they keep one look; default: from its id",
+    )
     version: str = Field("1.0.0", description="The creator's version label for this persona")
     published: bool = Field(True, description="Listed as a model and in the web chat")
     safety: SafetySettings = Field(
