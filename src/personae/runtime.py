@@ -28,7 +28,7 @@ from personae.delivery.planner import picture_items, split_planner
 from personae.delivery.worker import Deliveries
 from personae.embed import load_minilm
 from personae.errors import CardInvalid, ConfigError, PersonaInvalid, Problem
-from personae.images.pictures import GeneratedPictures
+from personae.images.pictures import PersonaPictures
 from personae.media.sniff import MediaLimits
 from personae.media.store import FolderMediaStore
 from personae.memory.commands import MemoryCommands
@@ -137,7 +137,7 @@ class Runtime:
     media: FolderMediaStore
     sources: list[ContextSource] = field(default_factory=list)
     guards: tuple[Guard, ...] = ()
-    pictures: GeneratedPictures | None = None
+    pictures: PersonaPictures | None = None
 
     @classmethod
     async def start(
@@ -196,7 +196,9 @@ class Runtime:
             sources = [*sources, MemorySource(memory)]
         inbound_ref: list[Inbound] = []  # built below, once the turn runner exists
         media = FolderMediaStore(settings.home / "media", MediaLimits.of(settings))
-        pictures = GeneratedPictures(settings, media) if settings.image_generator else None
+        pictures = PersonaPictures(
+            settings, media, avatar_policy(settings), lambda texts: load_minilm().embed(texts)
+        )
 
         async def direct(route: ReplyRoute, text: str) -> None:
             channel = inbound_ref[0].channel(route.channel, route.connection)
@@ -222,7 +224,7 @@ class Runtime:
             media=media,
             attachments=store,
             media_wait_s=settings.media_wait_s,
-            pictures=pictures.make if pictures is not None else None,
+            pictures=pictures,
             picture_outbox=picture_items,
         )
         deliveries = Deliveries(store, connections, settings, calm=pressure.calm, media=media)

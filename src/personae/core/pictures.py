@@ -9,7 +9,7 @@ persona's pictures (runtime: the configured image generator, with the persona's 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from personae.types import ContextBlock, Persona, StoredMedia
 
@@ -21,8 +21,18 @@ NOTE = (
     "[[picture: what it shows]] on its own line, at most once per reply, only when a picture "
     "really helps.]"
 )
-# Makes one picture for a persona from what it should show; None when it could not.
-PictureMaker = Callable[[Persona, str], Awaitable[StoredMedia | None]]
+
+
+class PictureMaker(Protocol):
+    """Finds or draws a persona's pictures (runtime: its gallery, then the image generator)."""
+
+    def available(self, persona: Persona) -> bool:
+        """Whether this persona can send pictures at all (then the prompt says how)."""
+        ...
+
+    async def make(self, persona: Persona, prompt: str) -> StoredMedia | None:
+        """One picture of what ``prompt`` describes; None when none fits."""
+        ...
 
 
 def take_pictures(text: str) -> tuple[str, list[str]]:

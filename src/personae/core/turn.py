@@ -593,7 +593,7 @@ class TurnRunner:
             gather_blocks(self._sources, request),
         )
         notes = seeing_blocks(images, unreadable, sees)
-        if self._pictures is not None:
+        if self._pictures is not None and self._pictures.available(record.persona):
             notes.append(pictures_note())
         return await fit(engine, record, options, fixed, (*notes, *blocks))
 
@@ -609,7 +609,7 @@ class TurnRunner:
         made: list[StoredMedia] = []
         for prompt in wanted:
             try:
-                picture = await self._pictures(record.persona, prompt)
+                picture = await self._pictures.make(record.persona, prompt)
             except PersonaeError as exc:  # the words still go out; the picture is noted
                 log.warning("picture %r for %s not made: %s", prompt[:60], record.persona.id, exc)
                 picture = None

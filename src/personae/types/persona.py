@@ -114,6 +114,14 @@ class SafetySettings(_Strict):
     )
 
 
+class GalleryImage(_Strict):
+    """A picture the creator gave the persona to send, and what it shows (the persona picks
+    it when what it wants to show matches the description)."""
+
+    file: str = Field(min_length=1, description="Image path, relative to the persona file")
+    description: str = Field(min_length=1, max_length=500, description="What the picture shows")
+
+
 class Persona(_Strict):
     """A persona file: who it is, how it speaks, what it declines, which model answers."""
 
@@ -136,6 +144,9 @@ class Persona(_Strict):
         "",
         max_length=2000,
         description="What the persona looks like, for the pictures it sends (image generation)",
+    )
+    gallery: tuple[GalleryImage, ...] = Field(
+        (), max_length=100, description="Pictures the persona may send, each with a description"
     )
     image_seed: int | None = Field(
         None,
