@@ -36,6 +36,10 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     (folder / "ekko.yaml").write_text(
         textwrap.dedent("id: ekko\nname: Ekko\ngreeting: Hi there!\n")
     )
+    (folder / "dog.png").write_bytes(png(30, 30, (220, 170, 40)))
+    rex = "id: rex\nname: Rex\ngreeting: Woof!\ngallery:\n"
+    rex += "  - {file: dog.png, description: my golden retriever puppy in the park}\n"
+    (folder / "rex.yaml").write_text(rex)
     settings = Settings(
         home=home, engine="scripted", admin_token=ADMIN_TOKEN, personas_dir=folder,
         load_samples=False, memory=False, media_max_image_bytes=LIMIT,
@@ -92,6 +96,20 @@ def test_a_photo_alone_is_a_message(photos: LiveServer) -> None:
         sent = client.post("/web/personas/ekko/messages", json={"text": "", "images": [ref]})
         assert sent.status_code == 200
         assert "echo: [The person sent a picture]" in sent.text
+        # The trace names the picture and what became of it.
+        sha = ref.split(".")[0]
+        assert f"media:{sha}" in sent.text and "not shown: the model is text-only" in sent.text
+
+
+def test_a_persona_sends_a_gallery_picture_and_the_chat_shows_it(photos: LiveServer) -> None:
+    with person(photos) as client:
+        asked = client.post("/web/personas/rex/messages", json={"text": "[[picture: my dog]]"})
+        assert asked.status_code == 200, asked.text
+        history = client.get("/web/personas/rex/conversation").json()["messages"]
+        reply = history[-1]
+        assert (reply["role"], reply["content"]) == ("assistant", "echo:")  # marker taken out
+        [ref] = reply["images"]
+        assert client.get(f"/web/media/{ref}").content == png(30, 30, (220, 170, 40))
 
 
 def test_uploads_need_the_chat_cookie(photos: LiveServer) -> None:

@@ -86,7 +86,8 @@ async def upload(request: Request, runtime: RuntimeDep) -> dict[str, Any]:
 
 @router.get("/web/media/{ref}")
 async def web_media(ref: str, request: Request, runtime: RuntimeDep) -> Response:
-    """A photo this browser's person uploaded or sent, by its reference."""
+    """A photo this browser's person uploaded or sent, or a picture a persona sent them, by
+    its reference."""
     person = _cookie_person(request)
     data = await runtime.media.read(_sha_of(person, ref))
     part = await checked_image(runtime.settings, data, None)

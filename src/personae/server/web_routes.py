@@ -137,7 +137,7 @@ async def web_conversation(
             stored = await runtime.store.conversation_messages(found[0].id)
             messages = [
                 {"id": m.id, "role": m.role, "content": m.content,
-                 "images": await _image_refs(runtime, person, m.id) if m.role == "user" else []}
+                 "images": await _image_refs(runtime, person, m.id)}
                 for m in stored
             ]  # fmt: skip
     return {"persona": persona_card(persona), "messages": messages}

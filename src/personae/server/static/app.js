@@ -124,6 +124,19 @@ async function uploadPhoto(file) {
   $("pending-photos").append(item);
 }
 
+async function showPictures(reply, slug, replyId) {
+  const response = await fetch(`/web/personas/${encodeURIComponent(slug)}/conversation`,
+    { credentials: "same-origin" });
+  if (!response.ok) return;
+  const { messages } = await response.json();
+  const stored = messages.find((m) => m.id === replyId);
+  for (const ref of stored?.images || []) {
+    const img = photoImg(ref, "bubble-photo");
+    img.alt = `A picture from ${state.current?.name || "the persona"}`;
+    reply.before(img);
+  }
+}
+
 function takePhotos() {
   const photos = state.photos;
   state.photos = [];
@@ -277,6 +290,8 @@ async function send(text, images = []) {
       // The safety guard stopped or changed the reply: show the reply as stored instead.
       else if (event === "guarded") reply.textContent = data.text;
       else if (event === "done") {
+        // The persona sent pictures: its stored reply has them as attachments.
+        if (reply.textContent.includes("[[picture")) showPictures(reply, persona.id, data.reply.id);
         reply.textContent = data.reply.content;
         if (data.finish_reason === "length") {
           // Cut at the persona's length limit: say so rather than end mid-sentence silently.
