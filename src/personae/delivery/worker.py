@@ -222,7 +222,7 @@ class Deliveries:
         if template is None or not isinstance(channel, TemplateSender):
             await self._fail(row, "outside_window", _window_error(abilities, refusal))
             return None
-        if row.part > 1:
+        if row.part > 1 or row.image_sha256 is not None:  # a picture row follows its text
             error = "outside the 24-hour window: the template sent for part 1 replaced this reply"
             await self._fail(row, "outside_window", error)
             return None
