@@ -22,10 +22,14 @@ from personae.types import (
     InboundEvent,
     Job,
     LoreTimer,
+    MediaKind,
+    MediaRecord,
+    OutboundImage,
     OutboxItem,
     PersonaRecord,
     PersonRef,
     SendResult,
+    StoredMedia,
     StoredMessage,
     Trace,
     TurnContext,
@@ -190,6 +194,79 @@ class TurnLog(Protocol):
         ...
 
 
+# ---------------------------------------------------------------- media
+
+
+class MediaStore(Protocol):
+    """Files by content hash: the same bytes are stored once, whoever sent them.
+
+    ``put`` sniffs what the bytes really are (the declared type is a hint at most), enforces
+    the per-kind type and size limits, and writes all or nothing: a refused or failed put
+    leaves no file behind. The folder implementation (personae.media.store) could be replaced
+    by object storage behind this same contract.
+    """
+
+    async def put(
+        self, data: bytes, kind: MediaKind | None = None, declared_mime: str | None = None
+    ) -> StoredMedia:
+        """Store ``data``; raises MediaRefused (what is wrong, and the limit) when it is not an
+        accepted file of ``kind`` (None: whatever kind the content is)."""
+        ...
+
+    async def read(self, sha256: str) -> bytes:
+        """The stored bytes; raises NotFound when there are none under that hash."""
+        ...
+
+    async def delete(self, sha256: str) -> bool:
+        """Remove the file; False when there was none."""
+        ...
+
+    def location(self, sha256: str) -> str:
+        """Where the file lives, for the record (a path, or an object URL)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRequest:
+    """A picture to make: what it shows, and the persona's look and seed, so the same
+    persona looks the same in every picture it sends."""
+
+    prompt: str
+    look: str = ""  # the persona's visual description, put before the prompt
+    seed: int | None = None
+    size: str = "1024x1024"
+
+
+@runtime_checkable
+class ImageGenerator(Protocol):
+    """Makes images from text; ``name`` is data. Raises EngineUnavailable (transient) or
+    EngineError (permanent, the server's own message)."""
+
+    name: str
+
+    async def generate(self, request: ImageRequest) -> bytes:
+        """The image's bytes (PNG, JPEG or WebP); the caller checks them like any upload."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+# A factory builds a ready image generator from the settings.
+ImageGeneratorFactory = Callable[["Settings"], Awaitable[ImageGenerator]]
+
+
+class AttachmentLog(Protocol):
+    """The attachments recorded on stored messages (the store's ``attachments`` table)."""
+
+    async def add_attachment(self, record: MediaRecord) -> bool:
+        """Record an attachment once per (message, position); False when it was already."""
+        ...
+
+    async def message_attachments(self, message_id: int) -> list[MediaRecord]:
+        """A message's attachments, in position order."""
+        ...
+
+
 # ---------------------------------------------------------------- work and events
 
 JobHandler = Callable[[Job], Awaitable[None]]
@@ -344,6 +421,17 @@ class Channel(Protocol):
 
     async def fetch_media(self, attachment: Attachment) -> MediaFile:
         """Download an attachment, refusing types and sizes ``abilities`` does not accept."""
+        ...
+
+
+@runtime_checkable
+class ImageSender(Protocol):
+    """A channel that sends pictures as real image messages (not links in text)."""
+
+    async def send_image(
+        self, chat_id: str, image: OutboundImage, tag: str | None = None
+    ) -> SendResult:
+        """Upload and send one image with its caption; never raises for platform failures."""
         ...
 
 

@@ -107,6 +107,15 @@ class Unsupported(BadRequest):
         super().__init__(message)
 
 
+class MediaRefused(BadRequest):
+    """A file that is not what it claims, too large, corrupt or from where it may not come;
+    ``param`` names the request field at fault when there is one."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        self.param = param
+        super().__init__(message)
+
+
 class MessageTooLarge(BadRequest):
     def __init__(self, length: int, limit: int) -> None:
         self.length = length

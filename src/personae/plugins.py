@@ -10,7 +10,13 @@ from importlib.metadata import entry_points
 
 import pluggy
 
-from personae.contracts import ChannelSpec, ContextSourceFactory, EngineFactory, GuardFactory
+from personae.contracts import (
+    ChannelSpec,
+    ContextSourceFactory,
+    EngineFactory,
+    GuardFactory,
+    ImageGeneratorFactory,
+)
 
 hookspec = pluggy.HookspecMarker("personae")
 hookimpl = pluggy.HookimplMarker("personae")
@@ -19,6 +25,7 @@ RegisterEngine = Callable[[str, EngineFactory], None]
 RegisterChannel = Callable[[ChannelSpec], None]
 RegisterContextSource = Callable[[str, ContextSourceFactory], None]
 RegisterGuard = Callable[[str, GuardFactory], None]
+RegisterImageGenerator = Callable[[str, ImageGeneratorFactory], None]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +46,10 @@ class Hooks:
 
     def register_guards(self, register: RegisterGuard) -> None:
         """Register safety guard factories by name: ``register("name", factory)``."""
+
+    @hookspec
+    def register_image_generators(self, register: RegisterImageGenerator) -> None:
+        """Register image generator factories by name: ``register("name", factory)``."""
 
 
 @cache
@@ -102,4 +113,15 @@ def guard_factories() -> dict[str, GuardFactory]:
         found[name] = factory
 
     plugin_manager().hook.register_guards(register=register)
+    return found
+
+
+def image_generator_factories() -> dict[str, ImageGeneratorFactory]:
+    """Every registered image generator factory, by name."""
+    found: dict[str, ImageGeneratorFactory] = {}
+
+    def register(name: str, factory: ImageGeneratorFactory) -> None:
+        found[name] = factory
+
+    plugin_manager().hook.register_image_generators(register=register)
     return found

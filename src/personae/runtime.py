@@ -25,11 +25,14 @@ from personae.core.personas import load_persona_dir
 from personae.core.png import SIGNATURE
 from personae.core.safety import SafetyPolicy
 from personae.core.turn import TURN, Busy, TurnRunner
-from personae.delivery.planner import split_planner
+from personae.delivery.planner import picture_items, split_planner
 from personae.delivery.worker import DELIVER, Deliveries
 from personae.embed import load_minilm
 from personae.engines.routing import endpoint_models
 from personae.errors import CardInvalid, ConfigError, PersonaInvalid, Problem
+from personae.images.pictures import PersonaPictures
+from personae.media.sniff import MediaLimits
+from personae.media.store import FolderMediaStore
 from personae.memory.commands import MemoryCommands
 from personae.memory.service import MemoryService
 from personae.memory.source import MemorySource
@@ -142,10 +145,12 @@ class Runtime:
     memory: MemoryService
     commands: Commands
     pressure: LoopPressure
+    media: FolderMediaStore
     sources: list[ContextSource] = field(default_factory=list)
     guards: tuple[Guard, ...] = ()
     role: Role = "all"
     backlog: Backlog | None = None
+    pictures: PersonaPictures | None = None
 
     @classmethod
     async def start(
@@ -225,6 +230,10 @@ class Runtime:
         if settings.memory:  # what the persona remembers is a context source like lore
             sources = [*sources, MemorySource(memory)]
         inbound_ref: list[Inbound] = []  # built below, once the turn runner exists
+        media = FolderMediaStore(settings.home / "media", MediaLimits.of(settings))
+        pictures = PersonaPictures(
+            settings, media, avatar_policy(settings), lambda texts: load_minilm().embed(texts)
+        )
 
         async def direct(route: ReplyRoute, text: str) -> None:
             channel = inbound_ref[0].channel(route.channel, route.connection)
@@ -249,6 +258,11 @@ class Runtime:
             after_turn=memory_work.after_turn if settings.memory else None,
             loads_models=works,
             busy=Busy(settings.busy_reply, settings.busy_retry_s),
+            media=media,
+            attachments=store,
+            media_wait_s=settings.media_wait_s,
+            pictures=pictures,
+            picture_outbox=picture_items,
         )
         dispatch = None
         if cluster_queue is not None:
@@ -257,7 +271,9 @@ class Runtime:
             async def dispatch(conversation_id: str) -> None:
                 await lanes.submit_lane(DELIVER, conversation_id)
 
-        deliveries = Deliveries(store, connections, settings, calm=pressure.calm, dispatch=dispatch)
+        deliveries = Deliveries(
+            store, connections, settings, calm=pressure.calm, dispatch=dispatch, media=media
+        )
 
         async def process(job: Job) -> None:
             with job_context(job):  # its ids on every log line; its span when tracing
@@ -286,14 +302,20 @@ class Runtime:
             await work.serve(process)
         # Delivery statuses from webhooks update the outbox rows they report on.
         inbound = Inbound(
-            settings, connections, turns, store, deliveries.record_status, pressure=pressure
+            settings,
+            connections,
+            turns,
+            store,
+            deliveries.record_status,
+            pressure=pressure,
+            media=media,
         )
         inbound_ref.append(inbound)
         return cls(
             settings=settings, store=store, engines=engines, turns=turns,
             connections=connections, work=work, events=events, inbound=inbound,
             pollers=Pollers(inbound), deliveries=deliveries, pressure=pressure,
-            sources=sources, guards=guards,
+            sources=sources, guards=guards, media=media, pictures=pictures,
             memory=memory, commands=commands, role=role,
             backlog=Backlog(store, settings.queue_max_depth) if cluster else None,
         )  # fmt: skip

@@ -116,6 +116,11 @@ class Settings(BaseSettings):
     prompt_cache_mib: int = Field(
         256, ge=0, description="llamacpp: host-RAM prompt cache in MiB (0 turns it off)"
     )
+    mmproj: Path | None = Field(
+        None,
+        description="llamacpp: a multimodal projector GGUF (mmproj) made for the model; with it "
+        "the embedded engine sees images. Default: none (text only)",
+    )
     openai_base_url: str = Field(
         "http://127.0.0.1:8080/v1",
         description="openai engine: base URL of an OpenAI-compatible server (vLLM, llama.cpp, …)",
@@ -167,6 +172,64 @@ class Settings(BaseSettings):
     )
     max_message_chars: int = Field(
         8000, ge=1, description="Longest accepted inbound message, in characters (longer: 413)"
+    )
+    media_max_image_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="Largest accepted image, in bytes (larger: refused)"
+    )
+    media_max_image_pixels: int = Field(
+        40_000_000,
+        ge=1,
+        description="Most pixels (width × height) an accepted image may decode to; guards "
+        "against decompression bombs",
+    )
+    media_max_audio_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="Largest accepted audio file, in bytes"
+    )
+    media_max_video_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, description="Largest accepted video file, in bytes"
+    )
+    media_max_document_bytes: int = Field(
+        32 * 1024 * 1024, ge=1024, description="Largest accepted document (or other file), in bytes"
+    )
+    media_body_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body on the routes that carry media (/v1/chat/completions "
+        "with image parts, the web chat's photo upload), in bytes (larger: 413)",
+    )
+    media_fetch_remote: bool = Field(
+        False,
+        description="Fetch http(s) image URLs sent in /v1 image_url parts (public addresses "
+        "only; private, loopback and link-local ones are always refused); off: data URLs only",
+    )
+    media_wait_s: float = Field(
+        20.0,
+        ge=0,
+        description="Seconds a channel turn waits for its attachments to finish downloading "
+        "before it answers without them",
+    )
+    image_generator: str | None = Field(
+        None,
+        description="Image generator the personas draw their pictures with (`openai`: an "
+        "OpenAI-compatible /v1/images/generations server); default: none (gallery images only)",
+    )
+    image_base_url: str = Field(
+        "http://127.0.0.1:8081/v1",
+        description="openai image generator: base URL of an OpenAI-compatible images server",
+    )
+    image_api_key: SecretStr | None = Field(
+        None, description="openai image generator: API key sent as a Bearer token"
+    )
+    image_model: str = Field("default", description="openai image generator: model name")
+    image_size: str = Field(
+        "1024x1024",
+        pattern=r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$",
+        description="Size of generated images, WIDTHxHEIGHT",
+    )
+    openai_accepts_images: bool = Field(
+        False,
+        description="openai engine: the served model sees images (a vision model); images are "
+        "then sent as image_url parts",
     )
     memory: bool = Field(
         True,

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.policy
 import json
 import re
 import time
 from dataclasses import dataclass, field
+from email.parser import BytesParser
 from typing import Any
 
 GRAPH_VERSION = "v23.0"
@@ -77,6 +79,7 @@ class PlatformServer:
     fail_next: list[Reply | str] = field(default_factory=list)  # "hang": never answer
     media: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # id -> (mime, data)
     updates: list[dict[str, Any]] = field(default_factory=list)  # for getUpdates
+    media_delay_s: float = 0.0  # how long a media download takes to start answering
     # Approved WhatsApp templates, by (name, language code).
     templates: set[tuple[str, str]] = field(default_factory=lambda: {("hello_world", "en_US")})
     _counter: int = 0
@@ -100,7 +103,10 @@ class PlatformServer:
             k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in head[1:] if h)
         }
         raw = await reader.readexactly(int(headers.get("content-length", "0")))
-        body = json.loads(raw) if raw else None
+        if headers.get("content-type", "").startswith("multipart/form-data"):
+            body = multipart_fields(headers["content-type"], raw)
+        else:
+            body = json.loads(raw) if raw else None
         self.seen.append(Recorded(method, path, headers, body, time.monotonic()))
         if self.fail_next:
             canned = self.fail_next.pop(0)
@@ -111,6 +117,8 @@ class PlatformServer:
                 return
             status, extra, payload = canned
         else:
+            if self.media_delay_s and "media/" in path:
+                await asyncio.sleep(self.media_delay_s)
             status, extra, payload = self.answer(method, path.split("?")[0], headers, body)
         lines = [f"HTTP/1.1 {status} X", f"Content-Length: {len(payload)}", "Connection: close"]
         lines += [f"{k}: {v}" for k, v in extra.items()]
@@ -128,6 +136,8 @@ class PlatformServer:
             return graph_error(401, 190, "Invalid OAuth access token.", error_subcode=463)
         if path.startswith("/wa-media/"):  # WhatsApp media URLs need the bearer token
             return self._file(path.removeprefix("/wa-media/"))
+        if re.fullmatch(rf"/{GRAPH_VERSION}/{PHONE_ID}/media", path) and method == "POST":
+            return _json({"id": f"UPLOADED{self._next_id()}"})  # WhatsApp media upload
         match = re.fullmatch(rf"/{GRAPH_VERSION}/([^/]+)(/messages)?", path)
         if match is None:
             return graph_error(404, 803, "Unknown path components")
@@ -180,6 +190,8 @@ class PlatformServer:
                     "messages": [{"id": wamid}],
                 }
             )
+        if isinstance(body.get("recipient"), str):  # a multipart attachment upload
+            body = {**body, "recipient": json.loads(body["recipient"])}
         recipient = body["recipient"]["id"]
         if "sender_action" in body:
             return _json({"recipient_id": recipient})
@@ -199,6 +211,13 @@ class PlatformServer:
                 "chat": {"id": int(body["chat_id"]), "type": "private"},
                 "from": {"id": 123456, "is_bot": True, "first_name": "Persona"},
             }
+            return _json({"ok": True, "result": message})
+        if method == "sendPhoto":
+            sizes = [{"file_id": "SENT_PHOTO", "file_unique_id": "s1", "width": 64, "height": 48}]
+            message = {
+                "message_id": self._next_id(), "date": 1701813600, "photo": sizes,
+                "chat": {"id": int(body["chat_id"]), "type": "private"},
+            }  # fmt: skip
             return _json({"ok": True, "result": message})
         if method == "getMe":
             return _json({"ok": True, "result": BOT_INFO})
@@ -232,3 +251,21 @@ class PlatformServer:
 
 def _json(data: Any) -> Reply:
     return 200, {"Content-Type": "application/json"}, json.dumps(data).encode()
+
+
+def multipart_fields(content_type: str, raw: bytes) -> dict[str, Any]:
+    """A multipart/form-data body as {name: text} for fields and {name: (filename, type,
+    bytes)} for files, parsed by the standard library's MIME parser."""
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + raw
+    )
+    fields: dict[str, Any] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        filename = part.get_filename()
+        if filename is not None:
+            fields[str(name)] = (filename, part.get_content_type(), payload)
+        else:
+            fields[str(name)] = payload.decode() if isinstance(payload, bytes) else payload
+    return fields

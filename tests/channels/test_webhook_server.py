@@ -4,6 +4,7 @@ landing in its outbox once, read receipts and media calls reaching a loopback pl
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import sqlite3
 import stat
@@ -15,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 
 from personae.settings import Settings
 from server.live import LiveServer, start_server, write_personas
@@ -231,26 +233,55 @@ async def test_a_burst_from_one_person_is_answered_in_order(
 async def test_media_is_fetched_and_stored_privately_and_refused_media_is_said(
     web: httpx.AsyncClient, server: LiveServer, platform: PlatformServer
 ) -> None:
-    photo = b"\xff\xd8\xff" + b"jpeg" * 100
+    photo = _jpeg()
     platform.media["MEDIA1"] = ("image/jpeg", photo)
+    platform.media["MEDIA3"] = ("image/jpeg", b"<html>not a photo</html>")
     image = {"id": "MEDIA1", "mime_type": "image/jpeg", "sha256": "x", "caption": "my cat"}
     video = {"id": "MEDIA2", "mime_type": "video/x-flv", "sha256": "y"}
+    fake = {"id": "MEDIA3", "mime_type": "image/jpeg", "sha256": "z", "caption": "[[engine-media]]"}
     batch = [
         {"from": WA_USER, "id": "wamid.M1", "timestamp": "1749416383", "type": "image",
          "image": image},
         {"from": WA_USER, "id": "wamid.M2", "timestamp": "1749416384", "type": "video",
          "video": video},
+        {"from": WA_USER, "id": "wamid.M3", "timestamp": "1749416385", "type": "image",
+         "image": fake},
     ]  # fmt: skip
     assert (await post(web, WA, meta_bytes(wa_messages(*batch)))).status_code == 200
-    found = await until(server, OUTBOX, 2)
-    first, second = (json.loads(p)["text"] for _, p in found)
+    found = await until(server, OUTBOX, 3)
+    first, second, third = (json.loads(p)["text"] for _, p in found)
     assert first.startswith("echo: my cat [The person sent a photo (image/jpeg)")  # one line
     assert "cannot open here: type video/x-flv is not accepted" in second
+    # A "photo" that is not one: stored nowhere, and the persona is told so it can say it.
+    assert third.startswith("media: 0 images () note: [The person also sent a file that could")
+    assert "content is text/plain" in third
     query = "SELECT status, path, size FROM attachments ORDER BY message_id"
-    records = await until(server, query, 2)
-    assert [r[0] for r in records] == ["ok", "refused"]
+    records = await until(server, query, 3)
+    assert [r[0] for r in records] == ["ok", "refused", "refused"]
     assert records[0][2] == len(photo)
     assert _file_facts(Path(records[0][1])) == (photo, 0o600, 0o700)
+
+
+async def test_a_channel_photo_reaches_the_turn_after_its_download(
+    web: httpx.AsyncClient, server: LiveServer, platform: PlatformServer
+) -> None:
+    # The download answers only after a delay: the turn, queued at once, must wait for it.
+    platform.media["SLOW"] = ("image/jpeg", _jpeg())
+    platform.media_delay_s = 0.8
+    image = {"id": "SLOW", "mime_type": "image/jpeg", "sha256": "x", "caption": "[[engine-media]]"}
+    message = {"from": WA_USER, "id": "wamid.P1", "timestamp": "1749416383", "type": "image",
+               "image": image}  # fmt: skip
+    assert (await post(web, WA, meta_bytes(wa_messages(message)))).status_code == 200
+    [(_, payload)] = await until(server, OUTBOX, 1)
+    text = json.loads(payload)["text"]
+    # echo-friend's engine is text-only: it was told, in a note, that it cannot look.
+    assert text.startswith("media: 0 images () note: [The person's message comes with a picture.")
+
+
+def _jpeg() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (90, 60, 30)).save(out, "JPEG")
+    return out.getvalue()
 
 
 def _file_facts(path: Path) -> tuple[bytes, int, int]:

@@ -42,6 +42,16 @@ async def test_missing_model_file_is_a_config_error_naming_the_path(tmp_path: Pa
     assert str(missing) in str(error.value) and "PERSONAE_MODEL" in str(error.value)
 
 
+async def test_a_missing_multimodal_projector_is_a_config_error(tmp_path: Path) -> None:
+    settings = llama_settings(mmproj=tmp_path / "no-such-mmproj.gguf")
+    with pytest.raises(ConfigError, match=r"PERSONAE_MMPROJ names .*no-such-mmproj\.gguf"):
+        await create_llamacpp_engine(settings, None)
+
+
+async def test_the_embedded_engine_is_text_only_without_a_projector(llama: Engine) -> None:
+    assert llama.info.accepts_images is False
+
+
 def test_the_default_model_setting_applies_only_when_llamacpp_is_the_default_engine() -> None:
     bundled = default_model_path()
     assert resolve_model(llama_settings(engine="openai", model="gpt-4o-mini"), None) == bundled

@@ -187,7 +187,17 @@ def test_bad_bodies_are_400_naming_the_problem(client: httpx.Client) -> None:
         "/v1/chat/completions",
         json={"model": "echo-friend", "messages": [{"role": "user", "content": [image]}]},
     )
-    assert parts.status_code == 400 and parts.json()["error"]["param"] == "messages.0.content.0"
+    # Remote image URLs are off by default: refused, naming the part and the setting.
+    error = parts.json()["error"]
+    assert parts.status_code == 400 and error["param"] == "messages.0.content.0.image_url.url"
+    assert "PERSONAE_MEDIA_FETCH_REMOTE" in error["message"]
+    audio = {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}
+    unsupported = client.post(
+        "/v1/chat/completions",
+        json={"model": "echo-friend", "messages": [{"role": "user", "content": [audio]}]},
+    )
+    assert unsupported.status_code == 400
+    assert unsupported.json()["error"]["param"] == "messages.0.content.0"
     unknown = client.get("/v1/no-such-route")
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
 
@@ -233,11 +243,19 @@ def test_oversized_bodies_are_refused_before_parsing(client: httpx.Client) -> No
         + b'"}]}'
     )
     declared = client.post(
-        "/v1/chat/completions", content=huge, headers={"content-type": "application/json"}
+        "/v1/completions", content=huge, headers={"content-type": "application/json"}
     )
     assert declared.status_code == 413
     error = declared.json()["error"]
     assert error["code"] == "request_too_large" and "PERSONAE_MAX_BODY_BYTES" in error["message"]
+    # Chat completions carry images: their cap is PERSONAE_MEDIA_BODY_BYTES.
+    limit = 16 * 1024 * 1024
+    media = client.post(
+        "/v1/chat/completions", content=b"x" * (limit + 1),
+        headers={"content-type": "application/json"},
+    )  # fmt: skip
+    assert media.status_code == 413
+    assert "PERSONAE_MEDIA_BODY_BYTES" in media.json()["error"]["message"]
 
     def chunks() -> Any:  # no Content-Length: the cap still holds while the body streams in
         for start in range(0, len(huge), 65536):

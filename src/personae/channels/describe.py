@@ -44,6 +44,8 @@ def attachment_line(attachment: Attachment, limits: Mapping[str, int]) -> str:
     refused = refuse_early(limits, attachment.mime_type, attachment.size)
     if refused is not None:
         return f"{said}, which I cannot open here: {refused.error}]"
+    if attachment.kind in ("image", "sticker"):
+        return f"{said}]"  # shown to a model that sees; core/seeing.py notes it otherwise
     return f"{said}; I cannot see or hear its content yet]"
 
 

@@ -19,11 +19,13 @@ from typing import Any
 import httpx
 
 from personae.channels.describe import clean, clean_contacts, clean_location, turn_text
-from personae.channels.media import MediaSink, fetch_all
+from personae.channels.media import fetch_all
 from personae.channels.registry import Connections
-from personae.contracts import Channel, WebhookHandler, WebhookRequest, WebhookResult
+from personae.contracts import Channel, MediaStore, WebhookHandler, WebhookRequest, WebhookResult
 from personae.core.turn import TurnRunner
 from personae.errors import PersonaNotFound
+from personae.media.sniff import MediaLimits
+from personae.media.store import FolderMediaStore
 from personae.settings import Settings
 from personae.stores.limits import Bucket, buckets_for
 from personae.stores.sql import SqlStore
@@ -74,6 +76,7 @@ class Inbound:
         store: SqlStore,
         on_status: StatusSink | None = None,
         pressure: LoopPressure | None = None,
+        media: MediaStore | None = None,
     ) -> None:
         self.settings = settings
         self._pressure = pressure  # read receipts wait while webhooks need the loop more
@@ -87,7 +90,7 @@ class Inbound:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ack_slots = asyncio.Semaphore(ACK_SLOTS)
         self._newest: dict[tuple[str, str, str], ChannelMessage] = {}  # chat -> to acknowledge
-        self._media = MediaSink(settings.home / "media")
+        self._media = media or FolderMediaStore(settings.home / "media", MediaLimits.of(settings))
         # Jobs over an abuse limit, stored and waiting their turn, by conversation (in order).
         self._deferred: dict[str, list[Job]] = {}
 
@@ -154,6 +157,7 @@ class Inbound:
             allow_unpublished=True,  # the admin bound this persona to the account
             location=clean_location(message.location),
             contacts=clean_contacts(message.contacts),
+            pending_media=len(message.attachments),  # fetched after accept; the turn waits
         )
         route = ReplyRoute(kind, key, clean(message.chat_id))
         assert turn.person is not None

@@ -1,77 +1,76 @@
-"""A person's media, fetched after accept and kept by content hash under the data folder.
+"""A person's media, fetched after accept and kept in the media store by content hash.
 
 The webhook never waits for a download: ``fetch_all`` runs as a task after the 200. Each file
-is written once as ``media/<sha256>`` (folder 0700, file 0600) and recorded on its message;
-a refused type or size, or a platform failure, is recorded with its reason instead.
+goes through the media store (sniffed, within the limits of its kind, written whole or not at
+all) and is recorded on its message; a refused type or size, a file that is not what it
+claims, or a platform failure is recorded with its reason instead. The turn waits for these
+records (TurnSpec.pending_media), so it never answers before the photo is there.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import os
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Protocol
 
-from personae.contracts import Channel, MediaFile
-from personae.private import private_dir
-from personae.stores.channel_state import MediaRecord
-from personae.types import Attachment
+from personae.contracts import AttachmentLog, Channel, MediaFile, MediaStore
+from personae.errors import MediaRefused
+from personae.types import Attachment, MediaRecord
 
 log = logging.getLogger("personae.channels")
 RETRY_DELAYS_S = (0.5, 2.0)  # a retryable download is tried again after these
 
 
-class AttachmentLog(Protocol):
-    async def add_attachment(self, record: MediaRecord) -> bool: ...
-
-
-class MediaSink:
-    """Files by content hash: the same photo sent twice is stored once."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-
-    def put(self, data: bytes) -> tuple[str, Path]:
-        digest = hashlib.sha256(data).hexdigest()
-        private_dir(self.folder)
-        path = self.folder / digest
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return digest, path  # same hash, same bytes
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        return digest, path
-
-
 async def fetch_all(
     channel: Channel,
     store: AttachmentLog,
-    sink: MediaSink,
+    media_store: MediaStore,
     message_id: int,
     attachments: Sequence[Attachment],
 ) -> None:
     for position, attachment in enumerate(attachments):
-        media = await _fetch(channel, attachment)
-        record = MediaRecord(
-            message_id, position, attachment.kind, attachment.ref, "failed",
-            media.mime_type or attachment.mime_type, error=media.error,
-        )  # fmt: skip
-        if media.outcome == "ok":
-            digest, path = await asyncio.to_thread(sink.put, media.data)
+        try:
+            record = await _fetch_one(channel, media_store, message_id, position, attachment)
+        except Exception as exc:  # recorded, so the waiting turn goes on without it
+            log.warning("media %s not stored", attachment.ref[:80], exc_info=True)
             record = MediaRecord(
-                message_id, position, attachment.kind, attachment.ref, "ok",
-                media.mime_type or attachment.mime_type, len(media.data), digest, str(path),
-            )  # fmt: skip
-        elif media.outcome == "refused":
-            record = MediaRecord(
-                message_id, position, attachment.kind, attachment.ref, "refused",
-                media.mime_type or attachment.mime_type, attachment.size, error=media.error,
+                message_id, position, attachment.kind, attachment.ref, "failed",
+                attachment.mime_type, error=f"{type(exc).__name__}: {exc}",
             )  # fmt: skip
         await store.add_attachment(record)
+
+
+async def _fetch_one(
+    channel: Channel,
+    media_store: MediaStore,
+    message_id: int,
+    position: int,
+    attachment: Attachment,
+) -> MediaRecord:
+    media = await _fetch(channel, attachment)
+    mime = media.mime_type or attachment.mime_type
+    if media.outcome == "refused":
+        return MediaRecord(
+            message_id, position, attachment.kind, attachment.ref, "refused", mime,
+            attachment.size, error=media.error,
+        )  # fmt: skip
+    if media.outcome != "ok":
+        return MediaRecord(
+            message_id, position, attachment.kind, attachment.ref, "failed", mime,
+            error=media.error,
+        )  # fmt: skip
+    try:
+        stored = await media_store.put(media.data, attachment.kind, mime)
+    except MediaRefused as refused:
+        log.info("media %s refused: %s", attachment.ref[:80], refused)
+        return MediaRecord(
+            message_id, position, attachment.kind, attachment.ref, "refused", mime,
+            len(media.data), error=str(refused),
+        )  # fmt: skip
+    return MediaRecord(
+        message_id, position, stored.kind, attachment.ref, "ok", stored.mime_type,
+        stored.size, stored.sha256, media_store.location(stored.sha256),
+    )  # fmt: skip
 
 
 async def _fetch(channel: Channel, attachment: Attachment) -> MediaFile:

@@ -7,6 +7,7 @@ that its receipts name a ``mid`` where Messenger's carry a watermark; ``instagra
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -49,6 +50,7 @@ from personae.types import (
     ChannelReaction,
     ChannelStatus,
     InboundEvent,
+    OutboundImage,
     SendResult,
 )
 
@@ -238,6 +240,38 @@ class MetaMessagingChannel:
         except httpx.HTTPError as err:
             return delivery.network_failure(err), {}
         return delivery.graph_outcome(response)
+
+    async def send_image(
+        self, chat_id: str, image: OutboundImage, tag: str | None = None
+    ) -> SendResult:
+        """An image attachment uploaded with the send (multipart ``filedata``): no public URL
+        of the file is needed. A caption goes as a text message after it."""
+        message: dict[str, Any] = {
+            "attachment": {"type": "image", "payload": {"is_reusable": False}}
+        }
+        if tag is not None and self.abilities.confirms_sends:
+            message["metadata"] = tag[:METADATA_MAX]
+        form = {
+            "recipient": json.dumps({"id": chat_id}), "messaging_type": "RESPONSE",
+            "message": json.dumps(message),
+        }  # fmt: skip
+        name = "picture." + image.mime_type.rsplit("/", 1)[-1]
+        try:
+            response = await self._http.post(
+                self._url, data=form, files={"filedata": (name, image.data, image.mime_type)},
+                headers=self._auth,
+            )  # fmt: skip
+        except httpx.HTTPError as err:
+            return delivery.network_failure(err)
+        result, data = delivery.graph_outcome(response)
+        if result.outcome != "sent":
+            return result
+        ids = (str(data.get("message_id")),)
+        if image.caption:
+            captioned = await self.send(chat_id, image.caption)
+            return SendResult(captioned.outcome, ids + captioned.message_ids, code=captioned.code,
+                              error=captioned.error)  # fmt: skip
+        return SendResult("sent", ids)
 
     async def send(self, chat_id: str, text: str, tag: str | None = None) -> SendResult:
         ids: list[str] = []

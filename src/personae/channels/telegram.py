@@ -44,6 +44,7 @@ from personae.types import (
     Contact,
     InboundEvent,
     Location,
+    OutboundImage,
     SendResult,
 )
 
@@ -221,6 +222,26 @@ class TelegramChannel:
                 )
             ids.append(f"{chat_id}:{message['message_id']}")
         return SendResult("sent", tuple(ids))
+
+    async def send_image(
+        self, chat_id: str, image: OutboundImage, tag: str | None = None
+    ) -> SendResult:
+        """sendPhoto with the file as a multipart upload (no public URL needed)."""
+        form = {"chat_id": chat_id}
+        if image.caption:
+            form["caption"] = to_plain(image.caption)[:1024]
+        name = "picture." + image.mime_type.rsplit("/", 1)[-1]
+        try:
+            response = await self._http.post(
+                f"{self._api}/sendPhoto", data=form,
+                files={"photo": (name, image.data, image.mime_type)},
+            )  # fmt: skip
+        except httpx.HTTPError as err:
+            return delivery.network_failure(err)
+        result, message = delivery.telegram_outcome(response)
+        if result.outcome != "sent":
+            return result
+        return SendResult("sent", (f"{chat_id}:{message['message_id']}",))
 
     async def acknowledge(self, chat_id: str, message_id: str | None) -> SendResult:
         # Bots cannot mark messages read; typing shows for 5 s or until the reply arrives.

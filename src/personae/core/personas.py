@@ -66,7 +66,7 @@ def load_persona_file(path: Path) -> Persona:
             source, [Problem("", f"cannot read the file: {reason}", None, hint)]
         ) from None
     persona = parse_persona_text(text, source)
-    return _resolve_avatar(persona, path, source)
+    return _resolve_gallery(_resolve_avatar(persona, path, source), path, source)
 
 
 def load_persona_dir(folder: Path) -> list[Persona]:
@@ -204,6 +204,21 @@ def _parse_json(text: str, source: str) -> object:
         raise PersonaUnreadable(
             source, [Problem(where, f"malformed JSON: {err.msg}", None, hint)]
         ) from None
+
+
+def _resolve_gallery(persona: Persona, path: Path, source: str) -> Persona:
+    """Gallery files become absolute paths next to the persona file; a missing one is named."""
+    entries = []
+    for index, entry in enumerate(persona.gallery):
+        resolved = (path.parent / entry.file).resolve()
+        if not resolved.is_file():
+            hint = "put the image next to the persona file, or give a path relative to it"
+            where = f"gallery.{index}.file"
+            raise PersonaInvalid(
+                source, [Problem(where, f"image not found at {resolved}", repr(entry.file), hint)]
+            )
+        entries.append(entry.model_copy(update={"file": str(resolved)}))
+    return persona.model_copy(update={"gallery": tuple(entries)}) if entries else persona
 
 
 def _resolve_avatar(persona: Persona, path: Path, source: str) -> Persona:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from personae.contracts import ContextSource, Engine
+from personae.core.seeing import IMAGE_TOKENS
 from personae.core.template import apply_macros, example_turns, render_persona
 from personae.errors import BadRequest
 from personae.types import (
@@ -32,6 +33,7 @@ from personae.types import (
     ContextNote,
     ContextRequest,
     HistoryItem,
+    ImagePart,
     Outcome,
     Persona,
     PromptSection,
@@ -76,15 +78,24 @@ class FixedParts:
 
 
 async def count_fixed(
-    engine: Engine, prefix: Sequence[ChatMessage], instructions: str, text: str
+    engine: Engine,
+    prefix: Sequence[ChatMessage],
+    instructions: str,
+    text: str,
+    images: Sequence[ImagePart] = (),
 ) -> FixedParts:
-    """Count what the turn cannot drop; needs no history, so it can run while history loads."""
+    """Count what the turn cannot drop; needs no history, so it can run while history loads.
+    ``images`` ride on the person's message (only for an engine that sees them), each
+    counted as IMAGE_TOKENS."""
     head = list(prefix)
     if instructions.strip():
         head.append(ChatMessage("system", instructions.strip()))
     message = ChatMessage("user", text)
     counts = await engine.count_tokens([*head, message])
-    return FixedParts(tuple(head), len(prefix), message, tuple(counts[:-1]), counts[-1])
+    if images:
+        message = ChatMessage("user", text, tuple(images))
+    extra = IMAGE_TOKENS * len(images)
+    return FixedParts(tuple(head), len(prefix), message, tuple(counts[:-1]), counts[-1] + extra)
 
 
 # ---------------------------------------------------------------- sources

@@ -21,14 +21,16 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 
 from personae.contracts import (
+    AttachmentLog,
     ContextSource,
     Engine,
     EventSink,
     Inbox,
+    MediaStore,
     PersonaSource,
     TurnLog,
     WorkQueue,
@@ -47,6 +49,7 @@ from personae.core.generation import (
     make_trace,
     replay,
 )
+from personae.core.pictures import PictureMaker, pictures_note, take_pictures
 from personae.core.prompt import (
     AssembledPrompt,
     HistorySource,
@@ -56,12 +59,14 @@ from personae.core.prompt import (
     persona_prefix,
 )
 from personae.core.safety import STOPPING, HoldBack, SafetyPolicy, Said, noteworthy, status_of
+from personae.core.seeing import images_of, seeing_blocks
 from personae.core.template import render_persona
 from personae.errors import (
     BadRequest,
     EngineError,
     EngineUnavailable,
     MessageTooLarge,
+    NotFound,
     PersonaeError,
     PersonaNotFound,
     RetryLater,
@@ -75,14 +80,17 @@ from personae.types import (
     GenerationOptions,
     GuardInput,
     HistoryItem,
+    ImagePart,
     Job,
     Location,
+    MediaRecord,
     ModelSettings,
     OutboxItem,
     PersonaRecord,
     ReplyGuarded,
     ReplyRoute,
     ResponseFormat,
+    StoredMedia,
     StoredMessage,
     TextDelta,
     TurnContext,
@@ -102,6 +110,8 @@ OutboxPlanner = Callable[[ReplyRoute, str], tuple[OutboxItem, ...]]
 # Sends one text to a channel chat right away, outside the outbox: only for the notice after
 # a person's data was deleted, which must not be stored (it would be a row about them).
 DirectSender = Callable[[ReplyRoute, str], Awaitable[None]]
+# The outbox rows of the pictures a reply sends (after its text rows).
+PictureOutbox = Callable[[ReplyRoute, Sequence[StoredMedia]], tuple[OutboxItem, ...]]
 # Work to do once a turn's reply is stored (memory extraction): records and submits its job.
 AfterTurn = Callable[[Job, TurnContext, StoredMessage], Awaitable[None]]
 TURN = "turn"
@@ -125,6 +135,9 @@ class TurnSpec:
     route: ReplyRoute | None = None
     location: Location | None = None
     contacts: tuple[Contact, ...] = ()
+    # Attachments recorded (or still being fetched) on the person's message: the turn waits
+    # until this many are recorded, or PERSONAE_MEDIA_WAIT_S passed.
+    media_count: int = 0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
@@ -147,6 +160,7 @@ class TurnSpec:
             ReplyRoute(**route) if route else None,
             Location(**location) if location else None,
             tuple(Contact(**c) for c in contacts),
+            data.get("media_count", 0),
         )
 
 
@@ -172,6 +186,11 @@ class TurnRunner:
         after_turn: AfterTurn | None = None,
         loads_models: bool = True,
         busy: Busy | None = None,
+        media: MediaStore | None = None,
+        attachments: AttachmentLog | None = None,
+        media_wait_s: float = 20.0,
+        pictures: PictureMaker | None = None,
+        picture_outbox: PictureOutbox | None = None,
     ) -> None:
         self._personas = personas
         # False in a cluster's web process: workers run the turns, no model is loaded here.
@@ -191,6 +210,11 @@ class TurnRunner:
         self._safety = safety or SafetyPolicy(())
         self._after_turn = after_turn
         self._busy = busy
+        self._media = media
+        self._attachments = attachments
+        self._media_wait_s = media_wait_s
+        self._pictures = pictures
+        self._picture_outbox = picture_outbox
         # The history is a source like the others, asked last (its blocks sort by depth).
         self._sources: tuple[ContextSource, ...] = (
             *sources,
@@ -216,10 +240,10 @@ class TurnRunner:
         self.check(turn)
         spec = TurnSpec(
             turn.persona, turn.instructions, turn.options, turn.allow_unpublished, route,
-            turn.location, turn.contacts,
+            turn.location, turn.contacts, turn.pending_media + len(turn.media),
         )  # fmt: skip
         # One write, in call order: on SQLite's single writer, arrival order is call order.
-        return await self._inbox.accept_turn(
+        accepted = await self._inbox.accept_turn(
             turn.persona,
             turn.person,
             turn.text,
@@ -228,6 +252,16 @@ class TurnRunner:
             spec.to_json(),
             turn.allow_unpublished,
         )
+        if turn.media and self._attachments is not None and self._media is not None:
+            # Recorded before the job is submitted: the turn finds them at once.
+            for position, part in enumerate(turn.media):
+                media = await self._media.put(part.data, part.media.kind, part.media.mime_type)
+                record = MediaRecord(
+                    accepted.message.id, position, media.kind, "upload", "ok", media.mime_type,
+                    media.size, media.sha256, self._media.location(media.sha256),
+                )  # fmt: skip
+                await self._attachments.add_attachment(record)
+        return accepted
 
     async def submit(self, job: Job) -> None:
         """Hand an accepted job to the work queue (later than accept, for a deferred one)."""
@@ -357,7 +391,10 @@ class TurnRunner:
                 conversation_id=context.conversation.id,
                 message_id=message.id,
             )
-            prompt = await self._assemble(engine, record, spec.instructions, spec.options, request)
+            images, unreadable = await self._message_media(message.id, spec.media_count)
+            prompt = await self._assemble(
+                engine, record, spec.instructions, spec.options, request, images, unreadable
+            )
             clock.assembled_ms = clock.now_ms()
             if gate.preface:
                 await emit(TextDelta(gate.preface))
@@ -377,10 +414,14 @@ class TurnRunner:
             await self._turns.fail_turn(context.conversation, message, revision, trace, job.id)
             raise
         trace = generated_trace(engine, prompt, clock, generated, gate.verdicts, gate.guard_ms)
+        generated, pictures = await self._make_pictures(record, generated)
         outbox = self._outbox(spec.route, generated.text) if spec.route else ()
+        if spec.route and pictures and self._picture_outbox is not None:
+            outbox = (*outbox, *self._picture_outbox(spec.route, pictures))
         reply, _ = await self._turns.complete_turn(
             context.conversation, message, generated.text, record.revision, trace, job.id, outbox
         )
+        await self._record_pictures(reply.id, pictures)
         if generated.guarded is not None:
             guarded = ReplyGuarded(generated.text, generated.status, generated.guarded)
             await self._events.publish(key, guarded)
@@ -535,7 +576,10 @@ class TurnRunner:
                 history=tuple(HistoryItem(message) for message in turn.history),
                 persona_revision=record.revision,
             )
-            prompt = await self._assemble(engine, record, turn.instructions, turn.options, request)
+            images = list(turn.media)
+            prompt = await self._assemble(
+                engine, record, turn.instructions, turn.options, request, images
+            )
             clock.assembled_ms = clock.now_ms()
             if gate.preface:
                 await emit(TextDelta(gate.preface))
@@ -558,14 +602,93 @@ class TurnRunner:
         instructions: str,
         options: GenerationOptions,
         request: ContextRequest,
+        images: Sequence[ImagePart] = (),
+        unreadable: Sequence[MediaRecord] = (),
     ) -> AssembledPrompt:
-        """Count the fixed parts while every context source looks up its blocks, then fit."""
+        """Count the fixed parts while every context source looks up its blocks, then fit.
+        Images go on the person's message only for an engine that sees them; otherwise the
+        seeing notes (core/seeing.py) tell the persona what it cannot look at."""
         counting = CountErrors(engine)
+        sees = engine.info.accepts_images
         fixed, blocks = await asyncio.gather(
-            count_fixed(counting, persona_prefix(record.persona), instructions, request.text),
+            count_fixed(
+                counting,
+                persona_prefix(record.persona),
+                instructions,
+                request.text,
+                images if sees else (),
+            ),
             gather_blocks(self._sources, request),
         )
-        return await fit(counting, record, options, fixed, blocks)
+        notes = seeing_blocks(images, unreadable, sees)
+        if self._pictures is not None and self._pictures.available(record.persona):
+            notes.append(pictures_note())
+        return await fit(counting, record, options, fixed, (*notes, *blocks))
+
+    async def _make_pictures(
+        self, record: PersonaRecord, generated: Generated
+    ) -> tuple[Generated, list[StoredMedia]]:
+        """The reply without its picture markers, and the pictures they asked for."""
+        if self._pictures is None or generated.status != "ok":
+            return generated, []
+        text, wanted = take_pictures(generated.text)
+        if not wanted:
+            return generated, []
+        made: list[StoredMedia] = []
+        for prompt in wanted:
+            try:
+                picture = await self._pictures.make(record.persona, prompt)
+            except PersonaeError as exc:  # the words still go out; the picture is noted
+                log.warning("picture %r for %s not made: %s", prompt[:60], record.persona.id, exc)
+                picture = None
+            if picture is not None:
+                made.append(picture)
+        return replace(generated, text=text or "📷"), made
+
+    async def _record_pictures(self, reply_id: int, pictures: Sequence[StoredMedia]) -> None:
+        if self._attachments is None or self._media is None:
+            return
+        for position, media in enumerate(pictures):
+            record = MediaRecord(
+                reply_id, position, media.kind, "persona", "ok", media.mime_type, media.size,
+                media.sha256, self._media.location(media.sha256),
+            )  # fmt: skip
+            await self._attachments.add_attachment(record)
+
+    async def _message_media(
+        self, message_id: int, expected: int
+    ) -> tuple[list[ImagePart], list[MediaRecord]]:
+        """The message's images (read from the media store) and the files that could not be
+        stored. Waits for a channel's after-accept download to record all ``expected``
+        attachments, at most media_wait_s; what is still missing then is left out."""
+        if expected <= 0 or self._attachments is None:
+            return [], []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._media_wait_s
+        records = await self._attachments.message_attachments(message_id)
+        while len(records) < expected and loop.time() < deadline:
+            await asyncio.sleep(MEDIA_POLL_S)
+            records = await self._attachments.message_attachments(message_id)
+        if len(records) < expected:
+            log.info("message %d: %d of %d attachments in time", message_id, len(records), expected)
+        shown, unreadable = images_of(records)
+        stored = [
+            StoredMedia(r.sha256 or "", "image", r.mime_type or "", r.size or 0) for r in shown
+        ]
+        return await self._read_images(stored), unreadable
+
+    async def _read_images(self, media: Sequence[StoredMedia]) -> list[ImagePart]:
+        if self._media is None:
+            return []
+        parts: list[ImagePart] = []
+        for item in media:
+            if item.kind not in ("image", "sticker"):
+                continue
+            try:
+                parts.append(ImagePart(item, await self._media.read(item.sha256)))
+            except NotFound:  # deleted since (a person's data erased): nothing to show
+                log.info("media %s is gone; the turn goes on without it", item.sha256)
+        return parts
 
     async def drain(self, timeout_s: float = 30.0) -> None:
         """Let stateless turns in flight finish before shutdown (jobs: WorkQueue.aclose)."""
@@ -584,6 +707,7 @@ def _asks_abilities(options: GenerationOptions) -> bool:
     return options.response_format is not None or options.logprobs
 
 
+MEDIA_POLL_S = 0.2  # how often a turn looks whether its attachments are recorded yet
 # The channel name the safety stages see for stateless /v1 calls (no stored conversation).
 STATELESS = "stateless"
 

@@ -7,12 +7,12 @@ its own row, marked sent on its own, so a retry after part 1 went out resends on
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from personae.channels.formatting import split_text
 from personae.contracts import ChannelSpec
 from personae.core.turn import OutboxPlanner
-from personae.types import OutboxItem, ReplyRoute
+from personae.types import OutboxItem, ReplyRoute, StoredMedia
 
 # A channel no plugin registers any more still gets its reply, cut at a safe size.
 FALLBACK_LIMIT = 1000
@@ -31,6 +31,20 @@ def split_planner(specs: Mapping[str, ChannelSpec]) -> OutboxPlanner:
         )
 
     return plan
+
+
+def picture_items(route: ReplyRoute, pictures: Sequence[StoredMedia]) -> tuple[OutboxItem, ...]:
+    """One outbox row per picture, after the reply's text rows."""
+    return tuple(
+        OutboxItem(
+            route.channel,
+            json.dumps({
+                "connection": route.connection, "chat_id": route.chat_id, "text": "",
+                "image": {"sha256": p.sha256, "mime_type": p.mime_type}, "part": 1, "parts": 1,
+            }),
+        )
+        for p in pictures
+    )  # fmt: skip
 
 
 def _payload(route: ReplyRoute, text: str, part: int, parts: int) -> str:

@@ -31,13 +31,14 @@ import httpx
 from personae.channels.delivery import UNKNOWN_OUTCOME
 from personae.channels.registry import Connections
 from personae.channels.window import window_refusal
-from personae.contracts import Channel, ChannelAbilities
+from personae.contracts import Channel, ChannelAbilities, ImageSender, MediaStore
 from personae.delivery.pacing import Pacer
+from personae.errors import NotFound
 from personae.metrics import OUTBOX_RETRIES
 from personae.settings import Settings
 from personae.stores.outbox import UNCONFIRMED, send_tag
 from personae.stores.sql import SqlStore
-from personae.types import ChannelStatus, OutboxEntry, SendResult
+from personae.types import ChannelStatus, OutboundImage, OutboxEntry, SendResult
 
 log = logging.getLogger(__name__)
 SCAN_BATCH = 200
@@ -72,8 +73,10 @@ class Deliveries:
         seed: int | None = None,
         calm: Callable[[], Awaitable[None]] | None = None,
         dispatch: Callable[[str], Awaitable[None]] | None = None,
+        media: MediaStore | None = None,
     ) -> None:
         self._store = store
+        self._media = media  # where picture rows' files are
         # In a cluster a due conversation's lane is a queue job (``dispatch``), run by
         # whichever worker holds that conversation's lock (``run_lane``), not a task here.
         self._dispatch = dispatch
@@ -247,6 +250,8 @@ class Deliveries:
         abilities = channel.abilities
 
         async def reply() -> SendResult:
+            if row.image_sha256 is not None:
+                return await self._send_image(row, channel)
             return await channel.send(row.chat_id, row.text, send_tag(row.id))
 
         if abilities.window_hours is None:
@@ -259,7 +264,7 @@ class Deliveries:
         if template is None or not isinstance(channel, TemplateSender):
             await self._fail(row, "outside_window", _window_error(abilities, refusal))
             return None
-        if row.part > 1:
+        if row.part > 1 or row.image_sha256 is not None:  # a picture row follows its text
             error = "outside the 24-hour window: the template sent for part 1 replaced this reply"
             await self._fail(row, "outside_window", error)
             return None
@@ -269,6 +274,20 @@ class Deliveries:
 
         log.info("outside the window: template %s sent instead of outbox %d", template.name, row.id)
         return templated
+
+    async def _send_image(self, row: OutboxEntry, channel: Channel) -> SendResult:
+        """A picture row: its file from the media store, sent as a real image message."""
+        if not isinstance(channel, ImageSender):
+            error = f"the {row.channel} channel cannot send images"
+            return SendResult("permanent", code="no_images", error=error)
+        if self._media is None or row.image_sha256 is None:
+            return SendResult("permanent", code="no_media_store", error="no media store")
+        try:
+            data = await self._media.read(row.image_sha256)
+        except NotFound as gone:
+            return SendResult("permanent", code="media_gone", error=str(gone))
+        image = OutboundImage(data, row.image_mime or "image/png", row.text)
+        return await channel.send_image(row.chat_id, image, send_tag(row.id))
 
     async def _record(self, row: OutboxEntry, result: SendResult, confirms: bool) -> None:
         attempt = row.attempts + 1

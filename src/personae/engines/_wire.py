@@ -8,6 +8,7 @@ with one ``StreamReader``. Dicts stay inside this module's callers; the core onl
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -31,8 +32,23 @@ from personae.types import (
 DEFAULT_RETRY_AFTER = 5
 
 
-def wire_messages(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
-    return [{"role": m.role, "content": m.content} for m in messages]
+def wire_messages(messages: Sequence[ChatMessage], images: bool = False) -> list[dict[str, Any]]:
+    """OpenAI's message list; with ``images``, a message that carries images becomes content
+    parts (its text, then one ``image_url`` data URL per image). Without: text only (what a
+    tokenizer's template endpoint is sent)."""
+    return [
+        {"role": m.role, "content": _parts(m) if images and m.images else m.content}
+        for m in messages
+    ]
+
+
+def _parts(message: ChatMessage) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = [{"type": "text", "text": message.content}]
+    for image in message.images:
+        encoded = base64.b64encode(image.data).decode("ascii")
+        url = f"data:{image.media.mime_type};base64,{encoded}"
+        parts.append({"type": "image_url", "image_url": {"url": url}})
+    return parts
 
 
 def chat_body(
@@ -41,7 +57,7 @@ def chat_body(
     """The streaming /chat/completions body for a request (``model`` None: leave it out), its
     messages in the layout the model's chat template needs."""
     body: dict[str, Any] = {
-        "messages": wire_messages(laid_out(request.messages, template)),
+        "messages": wire_messages(laid_out(request.messages, template), images=True),
         "max_tokens": request.max_tokens,
         "temperature": request.temperature,
         "top_p": request.top_p,

@@ -87,6 +87,8 @@ def _params(settings: Settings, path: Path, key: str, quantized_kv: bool) -> Any
     p.cont_batching = True
     p.cache_prompt = True
     p.cache_ram_mib = settings.prompt_cache_mib
+    if settings.mmproj is not None:  # the projector turns image parts into model tokens
+        p.mmproj.path = str(settings.mmproj)
     if settings.log_level.lower() != "debug":
         p.verbosity = -1  # llama.cpp logs every load step and request otherwise
     if quantized_kv:
@@ -227,6 +229,11 @@ def _put(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[object], item: ob
 async def create_llamacpp_engine(settings: Settings, model: str | None) -> Engine:
     """Load the GGUF (``model``, else PERSONAE_MODEL, else the bundled SmolLM2) and warm up."""
     path = resolve_model(settings, model)
+    if settings.mmproj is not None and not settings.mmproj.is_file():
+        raise ConfigError(
+            f"engine {NAME}: PERSONAE_MMPROJ names {str(settings.mmproj)!r}, which is not a "
+            "file; point it at the mmproj GGUF published with the model, or unset it"
+        )
     key = secrets.token_urlsafe(24)
     server = await asyncio.to_thread(_load, settings, path, key)
     info = EngineInfo(
@@ -237,6 +244,7 @@ async def create_llamacpp_engine(settings: Settings, model: str | None) -> Engin
         # llama.cpp's server turns response_format into a grammar and reports logprobs.
         supports_response_format=True,
         supports_logprobs=True,
+        accepts_images=settings.mmproj is not None,
     )
     engine = LlamaCppEngine(server, info, key)
     try:

@@ -2,7 +2,8 @@
 
 Configuration, not classes: PERSONAE_OPENAI_BASE_URL, PERSONAE_OPENAI_API_KEY (sent as a Bearer
 token), the model (the persona's model.name, else PERSONAE_OPENAI_MODEL) and
-PERSONAE_OPENAI_CONTEXT_WINDOW. Replies stream as server-sent events.
+PERSONAE_OPENAI_CONTEXT_WINDOW. Replies stream as server-sent events. With
+PERSONAE_OPENAI_ACCEPTS_IMAGES the person's images are sent as ``image_url`` parts (data URLs).
 
 Errors: 429, 5xx, connection failures and timeouts are transient (EngineUnavailable, honouring
 Retry-After); other 4xx are EngineError carrying the server's own message.
@@ -68,6 +69,8 @@ class OpenAICompatibleEngine:
             supports_response_format=True,
             supports_logprobs=True,
             template=template or settings.openai_template,
+            # Only the operator knows whether the served model is a vision model.
+            accepts_images=settings.openai_accepts_images,
         )
         headers = {"Accept": "text/event-stream, application/json"}
         if api_key is None and base_url is None and settings.openai_api_key is not None:

@@ -9,6 +9,8 @@ Markers in the last user message change that:
 - ``[[engine-prompt]]``: the reply lists the prompt's roles, ``prompt: system user assistant user``
 - ``[[engine-fail]]``: raise EngineUnavailable before streaming anything
 - ``[[engine-fail-mid]]``: raise EngineUnavailable after the first chunk
+- ``[[engine-media]]``: the reply says what the model was given about pictures:
+  ``media: <n> images (<mime WxH>...) note: <the system note right before the message>``
 
 The reply streams word by word (one chunk per word); a word counts as one token. Stop strings cut
 the reply before their first occurrence (finish "stop"); more than ``max_tokens`` words are cut to
@@ -16,7 +18,8 @@ the reply before their first occurrence (finish "stop"); more than ``max_tokens`
 prompt_tokens as the sum of those counts and completion_tokens as the words streamed.
 
 The model name may ask for a per-word delay, so tests can watch streaming and concurrency:
-``slow:0.05`` waits 0.05 s before each word. Any other name (or none) means no delay.
+``slow:0.05`` waits 0.05 s before each word. Any other name (or none) means no delay. A model
+named ``vision`` accepts images (EngineInfo.accepts_images), like a vision model.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ MESSAGE_OVERHEAD = 4
 FAIL = "[[engine-fail]]"
 FAIL_MID = "[[engine-fail-mid]]"
 PROMPT = "[[engine-prompt]]"
+MEDIA = "[[engine-media]]"
+VISION = "vision"
 
 
 def reply_for(messages: Sequence[ChatMessage]) -> str:
@@ -49,7 +54,18 @@ def reply_for(messages: Sequence[ChatMessage]) -> str:
     last = next((m.content for m in reversed(messages) if m.role == "user"), "")
     if PROMPT in last:
         return "prompt: " + " ".join(m.role for m in messages)
+    if MEDIA in last:
+        return _media_reply(messages)
     return "echo: " + (" ".join(last.split()) or "(nothing)")
+
+
+def _media_reply(messages: Sequence[ChatMessage]) -> str:
+    index = max(i for i, m in enumerate(messages) if m.role == "user")
+    images = messages[index].images
+    shapes = " ".join(f"{i.media.mime_type} {i.media.width}x{i.media.height}" for i in images)
+    before = messages[index - 1] if index > 0 else None
+    note = before.content if before is not None and before.role == "system" else "none"
+    return f"media: {len(images)} images ({shapes}) note: {note}"
 
 
 def shape_reply(text: str, stop: Sequence[str], max_tokens: int) -> tuple[list[str], FinishReason]:
@@ -114,6 +130,7 @@ async def create_scripted_engine(settings: Settings, model: str | None) -> Engin
         model=name,
         context_window=settings.context_window,
         parallel_slots=settings.parallel,
+        accepts_images=name == VISION,
     )
     return ScriptedEngine(info, _delay(name))
 

@@ -20,6 +20,7 @@ from personae.server import (
     metrics_routes,
     openai_routes,
     rights_routes,
+    web_media,
     web_routes,
     webhook_routes,
 )
@@ -79,7 +80,16 @@ def create_app(
     install_openapi(app)
     app.add_middleware(BodyTextCheck)  # inside the limit: it reads bodies already capped
     app.add_middleware(
-        BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        timeout_s=settings.body_timeout_s,
+        media_limits={
+            "/v1/chat/completions": (settings.media_body_bytes, "PERSONAE_MEDIA_BODY_BYTES"),
+            web_media.UPLOAD_PATH: (
+                settings.media_max_image_bytes,
+                "PERSONAE_MEDIA_MAX_IMAGE_BYTES",
+            ),
+        },
     )
     # Added late, so it runs early: a refused Host gets no further.
     app.add_middleware(HostCheck, allowed=allowed_hosts(settings))
@@ -94,6 +104,7 @@ def create_app(
     app.include_router(card_routes.router)
     app.include_router(eval_routes.router)
     app.include_router(web_routes.router)
+    app.include_router(web_media.router)
     app.include_router(webhook_routes.router)
     app.include_router(rights_routes.admin_router)
     app.include_router(rights_routes.router)

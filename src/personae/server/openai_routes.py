@@ -15,12 +15,14 @@ from personae.server.abuse import admit
 from personae.server.deps import RuntimeDep, V1CallerDep, require_api_key
 from personae.server.errors import sse_error_payload
 from personae.server.identity import ADMIN_CLIENT, api_person, header_user
+from personae.server.media_input import image_parts
 from personae.server.openai_schema import (
     OPENAI_CHANNEL,
     ChatCompletionRequest,
     ChunkMaker,
     completion_id,
     completion_json,
+    image_refs,
     to_turn_input,
 )
 from personae.server.sse import Primed, collect, encode, prime, sse_response
@@ -83,6 +85,9 @@ async def chat_completions(
         turn = dataclasses.replace(turn, person=person)
     runtime.turns.check(turn)  # an oversized message is refused before it spends a token
     await admit(runtime, request, turn.person)
+    refs = image_refs(body)
+    if refs:  # checked only once the caller was admitted: no free work for the over-limit
+        turn = dataclasses.replace(turn, media=await image_parts(runtime.settings, refs))
     events = runtime.turns.run(turn)
     logprobs = bool(body.logprobs)
     if not body.stream:

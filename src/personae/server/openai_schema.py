@@ -36,9 +36,20 @@ class _Open(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
 
+class ImageUrl(_Open):
+    url: StrictStr = Field(max_length=64 * 1024 * 1024)
+    detail: str | None = None
+
+
 class ContentPart(_Open):
     type: str
     text: str | None = None
+    image_url: ImageUrl | None = None
+
+
+# What a user message that is only a picture reads as, in the stored conversation.
+PICTURE_ONLY = "[The person sent a picture]"
+MAX_IMAGES = 8  # image parts one request may carry in its new message(s)
 
 
 class ClientMessage(_Open):
@@ -185,15 +196,53 @@ def _joined(message: ClientMessage, index: int) -> str:
     if isinstance(message.content, str):
         return message.content
     texts: list[str] = []
+    pictures = 0
     for part_index, part in enumerate(message.content):
+        if part.type == "image_url" and message.role == "user":
+            if part.image_url is None:
+                raise FieldError(
+                    f"messages.{index}.content.{part_index}.image_url",
+                    'an image_url part needs image_url: {"url": "data:image/png;base64,..."}',
+                )
+            pictures += 1
+            continue
         if part.type != "text" or part.text is None:
             raise FieldError(
                 f"messages.{index}.content.{part_index}",
                 f"content part type {part.type!r} is not supported; send text parts "
-                '({"type": "text", "text": "..."}) or a plain string',
+                '({"type": "text", "text": "..."}), image_url parts in user messages, or a '
+                "plain string",
             )
         texts.append(part.text)
-    return "\n".join(texts)
+    text = "\n".join(texts)
+    return text if text.strip() or not pictures else PICTURE_ONLY
+
+
+def image_refs(body: ChatCompletionRequest) -> list[tuple[str, str]]:
+    """(param, url) of each image part in the new message: the trailing user messages of a
+    kept conversation, the last user message of a stateless call. Pictures in earlier
+    messages are not fetched again (the model reads the conversation's text)."""
+    last = len(body.messages) - 1
+    first = last
+    if body.user:
+        while first > 0 and body.messages[first - 1].role == "user":
+            first -= 1
+    refs: list[tuple[str, str]] = []
+    for index in range(first, last + 1):
+        content = body.messages[index].content
+        if body.messages[index].role != "user" or not isinstance(content, list):
+            continue
+        for part_index, part in enumerate(content):
+            if part.type == "image_url" and part.image_url is not None:
+                refs.append(
+                    (f"messages.{index}.content.{part_index}.image_url.url", part.image_url.url)
+                )
+    if len(refs) > MAX_IMAGES:
+        raise FieldError(
+            refs[MAX_IMAGES][0],
+            f"the message carries {len(refs)} images, over the limit of {MAX_IMAGES}; send fewer",
+        )
+    return refs
 
 
 def _options(body: ChatCompletionRequest) -> GenerationOptions:

@@ -78,6 +78,8 @@ _TURNS = {
     ("post", "/web/personas/{slug}/messages"),
     ("post", "/api/personas/{slug}/eval"),  # runs the persona's test turns
 }
+# Operations outside turns that still pass the abuse limits and blocklist (server/abuse.py).
+_ADMITS = {("post", "/web/uploads")}
 # One server-sent event: `data` is a chat.completion.chunk as JSON, or [DONE] at the end.
 SSE_EVENT = {
     "type": "object",
@@ -151,7 +153,9 @@ def _statuses(path: str, method: str, operation: dict[str, Any], persona_body: b
         found.append("422")
     if (method, path) in _TURNS:
         found.extend(("429", "502"))
-    return sorted(found)
+    if (method, path) in _ADMITS:
+        found.extend(("403", "429"))
+    return sorted(set(found))
 
 
 def _json(schema: dict[str, Any]) -> dict[str, Any]:

@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import re
 import secrets
+from dataclasses import replace
 from importlib import resources
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from personae.core.avatars import IMAGE_TYPES
 from personae.errors import NotFound, PersonaNotFound
 from personae.server.abuse import admit
 from personae.server.deps import RuntimeDep
+from personae.server.openai_schema import PICTURE_ONLY
 from personae.server.sse import native_stream, prime, sse_response
+from personae.server.web_media import MAX_IMAGES, media_ref, message_images
 from personae.server.wire import persona_card, turn_result_json
 from personae.types import Persona, PersonRef, TurnFinished, TurnInput, TurnStarted
 
@@ -132,13 +135,27 @@ async def web_conversation(
         found = await runtime.store.list_conversations(slug, person_id, 1, 0)
         if found:
             stored = await runtime.store.conversation_messages(found[0].id)
-            messages = [{"id": m.id, "role": m.role, "content": m.content} for m in stored]
+            messages = [
+                {"id": m.id, "role": m.role, "content": m.content,
+                 "images": await _image_refs(runtime, person, m.id)}
+                for m in stored
+            ]  # fmt: skip
     return {"persona": persona_card(persona), "messages": messages}
+
+
+async def _image_refs(runtime: RuntimeDep, person: str, message_id: int) -> list[str]:
+    records = await runtime.store.message_attachments(message_id)
+    return [
+        media_ref(person, r.sha256)
+        for r in records
+        if r.status == "ok" and r.kind == "image" and r.sha256
+    ]
 
 
 class WebMessage(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     text: str
+    images: list[str] = Field(default_factory=list, max_length=MAX_IMAGES)
 
 
 @router.post(
@@ -152,9 +169,12 @@ async def web_message(
     """Server-sent events: `delta` {"text"}*, then `done` {message, reply, trace} or `error`."""
     await _published(runtime, slug)
     person, new = _person(request)
-    turn = TurnInput(slug, body.text, person=PersonRef(WEB_CHANNEL, person))
+    text = body.text if body.text.strip() or not body.images else PICTURE_ONLY
+    turn = TurnInput(slug, text, person=PersonRef(WEB_CHANNEL, person))
     runtime.turns.check(turn)  # an oversized message is refused before it spends a token
     await admit(runtime, request, turn.person)
+    if body.images:
+        turn = replace(turn, media=await message_images(runtime, person, body.images))
     primed = await prime(runtime.turns.run(turn))
 
     def done(started: TurnStarted | None, finished: TurnFinished) -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,22 +11,9 @@ from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from personae.stores.tables import attachments, channel_events, messages, utcnow
+from personae.types import MediaRecord
 
-
-@dataclass(frozen=True, slots=True)
-class MediaRecord:
-    """One attachment of a stored message, as fetched (``status`` ok) or why not."""
-
-    message_id: int
-    position: int
-    kind: str
-    original_ref: str
-    status: str
-    mime_type: str | None = None
-    size: int | None = None
-    sha256: str | None = None
-    path: str | None = None
-    error: str | None = None
+__all__ = ["MediaRecord", "add_attachment", "message_attachments"]
 
 
 def add_attachment(conn: Connection, record: MediaRecord) -> bool:

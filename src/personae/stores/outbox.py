@@ -37,6 +37,8 @@ def entry(row: Row[Any]) -> OutboxEntry:
         platform_message_id=row.platform_message_id, delivery_status=row.delivery_status,
         created_at=row.created_at, updated_at=row.updated_at, sent_at=row.sent_at,
         delivered_at=row.delivered_at, read_at=row.read_at,
+        image_sha256=(payload.get("image") or {}).get("sha256"),
+        image_mime=(payload.get("image") or {}).get("mime_type"),
     )  # fmt: skip
 
 

@@ -114,6 +114,14 @@ class SafetySettings(_Strict):
     )
 
 
+class GalleryImage(_Strict):
+    """A picture the creator gave the persona to send, and what it shows (the persona picks
+    it when what it wants to show matches the description)."""
+
+    file: str = Field(min_length=1, description="Image path, relative to the persona file")
+    description: str = Field(min_length=1, max_length=500, description="What the picture shows")
+
+
 class Persona(_Strict):
     """A persona file: who it is, how it speaks, what it declines, which model answers."""
 
@@ -132,6 +140,20 @@ class Persona(_Strict):
     boundaries: tuple[str, ...] = Field((), description="Topics the persona politely declines")
     model: ModelSettings = ModelSettings()
     avatar: str | None = Field(None, description="Image path, relative to the persona file")
+    appearance: str = Field(
+        "",
+        max_length=2000,
+        description="What the persona looks like, for the pictures it sends (image generation)",
+    )
+    gallery: tuple[GalleryImage, ...] = Field(
+        (), max_length=100, description="Pictures the persona may send, each with a description"
+    )
+    image_seed: int | None = Field(
+        None,
+        ge=0,
+        le=2**31 - 1,
+        description="Seed for its generated pictures, so they keep one look; default: from its id",
+    )
     version: str = Field("1.0.0", description="The creator's version label for this persona")
     published: bool = Field(True, description="Listed as a model and in the web chat")
     safety: SafetySettings = Field(

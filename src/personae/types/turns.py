@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from personae.types.channels import Contact, Location
+from personae.types.media import ImagePart
 from personae.types.persona import Persona
 from personae.types.safety import TurnStatus, Verdict
 
@@ -23,6 +24,8 @@ Role = Literal["system", "user", "assistant"]
 class ChatMessage:
     role: Role
     content: str
+    # Images that go with the text, for an engine that sees (EngineInfo.accepts_images).
+    images: tuple[ImagePart, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +110,8 @@ class EngineInfo:
     supports_logprobs: bool = False
     # Prompt layout the chat template needs: chatml, or strict user/assistant alternation.
     template: str = "chatml"
+    # The engine reads image parts (a vision model); a text-only one gets a note instead.
+    accepts_images: bool = False
 
 
 # ---------------------------------------------------------------- stored records
@@ -282,6 +287,11 @@ class TurnInput:
     # What a messaging channel sent as structured data (``text`` also describes it in words).
     location: Location | None = None
     contacts: tuple[Contact, ...] = ()
+    # Images that came with the message, sniffed and within limits: a kept conversation stores
+    # them in the media store on accept; a stateless turn only shows them to the model.
+    media: tuple[ImagePart, ...] = ()
+    # Attachments a channel fetches after accept (the turn waits for them, briefly).
+    pending_media: int = 0
 
 
 # Events a turn yields, in order: TurnStarted, TextDelta*, [ReplyGuarded], TurnFinished.

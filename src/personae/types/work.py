@@ -73,6 +73,9 @@ class OutboxEntry:
     sent_at: datetime | None = None
     delivered_at: datetime | None = None
     read_at: datetime | None = None
+    # A picture part: the media store's file (its SHA-256 and type); ``text`` is its caption.
+    image_sha256: str | None = None
+    image_mime: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { personas: [], current: null, sending: false };
+const state = { personas: [], current: null, sending: false, photos: [] };
 
 function avatarInto(el, persona) {
   el.replaceChildren();
@@ -79,7 +79,15 @@ function personaCard(persona) {
 
 // ------------------------------------------------------------------ conversation
 
-function bubble(role, text) {
+function photoImg(ref, className) {
+  const img = document.createElement("img");
+  img.src = `/web/media/${encodeURIComponent(ref)}`;
+  img.alt = "A photo you sent";
+  img.className = className;
+  return img;
+}
+
+function bubble(role, text, photos = []) {
   const item = document.createElement("li");
   item.className = `message ${role === "user" ? "from-user" : "from-persona"}`;
   const who = document.createElement("span");
@@ -88,9 +96,52 @@ function bubble(role, text) {
   const body = document.createElement("p");
   body.className = "bubble";
   body.textContent = text;
-  item.append(who, body);
+  item.append(who);
+  for (const ref of photos) item.append(photoImg(ref, "bubble-photo"));
+  item.append(body);
   $("messages").append(item);
   return body;
+}
+
+// ------------------------------------------------------------------ photos
+
+async function uploadPhoto(file) {
+  $("chat-status").textContent = "";
+  const response = await fetch("/web/uploads", {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": file.type || "application/octet-stream" },
+    body: file,
+  });
+  if (!response.ok) {
+    $("chat-status").textContent = `Photo not attached: ${await errorText(response)}`;
+    return;
+  }
+  const { ref } = await response.json();
+  state.photos.push(ref);
+  const item = document.createElement("li");
+  item.append(photoImg(ref, "pending-photo"));
+  $("pending-photos").append(item);
+}
+
+async function showPictures(reply, slug, replyId) {
+  const response = await fetch(`/web/personas/${encodeURIComponent(slug)}/conversation`,
+    { credentials: "same-origin" });
+  if (!response.ok) return;
+  const { messages } = await response.json();
+  const stored = messages.find((m) => m.id === replyId);
+  for (const ref of stored?.images || []) {
+    const img = photoImg(ref, "bubble-photo");
+    img.alt = `A picture from ${state.current?.name || "the persona"}`;
+    reply.before(img);
+  }
+}
+
+function takePhotos() {
+  const photos = state.photos;
+  state.photos = [];
+  $("pending-photos").replaceChildren();
+  return photos;
 }
 
 function scrollToEnd() {
@@ -117,7 +168,8 @@ async function openPersona(slug) {
   const log = $("messages");
   log.replaceChildren();
   bubble("assistant", persona.greeting).parentElement.classList.add("greeting");
-  for (const message of messages) bubble(message.role, message.content);
+  for (const message of messages) bubble(message.role, message.content, message.images || []);
+  takePhotos();
   scrollToEnd();
   $("message-input").focus();
   loadMemory();
@@ -215,12 +267,12 @@ async function* readEvents(response) {
   }
 }
 
-async function send(text) {
+async function send(text, images = []) {
   const persona = state.current;
   state.sending = true;
   $("send").disabled = true;
   $("chat-status").textContent = "";
-  bubble("user", text);
+  bubble("user", text, images);
   const reply = bubble("assistant", "");
   reply.classList.add("streaming");
   reply.setAttribute("aria-busy", "true");
@@ -230,7 +282,7 @@ async function send(text) {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
-      body: JSON.stringify({ text }),
+      body: JSON.stringify({ text, images }),
     });
     if (!response.ok) throw new Error(await errorText(response));
     for await (const { event, data } of readEvents(response)) {
@@ -238,6 +290,8 @@ async function send(text) {
       // The safety guard stopped or changed the reply: show the reply as stored instead.
       else if (event === "guarded") reply.textContent = data.text;
       else if (event === "done") {
+        // The persona sent pictures: its stored reply has them as attachments.
+        if (reply.textContent.includes("[[picture")) showPictures(reply, persona.id, data.reply.id);
         reply.textContent = data.reply.content;
         if (data.finish_reason === "length") {
           // Cut at the persona's length limit: say so rather than end mid-sentence silently.
@@ -289,10 +343,15 @@ document.addEventListener("DOMContentLoaded", () => {
   $("composer").addEventListener("submit", (event) => {
     event.preventDefault();
     const text = input.value.trim();
-    if (!text || state.sending || !state.current) return;
+    if ((!text && !state.photos.length) || state.sending || !state.current) return;
     input.value = "";
     autosize(input);
-    send(text);
+    send(text, takePhotos());
+  });
+  $("attach").addEventListener("click", () => $("photo-input").click());
+  $("photo-input").addEventListener("change", async (event) => {
+    for (const file of event.target.files) await uploadPhoto(file);
+    event.target.value = "";
   });
   input.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {

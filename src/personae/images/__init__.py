@@ -1,0 +1,1 @@
+"""Image generators: adapters that draw a persona's pictures (registered like engines)."""
