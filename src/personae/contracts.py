@@ -26,8 +26,10 @@ from personae.types import (
     PersonaRecord,
     PersonRef,
     SendResult,
+    Speech,
     StoredMessage,
     Trace,
+    Transcript,
     TurnContext,
     TurnRecord,
     Verdict,
@@ -239,6 +241,38 @@ class EventSink(Protocol):
     def subscribe(self, message_id: int) -> AbstractAsyncContextManager[AsyncIterator[WorkEvent]]:
         """Events from now until the turn's TurnFinished or TurnFailed (included)."""
         ...
+
+
+# ---------------------------------------------------------------- speech
+
+
+@runtime_checkable
+class SpeechToText(Protocol):
+    """Hears a recording: any container and codec the adapter can decode.
+
+    ``name`` is data (shown in the trace). Raises MediaError for audio it cannot decode or
+    that runs past its limit, EngineUnavailable when a remote server is down.
+    """
+
+    name: str
+
+    async def transcribe(self, audio: bytes, mime_type: str | None) -> Transcript: ...
+
+
+@runtime_checkable
+class TextToSpeech(Protocol):
+    """Speaks text in one of its voices (None: its default) at ``speed`` (1.0: normal)."""
+
+    name: str
+
+    async def synthesize(
+        self, text: str, *, voice: str | None = None, speed: float = 1.0
+    ) -> Speech: ...
+
+
+# A factory builds an adapter from the settings; models load on first use, not here.
+SpeechToTextFactory = Callable[["Settings"], SpeechToText]
+TextToSpeechFactory = Callable[["Settings"], TextToSpeech]
 
 
 # ---------------------------------------------------------------- channels

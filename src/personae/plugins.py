@@ -10,7 +10,14 @@ from importlib.metadata import entry_points
 
 import pluggy
 
-from personae.contracts import ChannelSpec, ContextSourceFactory, EngineFactory, GuardFactory
+from personae.contracts import (
+    ChannelSpec,
+    ContextSourceFactory,
+    EngineFactory,
+    GuardFactory,
+    SpeechToTextFactory,
+    TextToSpeechFactory,
+)
 
 hookspec = pluggy.HookspecMarker("personae")
 hookimpl = pluggy.HookimplMarker("personae")
@@ -19,6 +26,8 @@ RegisterEngine = Callable[[str, EngineFactory], None]
 RegisterChannel = Callable[[ChannelSpec], None]
 RegisterContextSource = Callable[[str, ContextSourceFactory], None]
 RegisterGuard = Callable[[str, GuardFactory], None]
+RegisterSpeechToText = Callable[[str, SpeechToTextFactory], None]
+RegisterTextToSpeech = Callable[[str, TextToSpeechFactory], None]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +48,16 @@ class Hooks:
 
     def register_guards(self, register: RegisterGuard) -> None:
         """Register safety guard factories by name: ``register("name", factory)``."""
+
+    @hookspec
+    def register_speech_to_text(self, register: RegisterSpeechToText) -> None:
+        """Register speech-to-text adapters by name: ``register("name", factory)``,
+        ``factory(settings) -> SpeechToText``; the model loads on first use."""
+
+    @hookspec
+    def register_text_to_speech(self, register: RegisterTextToSpeech) -> None:
+        """Register text-to-speech adapters by name: ``register("name", factory)``,
+        ``factory(settings) -> TextToSpeech``; the voice loads on first use."""
 
 
 @cache
@@ -102,4 +121,26 @@ def guard_factories() -> dict[str, GuardFactory]:
         found[name] = factory
 
     plugin_manager().hook.register_guards(register=register)
+    return found
+
+
+def speech_to_text_factories() -> dict[str, SpeechToTextFactory]:
+    """Every registered speech-to-text adapter factory, by name."""
+    found: dict[str, SpeechToTextFactory] = {}
+
+    def register(name: str, factory: SpeechToTextFactory) -> None:
+        found[name] = factory
+
+    plugin_manager().hook.register_speech_to_text(register=register)
+    return found
+
+
+def text_to_speech_factories() -> dict[str, TextToSpeechFactory]:
+    """Every registered text-to-speech adapter factory, by name."""
+    found: dict[str, TextToSpeechFactory] = {}
+
+    def register(name: str, factory: TextToSpeechFactory) -> None:
+        found[name] = factory
+
+    plugin_manager().hook.register_text_to_speech(register=register)
     return found

@@ -36,6 +36,7 @@ from personae.types.lore import (
     LoreTimer,
     SelectiveLogic,
 )
+from personae.types.media import Speech, Transcript
 from personae.types.persona import (
     SLUG_PATTERN,
     TEMPLATE_FIELDS,
@@ -46,6 +47,8 @@ from personae.types.persona import (
     ProfessionalRedirect,
     SafetySettings,
     StyleRules,
+    VoiceReplies,
+    VoiceSettings,
 )
 from personae.types.safety import (
     CATEGORIES,
@@ -160,6 +163,7 @@ __all__ = [
     "SafetySettings",
     "SelectiveLogic",
     "SendResult",
+    "Speech",
     "StoredMessage",
     "StyleRules",
     "TextDelta",
@@ -167,6 +171,7 @@ __all__ = [
     "TokenLogprob",
     "TopLogprob",
     "Trace",
+    "Transcript",
     "TurnContext",
     "TurnEvent",
     "TurnFailed",
@@ -177,5 +182,7 @@ __all__ = [
     "TurnStatus",
     "Usage",
     "Verdict",
+    "VoiceReplies",
+    "VoiceSettings",
     "WorkEvent",
 ]
