@@ -52,6 +52,7 @@ from personae.types import (
     PersonaRecord,
     ReplyRoute,
 )
+from personae.voice.notes import VoiceNotes
 from personae.work.events import LocalEventHub
 from personae.work.local import LocalWorkQueue
 from personae.work.pressure import LoopPressure
@@ -229,8 +230,9 @@ class Runtime:
         await work.serve(process)
         # Delivery statuses from webhooks update the outbox rows they report on.
         inbound = Inbound(
-            settings, connections, turns, store, deliveries.record_status, pressure=pressure
-        )
+            settings, connections, turns, store, deliveries.record_status, pressure=pressure,
+            voice=VoiceNotes(settings),
+        )  # fmt: skip
         inbound_ref.append(inbound)
         return cls(
             settings=settings, store=store, engines=engines, turns=turns,

@@ -53,7 +53,9 @@ async def fetch_all(
     sink: MediaSink,
     message_id: int,
     attachments: Sequence[Attachment],
-) -> None:
+) -> list[MediaRecord]:
+    """Fetch and record each attachment in order; the records, as stored."""
+    records: list[MediaRecord] = []
     for position, attachment in enumerate(attachments):
         media = await _fetch(channel, attachment)
         record = MediaRecord(
@@ -72,6 +74,8 @@ async def fetch_all(
                 media.mime_type or attachment.mime_type, attachment.size, error=media.error,
             )  # fmt: skip
         await store.add_attachment(record)
+        records.append(record)
+    return records
 
 
 async def _fetch(channel: Channel, attachment: Attachment) -> MediaFile:
