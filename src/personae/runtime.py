@@ -134,6 +134,8 @@ class Runtime:
     pressure: LoopPressure
     sources: list[ContextSource] = field(default_factory=list)
     guards: tuple[Guard, ...] = ()
+    # Hears and speaks (voice notes, /v1/audio); its models load on first use.
+    voice: VoiceNotes = field(default=None)  # type: ignore[assignment]
 
     @classmethod
     async def start(
@@ -229,9 +231,10 @@ class Runtime:
             await deliveries.start()
         await work.serve(process)
         # Delivery statuses from webhooks update the outbox rows they report on.
+        voice = VoiceNotes(settings)
         inbound = Inbound(
             settings, connections, turns, store, deliveries.record_status, pressure=pressure,
-            voice=VoiceNotes(settings),
+            voice=voice,
         )  # fmt: skip
         inbound_ref.append(inbound)
         return cls(
@@ -239,7 +242,7 @@ class Runtime:
             connections=connections, work=work, events=events, inbound=inbound,
             pollers=Pollers(inbound), deliveries=deliveries, pressure=pressure,
             sources=sources, guards=guards,
-            memory=memory, commands=commands,
+            memory=memory, commands=commands, voice=voice,
         )  # fmt: skip
 
     def check_impersonation(self, persona: Persona, source: str) -> None:

@@ -13,6 +13,7 @@ import personae
 from personae.runtime import Runtime
 from personae.server import (
     api_routes,
+    audio_routes,
     card_routes,
     channel_routes,
     eval_routes,
@@ -22,6 +23,7 @@ from personae.server import (
     web_routes,
     webhook_routes,
 )
+from personae.server.audio_routes import upload_limit
 from personae.server.auth import Guard, ensure_admin_token
 from personae.server.deps import ServerState, server_state
 from personae.server.errors import install_error_handlers
@@ -74,13 +76,15 @@ def create_app(
     install_openapi(app)
     app.add_middleware(BodyTextCheck)  # inside the limit: it reads bodies already capped
     app.add_middleware(
-        BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
-    )
+        BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s,
+        path_limits={"/v1/audio/transcriptions": upload_limit(settings.max_audio_bytes)},
+    )  # fmt: skip
     # Added late, so it runs early: a refused Host gets no further.
     app.add_middleware(HostCheck, allowed=allowed_hosts(settings))
     app.add_middleware(RequestId)  # outermost: every answer, refusals included, carries an id
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"])
     app.include_router(openai_routes.router)
+    app.include_router(audio_routes.router)
     app.include_router(api_routes.router)
     app.include_router(memory_routes.router)
     app.include_router(channel_routes.router)

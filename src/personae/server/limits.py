@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -23,10 +24,24 @@ class BodyLimit:
     costs nothing extra and lets a body without Content-Length be judged before it is parsed.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        timeout_s: float,
+        path_limits: Mapping[str, int] | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.timeout_s = timeout_s
+        # Routes that take uploads (audio) have their own, larger limit, named by its setting.
+        self.path_limits = dict(path_limits or {})
+
+    def _limit(self, scope: Scope) -> tuple[int, str]:
+        path = scope.get("path", "")
+        if path in self.path_limits:
+            return self.path_limits[path], "PERSONAE_MAX_AUDIO_BYTES"
+        return self.max_bytes, "PERSONAE_MAX_BODY_BYTES"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -44,8 +59,9 @@ class BodyLimit:
 
     async def _read(self, scope: Scope, receive: Receive, send: Send) -> Message | None:
         """The whole body as one message; None when a 413 was sent instead."""
+        limit, _ = self._limit(scope)
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
+        if declared is not None and declared > limit:
             await self._refuse(scope, receive, send, declared)
             return None
         chunks: list[bytes] = []
@@ -56,7 +72,7 @@ class BodyLimit:
                 return message  # the client left: let the app see the disconnect
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
-            if size > self.max_bytes:
+            if size > limit:
                 await self._refuse(scope, receive, send, size, more=message.get("more_body", False))
                 return None
             if not message.get("more_body", False):
@@ -74,9 +90,10 @@ class BodyLimit:
                 break
             drained += len(incoming.get("body", b""))
             more = incoming.get("more_body", False)
+        limit, setting = self._limit(scope)
         message = (
-            f"request body is {size} bytes or more, over the limit of {self.max_bytes}; "
-            "send less, or raise PERSONAE_MAX_BODY_BYTES"
+            f"request body is {size} bytes or more, over the limit of {limit}; "
+            f"send less, or raise {setting}"
         )
         await _answer(
             scope, send, HttpError(413, "invalid_request_error", "request_too_large", message)
