@@ -320,6 +320,8 @@ class ChannelAbilities:
     # The platform reports each send by webhook with the tag the send carried, so a send cut
     # off by a crash can be confirmed instead of repeated.
     confirms_sends: bool = False
+    # The channel sends voice notes (``VoiceSender.send_voice``): spoken replies go out as audio.
+    sends_voice: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,6 +379,18 @@ class Channel(Protocol):
     async def fetch_media(self, attachment: Attachment) -> MediaFile:
         """Download an attachment, refusing types and sizes ``abilities`` does not accept."""
         ...
+
+
+@runtime_checkable
+class VoiceSender(Protocol):
+    """A channel that sends audio as a voice note: ``audio`` is a complete file of
+    ``mime_type`` lasting ``duration_s``; never raises for platform failures."""
+
+    voice_format: str  # the codec.FORMATS key its platform plays as a voice note
+
+    async def send_voice(
+        self, chat_id: str, audio: bytes, mime_type: str, duration_s: float, tag: str | None = None
+    ) -> SendResult: ...
 
 
 @dataclass(frozen=True, slots=True)

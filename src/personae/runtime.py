@@ -216,7 +216,8 @@ class Runtime:
             safety=safety_policy(settings, guards),
             after_turn=memory_work.after_turn if settings.memory else None,
         )
-        deliveries = Deliveries(store, connections, settings, calm=pressure.calm)
+        voice = VoiceNotes(settings)  # hears voice notes and speaks replies, loaded on first use
+        deliveries = Deliveries(store, connections, settings, calm=pressure.calm, voice=voice)
 
         async def process(job: Job) -> None:
             if job.kind == MEMORY:
@@ -231,7 +232,6 @@ class Runtime:
             await deliveries.start()
         await work.serve(process)
         # Delivery statuses from webhooks update the outbox rows they report on.
-        voice = VoiceNotes(settings)
         inbound = Inbound(
             settings, connections, turns, store, deliveries.record_status, pressure=pressure,
             voice=voice,

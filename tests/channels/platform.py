@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.policy
 import json
 import re
 import time
 from dataclasses import dataclass, field
+from email.parser import BytesParser
 from typing import Any
 
 GRAPH_VERSION = "v23.0"
@@ -100,7 +102,10 @@ class PlatformServer:
             k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in head[1:] if h)
         }
         raw = await reader.readexactly(int(headers.get("content-length", "0")))
-        body = json.loads(raw) if raw else None
+        if headers.get("content-type", "").startswith("multipart/form-data"):
+            body: Any = _multipart(headers["content-type"], raw)
+        else:
+            body = json.loads(raw) if raw else None
         self.seen.append(Recorded(method, path, headers, body, time.monotonic()))
         if self.fail_next:
             canned = self.fail_next.pop(0)
@@ -200,6 +205,16 @@ class PlatformServer:
                 "from": {"id": 123456, "is_bot": True, "first_name": "Persona"},
             }
             return _json({"ok": True, "result": message})
+        if method == "sendVoice":  # multipart: chat_id, duration, the voice file
+            fields = body["fields"]
+            message = {
+                "message_id": self._next_id(), "date": 1701813600,
+                "chat": {"id": int(fields["chat_id"]), "type": "private"},
+                "voice": {"duration": int(fields.get("duration", 0)), "mime_type": "audio/ogg",
+                          "file_id": "AwACAgVoice", "file_unique_id": "AgADVoice",
+                          "file_size": len(body["files"]["voice"][2])},
+            }  # fmt: skip
+            return _json({"ok": True, "result": message})
         if method == "getMe":
             return _json({"ok": True, "result": BOT_INFO})
         if method == "sendChatAction":
@@ -228,6 +243,23 @@ class PlatformServer:
             return 404, {}, b"not found"
         mime, data = media
         return 200, {"Content-Type": mime}, data
+
+
+def _multipart(content_type: str, raw: bytes) -> dict[str, Any]:
+    """A multipart/form-data body as {"fields": {name: text}, "files": {name: (filename,
+    content_type, bytes)}}, parsed by the standard library's MIME parser."""
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(head + raw)
+    fields: dict[str, str] = {}
+    files: dict[str, tuple[str | None, str, bytes]] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        data = part.get_payload(decode=True)
+        if part.get_filename() is not None:
+            files[str(name)] = (part.get_filename(), part.get_content_type(), data)
+        else:
+            fields[str(name)] = data.decode()
+    return {"fields": fields, "files": files}
 
 
 def _json(data: Any) -> Reply:

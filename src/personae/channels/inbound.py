@@ -167,6 +167,7 @@ class Inbound:
             allow_unpublished=True,  # the admin bound this persona to the account
             location=clean_location(message.location),
             contacts=clean_contacts(message.contacts),
+            spoke=spoke(message),
         )
         route = ReplyRoute(kind, key, clean(message.chat_id))
         assert turn.person is not None

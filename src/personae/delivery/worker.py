@@ -31,12 +31,14 @@ import httpx
 from personae.channels.delivery import UNKNOWN_OUTCOME
 from personae.channels.registry import Connections
 from personae.channels.window import window_refusal
-from personae.contracts import Channel, ChannelAbilities
+from personae.contracts import Channel, ChannelAbilities, VoiceSender
 from personae.delivery.pacing import Pacer
+from personae.errors import PersonaeError
 from personae.settings import Settings
 from personae.stores.outbox import UNCONFIRMED, send_tag
 from personae.stores.sql import SqlStore
 from personae.types import ChannelStatus, OutboxEntry, SendResult
+from personae.voice.notes import VoiceNotes
 
 log = logging.getLogger(__name__)
 SCAN_BATCH = 200
@@ -69,8 +71,10 @@ class Deliveries:
         settings: Settings,
         seed: int | None = None,
         calm: Callable[[], Awaitable[None]] | None = None,
+        voice: VoiceNotes | None = None,
     ) -> None:
         self._store = store
+        self._voice = voice  # speaks the rows that are to go out as voice notes
         self._calm = calm  # waits while requests need the loop more (work/pressure.py)
         self._connections = connections
         self._settings = settings
@@ -205,6 +209,20 @@ class Deliveries:
         abilities = channel.abilities
 
         async def reply() -> SendResult:
+            if (
+                row.speak is not None
+                and self._voice is not None
+                and isinstance(channel, VoiceSender)
+            ):
+                try:
+                    spoken = await self._voice.speak(row.text, row.speak, channel.voice_format)
+                except PersonaeError as exc:  # no voice today: the words still go out
+                    log.warning("outbox %d: speech failed (%s); sending text", row.id, exc)
+                else:
+                    return await channel.send_voice(
+                        row.chat_id, spoken.data, spoken.mime_type, spoken.duration_s,
+                        send_tag(row.id),
+                    )  # fmt: skip
             return await channel.send(row.chat_id, row.text, send_tag(row.id))
 
         if abilities.window_hours is None:

@@ -280,6 +280,8 @@ class TurnInput:
     # What a messaging channel sent as structured data (``text`` also describes it in words).
     location: Location | None = None
     contacts: tuple[Contact, ...] = ()
+    # The person spoke (a voice note): a persona whose voice_replies is "mirror" answers by voice.
+    spoke: bool = False
 
 
 # Events a turn yields, in order: TurnStarted, TextDelta*, [ReplyGuarded], TurnFinished.
