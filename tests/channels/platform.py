@@ -133,9 +133,18 @@ class PlatformServer:
             return graph_error(401, 190, "Invalid OAuth access token.", error_subcode=463)
         if path.startswith("/wa-media/"):  # WhatsApp media URLs need the bearer token
             return self._file(path.removeprefix("/wa-media/"))
-        match = re.fullmatch(rf"/{GRAPH_VERSION}/([^/]+)(/messages)?", path)
+        match = re.fullmatch(rf"/{GRAPH_VERSION}/([^/]+)(/messages|/media)?", path)
         if match is None:
             return graph_error(404, 803, "Unknown path components")
+        if match.group(2) == "/media" and method == "POST":  # WhatsApp media upload
+            media_id = f"10{self._next_id()}"
+            _, mime, data = body["files"]["file"]
+            self.media[media_id] = (mime, data)
+            return _json({"id": media_id})
+        if match.group(2) and method == "POST" and "files" in body:  # Messenger attachment upload
+            recipient = json.loads(body["fields"]["recipient"])["id"]
+            return _json({"recipient_id": recipient, "message_id": f"m_OUT{self._next_id()}",
+                          "attachment_id": f"{self._next_id()}"})  # fmt: skip
         if match.group(2) and method == "POST":
             return self._graph_send(body)
         account = ACCOUNTS.get((token, match.group(1)))
