@@ -83,8 +83,9 @@ def tg_voice(file_id: str, size: int) -> bytes:
 
 
 def fb_voice(url: str, mid: str) -> bytes:
+    attachment = {"type": "audio", "payload": {"url": url}}
     item = {"sender": {"id": PSID}, "recipient": {"id": PAGE_ID}, "timestamp": 1458692752478,
-            "message": {"mid": mid, "attachments": [{"type": "audio", "payload": {"url": url}}]}}  # fmt: skip
+            "message": {"mid": mid, "attachments": [attachment]}}  # fmt: skip
     return meta_bytes(fb_envelope("page", PAGE_ID, item))
 
 
@@ -111,7 +112,10 @@ async def test_whatsapp_voice_note_heard_and_answered_with_a_voice_note(
     planned = await replied(vserver, "whatsapp")
     assert planned["text"].lower().startswith("echo: i tell you it is not poison"), planned
     assert planned["speak"] == {"engine": None, "voice": None, "speed": 1.0}  # mirror by default
-    sql = "SELECT a.kind, a.status, a.sha256, a.transcript, m.content FROM attachments a JOIN messages m ON m.id = a.message_id"
+    sql = (
+        "SELECT a.kind, a.status, a.sha256, a.transcript, m.content "
+        "FROM attachments a JOIN messages m ON m.id = a.message_id"
+    )
     [(kind, status, digest, transcript, content)] = rows(vserver, sql)
     assert (kind, status, digest) == ("audio", "ok", hashlib.sha256(note).hexdigest())
     assert (
