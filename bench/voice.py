@@ -21,11 +21,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import fresh_home, machine_info, print_table, verdict, warn_if_busy, write_json
+from _common import (
+    direct_turn,
+    fresh_home,
+    machine_info,
+    print_table,
+    verdict,
+    warn_if_busy,
+    write_json,
+)
 from personae.settings import Settings
 from personae.voice.adapters import speech_to_text
 from personae.voice.notes import VoiceNotes
 
+SAMPLES = Path(__file__).resolve().parents[1] / "src" / "personae" / "samples"
+MAX_REPLY_TOKENS = 48  # a spoken reply is a sentence or two
 WER_TARGET = 0.15
 RTF_TARGET = 1.0
 SMALL = {
@@ -97,31 +107,41 @@ async def measure_wer(
 async def measure_rtf(
     settings: Settings, data: Path, clips: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    """A 5-second voice note in, an encoded voice-note reply out, through the same VoiceNotes
-    the turn uses (the reply text is fixed: this measures the voice path, not the LLM)."""
+    """A 5-second voice note in, an encoded voice-note reply out: heard by the same VoiceNotes
+    the turn uses, answered by the embedded model as a sample persona, spoken and encoded as
+    OGG/Opus. One untimed round first loads the models and caches the persona's prefix."""
+    from personae.core.personas import load_persona_file
+    from personae.plugins import engine_factories
     from personae.voice import codec
 
     five = next(c for c in clips if 4.0 <= c["duration_s"] <= 6.5)
     note = codec.encode(codec.decode((data / five["file"]).read_bytes(), max_seconds=60), "opus")
+    persona = load_persona_file(SAMPLES / "travel-planner.yaml")
+    engine = await engine_factories()["llamacpp"](settings, None)
     voice = VoiceNotes(settings)
-    reply_text = (
-        "That sounds lovely. Tell me a little more about where you would like to go, "
-        "and I will suggest a few places."
-    )
-    await voice.hear(note, "audio/ogg; codecs=opus")  # first use loads the models: not timed
-    await voice.speak(reply_text, None, "opus")
-    started = time.perf_counter()
-    heard = await voice.hear(note, "audio/ogg; codecs=opus")
-    reply = await voice.speak(reply_text, None, "opus")
-    elapsed = time.perf_counter() - started
+
+    async def one_round() -> tuple[str, str, float, float]:
+        started = time.perf_counter()
+        heard = await voice.hear(note, "audio/ogg; codecs=opus")
+        reply = await direct_turn(engine, persona, heard.text, MAX_REPLY_TOKENS)
+        spoken = await voice.speak(reply.text, persona.voice, "opus")
+        return heard.text, reply.text, spoken.duration_s, time.perf_counter() - started
+
+    try:
+        await one_round()
+        heard, reply, reply_s, elapsed = await one_round()
+    finally:
+        await engine.aclose()
     return {
         "note_s": five["duration_s"],
-        "heard": heard.text,
-        "reply_audio_s": reply.duration_s,
+        "heard": heard,
+        "reply": reply,
+        "reply_audio_s": reply_s,
         "elapsed_s": elapsed,
-        "voice_rtf": elapsed / reply.duration_s,
-        "tts": voice.tts_name(None),
+        "voice_rtf": elapsed / reply_s,
+        "tts": voice.tts_name(persona.voice),
         "stt": voice.stt.name,
+        "llm": engine.info.model,
     }
 
 
@@ -135,10 +155,12 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     with fresh_home() as home:
         settings = Settings(home=home, voice_threads=args.threads)
         results = [await measure_wer(name, settings, clips, args.data) for name in args.candidates]
-        rtf = await measure_rtf(
-            Settings(home=home, voice_threads=args.threads, tts_engine=args.tts), args.data, clips
-        )
-    print_table(
+        rtf_settings = Settings(
+            home=home, voice_threads=args.threads, threads=args.threads, tts_engine=args.tts,
+            log_level="warning",
+        )  # fmt: skip
+        rtf = await measure_rtf(rtf_settings, args.data, clips)
+    print_table(  # no rows when --candidates is given empty (voice_rtf only)
         ["candidate", "wer", "errors", "words", "rtf (transcribe)", "target"],
         [
             [
@@ -150,7 +172,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 verdict(r["wer"] <= WER_TARGET),
             ]
             for r in results
-        ],
+        ]
+        or [["(none)", 0.0, 0, 0, 0.0, ""]],
     )
     print()
     print_table(
@@ -167,11 +190,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             ]
         ],
     )
-    best = min(results, key=lambda r: r["wer"])
+    best = min(results, key=lambda r: r["wer"]) if results else {"candidate": None}
     return {
         "clips": len(clips),
         "candidates": results,
-        "wer": next(r["wer"] for r in results if r["candidate"] == args.candidates[0]),
+        "wer": results[0]["wer"] if results else None,
         "best": best["candidate"],
         "voice_rtf": rtf["voice_rtf"],
         "voice_turn": rtf,
@@ -184,7 +207,7 @@ if __name__ == "__main__":
     cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     cli.add_argument("--data", type=Path, default=Path("../shared/data/speech"))
     cli.add_argument("--json", type=Path, default=None, help="write the result as JSON here")
-    cli.add_argument("--candidates", nargs="+", default=["whisper", "pocketsphinx"])
+    cli.add_argument("--candidates", nargs="*", default=["whisper", "pocketsphinx"])
     cli.add_argument("--tts", default="piper", help="text-to-speech for voice_rtf (default: piper)")
     cli.add_argument("--threads", type=int, default=2)
     arguments = cli.parse_args()

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-
-import av
 import numpy as np
 
 from personae.errors import MediaError
 from personae.types import Speech
+
+# PyAV is imported inside the functions: FFmpeg's libraries cost start-up time and memory
+# (about 0.2 s and 25 MB), and a server that never meets audio should not pay them.
 
 # Formats speech can be encoded to: container, codec, sample rate, MIME type.
 # ``opus`` is an OGG/Opus voice note (WhatsApp, Telegram); ``m4a`` is AAC in MP4 (Messenger,
@@ -51,6 +52,8 @@ def decode(
     of file whatever ``mime_type`` says), for silence of zero length, and for audio longer than
     ``max_seconds``.
     """
+    import av
+
     claimed = f" (sent as {mime_type})" if mime_type else ""
     limit_samples = int(max_seconds * sample_rate)
     chunks: list[bytes] = []
@@ -101,6 +104,8 @@ def resample(speech: Speech, sample_rate: int) -> Speech:
 
 def encode(speech: Speech, fmt: str) -> bytes:
     """``speech`` as a complete file in ``fmt`` (a key of FORMATS)."""
+    import av
+
     spec = FORMATS[fmt]
     speech = resample(speech, spec.sample_rate)
     if fmt == "pcm":
