@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+
 import numpy as np
 
 from personae.errors import MediaError
