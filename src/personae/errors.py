@@ -8,6 +8,7 @@
     │   ├── PersonaNotFound
     │   └── ConversationNotFound
     ├── BadRequest                 the caller sent something malformed
+    │   ├── MediaError             audio that is corrupt, too long, or not what it claims
     │   ├── MessageTooLarge        a message is longer than the configured limit
     │   └── TooManyMessages        a request carries more messages than the configured limit
     ├── Unauthorized               a protected action without a valid token
@@ -137,6 +138,15 @@ class TooManyMessages(BadRequest):
             "only the newest ones (older messages would not fit the context anyway) or raise "
             "PERSONAE_MAX_MESSAGES"
         )
+
+
+class MediaError(BadRequest):
+    """Audio (or other media) that cannot be used: corrupt, truncated, over a limit, or not
+    what its MIME type says; ``param`` names the request field at fault."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        self.param = param
+        super().__init__(message)
 
 
 class CardInvalid(BadRequest):

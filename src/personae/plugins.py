@@ -16,6 +16,8 @@ from personae.contracts import (
     EngineFactory,
     GuardFactory,
     ImageGeneratorFactory,
+    SpeechToTextFactory,
+    TextToSpeechFactory,
 )
 
 hookspec = pluggy.HookspecMarker("personae")
@@ -26,6 +28,8 @@ RegisterChannel = Callable[[ChannelSpec], None]
 RegisterContextSource = Callable[[str, ContextSourceFactory], None]
 RegisterGuard = Callable[[str, GuardFactory], None]
 RegisterImageGenerator = Callable[[str, ImageGeneratorFactory], None]
+RegisterSpeechToText = Callable[[str, SpeechToTextFactory], None]
+RegisterTextToSpeech = Callable[[str, TextToSpeechFactory], None]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,15 @@ class Hooks:
     @hookspec
     def register_image_generators(self, register: RegisterImageGenerator) -> None:
         """Register image generator factories by name: ``register("name", factory)``."""
+
+    def register_speech_to_text(self, register: RegisterSpeechToText) -> None:
+        """Register speech-to-text adapters by name: ``register("name", factory)``,
+        ``factory(settings) -> SpeechToText``; the model loads on first use."""
+
+    @hookspec
+    def register_text_to_speech(self, register: RegisterTextToSpeech) -> None:
+        """Register text-to-speech adapters by name: ``register("name", factory)``,
+        ``factory(settings) -> TextToSpeech``; the voice loads on first use."""
 
 
 @cache
@@ -124,4 +137,26 @@ def image_generator_factories() -> dict[str, ImageGeneratorFactory]:
         found[name] = factory
 
     plugin_manager().hook.register_image_generators(register=register)
+    return found
+
+
+def speech_to_text_factories() -> dict[str, SpeechToTextFactory]:
+    """Every registered speech-to-text adapter factory, by name."""
+    found: dict[str, SpeechToTextFactory] = {}
+
+    def register(name: str, factory: SpeechToTextFactory) -> None:
+        found[name] = factory
+
+    plugin_manager().hook.register_speech_to_text(register=register)
+    return found
+
+
+def text_to_speech_factories() -> dict[str, TextToSpeechFactory]:
+    """Every registered text-to-speech adapter factory, by name."""
+    found: dict[str, TextToSpeechFactory] = {}
+
+    def register(name: str, factory: TextToSpeechFactory) -> None:
+        found[name] = factory
+
+    plugin_manager().hook.register_text_to_speech(register=register)
     return found

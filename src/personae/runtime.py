@@ -58,6 +58,7 @@ from personae.types import (
     PersonaRecord,
     ReplyRoute,
 )
+from personae.voice.notes import VoiceNotes
 from personae.work.backlog import Backlog
 from personae.work.events import LocalEventHub
 from personae.work.local import LocalWorkQueue
@@ -151,6 +152,8 @@ class Runtime:
     role: Role = "all"
     backlog: Backlog | None = None
     pictures: PersonaPictures | None = None
+    # Hears and speaks (voice notes, /v1/audio); its models load on first use.
+    voice: VoiceNotes = field(default=None)  # type: ignore[assignment]
 
     @classmethod
     async def start(
@@ -271,9 +274,11 @@ class Runtime:
             async def dispatch(conversation_id: str) -> None:
                 await lanes.submit_lane(DELIVER, conversation_id)
 
+        voice = VoiceNotes(settings)  # hears voice notes and speaks replies, loaded on first use
         deliveries = Deliveries(
-            store, connections, settings, calm=pressure.calm, dispatch=dispatch, media=media
-        )
+            store, connections, settings, calm=pressure.calm, dispatch=dispatch, media=media,
+            voice=voice,
+        )  # fmt: skip
 
         async def process(job: Job) -> None:
             with job_context(job):  # its ids on every log line; its span when tracing
@@ -302,21 +307,16 @@ class Runtime:
             await work.serve(process)
         # Delivery statuses from webhooks update the outbox rows they report on.
         inbound = Inbound(
-            settings,
-            connections,
-            turns,
-            store,
-            deliveries.record_status,
-            pressure=pressure,
-            media=media,
-        )
+            settings, connections, turns, store, deliveries.record_status, pressure=pressure,
+            media=media, voice=voice,
+        )  # fmt: skip
         inbound_ref.append(inbound)
         return cls(
             settings=settings, store=store, engines=engines, turns=turns,
             connections=connections, work=work, events=events, inbound=inbound,
             pollers=Pollers(inbound), deliveries=deliveries, pressure=pressure,
             sources=sources, guards=guards, media=media, pictures=pictures,
-            memory=memory, commands=commands, role=role,
+            memory=memory, commands=commands, role=role, voice=voice,
             backlog=Backlog(store, settings.queue_max_depth) if cluster else None,
         )  # fmt: skip
 

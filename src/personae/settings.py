@@ -441,6 +441,52 @@ class Settings(BaseSettings):
     protected_names_file: Path | None = Field(
         None, description="File of protected names, one a line (added to the built-in list)"
     )
+    stt_engine: str = Field(
+        "whisper",
+        description="Speech-to-text for voice notes and /v1/audio/transcriptions: `whisper` "
+        "(offline, Whisper base; extra `voice`), `pocketsphinx` (offline, less accurate), "
+        "`openai` (an OpenAI-compatible server)",
+    )
+    stt_url: str = Field(
+        "https://api.openai.com/v1",
+        description="openai speech-to-text: base URL of a server with /audio/transcriptions "
+        "(whisper.cpp, vLLM, faster-whisper servers)",
+    )
+    stt_model: str = Field("whisper-1", description="openai speech-to-text: model name sent")
+    stt_api_key: SecretStr | None = Field(
+        None, description="openai speech-to-text: API key sent as a Bearer token"
+    )
+    tts_engine: str = Field(
+        "espeak",
+        description="Text-to-speech when a persona's `voice.engine` names none: `espeak` "
+        "(espeak-ng, always there), `piper` (offline neural voice; extra `piper`, GPL), "
+        "`openai` (an OpenAI-compatible server)",
+    )
+    tts_url: str = Field(
+        "https://api.openai.com/v1",
+        description="openai text-to-speech: base URL of a server with /audio/speech",
+    )
+    tts_model: str = Field("tts-1", description="openai text-to-speech: model name sent")
+    tts_api_key: SecretStr | None = Field(
+        None, description="openai text-to-speech: API key sent as a Bearer token"
+    )
+    voice_threads: int = Field(
+        2, ge=1, description="CPU threads for offline speech-to-text and text-to-speech"
+    )
+    voice_timeout_s: float = Field(
+        60.0, gt=0, description="Seconds to wait for a remote speech-to-text or text-to-speech call"
+    )
+    max_audio_seconds: float = Field(
+        120.0, gt=0, description="Longest audio accepted for transcription, in seconds"
+    )
+    max_audio_bytes: int = Field(
+        10_000_000,
+        gt=0,
+        description="Largest audio upload accepted, in bytes (refused before it is read whole)",
+    )
+    max_speech_chars: int = Field(
+        4096, gt=0, description="Longest text /v1/audio/speech speaks, in characters"
+    )
     log_level: str = Field("info", description="Log level: debug, info, warning, error")
     log_format: Literal["text", "json"] = Field(
         "text",

@@ -104,7 +104,11 @@ class PlatformServer:
         }
         raw = await reader.readexactly(int(headers.get("content-length", "0")))
         if headers.get("content-type", "").startswith("multipart/form-data"):
-            body = multipart_fields(headers["content-type"], raw)
+            # Both shapes: flat names, and {'fields', 'files'}.
+            body: Any = {
+                **multipart_fields(headers["content-type"], raw),
+                **_multipart(headers["content-type"], raw),
+            }
         else:
             body = json.loads(raw) if raw else None
         self.seen.append(Recorded(method, path, headers, body, time.monotonic()))
@@ -136,11 +140,18 @@ class PlatformServer:
             return graph_error(401, 190, "Invalid OAuth access token.", error_subcode=463)
         if path.startswith("/wa-media/"):  # WhatsApp media URLs need the bearer token
             return self._file(path.removeprefix("/wa-media/"))
-        if re.fullmatch(rf"/{GRAPH_VERSION}/{PHONE_ID}/media", path) and method == "POST":
-            return _json({"id": f"UPLOADED{self._next_id()}"})  # WhatsApp media upload
-        match = re.fullmatch(rf"/{GRAPH_VERSION}/([^/]+)(/messages)?", path)
+        match = re.fullmatch(rf"/{GRAPH_VERSION}/([^/]+)(/messages|/media)?", path)
         if match is None:
             return graph_error(404, 803, "Unknown path components")
+        if match.group(2) == "/media" and method == "POST":  # WhatsApp media upload
+            media_id = f"UPLOADED{self._next_id()}"
+            _, mime, data = body["files"]["file"]
+            self.media[media_id] = (mime, data)
+            return _json({"id": media_id})
+        if match.group(2) and method == "POST" and "files" in body:  # Messenger attachment upload
+            recipient = json.loads(body["fields"]["recipient"])["id"]
+            return _json({"recipient_id": recipient, "message_id": f"m_OUT{self._next_id()}",
+                          "attachment_id": f"{self._next_id()}"})  # fmt: skip
         if match.group(2) and method == "POST":
             return self._graph_send(body)
         account = ACCOUNTS.get((token, match.group(1)))
@@ -219,6 +230,16 @@ class PlatformServer:
                 "chat": {"id": int(body["chat_id"]), "type": "private"},
             }  # fmt: skip
             return _json({"ok": True, "result": message})
+        if method == "sendVoice":  # multipart: chat_id, duration, the voice file
+            fields = body["fields"]
+            message = {
+                "message_id": self._next_id(), "date": 1701813600,
+                "chat": {"id": int(fields["chat_id"]), "type": "private"},
+                "voice": {"duration": int(fields.get("duration", 0)), "mime_type": "audio/ogg",
+                          "file_id": "AwACAgVoice", "file_unique_id": "AgADVoice",
+                          "file_size": len(body["files"]["voice"][2])},
+            }  # fmt: skip
+            return _json({"ok": True, "result": message})
         if method == "getMe":
             return _json({"ok": True, "result": BOT_INFO})
         if method == "sendChatAction":
@@ -247,6 +268,23 @@ class PlatformServer:
             return 404, {}, b"not found"
         mime, data = media
         return 200, {"Content-Type": mime}, data
+
+
+def _multipart(content_type: str, raw: bytes) -> dict[str, Any]:
+    """A multipart/form-data body as {"fields": {name: text}, "files": {name: (filename,
+    content_type, bytes)}}, parsed by the standard library's MIME parser."""
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(head + raw)
+    fields: dict[str, str] = {}
+    files: dict[str, tuple[str | None, str, bytes]] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        data = part.get_payload(decode=True)
+        if part.get_filename() is not None:
+            files[str(name)] = (part.get_filename(), part.get_content_type(), data)
+        else:
+            fields[str(name)] = data.decode()
+    return {"fields": fields, "files": files}
 
 
 def _json(data: Any) -> Reply:

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from personae.channels.describe import clean, clean_contacts, clean_location, turn_text
+from personae.channels.hearing import hear, spoke
 from personae.channels.media import fetch_all
 from personae.channels.registry import Connections
 from personae.contracts import Channel, MediaStore, WebhookHandler, WebhookRequest, WebhookResult
@@ -42,6 +43,7 @@ from personae.types import (
     ReplyRoute,
     TurnInput,
 )
+from personae.voice.notes import VoiceNotes
 from personae.work.pressure import LoopPressure
 
 log = logging.getLogger("personae.channels")
@@ -59,10 +61,15 @@ def person_channel(kind: str, connection_key: str) -> str:
     return f"{kind}:{connection_key}"
 
 
+Release = Callable[[], Awaitable[None]]
+
+
 @dataclass(frozen=True, slots=True)
 class _New:
     message: ChannelMessage
     accepted: Accepted
+    # Submits (or defers) the turn's job; held back until a voice note has been heard.
+    release: Release | None = None
 
 
 class Inbound:
@@ -77,8 +84,10 @@ class Inbound:
         on_status: StatusSink | None = None,
         pressure: LoopPressure | None = None,
         media: MediaStore | None = None,
+        voice: VoiceNotes | None = None,
     ) -> None:
         self.settings = settings
+        self._voice = voice  # hears voice notes; None: audio stays a described attachment
         self._pressure = pressure  # read receipts wait while webhooks need the loop more
         self.connections = connections
         self._turns = turns
@@ -130,15 +139,19 @@ class Inbound:
         new: list[_New] = []
         for event in events:
             if isinstance(event, ChannelMessage):
-                accepted = await self._accept_message(event)
-                if accepted is not None and accepted.new_work:
-                    new.append(_New(event, accepted))
+                found = await self._accept_message(event)
+                if found is not None and found[0].new_work:
+                    new.append(_New(event, *found))
             else:
                 await self._record(event)
         for item in new:
             self.spawn(self._after_accept(item))
 
-    async def _accept_message(self, message: ChannelMessage) -> Accepted | None:
+    async def _accept_message(
+        self, message: ChannelMessage
+    ) -> tuple[Accepted, Release | None] | None:
+        """Store the message; the job is submitted now, or, for a voice note that is to be
+        heard first, by the returned release once the after-accept task has heard it."""
         kind, key = message.channel, message.connection
         connection = self.connections.find(kind, key)
         spec = self.connections.specs.get(kind)
@@ -158,6 +171,7 @@ class Inbound:
             location=clean_location(message.location),
             contacts=clean_contacts(message.contacts),
             pending_media=len(message.attachments),  # fetched after accept; the turn waits
+            spoke=spoke(message),
         )
         route = ReplyRoute(kind, key, clean(message.chat_id))
         assert turn.person is not None
@@ -174,13 +188,21 @@ class Inbound:
                 message.channel, message.connection, connection.persona, message.message_id,
             )  # fmt: skip
             return None
-        if accepted.job is not None:
+        job, person = accepted.job, turn.person
+        if job is None:
+            return accepted, None
+
+        async def release() -> None:
             waiting = self._deferred.get(accepted.conversation.id)
             if admission.retry_after > 0 or waiting is not None:
-                self._defer(accepted.job, buckets, turn.person, admission.retry_after)
+                self._defer(job, buckets, person, admission.retry_after)
             else:
-                await self._turns.submit(accepted.job)
-        return accepted
+                await self._turns.submit(job)
+
+        if self._voice is not None and spoke(message):
+            return accepted, release
+        await release()
+        return accepted, None
 
     def _defer(self, job: Job, buckets: list[Bucket], person: PersonRef, wait_s: float) -> None:
         """Over a limit on a channel the message is stored (the platform got its 200 and must
@@ -249,6 +271,13 @@ class Inbound:
         return spec.channel(connection, self.settings, self.http)
 
     async def _after_accept(self, item: _New) -> None:
+        try:
+            await self._acknowledge_and_fetch(item)
+        finally:
+            if item.release is not None:  # heard or not, the person gets an answer
+                await item.release()
+
+    async def _acknowledge_and_fetch(self, item: _New) -> None:
         message = item.message
         channel = self.channel(message.channel, message.connection)
         if channel is None:
@@ -257,10 +286,16 @@ class Inbound:
             if self._pressure is not None:
                 await self._pressure.calm()
             await self._acknowledge(channel, message)
-        if message.attachments:
-            await fetch_all(
-                channel, self._store, self._media, item.accepted.message.id, message.attachments
-            )
+        if not message.attachments:
+            return
+        records = await fetch_all(
+            channel, self._store, self._media, item.accepted.message.id, message.attachments
+        )
+        if item.release is not None and self._voice is not None:
+            await hear(
+                self._voice, self._store, message, item.accepted.message.id, records,
+                channel.abilities.media_types, self.settings.max_message_chars,
+            )  # fmt: skip
 
     async def _acknowledge(self, channel: Channel, message: ChannelMessage) -> None:
         """Mark read and show typing for the chat's newest message. A chat's messages that

@@ -32,6 +32,7 @@ INSTAGRAM = Flavour(
         sends_per_s=300.0,
         chat_sends_per_s=1.0,
         chat_burst=3,
+        sends_voice=True,  # an audio attachment (AAC in MP4), uploaded with the send
     ),
     token=lambda c: c.access_token.get_secret_value(),
     check_node="account",

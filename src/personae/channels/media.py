@@ -27,7 +27,9 @@ async def fetch_all(
     media_store: MediaStore,
     message_id: int,
     attachments: Sequence[Attachment],
-) -> None:
+) -> list[MediaRecord]:
+    """Fetch and record each attachment in order; the records, as stored."""
+    records: list[MediaRecord] = []
     for position, attachment in enumerate(attachments):
         try:
             record = await _fetch_one(channel, media_store, message_id, position, attachment)
@@ -38,6 +40,8 @@ async def fetch_all(
                 attachment.mime_type, error=f"{type(exc).__name__}: {exc}",
             )  # fmt: skip
         await store.add_attachment(record)
+        records.append(record)
+    return records
 
 
 async def _fetch_one(

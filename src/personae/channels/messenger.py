@@ -96,6 +96,7 @@ MESSENGER = Flavour(
         chat_burst=3,
         # A send's message.metadata comes back in its echo (subscribe to message_echoes).
         confirms_sends=True,
+        sends_voice=True,  # an audio attachment (AAC in MP4), uploaded with the send
     ),
     token=lambda c: c.page_access_token.get_secret_value(),
 )
@@ -272,6 +273,31 @@ class MetaMessagingChannel:
             return SendResult(captioned.outcome, ids + captioned.message_ids, code=captioned.code,
                               error=captioned.error)  # fmt: skip
         return SendResult("sent", ids)
+
+    voice_format = "m4a"
+
+    async def send_voice(
+        self, chat_id: str, audio: bytes, mime_type: str, duration_s: float, tag: str | None = None
+    ) -> SendResult:
+        """An audio attachment uploaded with the send (multipart ``filedata``)."""
+        message: dict[str, Any] = {
+            "attachment": {"type": "audio", "payload": {"is_reusable": False}}
+        }
+        if tag is not None and self.abilities.confirms_sends:
+            message["metadata"] = tag[:METADATA_MAX]
+        form = {
+            "recipient": json.dumps({"id": chat_id}), "messaging_type": "RESPONSE",
+            "message": json.dumps(message),
+        }  # fmt: skip
+        files = {"filedata": ("reply.m4a", audio, mime_type)}
+        try:
+            response = await self._http.post(self._url, data=form, files=files, headers=self._auth)
+        except httpx.HTTPError as err:
+            return delivery.network_failure(err)
+        result, data = delivery.graph_outcome(response)
+        if result.outcome != "sent":
+            return result
+        return SendResult("sent", (str(data.get("message_id", "")),))
 
     async def send(self, chat_id: str, text: str, tag: str | None = None) -> SendResult:
         ids: list[str] = []

@@ -63,6 +63,7 @@ ABILITIES = ChannelAbilities(
     window_hours=None,  # bots may write to a chat any time after the person started it
     # Bot FAQ: about 30 messages per second overall, no more than one per second in a chat.
     sends_per_s=30.0, chat_sends_per_s=1.0, chat_burst=1,
+    sends_voice=True,  # sendVoice: OGG/Opus plays as a voice message
 )  # fmt: skip
 ALLOWED_UPDATES = ("message", "edited_message", "message_reaction")
 # Message keys carrying a file: (kind, MIME when Telegram does not say).
@@ -236,6 +237,23 @@ class TelegramChannel:
                 f"{self._api}/sendPhoto", data=form,
                 files={"photo": (name, image.data, image.mime_type)},
             )  # fmt: skip
+        except httpx.HTTPError as err:
+            return delivery.network_failure(err)
+        result, message = delivery.telegram_outcome(response)
+        if result.outcome != "sent":
+            return result
+        return SendResult("sent", (f"{chat_id}:{message['message_id']}",))
+
+    voice_format = "opus"
+
+    async def send_voice(
+        self, chat_id: str, audio: bytes, mime_type: str, duration_s: float, tag: str | None = None
+    ) -> SendResult:
+        """sendVoice with the OGG/Opus file uploaded as multipart ``voice``."""
+        form = {"chat_id": chat_id, "duration": str(max(1, round(duration_s)))}
+        files = {"voice": ("reply.ogg", audio, mime_type.split(";")[0])}
+        try:
+            response = await self._http.post(f"{self._api}/sendVoice", data=form, files=files)
         except httpx.HTTPError as err:
             return delivery.network_failure(err)
         result, message = delivery.telegram_outcome(response)

@@ -68,6 +68,7 @@ ABILITIES = ChannelAbilities(
     sends_per_s=80.0, chat_sends_per_s=1 / 6, chat_burst=10,
     # Every send is reported by a status webhook carrying its biz_opaque_callback_data.
     confirms_sends=True,
+    sends_voice=True,  # OGG/Opus uploaded to /media, then sent as audio with voice: true
 )  # fmt: skip
 CALLBACK_DATA_MAX = 512  # Graph's limit on biz_opaque_callback_data
 _MEDIA_KINDS = ("image", "audio", "video", "document", "sticker")
@@ -288,6 +289,39 @@ class WhatsAppChannel:
         if result.outcome != "sent":
             return result
         return SendResult("sent", tuple(str(m.get("id")) for m in data.get("messages", [])))
+
+    voice_format = "opus"
+
+    async def send_voice(
+        self, chat_id: str, audio: bytes, mime_type: str, duration_s: float, tag: str | None = None
+    ) -> SendResult:
+        """Upload the OGG/Opus file to the number's /media, then send it as a voice message."""
+        url = f"{self._root}/{self.connection.phone_number_id}/media"
+        form = {"messaging_product": "whatsapp", "type": mime_type}
+        files = {"file": ("reply.ogg", audio, mime_type)}
+        try:
+            response = await self._http.post(url, data=form, files=files, headers=self._auth)
+        except httpx.HTTPError as err:
+            return delivery.network_failure(err)
+        uploaded, data = delivery.graph_outcome(response)
+        if uploaded.outcome != "sent" or not data.get("id"):
+            return (
+                uploaded
+                if uploaded.outcome != "sent"
+                else SendResult(
+                    "retryable", code="no_media_id", error="the media upload returned no id"
+                )
+            )
+        body: dict[str, Any] = {
+            "messaging_product": "whatsapp", "recipient_type": "individual", "to": chat_id,
+            "type": "audio", "audio": {"id": str(data["id"]), "voice": True},
+        }  # fmt: skip
+        if tag is not None:
+            body["biz_opaque_callback_data"] = tag[:CALLBACK_DATA_MAX]
+        result, sent = await self._post(body)
+        if result.outcome != "sent":
+            return result
+        return SendResult("sent", tuple(str(m.get("id")) for m in sent.get("messages", [])))
 
     async def send_template(self, chat_id: str, name: str, language: str) -> SendResult:
         """Send an approved template: what WhatsApp allows outside the 24-hour window."""

@@ -279,6 +279,8 @@ def _hint(
         return "write a list: one `- item` per line"
     if kind in {"model_type", "model_attributes_type", "dict_type"}:
         return "write a mapping of `key: value` lines"
+    if kind == "literal_error":
+        return f"write one of {ctx.get('expected')}"
     return None
 
 

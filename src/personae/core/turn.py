@@ -86,6 +86,7 @@ from personae.types import (
     MediaRecord,
     ModelSettings,
     OutboxItem,
+    Persona,
     PersonaRecord,
     ReplyGuarded,
     ReplyRoute,
@@ -101,12 +102,14 @@ from personae.types import (
     TurnStarted,
     Usage,
     Verdict,
+    VoiceSettings,
     WorkEvent,
 )
 
 EngineResolver = Callable[[ModelSettings], Awaitable[Engine]]
 # The reply's outbox entries for a channel conversation (none for API, web and CLI turns).
-OutboxPlanner = Callable[[ReplyRoute, str], tuple[OutboxItem, ...]]
+# With ``speak`` (the persona's voice) the reply is to be sent as a voice note.
+OutboxPlanner = Callable[[ReplyRoute, str, VoiceSettings | None], tuple[OutboxItem, ...]]
 # Sends one text to a channel chat right away, outside the outbox: only for the notice after
 # a person's data was deleted, which must not be stored (it would be a row about them).
 DirectSender = Callable[[ReplyRoute, str], Awaitable[None]]
@@ -118,9 +121,15 @@ TURN = "turn"
 log = logging.getLogger(__name__)
 
 
-def one_entry(route: ReplyRoute, text: str) -> tuple[OutboxItem, ...]:
+def one_entry(
+    route: ReplyRoute, text: str, speak: VoiceSettings | None = None
+) -> tuple[OutboxItem, ...]:
     """The default plan: the whole reply as one entry (a channel adapter splits it first)."""
-    payload = {"connection": route.connection, "chat_id": route.chat_id, "text": text}
+    payload: dict[str, object] = {
+        "connection": route.connection, "chat_id": route.chat_id, "text": text
+    }  # fmt: skip
+    if speak is not None:
+        payload["speak"] = speak.model_dump()
     return (OutboxItem(route.channel, json.dumps(payload, ensure_ascii=False)),)
 
 
@@ -138,6 +147,7 @@ class TurnSpec:
     # Attachments recorded (or still being fetched) on the person's message: the turn waits
     # until this many are recorded, or PERSONAE_MEDIA_WAIT_S passed.
     media_count: int = 0
+    spoke: bool = False  # the person sent a voice note
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
@@ -161,6 +171,7 @@ class TurnSpec:
             Location(**location) if location else None,
             tuple(Contact(**c) for c in contacts),
             data.get("media_count", 0),
+            bool(data.get("spoke", False)),  # absent in jobs recorded before voice notes
         )
 
 
@@ -240,7 +251,7 @@ class TurnRunner:
         self.check(turn)
         spec = TurnSpec(
             turn.persona, turn.instructions, turn.options, turn.allow_unpublished, route,
-            turn.location, turn.contacts, turn.pending_media + len(turn.media),
+            turn.location, turn.contacts, turn.pending_media + len(turn.media), turn.spoke,
         )  # fmt: skip
         # One write, in call order: on SQLite's single writer, arrival order is call order.
         accepted = await self._inbox.accept_turn(
@@ -415,7 +426,8 @@ class TurnRunner:
             raise
         trace = generated_trace(engine, prompt, clock, generated, gate.verdicts, gate.guard_ms)
         generated, pictures = await self._make_pictures(record, generated)
-        outbox = self._outbox(spec.route, generated.text) if spec.route else ()
+        speak = _speaks(record.persona, spec)
+        outbox = self._outbox(spec.route, generated.text, speak) if spec.route else ()
         if spec.route and pictures and self._picture_outbox is not None:
             outbox = (*outbox, *self._picture_outbox(spec.route, pictures))
         reply, _ = await self._turns.complete_turn(
@@ -487,7 +499,8 @@ class TurnRunner:
         generated = gate.answer(clock)
         await emit(TextDelta(generated.text))
         trace = generated_trace(engine, None, clock, generated, gate.verdicts, gate.guard_ms)
-        outbox = self._outbox(spec.route, generated.text) if spec.route else ()
+        speak = _speaks(record.persona, spec)
+        outbox = self._outbox(spec.route, generated.text, speak) if spec.route else ()
         reply, _ = await self._turns.complete_turn(
             context.conversation, context.message, generated.text, record.revision, trace,
             job.id, outbox,
@@ -519,7 +532,7 @@ class TurnRunner:
             await self._events.publish(key, TurnFinished(gone.reply, Usage(), "stop", trace))
             return
         await self._events.publish(key, TextDelta(text))
-        outbox = self._outbox(spec.route, text) if spec.route else ()
+        outbox = self._outbox(spec.route, text, None) if spec.route else ()
         reply, _ = await self._turns.complete_turn(
             conversation, context.message, text, record.revision, trace, job.id, outbox
         )
@@ -743,6 +756,12 @@ class Gate:
             text = "\n\n".join([*self.prefaces, stop.text or "Sorry, I can't help with that."])
         clock.first_token_ms = clock.now_ms()
         return Generated(text, Usage(), "stop", None, status=status)
+
+
+def _speaks(persona: Persona, spec: TurnSpec) -> VoiceSettings | None:
+    """The persona's voice when this reply is to be spoken, by its voice_replies setting."""
+    mode = persona.voice_replies
+    return persona.voice if mode == "always" or (mode == "mirror" and spec.spoke) else None
 
 
 def _persona_of(found: PersonaRecord | BaseException) -> PersonaRecord:

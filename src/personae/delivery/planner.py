@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from personae.channels.formatting import split_text
 from personae.contracts import ChannelSpec
 from personae.core.turn import OutboxPlanner
-from personae.types import OutboxItem, ReplyRoute, StoredMedia
+from personae.types import OutboxItem, ReplyRoute, StoredMedia, VoiceSettings
 
 # A channel no plugin registers any more still gets its reply, cut at a safe size.
 FALLBACK_LIMIT = 1000
@@ -21,8 +21,18 @@ FALLBACK_LIMIT = 1000
 def split_planner(specs: Mapping[str, ChannelSpec]) -> OutboxPlanner:
     """A planner cutting each reply at ``specs[route.channel].abilities.max_text_len``."""
 
-    def plan(route: ReplyRoute, text: str) -> tuple[OutboxItem, ...]:
+    def plan(
+        route: ReplyRoute, text: str, speak: VoiceSettings | None = None
+    ) -> tuple[OutboxItem, ...]:
         spec = specs.get(route.channel)
+        if speak is not None and spec is not None and spec.abilities.sends_voice:
+            # One voice note for the whole reply; its text rides along for the record and as
+            # the fallback when speech cannot be made.
+            data = {
+                "connection": route.connection, "chat_id": route.chat_id, "text": text,
+                "part": 1, "parts": 1, "speak": speak.model_dump(),
+            }  # fmt: skip
+            return (OutboxItem(route.channel, json.dumps(data, ensure_ascii=False)),)
         limit = spec.abilities.max_text_len if spec is not None else FALLBACK_LIMIT
         parts = split_text(text, limit) or [text]
         return tuple(

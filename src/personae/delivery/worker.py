@@ -31,14 +31,15 @@ import httpx
 from personae.channels.delivery import UNKNOWN_OUTCOME
 from personae.channels.registry import Connections
 from personae.channels.window import window_refusal
-from personae.contracts import Channel, ChannelAbilities, ImageSender, MediaStore
+from personae.contracts import Channel, ChannelAbilities, ImageSender, MediaStore, VoiceSender
 from personae.delivery.pacing import Pacer
-from personae.errors import NotFound
+from personae.errors import NotFound, PersonaeError
 from personae.metrics import OUTBOX_RETRIES
 from personae.settings import Settings
 from personae.stores.outbox import UNCONFIRMED, send_tag
 from personae.stores.sql import SqlStore
 from personae.types import ChannelStatus, OutboundImage, OutboxEntry, SendResult
+from personae.voice.notes import VoiceNotes
 
 log = logging.getLogger(__name__)
 SCAN_BATCH = 200
@@ -74,8 +75,10 @@ class Deliveries:
         calm: Callable[[], Awaitable[None]] | None = None,
         dispatch: Callable[[str], Awaitable[None]] | None = None,
         media: MediaStore | None = None,
+        voice: VoiceNotes | None = None,
     ) -> None:
         self._store = store
+        self._voice = voice  # speaks the rows that are to go out as voice notes
         self._media = media  # where picture rows' files are
         # In a cluster a due conversation's lane is a queue job (``dispatch``), run by
         # whichever worker holds that conversation's lock (``run_lane``), not a task here.
@@ -252,6 +255,20 @@ class Deliveries:
         async def reply() -> SendResult:
             if row.image_sha256 is not None:
                 return await self._send_image(row, channel)
+            if (
+                row.speak is not None
+                and self._voice is not None
+                and isinstance(channel, VoiceSender)
+            ):
+                try:
+                    spoken = await self._voice.speak(row.text, row.speak, channel.voice_format)
+                except PersonaeError as exc:  # no voice today: the words still go out
+                    log.warning("outbox %d: speech failed (%s); sending text", row.id, exc)
+                else:
+                    return await channel.send_voice(
+                        row.chat_id, spoken.data, spoken.mime_type, spoken.duration_s,
+                        send_tag(row.id),
+                    )  # fmt: skip
             return await channel.send(row.chat_id, row.text, send_tag(row.id))
 
         if abilities.window_hours is None:

@@ -13,6 +13,7 @@ import personae
 from personae.runtime import Role, Runtime
 from personae.server import (
     api_routes,
+    audio_routes,
     card_routes,
     channel_routes,
     eval_routes,
@@ -24,6 +25,7 @@ from personae.server import (
     web_routes,
     webhook_routes,
 )
+from personae.server.audio_routes import upload_limit
 from personae.server.auth import Guard, ensure_admin_token
 from personae.server.deps import ServerState, server_state
 from personae.server.errors import install_error_handlers
@@ -89,6 +91,10 @@ def create_app(
                 settings.media_max_image_bytes,
                 "PERSONAE_MEDIA_MAX_IMAGE_BYTES",
             ),
+            "/v1/audio/transcriptions": (
+                upload_limit(settings.max_audio_bytes),
+                "PERSONAE_MAX_AUDIO_BYTES",
+            ),
         },
     )
     # Added late, so it runs early: a refused Host gets no further.
@@ -98,6 +104,7 @@ def create_app(
     app.add_api_route("/readyz", readyz, methods=["GET"], tags=["health"])
     app.include_router(metrics_routes.router)
     app.include_router(openai_routes.router)
+    app.include_router(audio_routes.router)
     app.include_router(api_routes.router)
     app.include_router(memory_routes.router)
     app.include_router(channel_routes.router)

@@ -86,7 +86,9 @@ SSE_EVENT = {
     "properties": {"event": {"type": "string"}, "data": {"type": "string"}},
     "required": ["data"],
 }
-_NAMES_A_PERSONA = {("post", "/api/conversations"), *_TURNS}
+# Operations that run a speech adapter: over an abuse limit (429), the adapter failed (502).
+_SPEECH = {("post", "/v1/audio/speech"), ("post", "/v1/audio/transcriptions")}
+_NAMES_A_PERSONA = {("post", "/api/conversations"), ("post", "/v1/audio/speech"), *_TURNS}
 # Answer 404 when the person behind them has nothing stored (or the link expired).
 _FINDS_A_PERSON = {("get", "/web/export")}
 
@@ -123,6 +125,11 @@ def _amend_operation(path: str, method: str, operation: dict[str, Any]) -> None:
     declared_422 = responses.pop("422", {}).get("description") not in (None, "Validation Error")
     shape = "OpenAIError" if path.startswith("/v1") else "NativeError"
     error_ref = {"$ref": REF.format(model=shape)}
+    if (method, path) == ("post", "/v1/audio/speech"):  # the audio file itself
+        audio = {"schema": {"type": "string", "format": "binary"}}
+        responses["200"]["content"] = {
+            f"audio/{kind}": audio for kind in ("mpeg", "ogg", "aac", "flac", "wav", "pcm")
+        }
     if (method, path) == ("post", "/v1/chat/completions"):  # "stream": true answers with SSE
         responses["200"].setdefault("content", {})["text/event-stream"] = {"schema": SSE_EVENT}
     if path in ("/healthz", "/readyz"):
@@ -142,16 +149,16 @@ def _statuses(path: str, method: str, operation: dict[str, Any], persona_body: b
         found.append("401")
     if path == "/metrics":
         found.append("403")  # a creator token is not an admin's
-    if path.startswith("/api/") or (method, path) in _TURNS:
+    if path.startswith("/api/") or (method, path) in _TURNS | _SPEECH:
         found.append("403")  # roles and scopes on /api; the blocklist on turns
     named = (method, path) in _NAMES_A_PERSONA or (method, path) in _FINDS_A_PERSON
     if any(p.get("in") == "path" for p in params) or named:
         found.append("404")
-    if has_body:
+    if has_body or (method, path) in _SPEECH:  # the upload's body is read by the route
         found.extend(("408", "413"))
     if persona_body:
         found.append("422")
-    if (method, path) in _TURNS:
+    if (method, path) in _TURNS | _SPEECH:
         found.extend(("429", "502"))
     if (method, path) in _ADMITS:
         found.extend(("403", "429"))

@@ -38,7 +38,7 @@ def message_attachments(conn: Connection, message_id: int) -> list[MediaRecord]:
         .where(attachments.c.message_id == message_id)
         .order_by(attachments.c.position)
     ).all()
-    fields = ("mime_type", "size", "sha256", "path", "error")
+    fields = ("mime_type", "size", "sha256", "path", "error", "transcript")
     return [
         MediaRecord(
             r.message_id,
@@ -50,6 +50,20 @@ def message_attachments(conn: Connection, message_id: int) -> list[MediaRecord]:
         )
         for r in rows
     ]
+
+
+def record_heard(
+    conn: Connection, message_id: int, position: int, transcript: str, content: str
+) -> None:
+    """Keep what was heard in an audio attachment and make it the person's message text, in
+    one transaction: the turn reads the text, the record keeps both (hash and transcript)."""
+    with conn.begin():
+        conn.execute(
+            update(attachments)
+            .where(attachments.c.message_id == message_id, attachments.c.position == position)
+            .values(transcript=transcript)
+        )
+        conn.execute(update(messages).where(messages.c.id == message_id).values(content=content))
 
 
 def add_channel_event(

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, func, or_, select, true, update
 
 from personae.stores.tables import messages, outbox, utcnow
-from personae.types import ChannelStatus, OutboxEntry
+from personae.types import ChannelStatus, OutboxEntry, VoiceSettings
 
 OPEN = ("pending", "sending")
 # A platform's report never moves a row backwards (read may arrive before delivered).
@@ -32,6 +32,7 @@ def entry(row: Row[Any]) -> OutboxEntry:
         channel=row.channel, connection=str(payload.get("connection", "")),
         chat_id=str(payload.get("chat_id", "")), text=str(payload.get("text", "")),
         part=int(payload.get("part", 1)), parts=int(payload.get("parts", 1)),
+        speak=VoiceSettings(**payload["speak"]) if payload.get("speak") else None,
         status=row.status, attempts=row.attempts, available_at=row.available_at,
         last_error=row.last_error, error_code=row.error_code,
         platform_message_id=row.platform_message_id, delivery_status=row.delivery_status,

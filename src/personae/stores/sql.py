@@ -320,6 +320,14 @@ class SqlStore:
         """Record a message's attachment once; False when it was recorded already."""
         return await self._run.write(_channel_state.add_attachment, record)
 
+    async def record_heard(
+        self, message_id: int, position: int, transcript: str, content: str
+    ) -> None:
+        """An audio attachment's transcript, which becomes the message's text."""
+        await self._run.write(
+            _channel_state.record_heard, message_id, position, transcript, content
+        )
+
     async def message_attachments(self, message_id: int) -> list[MediaRecord]:
         return await self._run.read(_channel_state.message_attachments, message_id)
 

@@ -235,6 +235,7 @@ attachments = Table(
     Column("status", String(16), nullable=False),  # ok, refused, failed
     Column("error", Text, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("transcript", Text, nullable=True),  # what speech-to-text heard (voice notes)
     UniqueConstraint("message_id", "position"),
 )
 

@@ -36,7 +36,15 @@ from personae.types.lore import (
     LoreTimer,
     SelectiveLogic,
 )
-from personae.types.media import ImagePart, MediaKind, MediaRecord, OutboundImage, StoredMedia
+from personae.types.media import (
+    ImagePart,
+    MediaKind,
+    MediaRecord,
+    OutboundImage,
+    Speech,
+    StoredMedia,
+    Transcript,
+)
 from personae.types.persona import (
     SLUG_PATTERN,
     TEMPLATE_FIELDS,
@@ -48,6 +56,8 @@ from personae.types.persona import (
     ProfessionalRedirect,
     SafetySettings,
     StyleRules,
+    VoiceReplies,
+    VoiceSettings,
 )
 from personae.types.safety import (
     CATEGORIES,
@@ -167,6 +177,7 @@ __all__ = [
     "SafetySettings",
     "SelectiveLogic",
     "SendResult",
+    "Speech",
     "StoredMedia",
     "StoredMessage",
     "StyleRules",
@@ -175,6 +186,7 @@ __all__ = [
     "TokenLogprob",
     "TopLogprob",
     "Trace",
+    "Transcript",
     "TurnContext",
     "TurnEvent",
     "TurnFailed",
@@ -185,5 +197,7 @@ __all__ = [
     "TurnStatus",
     "Usage",
     "Verdict",
+    "VoiceReplies",
+    "VoiceSettings",
     "WorkEvent",
 ]

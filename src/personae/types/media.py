@@ -1,4 +1,6 @@
-"""Media as parts of a turn: what the media store keeps, and an image on its way to a model."""
+"""Media as parts of a turn: what the media store keeps, an image on its way to a model,
+and speech as data (raw PCM keeps speech adapters free of containers; encoding for a channel
+is a separate step, ``personae.voice.codec``)."""
 
 from __future__ import annotations
 
@@ -52,3 +54,21 @@ class MediaRecord:
     sha256: str | None = None
     path: str | None = None
     error: str | None = None
+    transcript: str | None = None  # an audio attachment: what speech-to-text heard
+
+
+@dataclass(frozen=True, slots=True)
+class Speech:
+    pcm: bytes  # signed 16-bit little-endian mono
+    sample_rate: int
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.pcm) / 2 / self.sample_rate if self.sample_rate else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    text: str
+    language: str | None
+    duration_s: float

@@ -46,6 +46,26 @@ class ModelSettings(_Strict):
     )
 
 
+class VoiceSettings(_Strict):
+    """How the persona sounds when it speaks; unset fields fall back to the server settings."""
+
+    engine: str | None = Field(
+        None,
+        description="Text-to-speech: espeak, piper, openai or a plugin's; default: setting "
+        "PERSONAE_TTS_ENGINE",
+    )
+    voice: str | None = Field(
+        None,
+        max_length=200,
+        description="The engine's voice: an espeak-ng voice (en-us), `joe` or a Piper .onnx "
+        "path, an OpenAI voice (alloy); default: the engine's own",
+    )
+    speed: float = Field(1.0, ge=0.25, le=4.0, description="Speaking rate, 1.0 is normal")
+
+
+VoiceReplies = Literal["never", "mirror", "always"]
+
+
 class StyleRules(_Strict):
     """How the persona speaks: rules it follows and habits it avoids."""
 
@@ -139,6 +159,14 @@ class Persona(_Strict):
     style: StyleRules = StyleRules()
     boundaries: tuple[str, ...] = Field((), description="Topics the persona politely declines")
     model: ModelSettings = ModelSettings()
+    voice: VoiceSettings = Field(
+        default_factory=VoiceSettings, description="The persona's voice for spoken replies"
+    )
+    voice_replies: VoiceReplies = Field(
+        "mirror",
+        description="When replies are spoken: never; mirror (a voice note answers a voice "
+        "note); always (on channels that take audio)",
+    )
     avatar: str | None = Field(None, description="Image path, relative to the persona file")
     appearance: str = Field(
         "",

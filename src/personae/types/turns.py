@@ -292,6 +292,8 @@ class TurnInput:
     media: tuple[ImagePart, ...] = ()
     # Attachments a channel fetches after accept (the turn waits for them, briefly).
     pending_media: int = 0
+    # The person spoke (a voice note): a persona whose voice_replies is "mirror" answers by voice.
+    spoke: bool = False
 
 
 # Events a turn yields, in order: TurnStarted, TextDelta*, [ReplyGuarded], TurnFinished.

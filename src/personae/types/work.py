@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from personae.types.persona import VoiceSettings
 from personae.types.turns import ConversationRef, StoredMessage
 
 # ---------------------------------------------------------------- work between accept and process
@@ -71,6 +72,8 @@ class OutboxEntry:
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None = None
+    # The persona's voice when this part is to be sent as a voice note (its text spoken).
+    speak: VoiceSettings | None = None
     delivered_at: datetime | None = None
     read_at: datetime | None = None
     # A picture part: the media store's file (its SHA-256 and type); ``text`` is its caption.
