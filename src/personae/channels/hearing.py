@@ -49,15 +49,19 @@ async def hear(
     heard: list[tuple[int, str]] = []
     for record in records:
         attachment = message.attachments[record.position]
-        if record.kind != "audio" or record.status != "ok" or record.path is None:
+        if record.kind != "audio":
             continue
         line = attachment_line(attachment, limits)
+        noun = "voice message" if attachment.voice else "audio file"
+        if record.status != "ok" or record.path is None:  # refused or lost by the media store
+            why = record.error or "it could not be downloaded"
+            content = content.replace(line, f"[The person sent a {noun} I could not hear: {why}]")
+            continue
         try:
             data = await asyncio.to_thread(Path(record.path).read_bytes)
             transcript = (await voice.hear(data, record.mime_type)).text
         except (PersonaeError, OSError) as exc:
             log.info("voice note of message %s not heard: %s", message_id, exc)
-            noun = "voice message" if attachment.voice else "audio file"
             content = content.replace(line, f"[The person sent a {noun} I could not hear: {exc}]")
             continue
         transcript = clean(transcript).strip()

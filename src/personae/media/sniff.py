@@ -143,7 +143,8 @@ def _by_magic(data: bytes, kind: MediaKind | None, declared: str | None) -> Snif
         return Sniffed("audio", "audio/amr")
     if head[4:8] == b"ftyp":
         brand = head[8:12]
-        if brand.startswith(b"M4A"):
+        # An MP4 of sound only often carries a generic brand (isom, mp42): audio by intent.
+        if brand.startswith(b"M4A") or kind == "audio" or (declared or "").startswith("audio/"):
             return Sniffed("audio", "audio/mp4")
         if brand.startswith(b"3gp"):
             return Sniffed("video", "video/3gpp")
