@@ -479,11 +479,6 @@ class Settings(BaseSettings):
     max_audio_seconds: float = Field(
         120.0, gt=0, description="Longest audio accepted for transcription, in seconds"
     )
-    max_audio_bytes: int = Field(
-        10_000_000,
-        gt=0,
-        description="Largest audio upload accepted, in bytes (refused before it is read whole)",
-    )
     max_speech_chars: int = Field(
         4096, gt=0, description="Longest text /v1/audio/speech speaks, in characters"
     )

@@ -40,7 +40,7 @@ def audio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServe
     settings = Settings(
         home=home, engine="scripted", api_key=API_KEY, admin_token=ADMIN_TOKEN,
         load_samples=False, personas_dir=personas, max_audio_seconds=8,
-        max_audio_bytes=MAX_AUDIO_BYTES, max_speech_chars=200, tts_engine="espeak",
+        media_max_audio_bytes=MAX_AUDIO_BYTES, max_speech_chars=200, tts_engine="espeak",
     )  # fmt: skip
     server = start_server(settings)
     yield server
@@ -200,7 +200,7 @@ def test_audio_longer_than_the_limit_is_refused(
 def test_a_huge_upload_is_refused_before_it_is_read_whole(http: httpx.Client) -> None:
     answer = _transcribe(http, bytes(MAX_AUDIO_BYTES * 3), "audio/wav")
     assert answer.status_code == 413
-    assert "PERSONAE_MAX_AUDIO_BYTES" in answer.json()["error"]["message"]
+    assert "PERSONAE_MEDIA_MAX_AUDIO_BYTES" in answer.json()["error"]["message"]
 
 
 def test_form_mistakes_name_the_field(http: httpx.Client) -> None:

@@ -92,8 +92,8 @@ def create_app(
                 "PERSONAE_MEDIA_MAX_IMAGE_BYTES",
             ),
             "/v1/audio/transcriptions": (
-                upload_limit(settings.max_audio_bytes),
-                "PERSONAE_MAX_AUDIO_BYTES",
+                upload_limit(settings.media_max_audio_bytes),
+                "PERSONAE_MEDIA_MAX_AUDIO_BYTES",
             ),
         },
     )

@@ -95,10 +95,10 @@ async def create_transcription(
             f"response_format {fmt!r} is not supported; use one of {', '.join(TRANSCRIPT_FORMATS)}",
         )
     data = await upload.read()
-    if len(data) > runtime.settings.max_audio_bytes:
+    if len(data) > runtime.settings.media_max_audio_bytes:
         raise FieldError(
             "file", f"the file is {len(data)} bytes, over the limit of "
-            f"{runtime.settings.max_audio_bytes}; send a shorter recording",
+            f"{runtime.settings.media_max_audio_bytes}; send a shorter recording",
         )  # fmt: skip
     if not data:
         raise MediaError("the uploaded file is empty; attach the audio as `file`", "file")
