@@ -120,12 +120,18 @@ async def measure_rtf(
     engine = await engine_factories()["llamacpp"](settings, None)
     voice = VoiceNotes(settings)
 
+    stages: dict[str, float] = {}
+
     async def one_round() -> tuple[str, str, float, float]:
         started = time.perf_counter()
         heard = await voice.hear(note, "audio/ogg; codecs=opus")
+        stages["hear_s"] = time.perf_counter() - started
         reply = await direct_turn(engine, persona, heard.text, MAX_REPLY_TOKENS)
+        stages["reply_s"] = time.perf_counter() - started - stages["hear_s"]
         spoken = await voice.speak(reply.text, persona.voice, "opus")
-        return heard.text, reply.text, spoken.duration_s, time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        stages["speak_encode_s"] = elapsed - stages["hear_s"] - stages["reply_s"]
+        return heard.text, reply.text, spoken.duration_s, elapsed
 
     try:
         await one_round()
@@ -142,6 +148,7 @@ async def measure_rtf(
         "tts": voice.tts_name(persona.voice),
         "stt": voice.stt.name,
         "llm": engine.info.model,
+        "stages": stages,
     }
 
 
@@ -156,8 +163,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         settings = Settings(home=home, voice_threads=args.threads)
         results = [await measure_wer(name, settings, clips, args.data) for name in args.candidates]
         rtf_settings = Settings(
-            home=home, voice_threads=args.threads, threads=args.threads, tts_engine=args.tts,
-            log_level="warning",
+            home=home, voice_threads=args.threads, tts_engine=args.tts, log_level="warning",
         )  # fmt: skip
         rtf = await measure_rtf(rtf_settings, args.data, clips)
     print_table(  # no rows when --candidates is given empty (voice_rtf only)

@@ -5,6 +5,7 @@ shape, and nothing is written under the data folder."""
 
 from __future__ import annotations
 
+import base64
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -216,3 +217,59 @@ def test_form_mistakes_name_the_field(http: httpx.Client) -> None:
         "/v1/audio/transcriptions", files={"file": ("a.wav", clip(SHORT), "audio/wav")}
     )
     assert answer.status_code == 400 and answer.json()["error"]["param"] == "model"
+
+
+# ---------------------------------------------------------------- chat completions with audio
+
+
+def _audio_part(data: bytes, fmt: str = "wav") -> dict[str, object]:
+    encoded = base64.b64encode(data).decode()
+    return {"type": "input_audio", "input_audio": {"data": encoded, "format": fmt}}
+
+
+def test_input_audio_is_heard_and_audio_comes_back_in_openai_shape(sdk: openai.OpenAI) -> None:
+    said = [{"role": "user", "content": [_audio_part(clip(SHORT))]}]
+    answer = sdk.chat.completions.create(
+        model="echo-friend", messages=said, modalities=["text", "audio"],  # type: ignore[arg-type]
+        audio={"voice": "alloy", "format": "wav"},
+    )  # fmt: skip
+    message = answer.choices[0].message
+    assert message.content is None and message.audio is not None
+    assert message.audio.transcript.lower().startswith("echo: i tell you it is not poison")
+    assert message.audio.id.startswith("audio_") and message.audio.expires_at > 0
+    spoken = base64.b64decode(message.audio.data)
+    assert spoken[:4] == b"RIFF" and codec.decode(spoken, max_seconds=60).duration_s > 1.0
+
+
+def test_audio_in_chat_refusals_name_the_field(http: httpx.Client) -> None:
+    def error(**body: object) -> dict[str, object]:
+        answer = http.post("/v1/chat/completions", json={"model": "echo-friend", **body})
+        assert answer.status_code == 400, answer.text
+        return answer.json()["error"]
+
+    part = "messages.0.content.0.input_audio.data"
+    bad = {"type": "input_audio", "input_audio": {"data": "not base64!!", "format": "wav"}}
+    assert error(messages=[{"role": "user", "content": [bad]}])["param"] == part
+    png = _audio_part(b"\x89PNG\r\n\x1a\n" + bytes(3000), "mp3")
+    assert error(messages=[{"role": "user", "content": [png]}])["param"] == part
+    huge = _audio_part(bytes(MAX_AUDIO_BYTES + 10))
+    assert "PERSONAE_MEDIA_MAX_AUDIO_BYTES" in str(
+        error(messages=[{"role": "user", "content": [huge]}])["message"]
+    )
+    hello = [{"role": "user", "content": "hello"}]
+    assert (
+        error(
+            messages=hello, modalities=["text", "audio"], audio={"voice": "alloy", "format": "ogg"}
+        )["param"]
+        == "audio.format"
+    )
+    assert (
+        error(
+            messages=hello,
+            modalities=["text", "audio"],
+            audio={"voice": "alloy", "format": "wav"},
+            stream=True,
+        )["param"]
+        == "stream"
+    )
+    assert error(messages=hello, modalities=["audio"])["param"] == "modalities"

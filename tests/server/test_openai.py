@@ -192,12 +192,12 @@ def test_bad_bodies_are_400_naming_the_problem(client: httpx.Client) -> None:
     assert parts.status_code == 400 and error["param"] == "messages.0.content.0.image_url.url"
     assert "PERSONAE_MEDIA_FETCH_REMOTE" in error["message"]
     audio = {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}
-    unsupported = client.post(
+    unheard = client.post(
         "/v1/chat/completions",
         json={"model": "echo-friend", "messages": [{"role": "user", "content": [audio]}]},
     )
-    assert unsupported.status_code == 400
-    assert unsupported.json()["error"]["param"] == "messages.0.content.0"
+    assert unheard.status_code == 400  # three bytes of "audio" are no recording
+    assert unheard.json()["error"]["param"] == "messages.0.content.0.input_audio.data"
     unknown = client.get("/v1/no-such-route")
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
 

@@ -79,8 +79,6 @@ REFUSALS: dict[str, Any] = {
     "tool_choice": "required",
     "function_call": {"name": "f"},
     "logit_bias": {"50256": -100},
-    "audio": {"voice": "alloy", "format": "wav"},
-    "modalities": ["text", "audio"],
     "prediction": {"type": "content", "content": "x"},
     "reasoning_effort": "high",
     "verbosity": "low",

@@ -3,7 +3,7 @@
 ``POST /v1/audio/transcriptions`` (a multipart upload, as OpenAI's SDKs send it).
 
 Uploads are bounded before they are read whole (the body limit for this path is
-PERSONAE_MAX_AUDIO_BYTES plus room for the form's other fields), decoded from their bytes
+PERSONAE_MEDIA_MAX_AUDIO_BYTES plus room for the form's other fields), decoded from their bytes
 whatever MIME type they claim, and refused past PERSONAE_MAX_AUDIO_SECONDS; nothing is stored.
 """
 

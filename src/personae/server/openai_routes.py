@@ -16,6 +16,7 @@ from personae.server.deps import RuntimeDep, V1CallerDep, require_api_key
 from personae.server.errors import sse_error_payload
 from personae.server.identity import ADMIN_CLIENT, api_person, header_user
 from personae.server.media_input import image_parts
+from personae.server.openai_audio import audio_output, hear_parts, spoken_message
 from personae.server.openai_schema import (
     OPENAI_CHANNEL,
     ChatCompletionRequest,
@@ -79,6 +80,8 @@ async def chat_completions(
     named = header_user(header, _raw_header(request, header)) if header else None
     if body.user is None and named is not None:
         body = body.model_copy(update={"user": named})
+    body, speak = audio_output(body)
+    body = await hear_parts(body, runtime.voice, runtime.settings)
     turn = dataclasses.replace(to_turn_input(body), allow_unpublished=caller == ADMIN_CLIENT)
     if turn.person is not None:
         person = api_person(OPENAI_CHANNEL, caller, turn.person.external_id)
@@ -92,7 +95,15 @@ async def chat_completions(
     logprobs = bool(body.logprobs)
     if not body.stream:
         _, finished = await collect(events)
-        return completion_json(completion_id(), body.model, finished, logprobs)
+        answer = completion_json(completion_id(), body.model, finished, logprobs)
+        if speak is not None:
+            record = await runtime.store.get_persona(turn.persona)
+            message = answer["choices"][0]["message"]
+            message["audio"] = await spoken_message(
+                finished.text, record.persona.voice, speak, runtime.voice
+            )
+            message["content"] = None  # OpenAI's shape: the words are the audio's transcript
+        return answer
     include_usage = body.stream_options is not None and body.stream_options.include_usage
     primed = await prime(events)
     return sse_response(_openai_stream(primed, ChunkMaker(body.model, include_usage), logprobs))

@@ -78,6 +78,7 @@ HONOURED = (
     "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens",
     "temperature", "top_p", "stop", "seed", "n", "user", "frequency_penalty",
     "presence_penalty", "response_format", "logprobs", "top_logprobs",
+    "audio", "modalities",  # input_audio parts and spoken replies (server/openai_audio.py)
 )  # fmt: skip
 # Accepted, with nothing to do here: OpenAI's own dashboard store and tiers, cache hints
 # (the persona prefix is cached for everyone anyway), tool settings without tools.
@@ -92,8 +93,6 @@ REFUSED: dict[str, str] = {
     "function_call": "personas do not call functions yet; leave function_call out",
     "logit_bias": "token ids differ between models, and personae does not map OpenAI's; "
     "leave logit_bias out",
-    "audio": "personas answer in text only; leave audio out",
-    "modalities": "personas answer in text only; send modalities ['text'] or leave it out",
     "prediction": "predicted outputs are not supported; leave prediction out",
     "reasoning_effort": "persona models are not reasoning models; leave reasoning_effort out",
     "verbosity": "reply length is the persona's (and max_tokens'); leave verbosity out",
