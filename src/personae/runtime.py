@@ -26,7 +26,7 @@ from personae.core.safety import SafetyPolicy
 from personae.core.turn import TURN, TurnRunner
 from personae.delivery.planner import split_planner
 from personae.delivery.worker import Deliveries
-from personae.embed import load_minilm
+from personae.embed.shared import process_embedder
 from personae.errors import CardInvalid, ConfigError, PersonaInvalid, Problem
 from personae.memory.commands import MemoryCommands
 from personae.memory.service import MemoryService
@@ -181,7 +181,7 @@ class Runtime:
         ).register(commands)
         memory = MemoryService(
             MemoryStore(store.runner),
-            lambda texts: load_minilm().embed(texts),
+            process_embedder(),
             top_k=settings.memory_top_k,
             budget_tokens=settings.memory_budget_tokens,
         )

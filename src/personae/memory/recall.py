@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from personae.stores.memory import VectorSet
+from personae.stores.memory import VectorSet, sign_bits
 
 WORD = re.compile(r"[a-z0-9]+")
 # Words that say nothing about which memory is meant.
@@ -208,15 +208,42 @@ class Ranked:
     dense_rank: int | None
 
 
+# Above this many rows a recall shortlists by Hamming distance between sign bits (48 bytes a
+# row instead of 1.5 kB: a scan of 100,000 rows reads 5 MB, not 150 MB) and ranks the
+# shortlist by exact cosine. Below it the exact scan is as fast and misses nothing.
+EXACT_ROWS = 20_000
+SHORTLIST = 2_000
+
+
 def dense_ranking(index: VectorSet, query: npt.NDArray[np.float32], limit: int) -> list[int]:
     """Ids of the ``limit`` nearest memories by cosine (rows and query are unit vectors)."""
     if len(index.ids) == 0:
         return []
-    scores = index.vectors @ query
+    rows: npt.NDArray[np.intp] | None = None
+    if index.signs is not None and len(index.ids) > EXACT_ROWS:
+        rows = hamming_shortlist(index.signs, sign_bits(query[None, :])[0], SHORTLIST)
+        scores = index.vectors[rows] @ query
+    else:
+        scores = index.vectors @ query
     limit = min(limit, len(scores))
     top = np.argpartition(-scores, limit - 1)[:limit]
     top = top[np.argsort(-scores[top])]
+    if rows is not None:
+        top = rows[top]
     return [int(i) for i in index.ids[top]]
+
+
+def hamming_shortlist(
+    signs: npt.NDArray[np.uint64], bits: npt.NDArray[np.uint64], size: int
+) -> npt.NDArray[np.intp]:
+    """Rows whose sign bits are nearest ``bits``: at least ``size`` of them (ties at the
+    cut-off included). Distances are small integers, so a histogram finds the cut-off."""
+    distance = np.bitwise_count(signs[0] ^ bits[0]).astype(np.uint16)
+    for word in range(1, len(signs)):
+        distance += np.bitwise_count(signs[word] ^ bits[word])
+    counts = np.cumsum(np.bincount(distance))
+    cutoff = int(np.searchsorted(counts, min(size, len(distance))))
+    return np.flatnonzero(distance <= cutoff)
 
 
 def fuse(

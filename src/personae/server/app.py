@@ -16,6 +16,7 @@ from personae.server import (
     card_routes,
     channel_routes,
     eval_routes,
+    knowledge_routes,
     memory_routes,
     openai_routes,
     rights_routes,
@@ -74,7 +75,10 @@ def create_app(
     install_openapi(app)
     app.add_middleware(BodyTextCheck)  # inside the limit: it reads bodies already capped
     app.add_middleware(
-        BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        timeout_s=settings.body_timeout_s,
+        uploads=[knowledge_routes.upload_limit(settings)],
     )
     # Added late, so it runs early: a refused Host gets no further.
     app.add_middleware(HostCheck, allowed=allowed_hosts(settings))
@@ -83,6 +87,7 @@ def create_app(
     app.include_router(openai_routes.router)
     app.include_router(api_routes.router)
     app.include_router(memory_routes.router)
+    app.include_router(knowledge_routes.router)
     app.include_router(channel_routes.router)
     app.include_router(card_routes.router)
     app.include_router(eval_routes.router)

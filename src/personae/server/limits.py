@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -12,6 +15,15 @@ from personae.server.errors import HttpError, error_body, is_openai_path
 
 # How much of a refused upload is read and dropped so the client sees the answer.
 _DRAIN_LIMIT = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class UploadLimit:
+    """A larger cap for uploads to the paths ``pattern`` matches (a document, not JSON)."""
+
+    pattern: re.Pattern[str]
+    max_bytes: int
+    setting: str  # the environment variable that raises it, for the 413's advice
 
 
 class BodyLimit:
@@ -23,10 +35,24 @@ class BodyLimit:
     costs nothing extra and lets a body without Content-Length be judged before it is parsed.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        timeout_s: float,
+        uploads: Sequence[UploadLimit] = (),
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.timeout_s = timeout_s
+        self.uploads = tuple(uploads)
+
+    def _limit(self, scope: Scope) -> tuple[int, str]:
+        if scope.get("method") == "POST":
+            for upload in self.uploads:
+                if upload.pattern.fullmatch(scope["path"]):
+                    return upload.max_bytes, upload.setting
+        return self.max_bytes, "PERSONAE_MAX_BODY_BYTES"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -44,9 +70,12 @@ class BodyLimit:
 
     async def _read(self, scope: Scope, receive: Receive, send: Send) -> Message | None:
         """The whole body as one message; None when a 413 was sent instead."""
+        limit, _ = self._limit(scope)
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await self._refuse(scope, receive, send, declared)
+        if declared is not None and declared > limit:
+            # A declared size past the drain cap would be cut off unanswered anyway: answer
+            # at once, without waiting for any of it.
+            await self._refuse(scope, receive, send, declared, more=declared <= _DRAIN_LIMIT)
             return None
         chunks: list[bytes] = []
         size = 0
@@ -56,7 +85,7 @@ class BodyLimit:
                 return message  # the client left: let the app see the disconnect
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
-            if size > self.max_bytes:
+            if size > limit:
                 await self._refuse(scope, receive, send, size, more=message.get("more_body", False))
                 return None
             if not message.get("more_body", False):
@@ -74,9 +103,10 @@ class BodyLimit:
                 break
             drained += len(incoming.get("body", b""))
             more = incoming.get("more_body", False)
+        limit, setting = self._limit(scope)
         message = (
-            f"request body is {size} bytes or more, over the limit of {self.max_bytes}; "
-            "send less, or raise PERSONAE_MAX_BODY_BYTES"
+            f"request body is {size} bytes or more, over the limit of {limit}; "
+            f"send less, or raise {setting}"
         )
         await _answer(
             scope, send, HttpError(413, "invalid_request_error", "request_too_large", message)
