@@ -198,6 +198,8 @@ class Weights:
     # Share of a memory's score its neighbours (the messages just before and after) get: a
     # question about an exchange often matches one side of it.
     neighbours: float = 0.2
+    # Added to the lines of a speaker the query names ("What did Ana say about ...").
+    speaker: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,13 +248,27 @@ def hamming_shortlist(
     return np.flatnonzero(distance <= cutoff)
 
 
+def named_speakers(index: VectorSet, words: Sequence[str]) -> frozenset[int]:
+    """Codes of the index's speakers whose every name part is among the query's words."""
+    if not index.speakers:
+        return frozenset()
+    said = set(words)
+    return frozenset(
+        code
+        for code, name in enumerate(index.speakers)
+        if (parts := WORD.findall(name)) and all(p in said for p in parts)
+    )
+
+
 def fuse(
     lexical: Sequence[int],
     dense: Sequence[int],
     index: VectorSet,
     weights: Weights,
+    named: frozenset[int] = frozenset(),
 ) -> list[Ranked]:
-    """Reciprocal rank fusion of the two rankings, plus importance and recency, best first."""
+    """Reciprocal rank fusion of the two rankings, plus importance and recency (and a share
+    for the lines of the speakers ``named``, codes of index.speakers), best first."""
     lex_rank = {mid: r for r, mid in enumerate(lexical, 1)}
     dense_rank = {mid: r for r, mid in enumerate(dense, 1)}
     ids = list(dict.fromkeys([*lexical, *dense]))
@@ -292,6 +308,8 @@ def fuse(
         if at is not None:
             score += weights.importance * float(index.importance[at])
             score += weights.recency * (float(index.said_at[at]) - oldest) / span
+            if named and index.speaker is not None and int(index.speaker[at]) in named:
+                score += weights.speaker
         ranked.append(Ranked(mid, score, lex_rank.get(mid), dense_rank.get(mid)))
     ranked.sort(key=lambda r: -r.score)
     return ranked

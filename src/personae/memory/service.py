@@ -23,13 +23,14 @@ import numpy.typing as npt
 from personae.core.prompt import estimate_tokens
 from personae.embed.shared import Embed, SharedEmbedder
 from personae.memory.extract import extract_facts
-from personae.memory.recall import Weights, dense_ranking, fuse, query_words
+from personae.memory.recall import WORD, Weights, dense_ranking, fuse, named_speakers, query_words
 from personae.stores.memory import MemoryStore, VectorSet
 from personae.types.memory import Memory, NewMemory
 
 SOURCE = "memory"
 CACHED_OWNERS = 64
 CONTEXT_CHARS = 400  # of the message before an episode, indexed with it
+DROP_NAMED = True
 EMBED_CONTEXT_CHARS = 400  # of that, embedded with it
 
 
@@ -145,13 +146,20 @@ class MemoryService:
         if not choices.enabled or k <= 0:
             return Recall((), ())
         words = query_words(query)
-        index, lexical, vector = await asyncio.gather(
-            self._index(person_id, persona, choices.share, choices.version),
+        # The index first: cached after a person's first recall, and it says who the
+        # speakers are, whose names say little to full-text search (every line of theirs
+        # starts with one) and go to the speaker preference instead.
+        index = await self._index(person_id, persona, choices.share, choices.version)
+        named = named_speakers(index, words) if self.weights.speaker else frozenset()
+        if named and DROP_NAMED:
+            names = {w for code in named for w in WORD.findall(index.speakers[code])}
+            words = [w for w in words if w not in names] or words
+        lexical, vector = await asyncio.gather(
             self.store.lexical(person_id, persona, choices.share, words, self.weights.candidates),
             self.embedder.query(query),
         )
         dense = dense_ranking(index, vector, self.weights.candidates)
-        ranked = fuse(lexical, dense, index, self.weights)
+        ranked = fuse(lexical, dense, index, self.weights, named)
         found = {m.id: m for m in await self.store.get_many([r.id for r in ranked[: k * 3]])}
         chosen: list[Memory] = []
         notes: list[MemoryNote] = []
@@ -196,7 +204,8 @@ class MemoryService:
 def embedded_text(item: NewMemory) -> str:
     """What a memory's vector is made from: its text, with the message before it for an
     episode (a short reply such as "Yes, last week!" says little by itself)."""
-    return f"{item.context[-EMBED_CONTEXT_CHARS:]} {item.text}".strip()
+    context = item.context[-EMBED_CONTEXT_CHARS:] if EMBED_CONTEXT_CHARS > 0 else ""
+    return f"{context} {item.text}".strip()
 
 
 def render(memories: Sequence[Memory]) -> str:

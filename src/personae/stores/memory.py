@@ -23,6 +23,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
+    func,
     insert,
     or_,
     select,
@@ -60,6 +61,10 @@ class VectorSet:
     # over these shortlists the nearest rows of a large set for an exact cosine
     # (recall.dense_ranking); word-major, so the scan adds whole contiguous columns.
     signs: npt.NDArray[np.uint64] | None = None
+    # Who said each episode, as an index into ``speakers`` (lower-case names; -1: not an
+    # episode), so a query that names someone can prefer their lines.
+    speaker: npt.NDArray[np.int32] | None = None
+    speakers: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------- settings
@@ -375,12 +380,21 @@ def get_many(conn: Connection, ids: Sequence[int]) -> list[Memory]:
 def vector_set(conn: Connection, person_id: str, persona: str, share: bool) -> VectorSet:
     version = choices(conn, person_id, persona).version
     query = select(
-        memories.c.id, memories.c.embedding, memories.c.importance, memories.c.said_at
+        memories.c.id,
+        memories.c.embedding,
+        memories.c.importance,
+        memories.c.said_at,
+        memories.c.kind,
+        func.substr(memories.c.text, 1, SPEAKER_CHARS + 2).label("opening"),
     ).where(_recallable(persona, person_id, share))
     rows = conn.execute(query.order_by(memories.c.id)).all()
     dim = len(rows[0].embedding) // 4 if rows else 0
     vectors = np.frombuffer(b"".join(r.embedding for r in rows), dtype=np.float32)
     vectors = vectors.reshape(len(rows), dim)
+    names: dict[str, int] = {}
+    speaker = np.fromiter(
+        (_speaker(r.kind, r.opening, names) for r in rows), dtype=np.int32, count=len(rows)
+    )
     return VectorSet(
         version,
         np.fromiter((r.id for r in rows), dtype=np.int64, count=len(rows)),
@@ -388,7 +402,21 @@ def vector_set(conn: Connection, person_id: str, persona: str, share: bool) -> V
         np.fromiter((r.importance for r in rows), dtype=np.float32, count=len(rows)),
         np.fromiter((_ts(r.said_at) for r in rows), dtype=np.float64, count=len(rows)),
         np.ascontiguousarray(sign_bits(vectors).T),
+        speaker,
+        tuple(names),
     )
+
+
+SPEAKER_CHARS = 40  # an episode reads "<speaker>: <text>"; longer "names" are no speaker
+
+
+def _speaker(kind: str, opening: str, names: dict[str, int]) -> int:
+    if kind != "episode":
+        return -1
+    name, colon, _ = opening.partition(": ")
+    if not colon or len(name) > SPEAKER_CHARS:
+        return -1
+    return names.setdefault(name.lower(), len(names))
 
 
 def sign_bits(vectors: Vector) -> npt.NDArray[np.uint64]:
