@@ -86,11 +86,13 @@ class MemoryService:
         *,
         check_enabled: bool = True,
         person_first: bool = True,
+        facts: Sequence[NewMemory] | None = None,
     ) -> list[list[int]]:
         """Keep messages of a turn, each (message id, speaker, text), as episodes, and the
         facts the person stated (the first message is theirs unless ``person_first`` is
         False: the persona's own message alone), embedded in one batch and stored in one
-        transaction; returns the stored ids of each message, in the order given."""
+        transaction; returns the stored ids of each message, in the order given. ``facts``:
+        what another extractor found in the person's message (default: the offline one's)."""
         if check_enabled and not (await self.store.choices(person_id, persona)).enabled:
             return [[] for _ in said]
         groups: list[tuple[int | None, list[NewMemory]]] = []
@@ -102,7 +104,7 @@ class MemoryService:
                 items.append(NewMemory("episode", own, None, 0.3, context=before[-CONTEXT_CHARS:]))
                 before = own
                 if position == 0 and person_first:
-                    items.extend(extract_facts(text, said_at))
+                    items.extend(extract_facts(text, said_at) if facts is None else facts)
             groups.append((message_id, items))
         texts = [embedded_text(item) for _, items in groups for item in items]
         if not texts:

@@ -114,6 +114,17 @@ class SafetySettings(_Strict):
     )
 
 
+class MemorySettings(_Strict):
+    """How this persona's long-term memory finds facts after each turn."""
+
+    extractor: Literal["offline", "engine"] = Field(
+        "offline",
+        description="offline: patterns for explicit self-statements (any engine); engine: the "
+        "persona's own engine extracts facts as JSON (for capable models; the offline "
+        "extractor stands in when its answer is unusable)",
+    )
+
+
 class Persona(_Strict):
     """A persona file: who it is, how it speaks, what it declines, which model answers."""
 
@@ -131,6 +142,7 @@ class Persona(_Strict):
     style: StyleRules = StyleRules()
     boundaries: tuple[str, ...] = Field((), description="Topics the persona politely declines")
     model: ModelSettings = ModelSettings()
+    memory: MemorySettings = MemorySettings()
     avatar: str | None = Field(None, description="Image path, relative to the persona file")
     version: str = Field("1.0.0", description="The creator's version label for this persona")
     published: bool = Field(True, description="Listed as a model and in the web chat")
