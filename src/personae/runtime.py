@@ -185,7 +185,10 @@ class Runtime:
             top_k=settings.memory_top_k,
             budget_tokens=settings.memory_budget_tokens,
         )
-        memory_work = MemoryWork(store, memory, work, run_here=resume, engines=engines.for_model)
+        memory_work = MemoryWork(
+            store, memory, work, run_here=resume, engines=engines.for_model,
+            summary_every=settings.memory_summary_every,
+        )  # fmt: skip
         MemoryCommands(memory).register(commands)
         if settings.memory:  # what the persona remembers is a context source like lore
             sources = [*sources, MemorySource(memory)]

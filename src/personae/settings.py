@@ -149,6 +149,12 @@ class Settings(BaseSettings):
         400, ge=0, description="Most prompt tokens the recalled memories of one turn may take"
     )
     memory_top_k: int = Field(8, ge=0, le=100, description="Most memories recalled per turn")
+    memory_summary_every: int = Field(
+        40,
+        ge=0,
+        description="Messages kept between rolling summaries, which the persona's engine "
+        "writes after a turn (0: none)",
+    )
     knowledge: bool = Field(
         True,
         description="Knowledge bases: documents uploaded for a persona are chunked and the "

@@ -30,7 +30,6 @@ from personae.types.memory import Memory, NewMemory
 SOURCE = "memory"
 CACHED_OWNERS = 64
 CONTEXT_CHARS = 400  # of the message before an episode, indexed with it
-DROP_NAMED = True
 EMBED_CONTEXT_CHARS = 400  # of that, embedded with it
 
 
@@ -153,7 +152,7 @@ class MemoryService:
         # starts with one) and go to the speaker preference instead.
         index = await self._index(person_id, persona, choices.share, choices.version)
         named = named_speakers(index, words) if self.weights.speaker else frozenset()
-        if named and DROP_NAMED:
+        if named:
             names = {w for code in named for w in WORD.findall(index.speakers[code])}
             words = [w for w in words if w not in names] or words
         lexical, vector = await asyncio.gather(

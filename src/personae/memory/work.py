@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from personae.contracts import Engine, WorkQueue
 from personae.memory.engine_extract import extract_with_engine
 from personae.memory.service import MemoryService
+from personae.memory.summary import summarize_if_due
 from personae.stores.sql import SqlStore
 from personae.types import Job, ModelSettings, StoredMessage, TurnContext
 from personae.types.memory import NewMemory
@@ -30,7 +31,9 @@ class MemoryWork:
         *,
         run_here: bool = True,
         engines: EngineFor | None = None,
+        summary_every: int = 0,
     ) -> None:
+        self._summary_every = summary_every
         self._store = store
         # The persona's engine, for personas whose memory uses the engine extractor.
         self._engines = engines
@@ -87,6 +90,12 @@ class MemoryWork:
                 if record.persona.memory.extractor == "engine" and job.message_id in texts:
                     facts = await self._engine_facts(record.persona.model, texts[job.message_id][0])
                 await self._memory.remember(persona, person, said_at, said, facts=facts)
+                if self._engines is not None and self._summary_every:
+                    model = record.persona.model
+                    await summarize_if_due(
+                        self._memory, await self._engines(model), model.name, persona, person,
+                        self._summary_every, said_at,
+                    )  # fmt: skip
         except Exception as exc:
             await self._store.settle_job(job.id, f"{type(exc).__name__}: {exc}")
             raise

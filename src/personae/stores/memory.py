@@ -157,7 +157,7 @@ def _add_one(
 ) -> int | None:
     owner = _owner(persona, person_id if item.scope == "person" else None)
     older: list[Row[Any]] = []
-    if item.kind == "fact" and item.key:
+    if item.kind in ("fact", "summary") and item.key:
         older = list(
             conn.execute(
                 select(memories.c.id, memories.c.text).where(
@@ -505,6 +505,26 @@ def _telling_words(conn: Connection, words: Sequence[str]) -> list[str]:
     return [w for w in words if w in kept]
 
 
+def unsummarized(
+    conn: Connection, person_id: str, persona: str, limit: int
+) -> tuple[Memory | None, list[Memory]]:
+    """The owner's active rolling summary (None before the first) and up to ``limit`` of the
+    episodes stored after it, oldest first."""
+    mine = _owner(persona, person_id)
+    row = conn.execute(
+        select(*_SHOWN)
+        .where(mine, memories.c.kind == "summary", memories.c.retired_at.is_(None))
+        .order_by(memories.c.id.desc())
+        .limit(1)
+    ).first()
+    summary = _memory(row) if row else None
+    query = select(*_SHOWN).where(mine, memories.c.kind == "episode")
+    if summary is not None:
+        query = query.where(memories.c.id > summary.id)
+    rows = conn.execute(query.order_by(memories.c.id).limit(limit))
+    return summary, [_memory(r) for r in rows]
+
+
 def last_episode(conn: Connection, person_id: str, persona: str) -> str | None:
     """The text of the owner's newest episode (the message before the next one)."""
     query = (
@@ -609,6 +629,11 @@ class MemoryStore:
 
     async def message_texts(self, ids: Sequence[int]) -> dict[int, tuple[str, datetime]]:
         return await self._run.read(message_texts, ids)
+
+    async def unsummarized(
+        self, person_id: str, persona: str, limit: int
+    ) -> tuple[Memory | None, list[Memory]]:
+        return await self._run.read(unsummarized, person_id, persona, limit)
 
     async def last_episode(self, person_id: str, persona: str) -> str | None:
         return await self._run.read(last_episode, person_id, persona)
