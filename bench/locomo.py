@@ -50,9 +50,22 @@ def turn_text(turn: dict[str, Any]) -> str:
     return text
 
 
+def memory_jobs(session: list[dict[str, Any]], person: str) -> list[list[dict[str, Any]]]:
+    """The session's turns as the product's after-turn memory jobs see them: the person's
+    message with the persona's reply that follows it; a turn without a partner alone."""
+    jobs: list[list[dict[str, Any]]] = []
+    for turn in session:
+        last = jobs[-1] if jobs else None
+        if last and len(last) == 1 and last[0]["speaker"] == person and turn["speaker"] != person:
+            last.append(turn)
+        else:
+            jobs.append([turn])
+    return jobs
+
+
 async def one_conversation(
     sample: dict[str, Any], folder: Path
-) -> tuple[float, list[dict[str, Any]], int]:
+) -> tuple[float, float, list[dict[str, Any]], int]:
     conv = sample["conversation"]
     slug = sample["sample_id"].lower().replace("_", "-")
     store = await SqlStore.open(f"sqlite+aiosqlite:///{folder / (slug + '.db')}")
@@ -62,24 +75,22 @@ async def one_conversation(
         person = (await store.open_conversation(slug, PersonRef("bench", a))).person_id
         memory = MemoryService(MemoryStore(store.runner), load_minilm().embed)
         dia_of: dict[int, str] = {}
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         turns = 0
         n = 1
         while f"session_{n}" in conv:
             said_at = session_time(conv[f"session_{n}_date_time"])
-            for turn in conv[f"session_{n}"]:
-                ids = await memory.remember(
-                    slug,
-                    person,
-                    said_at,
-                    [(None, turn["speaker"], turn_text(turn))],
-                    person_first=turn["speaker"] == a,
+            for job in memory_jobs(conv[f"session_{n}"], a):
+                said = [(None, turn["speaker"], turn_text(turn)) for turn in job]
+                stored = await memory.remember(
+                    slug, person, said_at, said, person_first=job[0]["speaker"] == a
                 )
-                for mid in ids:
-                    dia_of[mid] = turn["dia_id"]
-                turns += 1
+                for turn, ids in zip(job, stored, strict=True):
+                    dia_of.update((mid, turn["dia_id"]) for mid in ids)
+                turns += len(job)
             n += 1
         ingest_s = time.perf_counter() - started
+        ingest_cpu_s = time.process_time() - cpu_started
         rows = []
         for qa in sample["qa"]:
             evidence = [e.strip() for e in qa.get("evidence", []) if e.strip()]
@@ -93,7 +104,7 @@ async def one_conversation(
                 top = set(ranked[:k])
                 row[f"r{k}"] = 100.0 * sum(e in top for e in evidence) / len(evidence)
             rows.append(row)
-        return ingest_s, rows, turns
+        return ingest_s, ingest_cpu_s, rows, turns
     finally:
         await store.aclose()
 
@@ -107,13 +118,14 @@ async def main(args: argparse.Namespace) -> None:
     if args.limit:
         data = data[: args.limit]
     load_minilm()  # loading the model is not ingest
-    ingest_total, turns_total = 0.0, 0
+    ingest_total, cpu_total, turns_total = 0.0, 0.0, 0
     rows: list[dict[str, Any]] = []
     per_conv = []
     with tempfile.TemporaryDirectory(prefix="personae-locomo-") as tmp:
         for sample in data:
-            ingest_s, conv_rows, turns = await one_conversation(sample, Path(tmp))
+            ingest_s, cpu_s, conv_rows, turns = await one_conversation(sample, Path(tmp))
             ingest_total += ingest_s
+            cpu_total += cpu_s
             turns_total += turns
             rows += conv_rows
             per_conv.append([sample["sample_id"], turns, round(ingest_s, 1), len(conv_rows),
@@ -137,11 +149,13 @@ async def main(args: argparse.Namespace) -> None:
     print(f"recall_at_5 {r5} (target >= {TARGET_R5}; paper DRAGON 56.7, TF-IDF 43.2, "
           f"MiniLM alone 32.7): {verdict(r5 >= TARGET_R5)}")  # fmt: skip
     print(f"ingest_s {ingest_total:.1f} for {turns_total} turns (target <= {TARGET_INGEST_S} on "
-          f"2 cores): {verdict(ingest_total <= TARGET_INGEST_S)}")  # fmt: skip
+          f"2 cores): {verdict(ingest_total <= TARGET_INGEST_S)}; CPU time {cpu_total:.1f} s "
+          "(wall time on a shared machine includes waiting for a core)")  # fmt: skip
     write_json(args.json, {
         "figure": "Q1 LoCoMo memory recall",
         **overall,
         "ingest_s": round(ingest_total, 1),
+        "ingest_cpu_s": round(cpu_total, 1),
         "turns": turns_total,
         "questions": len(rows),
         "conversations": per_conv,

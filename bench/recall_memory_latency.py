@@ -94,26 +94,32 @@ async def main(args: argparse.Namespace) -> None:
             first = time.perf_counter()
             await source.blocks(turn(queries[-1]))  # loads the vectors into the cache
             cold_ms = (time.perf_counter() - first) * 1000
-            times = []
+            times, cpu = [], []
             for i in range(args.turns):
                 query = queries[i % len(queries)]
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 blocks = await source.blocks(turn(query))
                 times.append((time.perf_counter() - t) * 1000)
+                cpu.append((time.process_time() - c) * 1000)
                 assert blocks and blocks[0].text
         finally:
             await store.aclose()
     times.sort()
     p50 = statistics.median(times)
     p95 = times[int(0.95 * (len(times) - 1))]
+    # CPU time of the process (all its threads) per recall: what a recall costs, without the
+    # waits for a core that a shared machine adds to wall time.
+    cpu_ms = statistics.fmean(cpu)
     print_table(
-        ["memories", "turns", "fill_s", "cold_ms", "p50_ms", "p95_ms", "target"],
+        ["memories", "turns", "fill_s", "cold_ms", "p50_ms", "p95_ms", "cpu_ms", "target"],
         [[args.memories, args.turns, round(fill_s, 1), round(cold_ms, 1), round(p50, 2),
-          round(p95, 2), f"p95 <= {TARGET_MS:g} ms: {verdict(p95 <= TARGET_MS)}"]],
+          round(p95, 2), round(cpu_ms, 2),
+          f"p95 <= {TARGET_MS:g} ms: {verdict(p95 <= TARGET_MS)}"]],
     )  # fmt: skip
     write_json(args.json, {
         "figure": "P4 memory recall latency", "memories": args.memories, "turns": args.turns,
         "p50_ms": round(p50, 2), "p95_ms": round(p95, 2), "cold_ms": round(cold_ms, 1),
+        "cpu_ms": round(cpu_ms, 2),
         "fill_s": round(fill_s, 1), "machine": machine_info(),
     })  # fmt: skip
 

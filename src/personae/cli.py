@@ -442,5 +442,9 @@ app.add_typer(model_app, name="model")
 from personae.cli_tokens import token_app  # noqa: E402
 
 app.add_typer(token_app, name="token")
+
+from personae.cli_knowledge import knowledge_app  # noqa: E402
+
+app.add_typer(knowledge_app, name="knowledge")
 app.command("eval")(eval_command)
 import personae.cli_cluster  # noqa: E402, F401  (registers serve, worker, work parked)

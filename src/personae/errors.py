@@ -153,6 +153,22 @@ class CardInvalid(BadRequest):
     """A Character Card that cannot be read: what is wrong, where, and how to fix it."""
 
 
+class KnowledgeInvalid(BadRequest):
+    """A knowledge-base document that cannot be taken: what is wrong and how to fix it."""
+
+
+class KnowledgeNotFound(NotFound):
+    def __init__(self, persona: str, document_id: int) -> None:
+        super().__init__(
+            f"persona {persona!r} has no knowledge document {document_id}; list them with "
+            f"GET /api/personas/{persona}/knowledge"
+        )
+
+
+class KnowledgeTooLarge(PersonaeError):
+    """A document over the size limit, refused before it is read whole."""
+
+
 class Unauthorized(PersonaeError):
     """A protected action was attempted without a valid token."""
 

@@ -28,6 +28,7 @@ from personae.core.turn import TURN, Busy, TurnRunner
 from personae.delivery.planner import picture_items, split_planner
 from personae.delivery.worker import DELIVER, Deliveries
 from personae.embed import load_minilm
+from personae.embed.shared import process_embedder
 from personae.engines.routing import endpoint_models
 from personae.errors import CardInvalid, ConfigError, PersonaInvalid, Problem
 from personae.images.pictures import PersonaPictures
@@ -224,11 +225,14 @@ class Runtime:
         ).register(commands)
         memory = MemoryService(
             MemoryStore(store.runner),
-            lambda texts: load_minilm().embed(texts),
+            process_embedder(),
             top_k=settings.memory_top_k,
             budget_tokens=settings.memory_budget_tokens,
         )
-        memory_work = MemoryWork(store, memory, work, run_here=resume)
+        memory_work = MemoryWork(
+            store, memory, work, run_here=resume, engines=engines.for_model,
+            summary_every=settings.memory_summary_every,
+        )  # fmt: skip
         MemoryCommands(memory).register(commands)
         if settings.memory:  # what the persona remembers is a context source like lore
             sources = [*sources, MemorySource(memory)]

@@ -240,6 +240,29 @@ class Settings(BaseSettings):
         400, ge=0, description="Most prompt tokens the recalled memories of one turn may take"
     )
     memory_top_k: int = Field(8, ge=0, le=100, description="Most memories recalled per turn")
+    memory_summary_every: int = Field(
+        40,
+        ge=0,
+        description="Messages kept between rolling summaries, which the persona's engine "
+        "writes after a turn (0: none)",
+    )
+    knowledge: bool = Field(
+        True,
+        description="Knowledge bases: documents uploaded for a persona are chunked and the "
+        "chunks that bear on a message recalled in its turn",
+    )
+    knowledge_top_k: int = Field(
+        4, ge=0, le=50, description="Most knowledge-base chunks recalled per turn"
+    )
+    knowledge_budget_tokens: int = Field(
+        600, ge=0, description="Most prompt tokens the knowledge chunks of one turn may take"
+    )
+    knowledge_max_bytes: int = Field(
+        5_000_000,
+        ge=1,
+        description="Largest knowledge-base document accepted, in bytes (larger uploads are "
+        "refused before they are read)",
+    )
     max_messages: int = Field(
         1000,
         ge=1,

@@ -7,6 +7,9 @@ from typing import Any
 
 from personae.contracts import ContextSource
 from personae.core.lore_source import LoreSource
+from personae.embed.shared import process_embedder
+from personae.knowledge.service import KnowledgeService
+from personae.knowledge.source import KnowledgeSource
 from personae.plugins import RegisterContextSource, hookimpl
 from personae.settings import Settings
 
@@ -15,6 +18,19 @@ def lore_source(settings: Settings, store: Any) -> ContextSource:
     return LoreSource(store)
 
 
+def knowledge_source(settings: Settings, store: Any) -> ContextSource:
+    from personae.stores.knowledge import KnowledgeStore
+
+    service = KnowledgeService(
+        KnowledgeStore(store.runner),
+        process_embedder(),
+        top_k=settings.knowledge_top_k,
+        budget_tokens=settings.knowledge_budget_tokens,
+    )
+    return KnowledgeSource(service, enabled=settings.knowledge)
+
+
 @hookimpl
 def register_context_sources(register: RegisterContextSource) -> None:
     register("lore", lore_source)
+    register("knowledge", knowledge_source)

@@ -225,6 +225,13 @@ NEVER_OK = {
     "PUT /web/personas/{slug}/memory/{memory_id}",
     "DELETE /web/personas/{slug}/memory/{memory_id}",
 }
+# A 2xx only by luck: fuzzed bytes are rarely a readable document under a known file name,
+# and a document id exists only after such an upload (tests/server/test_knowledge_api.py
+# covers both).
+SOMETIMES_OK = {
+    "POST /api/personas/{slug}/knowledge",
+    "DELETE /api/personas/{slug}/knowledge/{document_id}",
+}
 
 
 @pytest.mark.parametrize("who", ["anonymous", "admin"])
@@ -236,7 +243,7 @@ def test_fuzz_every_operation(fuzzed: Known, who: str) -> None:
     assert all(sum(counts.values()) > 1 for counts in seen.values()), seen
     if who == "admin":  # every operation really worked at least once, not only refused
         failed = {k for k, c in seen.items() if not any(200 <= s < 300 for s in c)}
-        assert failed == NEVER_OK, seen
+        assert NEVER_OK <= failed <= NEVER_OK | SOMETIMES_OK, seen
     refused = {k for k, c in seen.items() if any(400 <= s < 500 for s in c)}
     # The invalid requests met their 4xx; seven lists take no input that could be invalid
     # (/healthz, /metrics, /v1/models, /api/personas, /api/channels, /api/blocklist,

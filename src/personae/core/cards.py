@@ -34,7 +34,8 @@ from personae.types import SLUG_PATTERN, CardFormat, CardRecord, Lorebook, LoreE
 V2, V3 = "chara_card_v2", "chara_card_v3"
 PERSONAE_KEY = "personae"  # data.extensions key for persona fields no card field holds
 _EXTRAS = (
-    "tagline", "style", "boundaries", "model", "published", "prompt_template", "safety", "tests",
+    "tagline", "style", "boundaries", "model", "memory", "published", "prompt_template", "safety",
+    "tests",
 )  # fmt: skip
 _LOGIC = ["and_any", "not_all", "not_any", "and_all"]  # SillyTavern's selectiveLogic 0..3
 _ROLES = ["system", "user", "assistant"]  # SillyTavern's role 0..2

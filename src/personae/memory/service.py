@@ -12,7 +12,7 @@ version for them moves on.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -21,15 +21,16 @@ import numpy as np
 import numpy.typing as npt
 
 from personae.core.prompt import estimate_tokens
+from personae.embed.shared import Embed, SharedEmbedder
 from personae.memory.extract import extract_facts
-from personae.memory.recall import Weights, dense_ranking, fuse, query_words
+from personae.memory.recall import WORD, Weights, dense_ranking, fuse, named_speakers, query_words
 from personae.stores.memory import MemoryStore, VectorSet
 from personae.types.memory import Memory, NewMemory
 
-Embed = Callable[[Sequence[str]], npt.NDArray[np.float32]]
 SOURCE = "memory"
 CACHED_OWNERS = 64
 CONTEXT_CHARS = 400  # of the message before an episode, indexed with it
+EMBED_CONTEXT_CHARS = 400  # of that, embedded with it
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,14 +57,14 @@ class MemoryService:
     def __init__(
         self,
         store: MemoryStore,
-        embed: Embed,
+        embed: Embed | SharedEmbedder,
         *,
         top_k: int = 8,
         budget_tokens: int = 400,
         weights: Weights | None = None,
     ) -> None:
         self.store = store
-        self._embed = embed
+        self.embedder = embed if isinstance(embed, SharedEmbedder) else SharedEmbedder(embed)
         self.top_k = top_k
         self.budget_tokens = budget_tokens
         self.weights = weights or Weights()
@@ -71,7 +72,7 @@ class MemoryService:
 
     async def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """CPU-bound: runs in a thread so the event loop keeps serving turns."""
-        return await asyncio.to_thread(self._embed, list(texts))
+        return await self.embedder.many(texts)
 
     # ------------------------------------------------------------ remember
 
@@ -84,36 +85,34 @@ class MemoryService:
         *,
         check_enabled: bool = True,
         person_first: bool = True,
-    ) -> list[int]:
+        facts: Sequence[NewMemory] | None = None,
+    ) -> list[list[int]]:
         """Keep messages of a turn, each (message id, speaker, text), as episodes, and the
         facts the person stated (the first message is theirs unless ``person_first`` is
-        False: the persona's own message alone); returns the stored ids."""
+        False: the persona's own message alone), embedded in one batch and stored in one
+        transaction; returns the stored ids of each message, in the order given. ``facts``:
+        what another extractor found in the person's message (default: the offline one's)."""
         if check_enabled and not (await self.store.choices(person_id, persona)).enabled:
-            return []
-        batches: list[tuple[int | None, list[NewMemory]]] = []
+            return [[] for _ in said]
+        groups: list[tuple[int | None, list[NewMemory]]] = []
         before = await self.store.last_episode(person_id, persona) or ""
         for position, (message_id, speaker, text) in enumerate(said):
-            if not text.strip():
-                continue
-            own = f"{speaker}: {text.strip()}"
-            items = [NewMemory("episode", own, None, 0.3, context=before[-CONTEXT_CHARS:])]
-            before = own
-            if position == 0 and person_first:
-                items.extend(extract_facts(text, said_at))
-            batches.append((message_id, items))
-        texts = [f"{item.context} {item.text}".strip() for _, items in batches for item in items]
+            items: list[NewMemory] = []
+            if text.strip():
+                own = f"{speaker}: {text.strip()}"
+                items.append(NewMemory("episode", own, None, 0.3, context=before[-CONTEXT_CHARS:]))
+                before = own
+                if position == 0 and person_first:
+                    items.extend(extract_facts(text, said_at) if facts is None else facts)
+            groups.append((message_id, items))
+        texts = [embedded_text(item) for _, items in groups for item in items]
         if not texts:
-            return []
-        vectors = await self.embed(texts)
-        ids: list[int] = []
-        row = 0
-        for message_id, items in batches:
-            blobs = [vectors[row + i].tobytes() for i in range(len(items))]
-            row += len(items)
-            ids += await self.store.add(
-                persona, person_id, message_id, said_at, list(zip(items, blobs, strict=True))
-            )
-        return ids
+            return [[] for _ in said]
+        vectors = iter(await self.embed(texts))
+        stored = [
+            (mid, [(item, next(vectors).tobytes()) for item in items]) for mid, items in groups
+        ]
+        return await self.store.add_groups(persona, person_id, said_at, stored)
 
     async def add_knowledge(self, persona: str, texts: Sequence[str], said_at: datetime) -> None:
         """Persona-wide memories the creator curates: recalled for every person."""
@@ -148,13 +147,20 @@ class MemoryService:
         if not choices.enabled or k <= 0:
             return Recall((), ())
         words = query_words(query)
-        index, lexical, vector = await asyncio.gather(
-            self._index(person_id, persona, choices.share, choices.version),
+        # The index first: cached after a person's first recall, and it says who the
+        # speakers are, whose names say little to full-text search (every line of theirs
+        # starts with one) and go to the speaker preference instead.
+        index = await self._index(person_id, persona, choices.share, choices.version)
+        named = named_speakers(index, words) if self.weights.speaker else frozenset()
+        if named:
+            names = {w for code in named for w in WORD.findall(index.speakers[code])}
+            words = [w for w in words if w not in names] or words
+        lexical, vector = await asyncio.gather(
             self.store.lexical(person_id, persona, choices.share, words, self.weights.candidates),
-            self.embed([query]),
+            self.embedder.query(query),
         )
-        dense = dense_ranking(index, vector[0], self.weights.candidates)
-        ranked = fuse(lexical, dense, index, self.weights)
+        dense = dense_ranking(index, vector, self.weights.candidates)
+        ranked = fuse(lexical, dense, index, self.weights, named)
         found = {m.id: m for m in await self.store.get_many([r.id for r in ranked[: k * 3]])}
         chosen: list[Memory] = []
         notes: list[MemoryNote] = []
@@ -194,6 +200,13 @@ class MemoryService:
             self._cache.pop(next(iter(self._cache)))
         self._cache[key] = fresh
         return fresh
+
+
+def embedded_text(item: NewMemory) -> str:
+    """What a memory's vector is made from: its text, with the message before it for an
+    episode (a short reply such as "Yes, last week!" says little by itself)."""
+    context = item.context[-EMBED_CONTEXT_CHARS:] if EMBED_CONTEXT_CHARS > 0 else ""
+    return f"{context} {item.text}".strip()
 
 
 def render(memories: Sequence[Memory]) -> str:

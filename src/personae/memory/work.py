@@ -6,11 +6,17 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 
-from personae.contracts import WorkQueue
+from personae.contracts import Engine, WorkQueue
+from personae.memory.engine_extract import extract_with_engine
 from personae.memory.service import MemoryService
+from personae.memory.summary import summarize_if_due
 from personae.stores.sql import SqlStore
-from personae.types import Job, StoredMessage, TurnContext
+from personae.types import Job, ModelSettings, StoredMessage, TurnContext
+from personae.types.memory import NewMemory
+
+EngineFor = Callable[[ModelSettings], Awaitable[Engine]]
 
 MEMORY = "memory"
 log = logging.getLogger(__name__)
@@ -18,9 +24,19 @@ log = logging.getLogger(__name__)
 
 class MemoryWork:
     def __init__(
-        self, store: SqlStore, memory: MemoryService, work: WorkQueue, *, run_here: bool = True
+        self,
+        store: SqlStore,
+        memory: MemoryService,
+        work: WorkQueue,
+        *,
+        run_here: bool = True,
+        engines: EngineFor | None = None,
+        summary_every: int = 0,
     ) -> None:
+        self._summary_every = summary_every
         self._store = store
+        # The persona's engine, for personas whose memory uses the engine extractor.
+        self._engines = engines
         self._memory = memory
         self._work = work
         # False for a CLI command beside the server: the job is recorded and the server (which
@@ -43,6 +59,15 @@ class MemoryWork:
         if self._run_here:
             await self._work.submit(recorded)
 
+    async def _engine_facts(self, model: ModelSettings, text: str) -> list[NewMemory] | None:
+        """The facts the persona's engine finds, or None (the offline extractor then runs)."""
+        if self._engines is None:
+            return None
+        found = await extract_with_engine(await self._engines(model), model.name, text)
+        if found is None:
+            log.warning("the engine's memory extraction was unusable; the offline one ran")
+        return found
+
     async def process(self, job: Job) -> None:
         if not await self._store.claim_job(job.id):
             return
@@ -61,7 +86,16 @@ class MemoryWork:
                 said.append((data["reply_id"], record.persona.name, content))
                 said_at = said_at or at
             if said and said_at is not None:
-                await self._memory.remember(persona, person, said_at, said)
+                facts = None
+                if record.persona.memory.extractor == "engine" and job.message_id in texts:
+                    facts = await self._engine_facts(record.persona.model, texts[job.message_id][0])
+                await self._memory.remember(persona, person, said_at, said, facts=facts)
+                if self._engines is not None and self._summary_every:
+                    model = record.persona.model
+                    await summarize_if_due(
+                        self._memory, await self._engines(model), model.name, persona, person,
+                        self._summary_every, said_at,
+                    )  # fmt: skip
         except Exception as exc:
             await self._store.settle_job(job.id, f"{type(exc).__name__}: {exc}")
             raise

@@ -17,6 +17,7 @@ from personae.server import (
     card_routes,
     channel_routes,
     eval_routes,
+    knowledge_routes,
     memory_routes,
     metrics_routes,
     openai_routes,
@@ -96,6 +97,7 @@ def create_app(
                 "PERSONAE_MEDIA_MAX_AUDIO_BYTES",
             ),
         },
+        uploads=[knowledge_routes.upload_limit(settings)],
     )
     # Added late, so it runs early: a refused Host gets no further.
     app.add_middleware(HostCheck, allowed=allowed_hosts(settings))
@@ -107,6 +109,7 @@ def create_app(
     app.include_router(audio_routes.router)
     app.include_router(api_routes.router)
     app.include_router(memory_routes.router)
+    app.include_router(knowledge_routes.router)
     app.include_router(channel_routes.router)
     app.include_router(card_routes.router)
     app.include_router(eval_routes.router)

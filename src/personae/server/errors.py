@@ -25,6 +25,8 @@ from personae.errors import (
     EngineError,
     EngineUnavailable,
     Forbidden,
+    KnowledgeInvalid,
+    KnowledgeTooLarge,
     MessageTooLarge,
     NotFound,
     PersonaeError,
@@ -62,6 +64,10 @@ def describe(exc: PersonaeError) -> HttpError:
     text = str(exc)
     if isinstance(exc, MessageTooLarge):
         return HttpError(413, "invalid_request_error", "message_too_large", text, "messages")
+    if isinstance(exc, KnowledgeTooLarge):
+        return HttpError(413, "invalid_request_error", "document_too_large", text, "body")
+    if isinstance(exc, KnowledgeInvalid):
+        return HttpError(400, "invalid_request_error", "document_invalid", text, "body")
     if isinstance(exc, PersonaUnreadable):
         return HttpError(400, "invalid_request_error", "persona_unreadable", text, "body")
     if isinstance(exc, PersonaInvalid):

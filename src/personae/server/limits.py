@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -13,6 +15,15 @@ from personae.server.errors import HttpError, error_body, is_openai_path
 
 # How much of a refused upload is read and dropped so the client sees the answer.
 _DRAIN_LIMIT = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class UploadLimit:
+    """A larger cap for uploads to the paths ``pattern`` matches (a document, not JSON)."""
+
+    pattern: re.Pattern[str]
+    max_bytes: int
+    setting: str  # the environment variable that raises it, for the 413's advice
 
 
 class BodyLimit:
@@ -30,17 +41,25 @@ class BodyLimit:
         max_bytes: int,
         timeout_s: float,
         media_limits: Mapping[str, tuple[int, str]] | None = None,
+        uploads: Sequence[UploadLimit] = (),
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.timeout_s = timeout_s
-        # Routes that carry photos (image parts, uploads): their own cap, and its setting.
+        # Routes that carry photos or audio: their own cap, and its setting.
         self.media_limits = dict(media_limits or {})
+        self.uploads = tuple(uploads)
 
     def limit_for(self, scope: Scope) -> tuple[int, str]:
         """The body limit of this request's path, and the setting that raises it."""
         found = self.media_limits.get(scope["path"])
-        return found if found is not None else (self.max_bytes, "PERSONAE_MAX_BODY_BYTES")
+        if found is not None:
+            return found
+        if scope.get("method") == "POST":
+            for upload in self.uploads:
+                if upload.pattern.fullmatch(scope["path"]):
+                    return upload.max_bytes, upload.setting
+        return self.max_bytes, "PERSONAE_MAX_BODY_BYTES"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -61,7 +80,9 @@ class BodyLimit:
         limit, _ = self.limit_for(scope)
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await self._refuse(scope, receive, send, declared)
+            # A declared size past the drain cap would be cut off unanswered anyway: answer
+            # at once, without waiting for any of it.
+            await self._refuse(scope, receive, send, declared, more=declared <= _DRAIN_LIMIT)
             return None
         chunks: list[bytes] = []
         size = 0

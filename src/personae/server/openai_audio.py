@@ -99,7 +99,8 @@ async def _hear(spec: object, where: str, voice: VoiceNotes, settings: Settings)
     encoded = spec["data"]
     if len(encoded) * 3 // 4 > settings.media_max_audio_bytes:  # refused before it is decoded
         raise FieldError(
-            f"{where}.data", f"the audio is over the limit of {settings.media_max_audio_bytes} bytes; "
+            f"{where}.data",
+            f"the audio is over the limit of {settings.media_max_audio_bytes} bytes; "
             "send a shorter recording (PERSONAE_MEDIA_MAX_AUDIO_BYTES)",
         )  # fmt: skip
     try:

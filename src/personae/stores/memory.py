@@ -23,6 +23,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
+    func,
     insert,
     or_,
     select,
@@ -56,6 +57,14 @@ class VectorSet:
     vectors: Vector  # (n, dim), unit rows
     importance: npt.NDArray[np.float32]
     said_at: npt.NDArray[np.float64]  # POSIX seconds
+    # The vectors' signs packed 64 to a word, one row per word (words, n): a Hamming scan
+    # over these shortlists the nearest rows of a large set for an exact cosine
+    # (recall.dense_ranking); word-major, so the scan adds whole contiguous columns.
+    signs: npt.NDArray[np.uint64] | None = None
+    # Who said each episode, as an index into ``speakers`` (lower-case names; -1: not an
+    # episode), so a query that names someone can prefer their lines.
+    speaker: npt.NDArray[np.int32] | None = None
+    speakers: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------- settings
@@ -107,35 +116,65 @@ def add(
     said_at: datetime,
     items: Sequence[tuple[NewMemory, bytes]],
 ) -> list[int]:
-    """Store memories; a fact in a slot (``key``) retires the owner's active fact in that slot
-    (kept, marked superseded), and one that repeats it word for word is not stored twice."""
-    ids: list[int] = []
+    """Store memories of one message (see add_groups)."""
+    return add_groups(conn, persona, person_id, said_at, [(message_id, items)])[0]
+
+
+def add_groups(
+    conn: Connection,
+    persona: str,
+    person_id: str | None,
+    said_at: datetime,
+    groups: Sequence[tuple[int | None, Sequence[tuple[NewMemory, bytes]]]],
+) -> list[list[int]]:
+    """Store the memories of several messages, each group (message id, items), in one
+    transaction; a fact in a slot (``key``) retires the owner's active fact in that slot
+    (kept, marked superseded), and one that repeats it word for word is not stored twice.
+    Returns the new ids of each group."""
+    ids: list[list[int]] = []
     now = utcnow()
     with conn.begin():
-        for item, vector in items:
-            owner = _owner(persona, person_id if item.scope == "person" else None)
-            older: list[Row[Any]] = []
-            if item.kind == "fact" and item.key:
-                older = list(
-                    conn.execute(
-                        select(memories.c.id, memories.c.text).where(
-                            owner, memories.c.key == item.key, memories.c.retired_at.is_(None)
-                        )
-                    )
-                )
-                if any(_same(row.text, item.text) for row in older):
-                    continue
-            new_id = _insert(conn, persona, person_id, message_id, said_at, item, vector, now)
-            ids.append(new_id)
-            if older:
-                conn.execute(
-                    update(memories)
-                    .where(memories.c.id.in_([row.id for row in older]))
-                    .values(retired_at=now, superseded_by=new_id)
-                )
+        for message_id, items in groups:
+            ids.append([])
+            for item, vector in items:
+                new_id = _add_one(conn, persona, person_id, message_id, said_at, item, vector, now)
+                if new_id is not None:
+                    ids[-1].append(new_id)
         if person_id is not None:
             _touch(conn, person_id, persona)
     return ids
+
+
+def _add_one(
+    conn: Connection,
+    persona: str,
+    person_id: str | None,
+    message_id: int | None,
+    said_at: datetime,
+    item: NewMemory,
+    vector: bytes,
+    now: datetime,
+) -> int | None:
+    owner = _owner(persona, person_id if item.scope == "person" else None)
+    older: list[Row[Any]] = []
+    if item.kind in ("fact", "summary") and item.key:
+        older = list(
+            conn.execute(
+                select(memories.c.id, memories.c.text).where(
+                    owner, memories.c.key == item.key, memories.c.retired_at.is_(None)
+                )
+            )
+        )
+        if any(_same(row.text, item.text) for row in older):
+            return None
+    new_id = _insert(conn, persona, person_id, message_id, said_at, item, vector, now)
+    if older:
+        conn.execute(
+            update(memories)
+            .where(memories.c.id.in_([row.id for row in older]))
+            .values(retired_at=now, superseded_by=new_id)
+        )
+    return new_id
 
 
 def _insert(
@@ -341,18 +380,52 @@ def get_many(conn: Connection, ids: Sequence[int]) -> list[Memory]:
 def vector_set(conn: Connection, person_id: str, persona: str, share: bool) -> VectorSet:
     version = choices(conn, person_id, persona).version
     query = select(
-        memories.c.id, memories.c.embedding, memories.c.importance, memories.c.said_at
+        memories.c.id,
+        memories.c.embedding,
+        memories.c.importance,
+        memories.c.said_at,
+        memories.c.kind,
+        func.substr(memories.c.text, 1, SPEAKER_CHARS + 2).label("opening"),
     ).where(_recallable(persona, person_id, share))
     rows = conn.execute(query.order_by(memories.c.id)).all()
     dim = len(rows[0].embedding) // 4 if rows else 0
     vectors = np.frombuffer(b"".join(r.embedding for r in rows), dtype=np.float32)
+    vectors = vectors.reshape(len(rows), dim)
+    names: dict[str, int] = {}
+    speaker = np.fromiter(
+        (_speaker(r.kind, r.opening, names) for r in rows), dtype=np.int32, count=len(rows)
+    )
     return VectorSet(
         version,
         np.fromiter((r.id for r in rows), dtype=np.int64, count=len(rows)),
-        vectors.reshape(len(rows), dim),
+        vectors,
         np.fromiter((r.importance for r in rows), dtype=np.float32, count=len(rows)),
         np.fromiter((_ts(r.said_at) for r in rows), dtype=np.float64, count=len(rows)),
+        np.ascontiguousarray(sign_bits(vectors).T),
+        speaker,
+        tuple(names),
     )
+
+
+SPEAKER_CHARS = 40  # an episode reads "<speaker>: <text>"; longer "names" are no speaker
+
+
+def _speaker(kind: str, opening: str, names: dict[str, int]) -> int:
+    if kind != "episode":
+        return -1
+    name, colon, _ = opening.partition(": ")
+    if not colon or len(name) > SPEAKER_CHARS:
+        return -1
+    return names.setdefault(name.lower(), len(names))
+
+
+def sign_bits(vectors: Vector) -> npt.NDArray[np.uint64]:
+    """Each row's signs as bits, padded to whole 64-bit words."""
+    if vectors.shape[1] % 64:
+        pad = np.zeros((len(vectors), 64 - vectors.shape[1] % 64), dtype=np.float32)
+        vectors = np.hstack([vectors, pad])
+    packed = np.packbits(vectors > 0, axis=1)
+    return np.ascontiguousarray(packed).view(np.uint64)
 
 
 def _ts(value: Any) -> float:
@@ -371,6 +444,7 @@ def lexical(
         return []
     where = _recallable(persona, person_id, share)
     if conn.dialect.name == "sqlite":
+        words = _telling_words(conn, words)
         match = " OR ".join(f'"{w}"' for w in words)
         # FTS5's own "ORDER BY rank" with a limit first (cheaper than bm25() over every
         # match); only when other owners' rows crowd that window out is the full match read.
@@ -403,6 +477,52 @@ def lexical(
         select(memories.c.id).where(where, condition).order_by(rank).limit(limit).params(q=tsquery)
     )
     return list(conn.execute(query).scalars())
+
+
+# A word in more rows than this says little about which memory is meant (bm25 gives it a low
+# weight), yet ranking its matches costs a row lookup each: it is left out of a query that has
+# rarer words (the query's rarest words are always kept).
+COMMON_ROWS = 1_000
+KEEP_RAREST = 2
+MOST_WORDS = 8  # the rarest this many, at most
+_WORD_ROWS = text(
+    "SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH :w LIMIT :cap)"
+)
+
+
+def _telling_words(conn: Connection, words: Sequence[str]) -> list[str]:
+    """The query's words without those common in the full-text index (counted up to
+    COMMON_ROWS + 1, so counting a common word costs no more than that)."""
+    if len(words) <= KEEP_RAREST:
+        return list(words)
+    rows = {
+        w: conn.execute(_WORD_ROWS, {"w": f'"{w}"', "cap": COMMON_ROWS + 1}).scalar_one()
+        for w in words
+    }
+    by_rarity = sorted(words, key=lambda w: rows[w])
+    kept = set(by_rarity[:KEEP_RAREST])
+    kept.update(w for w in by_rarity[:MOST_WORDS] if rows[w] <= COMMON_ROWS)
+    return [w for w in words if w in kept]
+
+
+def unsummarized(
+    conn: Connection, person_id: str, persona: str, limit: int
+) -> tuple[Memory | None, list[Memory]]:
+    """The owner's active rolling summary (None before the first) and up to ``limit`` of the
+    episodes stored after it, oldest first."""
+    mine = _owner(persona, person_id)
+    row = conn.execute(
+        select(*_SHOWN)
+        .where(mine, memories.c.kind == "summary", memories.c.retired_at.is_(None))
+        .order_by(memories.c.id.desc())
+        .limit(1)
+    ).first()
+    summary = _memory(row) if row else None
+    query = select(*_SHOWN).where(mine, memories.c.kind == "episode")
+    if summary is not None:
+        query = query.where(memories.c.id > summary.id)
+    rows = conn.execute(query.order_by(memories.c.id).limit(limit))
+    return summary, [_memory(r) for r in rows]
 
 
 def last_episode(conn: Connection, person_id: str, persona: str) -> str | None:
@@ -470,6 +590,15 @@ class MemoryStore:
     ) -> list[int]:
         return await self._run.write(add, persona, person_id, message_id, said_at, items)
 
+    async def add_groups(
+        self,
+        persona: str,
+        person_id: str | None,
+        said_at: datetime,
+        groups: Sequence[tuple[int | None, Sequence[tuple[NewMemory, bytes]]]],
+    ) -> list[list[int]]:
+        return await self._run.write(add_groups, persona, person_id, said_at, groups)
+
     async def forget(self, person_id: str, persona: str, memory_id: int) -> bool:
         return await self._run.write(forget, person_id, persona, memory_id)
 
@@ -500,6 +629,11 @@ class MemoryStore:
 
     async def message_texts(self, ids: Sequence[int]) -> dict[int, tuple[str, datetime]]:
         return await self._run.read(message_texts, ids)
+
+    async def unsummarized(
+        self, person_id: str, persona: str, limit: int
+    ) -> tuple[Memory | None, list[Memory]]:
+        return await self._run.read(unsummarized, person_id, persona, limit)
 
     async def last_episode(self, person_id: str, persona: str) -> str | None:
         return await self._run.read(last_episode, person_id, persona)

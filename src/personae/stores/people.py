@@ -123,6 +123,9 @@ NOT_ABOUT_PEOPLE = frozenset(
         "access_tokens",
         "persona_cards",
         "persona_card_assets",
+        # A persona's knowledge base: documents its creator uploaded, about no person.
+        "knowledge_documents",
+        "knowledge_chunks",
     }
 )
 # Stored JSON text shown as data in an export, not as an escaped string.

@@ -374,6 +374,39 @@ memory_settings = Table(
     Column("updated_at", UtcDateTime, nullable=False),
 )
 
-# Full-text objects r0008 makes outside this metadata (SQLite's FTS5 table and its shadow
-# tables, PostgreSQL's expression index): a schema comparison skips names starting so.
-FULL_TEXT_NAMES = ("memories_fts", "ix_memories_fts")
+# A persona's knowledge base: documents its creator uploaded, cut into chunks that a turn
+# recalls the way memories are (full text plus stored vectors); see personae.knowledge.
+knowledge_documents = Table(
+    "knowledge_documents",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("persona_slug", String(64), ForeignKey("personas.slug"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("media_type", String(64), nullable=False),
+    Column("size", Integer, nullable=False),  # bytes uploaded
+    Column("sha256", String(64), nullable=False),
+    Column("chunks", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_knowledge_documents_persona", "persona_slug", "id"),
+)
+
+knowledge_chunks = Table(
+    "knowledge_chunks",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "document_id", Id, ForeignKey("knowledge_documents.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("persona_slug", String(64), ForeignKey("personas.slug"), nullable=False),
+    Column("position", Integer, nullable=False),  # within its document
+    Column("heading", Text, nullable=False),  # the section it sits under ("" if none)
+    Column("text", Text, nullable=False),
+    Column("embedding", LargeBinary, nullable=False),
+    Index("ix_knowledge_chunks_persona", "persona_slug", "id"),
+    Index("ix_knowledge_chunks_document", "document_id"),
+)
+
+# Full-text objects r0010 and r0014 make outside this metadata (SQLite's FTS5 tables and
+# their shadow tables, PostgreSQL's expression indexes): a schema comparison skips names
+# starting so.
+FULL_TEXT_NAMES = ("memories_fts", "ix_memories_fts", "knowledge_fts", "ix_knowledge_fts")

@@ -142,6 +142,17 @@ class GalleryImage(_Strict):
     description: str = Field(min_length=1, max_length=500, description="What the picture shows")
 
 
+class MemorySettings(_Strict):
+    """How this persona's long-term memory finds facts after each turn."""
+
+    extractor: Literal["offline", "engine"] = Field(
+        "offline",
+        description="offline: patterns for explicit self-statements (any engine); engine: the "
+        "persona's own engine extracts facts as JSON (for capable models; the offline "
+        "extractor stands in when its answer is unusable)",
+    )
+
+
 class Persona(_Strict):
     """A persona file: who it is, how it speaks, what it declines, which model answers."""
 
@@ -167,6 +178,7 @@ class Persona(_Strict):
         description="When replies are spoken: never; mirror (a voice note answers a voice "
         "note); always (on channels that take audio)",
     )
+    memory: MemorySettings = MemorySettings()
     avatar: str | None = Field(None, description="Image path, relative to the persona file")
     appearance: str = Field(
         "",

@@ -1,0 +1,130 @@
+"""A persona's knowledge base: add, list and delete documents; recall chunks for a turn.
+
+Recall is the hybrid memory uses (personae.memory.recall): full-text and dense rankings
+fused by reciprocal rank, the persona's chunk vectors cached in this process until the
+store's version for the persona moves on, then the best within a token budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from personae.core.prompt import estimate_tokens
+from personae.embed.shared import SharedEmbedder
+from personae.knowledge.chunk import chunk_text, document_text, media_type
+from personae.memory.recall import Weights, dense_ranking, fuse, query_words
+from personae.stores.knowledge import Chunk, Document, KnowledgeStore, NewDocument
+from personae.stores.memory import VectorSet
+
+CACHED_PERSONAS = 64
+MAX_NAME_CHARS = 255
+# No importance or recency for documents; no neighbour share either (chunks stand alone).
+WEIGHTS = Weights(importance=0.0, recency=0.0, neighbours=0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkNote:
+    """One chunk a recall considered, for the turn trace."""
+
+    item: str
+    status: Literal["chosen", "dropped"]
+    reason: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class KnowledgeRecall:
+    chosen: tuple[Chunk, ...]
+    notes: tuple[ChunkNote, ...]
+
+
+class KnowledgeService:
+    def __init__(
+        self,
+        store: KnowledgeStore,
+        embedder: SharedEmbedder,
+        *,
+        top_k: int = 4,
+        budget_tokens: int = 600,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.top_k = top_k
+        self.budget_tokens = budget_tokens
+        self._cache: OrderedDict[str, VectorSet] = OrderedDict()
+
+    async def add(
+        self, persona: str, name: str, data: bytes, declared_type: str | None = None
+    ) -> Document:
+        """Read, chunk and embed a document, then store it (nothing is stored if any step
+        fails); KnowledgeInvalid says what is wrong with it."""
+        name = name.strip().replace("\\", "/").rsplit("/", 1)[-1][:MAX_NAME_CHARS] or "document"
+        kind = media_type(name, declared_type)
+        text = await asyncio.to_thread(document_text, name, kind, data)
+        chunks = chunk_text(text)
+        vectors = await self.embedder.many([f"{c.heading}\n{c.text}".strip() for c in chunks])
+        rows = [(c.heading, c.text, v.tobytes()) for c, v in zip(chunks, vectors, strict=True)]
+        digest = hashlib.sha256(data).hexdigest()
+        return await self.store.add_document(
+            NewDocument(persona, name, kind, len(data), digest), rows
+        )
+
+    async def recall(self, persona: str, query: str) -> KnowledgeRecall:
+        version = await self.store.version(persona)
+        if version == 0:  # no documents: nothing to embed the query for
+            return KnowledgeRecall((), ())
+        index, lexical, vector = await asyncio.gather(
+            self._index(persona, version),
+            self.store.lexical(persona, query_words(query), WEIGHTS.candidates),
+            self.embedder.query(query),
+        )
+        dense = dense_ranking(index, vector, WEIGHTS.candidates)
+        ranked = fuse(lexical, dense, index, WEIGHTS)[: self.top_k * 3]
+        found = {c.id: c for c in await self.store.get_chunks([r.id for r in ranked])}
+        chosen: list[Chunk] = []
+        notes: list[ChunkNote] = []
+        used = 0
+        for item in ranked:
+            chunk = found.get(item.id)
+            if chunk is None:  # deleted since the ranking
+                continue
+            why = f"lexical #{item.lexical_rank or '-'}, dense #{item.dense_rank or '-'}"
+            label = f"{chunk.document} #{chunk.position + 1}: {chunk.text[:60]}"
+            cost = estimate_tokens(chunk.text) + 8
+            score = round(item.score, 5)
+            if len(chosen) >= self.top_k:
+                notes.append(ChunkNote(label, "dropped", f"below top {self.top_k}; {why}", score))
+            elif used + cost > self.budget_tokens:
+                reason = f"over the {self.budget_tokens}-token budget; {why}"
+                notes.append(ChunkNote(label, "dropped", reason, score))
+            else:
+                notes.append(ChunkNote(label, "chosen", why, score))
+                chosen.append(chunk)
+                used += cost
+        return KnowledgeRecall(tuple(chosen), tuple(notes))
+
+    async def _index(self, persona: str, version: int) -> VectorSet:
+        cached = self._cache.get(persona)
+        if cached is not None and cached.version == version:
+            self._cache.move_to_end(persona)
+            return cached
+        fresh = await self.store.vector_set(persona)
+        self._cache[persona] = fresh
+        if len(self._cache) > CACHED_PERSONAS:
+            self._cache.popitem(last=False)
+        return fresh
+
+
+def render(chunks: Sequence[Chunk]) -> str:
+    """The block the model reads: each chunk with a citation label it can use."""
+    lines = ["From your reference documents (cite as [document #part] when you use one):"]
+    for chunk in chunks:
+        where = f"{chunk.document} #{chunk.position + 1}"
+        heading = f" ({chunk.heading})" if chunk.heading else ""
+        lines.append(f"[{where}]{heading}\n{chunk.text}")
+    return "\n\n".join(lines)

@@ -1,0 +1,67 @@
+"""Knowledge-base rows on both backends: a document and its chunks are stored together,
+found by full text and by vector, kept to their persona, and deleted with their full-text
+rows."""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+from sqlalchemy import Connection, text
+
+from personae.stores.knowledge import KnowledgeStore, NewDocument
+from personae.stores.sql import SqlStore
+from personae.types import Persona
+
+
+def _vector(seed: int) -> bytes:
+    v = np.random.default_rng(seed).standard_normal(384).astype(np.float32)
+    return (v / np.linalg.norm(v)).tobytes()
+
+
+async def _persona(store: SqlStore) -> str:
+    slug = f"kb-{uuid.uuid4().hex[:8]}"
+    await store.put_persona(Persona.model_validate({"id": slug, "name": "K", "greeting": "hi"}))
+    return slug
+
+
+async def test_documents_are_searched_kept_to_their_persona_and_deleted_whole(
+    store: SqlStore,
+) -> None:
+    kb = KnowledgeStore(store.runner)
+    mine, theirs = await _persona(store), await _persona(store)
+    assert await kb.version(mine) == 0
+    chunks = [("Ferry", "The ferry leaves the harbour at ten", _vector(1)),
+              ("Tickets", "A lighthouse ticket costs seven euros", _vector(2))]  # fmt: skip
+    doc = await kb.add_document(
+        NewDocument(mine, "guide.md", "text/markdown", 80, "0" * 64), chunks
+    )
+    await kb.add_document(
+        NewDocument(theirs, "other.md", "text/markdown", 9, "1" * 64),
+        [("", "Their ferry timetable", _vector(3))],
+    )
+    assert doc.chunks == 2 and [d.name for d in await kb.documents(mine)] == ["guide.md"]
+    version = await kb.version(mine)
+    assert version != 0
+
+    found = await kb.lexical(mine, ["ferry"], 10)
+    [chunk] = await kb.get_chunks(found)
+    assert (chunk.document, chunk.heading, chunk.position) == ("guide.md", "Ferry", 0)
+    index = await kb.vector_set(mine)
+    assert len(index.ids) == 2 and index.version == version
+    assert np.allclose(index.vectors[1], np.frombuffer(_vector(2), dtype=np.float32))
+
+    assert not await kb.delete_document(theirs, doc.id), "another persona's document"
+    assert await kb.delete_document(mine, doc.id)
+    assert await kb.documents(mine) == [] and await kb.lexical(mine, ["ferry"], 10) == []
+    assert await kb.version(mine) == 0
+    assert len(await kb.lexical(theirs, ["ferry"], 10)) == 1
+
+    def leftover(conn: Connection) -> int:
+        """FTS5 keeps its own copy of the text: it must go too (PostgreSQL has none)."""
+        if conn.dialect.name != "sqlite":
+            return 0
+        query = text("SELECT count(*) FROM knowledge_fts WHERE knowledge_fts MATCH 'seven'")
+        return int(conn.execute(query).scalar_one())
+
+    assert await store.runner.read(leftover) == 0
