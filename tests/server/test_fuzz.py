@@ -90,6 +90,8 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Known]:
         "gone_person_id": gone.json()["person_id"],
         "token": link,
         "memory_id": "1",
+        "revision": "1",
+        "message_id": "1",
     }
     yield Known(server.url, path)
     server.stop()
@@ -130,7 +132,14 @@ GOOD_BODIES: dict[str, list[Any]] = {
     "PUT /api/conversations/{conversation_id}/memory/{memory_id}": [{"text": "They like tea"}],
     "PUT /web/personas/{slug}/memory/settings": [{"share": False}],
     "PUT /web/personas/{slug}/memory/{memory_id}": [{"text": "They like tea"}],
+    "POST /api/personas/validate": [{"id": "echo-friend", "name": "Echo", "greeting": "Hi!"}],
+    "PUT /api/personas/{slug}/draft": [{"id": "echo-friend", "name": "Echo", "greeting": "Hi!"}],
+    "POST /api/personas/{slug}/publish": [{"revision": 1}],
+    "POST /api/personas/{slug}/rollback": [{"revision": 1}],
+    "POST /api/personas/{slug}/test": [{"text": "hello"}],
+    "POST /web/messages/{message_id}/rating": [{"value": 1}],
 }  # fmt: skip
+GOOD_QUERIES: dict[str, dict[str, Any]] = {"GET /api/personas/{slug}/diff": {"from": 1, "to": 1}}
 
 
 def operations(url: str) -> list[APIOperation]:
@@ -159,10 +168,11 @@ def good_cases(operation: APIOperation, known: Known) -> list[Case]:
     """Requests that should work: real path values and a valid body where one is needed."""
     path = real_path(operation, known) or None
     bodies = GOOD_BODIES.get(operation.label)
+    query = GOOD_QUERIES.get(operation.label)
     if bodies is None:
-        return [operation.Case(path_parameters=path)]
+        return [operation.Case(path_parameters=path, query=query)]
     return [
-        operation.Case(path_parameters=path, body=body, media_type="application/json")
+        operation.Case(path_parameters=path, query=query, body=body, media_type="application/json")
         for body in bodies
     ]
 
@@ -216,6 +226,7 @@ NEVER_OK = {
     "DELETE /api/conversations/{conversation_id}/memory/{memory_id}",
     "PUT /web/personas/{slug}/memory/{memory_id}",
     "DELETE /web/personas/{slug}/memory/{memory_id}",
+    "POST /web/messages/{message_id}/rating",  # the fuzzer keeps no cookie: no reply is its
 }
 
 
@@ -250,6 +261,7 @@ def test_openapi_document_matches_the_server(client: httpx.Client) -> None:
     with_422 = {label for label, op in operations.items() if "422" in op["responses"]}
     assert with_422 == {
         "POST /api/personas", "PUT /api/personas/{slug}", "POST /api/channels", "POST /api/cards",
+        "PUT /api/personas/{slug}/draft", "POST /api/personas/validate",
     }  # fmt: skip
     chat = operations["POST /v1/chat/completions"]["responses"]
     assert {"200", "400", "401", "404", "413", "503"} <= set(chat)

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 import personae
 from personae.runtime import Runtime
 from personae.server import (
+    analytics_routes,
     api_routes,
     card_routes,
     channel_routes,
@@ -19,6 +20,7 @@ from personae.server import (
     memory_routes,
     openai_routes,
     rights_routes,
+    studio_api,
     web_routes,
     webhook_routes,
 )
@@ -81,8 +83,10 @@ def create_app(
     app.add_middleware(RequestId)  # outermost: every answer, refusals included, carries an id
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"])
     app.include_router(openai_routes.router)
+    app.include_router(studio_api.router)  # before /api/personas/{slug}
     app.include_router(api_routes.router)
     app.include_router(memory_routes.router)
+    app.include_router(analytics_routes.router)
     app.include_router(channel_routes.router)
     app.include_router(card_routes.router)
     app.include_router(eval_routes.router)
