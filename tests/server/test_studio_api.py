@@ -226,3 +226,22 @@ def test_ratings_and_analytics(server: LiveServer) -> None:
         assert creator.get("/api/analytics", params={"persona": "echo-friend"}).status_code == 404
         assert creator.get("/api/analytics").json()["personas"] == ["studio-own"]
         assert anonymous.get("/api/analytics").status_code == 401
+
+
+def test_the_studio_cookie_counts_only_with_the_studio_header(server: LiveServer) -> None:
+    """A cross-site form can send the cookie but not the header: the cookie alone is nothing."""
+    cookies = {"personae_studio": ADMIN_TOKEN}
+    with httpx.Client(base_url=server.url, cookies=cookies, timeout=30) as browser:
+        assert browser.get("/api/analytics").status_code == 401
+        assert browser.put("/api/personas/studio-x/draft", json=DRAFT).status_code == 401
+        with_header = browser.get("/api/analytics", headers={"X-Personae-Studio": "1"})
+        assert with_header.status_code == 200
+        page = browser.get("/studio")
+        assert page.status_code == 200 and "Sign in" not in page.text
+    with httpx.Client(base_url=server.url, cookies={"personae_studio": "pt_wrong"}) as stranger:
+        page = stranger.get("/studio/personas/echo-friend")
+        assert "Sign in" in page.text and "Ekko" not in page.text
+        answer = stranger.post("/studio/sign-in", data={"token": "pt_wrong"})
+        assert answer.status_code == 401 and "Ekko" not in answer.text
+        long = stranger.post("/studio/sign-in", content=b"token=" + b"a" * 10_000)
+        assert long.status_code == 400

@@ -21,6 +21,7 @@ from personae.server import (
     openai_routes,
     rights_routes,
     studio_api,
+    studio_routes,
     web_routes,
     webhook_routes,
 )
@@ -91,6 +92,7 @@ def create_app(
     app.include_router(card_routes.router)
     app.include_router(eval_routes.router)
     app.include_router(web_routes.router)
+    app.include_router(studio_routes.router)
     app.include_router(webhook_routes.router)
     app.include_router(rights_routes.admin_router)
     app.include_router(rights_routes.router)

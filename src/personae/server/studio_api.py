@@ -14,7 +14,7 @@ from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, ConfigDict, Field
 
 from personae.core.revisions import field_changes, persona_yaml, unified_diff
-from personae.errors import PersonaNotFound
+from personae.errors import PersonaNotFound, RevisionConflict
 from personae.server.api_routes import _PERSONA_BODY, _persona_from_body
 from personae.server.auth import Principal
 from personae.server.deps import RuntimeDep, StaffDep, require_api_key
@@ -83,11 +83,25 @@ async def get_draft(slug: str, response: Response, runtime: RuntimeDep, staff: S
 
 @router.put("/personas/{slug}/draft", openapi_extra=_PERSONA_BODY)
 async def save_draft(
-    slug: str, request: Request, runtime: RuntimeDep, staff: StaffDep, if_match: IfMatch = None
+    slug: str,
+    request: Request,
+    runtime: RuntimeDep,
+    staff: StaffDep,
+    if_match: IfMatch = None,
+    if_none_match: Annotated[
+        str | None, Header(description="`*`: create only; an existing persona answers 409")
+    ] = None,
 ) -> Any:
     """Save a new revision without publishing it (creates the persona as a draft when new).
     With If-Match, a save made on an older revision is refused (409)."""
     own(staff, slug)
+    if (
+        if_none_match is not None
+        and if_none_match.strip() == "*"
+        and await runtime.store.has_persona(slug)
+    ):
+        current = await runtime.store.get_persona(slug, latest=True)
+        raise RevisionConflict(slug, 0, current.revision)
     persona = await _persona_from_body(request)
     runtime.check_avatar(persona, "request body")
     runtime.check_impersonation(persona, "request body")
