@@ -193,3 +193,25 @@ def test_phone_sized_screen(browser: Browser, server: LiveServer) -> None:
         assert width <= 390, f"{path} is {width} px wide on a 390 px screen"
         _shot(page, name)
     page.close()
+
+
+def test_rating_a_reply_in_the_web_chat(browser: Browser, server: LiveServer) -> None:
+    context = browser.new_context(viewport={"width": 1000, "height": 720})
+    page = context.new_page()
+    page.goto(f"{server.url}/#/p/story-teller")
+    box = page.get_by_label("Your message")
+    box.fill("rate me")
+    box.press("Enter")
+    good = page.get_by_role("button", name="Good reply")
+    good.click()
+    expect(good).to_have_attribute("aria-pressed", "true")
+    page.reload()  # the rating buttons come back with the stored conversation
+    expect(page.get_by_role("button", name="Bad reply")).to_be_visible()
+    page.get_by_role("button", name="Bad reply").click()
+    expect(page.get_by_role("button", name="Bad reply")).to_have_attribute("aria-pressed", "true")
+    page.screenshot(path=str(ARTIFACTS / "studio-webchat-rating.png"))
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    with httpx.Client(base_url=server.url, headers=headers) as api:
+        found = api.get("/api/analytics", params={"persona": "story-teller"}).json()
+        assert found["ratings"] == {"up": 0, "down": 1}
+    context.close()
