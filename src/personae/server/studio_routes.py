@@ -41,6 +41,7 @@ PAGE_CSP = (
 )
 COOKIE_MAX_AGE = 12 * 3600  # a shared computer forgets the token by the next day
 MAX_FORM_BYTES = 4096
+PAGE_SIZE = 100  # personas per list page
 _STATIC = {
     "studio.js": ("studio.js", "text/javascript; charset=utf-8"),
     "studio.css": ("studio.css", "text/css; charset=utf-8"),
@@ -122,7 +123,7 @@ async def sign_out() -> Response:
 
 @router.get("")
 async def persona_list(
-    request: Request, runtime: RuntimeDep, q: str = "", status: str = ""
+    request: Request, runtime: RuntimeDep, q: str = "", status: str = "", page: int = 1
 ) -> Response:
     who = await _who(request)
     if who is None:
@@ -134,13 +135,17 @@ async def persona_list(
     ]
     activity = await runtime.store.persona_activity()
     needle = q.strip().lower()[:200]
+    matching = [
+        r
+        for r in records
+        if (not needle or needle in f"{r.persona.id} {r.persona.name} {r.persona.tagline}".lower())
+        and (not status or r.status == status)
+    ]
+    pages = max(1, -(-len(matching) // PAGE_SIZE))
+    page = min(max(1, page), pages)
     rows = []
-    for r in records:
+    for r in matching[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]:
         p = r.persona
-        if needle and needle not in f"{p.id} {p.name} {p.tagline}".lower():
-            continue
-        if status and r.status != status:
-            continue
         last, channels = activity.get(p.id, (None, ()))
         rows.append({
             "slug": p.id, "name": p.name, "tagline": p.tagline, "status": r.status,
@@ -150,7 +155,8 @@ async def persona_list(
         })  # fmt: skip
     return _page(
         "list.html", title="Personas", signed_in=True, nav="personas", rows=rows,
-        total=len(records), q=q[:200], status=status,
+        total=len(records), matching=len(matching), q=q[:200], status=status, page=page,
+        pages=pages, query=urlencode({"q": q[:200], "status": status}),
     )  # fmt: skip
 
 

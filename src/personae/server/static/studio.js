@@ -340,7 +340,10 @@
     add("Model", [["Engine", trace.engine], ["Model", trace.model], ["Budget (tokens)", trace.budget], ["Finish", trace.finish_reason || "—"]]);
     add("Prompt sections", trace.sections.map((s) => [s.name, `${s.tokens} tokens`, `${s.messages} messages`]));
     if (trace.context && trace.context.length) {
-      add("Memories, lore and documents", trace.context.map((n) => [n.source || n.kind || "context", n.status || n.decision || "", n.label || n.title || n.id || ""]));
+      add("Memories, lore and documents", trace.context.map((n) => [
+        n.source, `${n.outcome}, ${n.tokens} tokens`,
+        (n.reasons || []).map(([key, value]) => `${key}: ${value}`).join("; ") || "—",
+      ]));
     }
     if (trace.verdicts && trace.verdicts.length) {
       add("Guard verdicts", trace.verdicts.map((v) => [`${v.guard} (${v.stage})`, v.action, (v.categories || []).join(", ") || "—"]));
