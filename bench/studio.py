@@ -25,8 +25,15 @@ from typing import Any
 import httpx
 from sqlalchemy import Connection, insert
 
-from _common import fresh_home, loopback_server, machine_info, parser, print_table, verdict
-from _common import write_json
+from _common import (
+    fresh_home,
+    loopback_server,
+    machine_info,
+    parser,
+    print_table,
+    verdict,
+    write_json,
+)
 from personae.runtime import Runtime
 from personae.settings import Settings
 from personae.stores.serialize import persona_to_json
