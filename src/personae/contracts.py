@@ -134,7 +134,12 @@ GuardFactory = Callable[["Settings"], Awaitable[Guard]]
 
 class PersonaSource(Protocol):
     async def get_persona(self, slug: str) -> PersonaRecord:
-        """The current revision of a persona; raises PersonaNotFound."""
+        """The revision of a persona that turns serve (its published one); raises
+        PersonaNotFound."""
+        ...
+
+    async def get_persona_revision(self, slug: str, revision: int) -> PersonaRecord:
+        """Any stored revision (a draft's test chat); raises PersonaNotFound."""
         ...
 
 

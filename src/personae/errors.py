@@ -96,6 +96,18 @@ class MemoryNotFound(NotFound):
         )
 
 
+class RevisionConflict(PersonaeError):
+    """A save based on a revision that is no longer the newest: nothing was written."""
+
+    def __init__(self, slug: str, expected: int, current: int) -> None:
+        self.current = current
+        super().__init__(
+            f"persona {slug!r} changed since revision {expected}: the newest is revision "
+            f"{current}; nothing was saved. Reload it, redo your change and save again "
+            f"(If-Match: {current})"
+        )
+
+
 class BadRequest(PersonaeError):
     """The caller sent something malformed; the message says what and where."""
 

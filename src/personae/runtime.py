@@ -366,7 +366,7 @@ class Runtime:
 
     async def export_card(self, slug: str, fmt: CardFormat, png: bool = False) -> bytes:
         """The persona as a card file: the card it came from, with what changed since."""
-        persona = (await self.store.get_persona(slug)).persona
+        persona = (await self.store.get_persona(slug, latest=True)).persona  # what is edited
         stored = await self.store.persona_card(slug)
         image = None
         avatar = Path(persona.avatar) if persona.avatar else None

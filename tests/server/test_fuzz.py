@@ -91,6 +91,8 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Known]:
         "token": link,
         "memory_id": "1",
         "ref": f"{'0' * 64}.{'0' * 32}",
+        "revision": "1",
+        "message_id": "1",
     }
     yield Known(server.url, path)
     server.stop()
@@ -132,7 +134,14 @@ GOOD_BODIES: dict[str, list[Any]] = {
     "PUT /api/conversations/{conversation_id}/memory/{memory_id}": [{"text": "They like tea"}],
     "PUT /web/personas/{slug}/memory/settings": [{"share": False}],
     "PUT /web/personas/{slug}/memory/{memory_id}": [{"text": "They like tea"}],
+    "POST /api/personas/validate": [{"id": "echo-friend", "name": "Echo", "greeting": "Hi!"}],
+    "PUT /api/personas/{slug}/draft": [{"id": "echo-friend", "name": "Echo", "greeting": "Hi!"}],
+    "POST /api/personas/{slug}/publish": [{"revision": 1}],
+    "POST /api/personas/{slug}/rollback": [{"revision": 1}],
+    "POST /api/personas/{slug}/test": [{"text": "hello"}],
+    "POST /web/messages/{message_id}/rating": [{"value": 1}],
 }  # fmt: skip
+GOOD_QUERIES: dict[str, dict[str, Any]] = {"GET /api/personas/{slug}/diff": {"from": 1, "to": 1}}
 
 
 def operations(url: str) -> list[APIOperation]:
@@ -161,10 +170,11 @@ def good_cases(operation: APIOperation, known: Known) -> list[Case]:
     """Requests that should work: real path values and a valid body where one is needed."""
     path = real_path(operation, known) or None
     bodies = GOOD_BODIES.get(operation.label)
+    query = GOOD_QUERIES.get(operation.label)
     if bodies is None:
-        return [operation.Case(path_parameters=path)]
+        return [operation.Case(path_parameters=path, query=query)]
     return [
-        operation.Case(path_parameters=path, body=body, media_type="application/json")
+        operation.Case(path_parameters=path, query=query, body=body, media_type="application/json")
         for body in bodies
     ]
 
@@ -224,6 +234,7 @@ NEVER_OK = {
     "DELETE /api/conversations/{conversation_id}/memory/{memory_id}",
     "PUT /web/personas/{slug}/memory/{memory_id}",
     "DELETE /web/personas/{slug}/memory/{memory_id}",
+    "POST /web/messages/{message_id}/rating",  # the fuzzer keeps no cookie: no reply is its
 }
 # A 2xx only by luck: fuzzed bytes are rarely a readable document under a known file name,
 # and a document id exists only after such an upload (tests/server/test_knowledge_api.py
@@ -266,6 +277,7 @@ def test_openapi_document_matches_the_server(client: httpx.Client) -> None:
     with_422 = {label for label, op in operations.items() if "422" in op["responses"]}
     assert with_422 == {
         "POST /api/personas", "PUT /api/personas/{slug}", "POST /api/channels", "POST /api/cards",
+        "PUT /api/personas/{slug}/draft", "POST /api/personas/validate",
     }  # fmt: skip
     chat = operations["POST /v1/chat/completions"]["responses"]
     assert {"200", "400", "401", "404", "413", "503"} <= set(chat)

@@ -67,6 +67,8 @@ async def _fill(store: SqlStore, slug: str, media: Path) -> dict[str, Any]:
         [OutboxItem(channel, payload)],
     )  # fmt: skip
     second = await store.accept_turn(slug, person, "and again", _id("wamid"), "turn", "{}")
+    # Their rating of the reply (as a reaction would store it).
+    assert await store.rate_web_reply(reply.id, first.conversation.person_id, channel, 1)
     shared = media / f"shared-{uuid.uuid4().hex}"
     own = media / f"own-{uuid.uuid4().hex}"
     for path in (shared, own):

@@ -565,7 +565,12 @@ class TurnRunner:
     async def _run_stateless(self, turn: TurnInput, queue: asyncio.Queue[WorkEvent | None]) -> None:
         clock = Clock.since(0.0)
         try:
-            record = await self._persona(turn.persona, turn.allow_unpublished)
+            if turn.persona_revision is not None:
+                record = await self._personas.get_persona_revision(
+                    turn.persona, turn.persona_revision
+                )
+            else:
+                record = await self._persona(turn.persona, turn.allow_unpublished)
             engine = await self._engines(record.persona.model)
             check_abilities(engine, turn.options)
             queue.put_nowait(TurnStarted(None, None))

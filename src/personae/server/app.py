@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 import personae
 from personae.runtime import Role, Runtime
 from personae.server import (
+    analytics_routes,
     api_routes,
     audio_routes,
     card_routes,
@@ -22,6 +23,8 @@ from personae.server import (
     metrics_routes,
     openai_routes,
     rights_routes,
+    studio_api,
+    studio_routes,
     web_media,
     web_routes,
     webhook_routes,
@@ -107,14 +110,17 @@ def create_app(
     app.include_router(metrics_routes.router)
     app.include_router(openai_routes.router)
     app.include_router(audio_routes.router)
+    app.include_router(studio_api.router)  # before /api/personas/{slug}
     app.include_router(api_routes.router)
     app.include_router(memory_routes.router)
     app.include_router(knowledge_routes.router)
+    app.include_router(analytics_routes.router)
     app.include_router(channel_routes.router)
     app.include_router(card_routes.router)
     app.include_router(eval_routes.router)
     app.include_router(web_routes.router)
     app.include_router(web_media.router)
+    app.include_router(studio_routes.router)
     app.include_router(webhook_routes.router)
     app.include_router(rights_routes.admin_router)
     app.include_router(rights_routes.router)

@@ -123,6 +123,9 @@ class Guard:
     def is_admin(self, request: Request) -> bool:
         return _matches(bearer_token(request), self._admin)
 
+    def is_admin_token(self, token: str) -> bool:
+        return _matches(token, self._admin)
+
     def credential_client(self, request: Request) -> str | None:
         """The client whose API key (or the admin token) the request carries, else None."""
         given = bearer_token(request)

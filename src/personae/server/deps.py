@@ -9,7 +9,13 @@ from fastapi import Depends, Request
 
 from personae.errors import EngineUnavailable, Unauthorized
 from personae.runtime import Runtime
-from personae.server.auth import BOOTSTRAP_ADMIN, Guard, Principal, bearer_token
+from personae.server.auth import (
+    BOOTSTRAP_ADMIN,
+    MAX_TOKEN_CHARS,
+    Guard,
+    Principal,
+    bearer_token,
+)
 from personae.settings import Settings
 from personae.stores.tokens import PREFIX
 
@@ -67,14 +73,44 @@ async def require_api_key(request: Request) -> None:
             raise
 
 
+# The studio keeps its sign-in token in an HttpOnly cookie; its scripts call /api with this
+# header, which a cross-site form cannot send (a custom header needs a CORS preflight, never
+# granted here), so the cookie alone never authorizes an /api call.
+STUDIO_COOKIE = "personae_studio"
+STUDIO_HEADER = "x-personae-studio"
+
+
+def staff_token(request: Request) -> str | None:
+    """The Bearer token, or the studio's cookie on a request from the studio's scripts."""
+    token = bearer_token(request)
+    if token is None and request.headers.get(STUDIO_HEADER) == "1":
+        cookie = request.cookies.get(STUDIO_COOKIE, "")
+        token = cookie if 0 < len(cookie) <= MAX_TOKEN_CHARS else None
+    return token
+
+
+async def principal_of(request: Request, token: str | None) -> Principal | None:
+    """The admin or creator ``token`` names, or None."""
+    if token is None:
+        return None
+    if _guard(request).is_admin_token(token):
+        return BOOTSTRAP_ADMIN
+    if not token.startswith(PREFIX):
+        return None
+    found = await _runtime(request).store.find_token(token)
+    if found is None:
+        return None
+    return Principal(found.role, frozenset(found.personas), found.id)
+
+
 async def principal(request: Request) -> Principal | None:
     """The admin or creator a request's token names, or None (no token, or not one of those)."""
     guard = _guard(request)
     if guard.is_admin(request):
         return BOOTSTRAP_ADMIN
-    token = bearer_token(request)
+    token = staff_token(request)
     if token is None or not token.startswith(PREFIX):
-        return None
+        return await principal_of(request, token)
     found = await _runtime(request).store.find_token(token)
     if found is None:
         return None

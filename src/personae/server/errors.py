@@ -34,6 +34,7 @@ from personae.errors import (
     PersonaNotFound,
     PersonaUnreadable,
     RateLimited,
+    RevisionConflict,
     ServiceUnavailable,
     Unauthorized,
 )
@@ -89,6 +90,9 @@ def describe(exc: PersonaeError) -> HttpError:
         )  # fmt: skip
     if isinstance(exc, Forbidden):
         return HttpError(403, "permission_error", "forbidden", text)
+    if isinstance(exc, RevisionConflict):
+        headers = {"ETag": f'"{exc.current}"'}
+        return HttpError(409, "conflict_error", "revision_conflict", text, headers=headers)
     if isinstance(exc, RateLimited):
         headers = {"Retry-After": str(max(1, int(exc.retry_after + 0.999)))}
         return HttpError(429, "rate_limit_error", "rate_limited", text, headers=headers)

@@ -62,6 +62,8 @@ _WHY = {
     "403": "The token's role or personas do not cover this, or the person or address is blocked",
     "404": "The addressed persona, conversation, model or channel connection does not exist "
     "(or is not visible)",
+    "409": "The persona changed since the revision named in If-Match; nothing was saved "
+    "(the message and the ETag header name the newest revision)",
     "408": "The request body did not arrive within PERSONAE_BODY_TIMEOUT_S",
     "413": "The body or a message is over the configured limit",
     "422": "The persona or channel connection failed validation; `problems` lists every fault",
@@ -77,9 +79,12 @@ _TURNS = {
     ("post", "/api/conversations/{conversation_id}/messages/stream"),
     ("post", "/web/personas/{slug}/messages"),
     ("post", "/api/personas/{slug}/eval"),  # runs the persona's test turns
+    ("post", "/api/personas/{slug}/test"),  # a draft's test chat
 }
 # Operations outside turns that still pass the abuse limits and blocklist (server/abuse.py).
 _ADMITS = {("post", "/web/uploads")}
+# Saves that carry If-Match: a stale revision answers 409.
+_CONFLICTS = {("put", "/api/personas/{slug}/draft"), ("post", "/api/personas/{slug}/rollback")}
 # One server-sent event: `data` is a chat.completion.chunk as JSON, or [DONE] at the end.
 SSE_EVENT = {
     "type": "object",
@@ -88,7 +93,12 @@ SSE_EVENT = {
 }
 # Operations that run a speech adapter: over an abuse limit (429), the adapter failed (502).
 _SPEECH = {("post", "/v1/audio/speech"), ("post", "/v1/audio/transcriptions")}
-_NAMES_A_PERSONA = {("post", "/api/conversations"), ("post", "/v1/audio/speech"), *_TURNS}
+_NAMES_A_PERSONA = {
+    ("post", "/api/conversations"),
+    ("post", "/v1/audio/speech"),
+    ("get", "/api/analytics"),
+    *_TURNS,
+}
 # Answer 404 when the person behind them has nothing stored (or the link expired).
 _FINDS_A_PERSON = {("get", "/web/export")}
 
@@ -158,6 +168,8 @@ def _statuses(path: str, method: str, operation: dict[str, Any], persona_body: b
         found.extend(("408", "413"))
     if persona_body:
         found.append("422")
+    if (method, path) in _CONFLICTS:
+        found.append("409")
     if (method, path) in _TURNS | _SPEECH:
         found.extend(("429", "502"))
     if (method, path) in _ADMITS:

@@ -10,7 +10,7 @@ import re
 import secrets
 from dataclasses import replace
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse
@@ -183,6 +183,25 @@ async def web_message(
     response = sse_response(native_stream(primed, done))
     _remember(request, response, person, new)
     return response
+
+
+class WebRating(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    value: Literal[-1, 0, 1] = Field(description="1 thumbs up, -1 thumbs down, 0 removes it")
+
+
+@router.post("/web/messages/{message_id}/rating")
+async def web_rating(
+    message_id: int, body: WebRating, request: Request, runtime: RuntimeDep
+) -> Any:
+    """Rate a reply in this person's own web conversation; any other message answers 404."""
+    person_id = await web_person_id(request, runtime)
+    rated = person_id is not None and await runtime.store.rate_web_reply(
+        message_id, person_id, WEB_CHANNEL, body.value
+    )
+    if not rated:
+        raise NotFound(f"no reply {message_id} in your conversations to rate")
+    return {"message_id": message_id, "value": body.value}
 
 
 @router.get("/web/personas/{slug}/avatar")

@@ -25,6 +25,9 @@ def persona_record_json(record: PersonaRecord) -> dict[str, Any]:
         "revision": record.revision,
         "created_at": record.created_at.isoformat(),
         "updated_at": record.updated_at.isoformat(),
+        "published_revision": record.published_revision,
+        "latest_revision": record.latest_revision,
+        "status": record.status,
     }
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from personae.stores.ratings import rate_from_reaction
 from personae.stores.tables import attachments, channel_events, messages, utcnow
 from personae.types import MediaRecord
 
@@ -82,6 +83,8 @@ def add_channel_event(
                 peer_id=peer_id, data=json.dumps(data), at=at, created_at=utcnow(),
             )
         )  # fmt: skip
+        if kind == "reaction":  # a reaction to one of our replies counts as its rating
+            rate_from_reaction(conn, channel, platform_message_id, data.get("emoji", ""), at)
 
 
 def mark_deleted(conn: Connection, channel: str, external_ids: Sequence[str], at: datetime) -> int:

@@ -190,6 +190,7 @@ def complete_turn(
                 trace.status,
                 trace_json,
                 now,
+                turn_figures(trace),
             )
             _finish_job(conn, job_id, "done", None, now)
             _add_outbox(conn, conversation.id, reply_id, outbox_items, now)
@@ -234,6 +235,7 @@ def fail_turn(
                     "failed",
                     trace_to_json(trace),
                     now,
+                    turn_figures(trace),
                 )
             _finish_job(conn, job_id, "failed", trace.error, now)
     except IntegrityError:
@@ -283,6 +285,17 @@ def _add_outbox(
     conn.execute(insert(outbox), rows)
 
 
+def turn_figures(trace: Trace) -> dict[str, object]:
+    """What analytics sums of a turn, kept in columns beside its trace (r0012)."""
+    codes = sorted({c for v in trace.verdicts if not v.allowed for c in v.categories})
+    return {
+        "latency_ms": trace.timings.done_ms,
+        "ttft_ms": trace.timings.first_token_ms,
+        "tokens": trace.usage.total_tokens,
+        "categories": ",".join(codes)[:255] or None,
+    }
+
+
 def _insert_turn(
     conn: Connection,
     conversation_id: str,
@@ -292,6 +305,7 @@ def _insert_turn(
     status: str,
     trace_json: str,
     now: datetime,
+    figures: dict[str, object],
 ) -> int:
     result = conn.execute(
         insert(turns).values(
@@ -302,6 +316,7 @@ def _insert_turn(
             status=status,
             trace=trace_json,
             created_at=now,
+            **figures,
         )
     )
     key = result.inserted_primary_key

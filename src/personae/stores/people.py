@@ -49,6 +49,7 @@ from personae.stores.tables import (
     outbox,
     people,
     rate_buckets,
+    ratings,
     turns,
     utcnow,
     work,
@@ -97,6 +98,7 @@ def _memories(scope: Scope) -> ColumnElement[bool]:
 ABOUT_PERSON: dict[str, tuple[Table, Where]] = {
     "memories": (memories, _memories),
     "memory_settings": (memory_settings, lambda s: memory_settings.c.person_id == s.person_id),
+    "ratings": (ratings, lambda s: ratings.c.conversation_id.in_(s.conversation_ids())),
     "attachments": (attachments, lambda s: attachments.c.message_id.in_(s.message_ids())),
     "outbox": (outbox, lambda s: outbox.c.conversation_id.in_(s.conversation_ids())),
     "work": (work, lambda s: work.c.conversation_id.in_(s.conversation_ids())),

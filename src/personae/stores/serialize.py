@@ -101,6 +101,8 @@ def persona_record(row: Row[Any]) -> PersonaRecord:
         revision=row.revision,
         created_at=row.created_at,
         updated_at=row.revision_created_at,
+        published_revision=row.published_revision,
+        latest_revision=row.current_revision,
     )
 
 

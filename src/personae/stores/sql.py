@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from personae.errors import ConfigError
+from personae.stores import analytics as _analytics
 from personae.stores import cards as _cards
 from personae.stores import channel_state as _channel_state
 from personae.stores import connections as _connections
@@ -26,8 +27,10 @@ from personae.stores import limits as _limits
 from personae.stores import lore as _lore
 from personae.stores import messages as _messages
 from personae.stores import outbox as _outbox
+from personae.stores import overview as _overview
 from personae.stores import people as _people
 from personae.stores import personas as _personas
+from personae.stores import ratings as _ratings
 from personae.stores import tokens as _tokens
 from personae.stores import work as _work
 from personae.stores.channel_state import MediaRecord
@@ -104,12 +107,15 @@ class SqlStore:
         """True for any slug ever stored, deleted ones too."""
         return await self._run.read(_personas.has_persona, slug)
 
-    async def list_personas(self, include_unpublished: bool = False) -> list[PersonaRecord]:
-        """Current revisions of the personas not deleted, by slug."""
-        return await self._run.read(_personas.list_personas, include_unpublished)
+    async def list_personas(
+        self, include_unpublished: bool = False, latest: bool = False
+    ) -> list[PersonaRecord]:
+        """Served revisions (``latest``: newest ones) of the personas not deleted, by slug."""
+        return await self._run.read(_personas.list_personas, include_unpublished, latest)
 
-    async def get_persona(self, slug: str) -> PersonaRecord:
-        return await self._run.read(_personas.get_persona, slug)
+    async def get_persona(self, slug: str, latest: bool = False) -> PersonaRecord:
+        """The served revision; ``latest``: the newest, a draft when not yet published."""
+        return await self._run.read(_personas.get_persona, slug, latest)
 
     async def get_persona_revision(self, slug: str, revision: int) -> PersonaRecord:
         """Any stored revision, also of a deleted persona."""
@@ -119,9 +125,22 @@ class SqlStore:
         """Every revision, oldest first."""
         return await self._run.read(_personas.revisions, slug)
 
-    async def put_persona(self, persona: Persona) -> PersonaRecord:
-        """Create, or add a revision when the spec changed; a deleted slug comes back revived."""
-        return await self._run.write(_personas.put_persona, persona)
+    async def put_persona(
+        self, persona: Persona, draft: bool = False, expected: int | None = None
+    ) -> PersonaRecord:
+        """Create, or add a revision when the spec changed; a deleted slug comes back revived.
+        ``draft``: not published; ``expected``: RevisionConflict unless it is the newest."""
+        return await self._run.write(_personas.put_persona, persona, draft, expected)
+
+    async def publish_persona(self, slug: str, revision: int) -> PersonaRecord:
+        """Serve ``revision`` from now on."""
+        return await self._run.write(_personas.publish, slug, revision)
+
+    async def rollback_persona(
+        self, slug: str, revision: int, expected: int | None = None
+    ) -> PersonaRecord:
+        """A new draft revision with ``revision``'s spec."""
+        return await self._run.write(_personas.rollback, slug, revision, expected)
 
     async def delete_persona(self, slug: str) -> None:
         """Soft delete: hidden from get/list, history kept."""
@@ -135,6 +154,24 @@ class SqlStore:
     async def persona_card(self, slug: str) -> CardRecord | None:
         """The card the persona was last imported from, or None."""
         return await self._run.read(_cards.get_card, slug)
+
+    async def persona_activity(self) -> dict[str, tuple[datetime | None, tuple[str, ...]]]:
+        """Per persona: when a conversation last moved, and the channels it has talked on."""
+        return await self._run.read(_overview.persona_activity)
+
+    # ------------------------------------------------------------ analytics and ratings
+
+    async def analytics(
+        self, personas: Sequence[str], start: datetime, end: datetime
+    ) -> _analytics.Analytics:
+        """Aggregates of [start, end) over these personas: counts only, never content."""
+        return await self._run.read(_analytics.analytics, personas, start, end)
+
+    async def rate_web_reply(
+        self, message_id: int, person_id: str, channel: str, value: int
+    ) -> bool:
+        """A person's rating of a reply in their own conversation; False if not theirs."""
+        return await self._run.write(_ratings.rate_web_reply, message_id, person_id, channel, value)
 
     # ------------------------------------------------------------ lorebook timers
 

@@ -80,6 +80,9 @@ personas = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     Column("deleted_at", UtcDateTime, nullable=True),
+    # The revision turns serve (r0012); later revisions are drafts until published. NULL for
+    # a persona made as a draft and never published: its newest revision is what a test runs.
+    Column("published_revision", Integer, nullable=True),
 )
 
 persona_revisions = Table(
@@ -142,6 +145,7 @@ messages = Table(
     # collide (both backends treat NULLs as distinct).
     UniqueConstraint("conversation_id", "external_id"),
     Index("ix_messages_conversation_id", "conversation_id", "id"),
+    Index("ix_messages_created_at", "created_at"),
 )
 
 turns = Table(
@@ -155,7 +159,29 @@ turns = Table(
     Column("status", String(16), nullable=False),
     Column("trace", Text, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    # Figures copied out of the trace for analytics (r0012), so a period is summed in SQL
+    # without reading each trace: milliseconds, tokens, and the guards' categories
+    # (comma-separated codes of the verdicts that did not allow).
+    Column("latency_ms", Float, nullable=True),
+    Column("ttft_ms", Float, nullable=True),
+    Column("tokens", Integer, nullable=True),
+    Column("categories", String(255), nullable=True),
     Index("ix_turns_conversation_id", "conversation_id", "id"),
+    Index("ix_turns_created_at", "created_at"),
+)
+
+# A person's rating of one reply (thumbs up +1, down -1), from the web chat or a channel's
+# reaction; the latest rating of a reply replaces the earlier one.
+ratings = Table(
+    "ratings",
+    metadata,
+    Column("message_id", Id, ForeignKey("messages.id"), primary_key=True),
+    Column("conversation_id", String(HEX_ID), ForeignKey("conversations.id"), nullable=False),
+    Column("persona_slug", String(64), ForeignKey("personas.slug"), nullable=False),
+    Column("value", Integer, nullable=False),
+    Column("source", String(64), nullable=False),  # web, or the channel of the reaction
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_ratings_persona_created", "persona_slug", "created_at"),
 )
 
 # Connections added through the API or CLI (the channels file is never copied here). `fields`

@@ -125,6 +125,16 @@ class PersonaRecord:
     revision: int
     created_at: datetime
     updated_at: datetime
+    # The revision turns serve (None: a draft never published) and the newest one.
+    published_revision: int | None = None
+    latest_revision: int = 0
+
+    @property
+    def status(self) -> Literal["draft", "published", "changed"]:
+        """draft: never published; changed: newer revisions wait to be published."""
+        if self.published_revision is None:
+            return "draft"
+        return "published" if self.published_revision >= self.latest_revision else "changed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +294,8 @@ class TurnInput:
     options: GenerationOptions = field(default_factory=GenerationOptions)
     # Only an admin's channel sets this: to everyone else an unpublished persona does not exist.
     allow_unpublished: bool = False
+    # A staff test chat of one stored revision (a draft too); stateless turns only.
+    persona_revision: int | None = None
     # What a messaging channel sent as structured data (``text`` also describes it in words).
     location: Location | None = None
     contacts: tuple[Contact, ...] = ()

@@ -144,6 +144,39 @@ function takePhotos() {
   return photos;
 }
 
+// Thumbs up/down under a stored reply: POST /web/messages/{id}/rating (pressing again clears).
+function rateButtons(body, messageId) {
+  const row = document.createElement("div");
+  row.className = "rating";
+  row.setAttribute("role", "group");
+  row.setAttribute("aria-label", "Rate this reply");
+  for (const [value, label, mark] of [[1, "Good reply", "👍"], [-1, "Bad reply", "👎"]]) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "rate";
+    button.dataset.value = String(value);
+    button.setAttribute("aria-label", label);
+    button.setAttribute("aria-pressed", "false");
+    button.textContent = mark;
+    button.addEventListener("click", async () => {
+      const pressed = button.getAttribute("aria-pressed") === "true";
+      const response = await fetch(`/web/messages/${messageId}/rating`, {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ value: pressed ? 0 : value }),
+      });
+      if (!response.ok) {
+        $("chat-status").textContent = `Could not rate: ${await errorText(response)}`;
+        return;
+      }
+      for (const other of row.querySelectorAll("button")) other.setAttribute("aria-pressed", "false");
+      button.setAttribute("aria-pressed", pressed ? "false" : "true");
+    });
+    row.append(button);
+  }
+  body.parentElement.append(row);
+}
+
 function scrollToEnd() {
   const log = $("messages");
   log.scrollTop = log.scrollHeight;
@@ -168,7 +201,10 @@ async function openPersona(slug) {
   const log = $("messages");
   log.replaceChildren();
   bubble("assistant", persona.greeting).parentElement.classList.add("greeting");
-  for (const message of messages) bubble(message.role, message.content, message.images || []);
+  for (const message of messages) {
+    const body = bubble(message.role, message.content, message.images || []);
+    if (message.role === "assistant" && message.id) rateButtons(body, message.id);
+  }
   takePhotos();
   scrollToEnd();
   $("message-input").focus();
@@ -293,6 +329,7 @@ async function send(text, images = []) {
         // The persona sent pictures: its stored reply has them as attachments.
         if (reply.textContent.includes("[[picture")) showPictures(reply, persona.id, data.reply.id);
         reply.textContent = data.reply.content;
+        if (data.reply.id) rateButtons(reply, data.reply.id);
         if (data.finish_reason === "length") {
           // Cut at the persona's length limit: say so rather than end mid-sentence silently.
           reply.textContent += " …";

@@ -1,0 +1,110 @@
+"""GET /api/analytics: a period's aggregates as JSON or CSV (admin or creator token).
+
+Counts, rates and timings only: no message text, no person ids leave this endpoint.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+
+from personae.errors import PersonaNotFound
+from personae.server.deps import RuntimeDep, StaffDep, require_api_key
+from personae.server.errors import FieldError
+from personae.stores.analytics import Analytics
+
+router = APIRouter(prefix="/api", tags=["analytics"], dependencies=[Depends(require_api_key)])
+MAX_DAYS = 366
+DEFAULT_DAYS = 30
+
+
+@router.get(
+    "/analytics",
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+async def get_analytics(
+    runtime: RuntimeDep,
+    staff: StaffDep,
+    persona: Annotated[
+        str | None, Query(max_length=64, description="Default: every persona")
+    ] = None,
+    start: Annotated[
+        date | None, Query(alias="from", description="First day (UTC), inclusive")
+    ] = None,
+    end: Annotated[date | None, Query(alias="to", description="Last day (UTC), inclusive")] = None,
+    format: Annotated[Literal["json", "csv"], Query(description="csv: a download")] = "json",
+) -> Any:
+    """Conversations, messages, active people by day and week, retention cohorts, replies
+    per person, latency and time to first token (p50/p95), tokens, failures, safety incidents
+    by category, ratings. A creator sees their own personas only."""
+    last = end or datetime.now(UTC).date()
+    first = start or last - timedelta(days=DEFAULT_DAYS - 1)
+    if first > last:
+        raise FieldError("from", f"from {first} is after to {last}; swap them")
+    if (last - first).days >= MAX_DAYS:
+        raise FieldError(
+            "from", f"the period is {(last - first).days + 1} days; ask for at most {MAX_DAYS}"
+        )
+    if persona is not None:
+        if not staff.may_touch(persona):
+            raise PersonaNotFound(persona)
+        await runtime.store.get_persona(persona, latest=True)
+        slugs: list[str] = [persona]
+    elif staff.is_admin:
+        slugs = [r.persona.id for r in await runtime.store.list_personas(True, latest=True)]
+    else:
+        slugs = sorted(staff.personas)
+    found = await runtime.store.analytics(
+        slugs,
+        datetime.combine(first, time(), UTC),
+        datetime.combine(last + timedelta(days=1), time(), UTC),
+    )
+    body = analytics_json(found, persona, first, last)
+    if format == "csv":
+        name = f"analytics-{persona or 'all'}-{first}-{last}.csv"
+        return Response(
+            to_csv(body),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    return body
+
+
+def analytics_json(
+    found: Analytics, persona: str | None, first: date, last: date
+) -> dict[str, Any]:
+    return {
+        "persona": persona,
+        "personas": list(found.personas),
+        "from": first.isoformat(),
+        "to": last.isoformat(),
+        "totals": found.totals,
+        "latency": found.latency,
+        "statuses": found.statuses,
+        "safety_categories": found.categories,
+        "ratings": found.ratings,
+        "daily": found.daily,
+        "weekly": found.weekly,
+        "retention": found.retention,
+    }
+
+
+def to_csv(body: dict[str, Any]) -> str:
+    """One figure per line: section, day (or cohort/week), metric, value."""
+    out = io.StringIO()
+    rows = csv.writer(out, lineterminator="\n")
+    rows.writerow(["section", "day", "metric", "value"])
+    for section in ("totals", "latency", "statuses", "safety_categories", "ratings"):
+        for metric, value in body[section].items():
+            rows.writerow([section, "", metric, "" if value is None else value])
+    for key, section in (("day", "daily"), ("week", "weekly"), ("cohort", "retention")):
+        for item in body[section]:
+            for metric, value in item.items():
+                if metric != key:
+                    rows.writerow([section, item[key], metric, value])
+    return out.getvalue()

@@ -1,0 +1,217 @@
+"""The studio in real Chromium: sign in, create a persona from scratch (a validation error
+beside the field, then fixed), test-chat it and open the trace, save two revisions, diff and
+roll back, publish, import the shared Character Card, and read analytics after a few web
+conversations; on a desktop and a phone-sized screen. Screenshots: tests/artifacts/studio-*.png.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from personae.settings import Settings
+
+from .live import ADMIN_TOKEN, LiveServer, start_server, write_personas
+from .test_api import sse_events
+from .test_browser import ARGS, ARTIFACTS, CHROMIUM
+
+pytestmark = pytest.mark.browser
+CARD = Path(__file__).resolve().parents[3] / "shared" / "data" / "cards" / "default_Seraphina.png"
+if not CARD.exists():  # a worktree beside /work/main
+    CARD = Path("/work/shared/data/cards/default_Seraphina.png")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    home = tmp_path_factory.mktemp("studio-ui")
+    settings = Settings(
+        home=home, engine="scripted", admin_token=ADMIN_TOKEN, load_samples=False,
+        personas_dir=write_personas(home / "personas"),
+    )  # fmt: skip
+    live = start_server(settings)
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        message = f"Chromium is not at {CHROMIUM}; install it with `apt-get install -y chromium`"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield launched
+        launched.close()
+
+
+def _shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"studio-{name}.png"), full_page=True)
+
+
+def _sign_in(page: Page, server: LiveServer, token: str = ADMIN_TOKEN) -> None:
+    page.goto(f"{server.url}/studio")
+    page.get_by_label("Access token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_sign_in_refuses_a_wrong_token(browser: Browser, server: LiveServer) -> None:
+    page = browser.new_page()
+    page.goto(f"{server.url}/studio/personas/echo-friend")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    _sign_in(page, server, "pt_not-a-real-token")
+    expect(page.get_by_role("alert")).to_contain_text("wrong, revoked or expired")
+    assert "Ekko" not in page.content()
+    _shot(page, "sign-in")
+    page.close()
+
+
+def test_create_validate_chat_revise_diff_rollback_publish(
+    browser: Browser, server: LiveServer
+) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    _sign_in(page, server)
+    expect(page.get_by_role("heading", name="Personas")).to_be_visible()
+    expect(page.get_by_role("link", name="Ekko")).to_be_visible()
+    _shot(page, "list")
+
+    page.get_by_role("link", name="New persona").click()
+    page.get_by_label("Id", exact=True).fill("studio-lina")
+    page.get_by_label("Greeting", exact=True).fill("Hi, I'm Lina.")
+    page.get_by_label("Name", exact=True).fill("")
+    page.get_by_label("Name", exact=True).press("Tab")
+    name_error = page.locator("#f-name-error")
+    expect(name_error).to_contain_text("at least 1 character")
+    expect(page.get_by_label("Name", exact=True)).to_have_attribute("aria-invalid", "true")
+    _shot(page, "validation")
+    page.get_by_label("Name", exact=True).fill("Lina")
+    expect(name_error).to_be_empty()
+    expect(page.locator("#yaml")).to_have_value(
+        __import__("re").compile(r"name: Lina")  # the YAML view follows the form
+    )
+    page.get_by_role("button", name="Save revision").click()
+    page.wait_for_url("**/studio/personas/studio-lina")
+    expect(page.locator("#status-badge")).to_have_text("Draft")
+
+    page.get_by_label("Message", exact=True).fill("hello there")
+    page.get_by_role("button", name="Send").click()
+    reply = page.locator("#chat-log li.assistant").first
+    expect(reply).to_contain_text("echo: hello there")
+    reply.locator("summary").click()
+    expect(reply.get_by_text("Prompt sections")).to_be_visible()
+    _shot(page, "test-chat")
+
+    page.get_by_label("Tagline", exact=True).fill("Plans trips")
+    page.get_by_role("button", name="Save revision").click()
+    expect(page.locator("#save-result")).to_contain_text("revision 2")
+    expect(page.locator("#diff-form tbody tr")).to_have_count(2)
+    page.get_by_role("button", name="Compare").click()
+    diff = page.locator("#diff")
+    expect(diff).to_contain_text("Revision 1 → 2")
+    expect(diff.get_by_role("row", name="tagline")).to_contain_text("Plans trips")
+    _shot(page, "diff")
+
+    page.get_by_role("button", name="Roll back to 1").click()
+    page.wait_for_url("**done=rollback-3**")
+    expect(page.get_by_label("Tagline", exact=True)).to_have_value("")
+    page.get_by_role("button", name="Publish 3").click()
+    page.wait_for_url("**done=publish-3**")
+    expect(page.locator("#status-badge")).to_have_text("Published")
+    _shot(page, "revisions")
+    with httpx.Client(base_url=server.url) as web:
+        card = web.get("/web/personas/studio-lina/conversation").json()["persona"]
+        assert card["name"] == "Lina" and card["tagline"] == ""
+    page.close()
+
+
+def test_a_stale_editor_gets_a_conflict(browser: Browser, server: LiveServer) -> None:
+    context = browser.new_context()
+    first, second = context.new_page(), context.new_page()
+    _sign_in(first, server)
+    for page in (first, second):
+        page.goto(f"{server.url}/studio/personas/echo-friend")
+    first.get_by_label("Tagline", exact=True).fill("From the first editor")
+    first.get_by_role("button", name="Save revision").click()
+    expect(first.locator("#save-result")).to_contain_text("Saved as revision")
+    second.get_by_label("Tagline", exact=True).fill("From the second editor")
+    second.get_by_role("button", name="Save revision").click()
+    expect(second.locator("#save-result")).to_contain_text("changed since revision")
+    with httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    ) as api:
+        draft = api.get("/api/personas/echo-friend/draft").json()
+        assert draft["persona"]["tagline"] == "From the first editor"
+    context.close()
+
+
+def test_import_the_shared_card(browser: Browser, server: LiveServer) -> None:
+    page = browser.new_page()
+    _sign_in(page, server)
+    page.get_by_label("Card or persona file").set_input_files(str(CARD))
+    page.wait_for_url("**/studio/personas/**")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Seraphina")
+    expect(page.locator("#lore-entries fieldset").first).to_be_visible()
+    _shot(page, "imported")
+    page.close()
+
+
+def test_analytics_after_a_few_conversations(browser: Browser, server: LiveServer) -> None:
+    for person in range(3):
+        with httpx.Client(base_url=server.url) as web:
+            for text in ("hi", "how are you"):
+                answer = web.post("/web/personas/echo-friend/messages", json={"text": text})
+                reply = sse_events(answer)[-1][1]["reply"]["id"]
+            web.post(f"/web/messages/{reply}/rating", json={"value": 1 if person else -1})
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    _sign_in(page, server)
+    page.goto(f"{server.url}/studio/analytics?persona=echo-friend")
+    expect(page.locator('[data-metric="messages"]')).to_have_text("6")
+    expect(page.locator('[data-metric="people"]')).to_have_text("3")
+    expect(page.locator('[data-metric="ratings"]')).to_contain_text("👍 2 · 👎 1")
+    drawn = page.evaluate(
+        "['chart-daily','chart-active','chart-status','chart-safety']"
+        ".every(id => window.Chart.getChart(id) !== undefined)"
+    )
+    assert drawn
+    _shot(page, "analytics")
+    page.close()
+
+
+def test_phone_sized_screen(browser: Browser, server: LiveServer) -> None:
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
+    _sign_in(page, server)
+    for path, name in (("/studio", "phone-list"), ("/studio/personas/echo-friend", "phone-editor")):
+        page.goto(f"{server.url}{path}")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"{path} is {width} px wide on a 390 px screen"
+        _shot(page, name)
+    page.close()
+
+
+def test_rating_a_reply_in_the_web_chat(browser: Browser, server: LiveServer) -> None:
+    context = browser.new_context(viewport={"width": 1000, "height": 720})
+    page = context.new_page()
+    page.goto(f"{server.url}/#/p/story-teller")
+    box = page.get_by_label("Your message")
+    box.fill("rate me")
+    box.press("Enter")
+    good = page.get_by_role("button", name="Good reply")
+    good.click()
+    expect(good).to_have_attribute("aria-pressed", "true")
+    page.reload()  # the rating buttons come back with the stored conversation
+    expect(page.get_by_role("button", name="Bad reply")).to_be_visible()
+    page.get_by_role("button", name="Bad reply").click()
+    expect(page.get_by_role("button", name="Bad reply")).to_have_attribute("aria-pressed", "true")
+    page.screenshot(path=str(ARTIFACTS / "studio-webchat-rating.png"))
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    with httpx.Client(base_url=server.url, headers=headers) as api:
+        found = api.get("/api/analytics", params={"persona": "story-teller"}).json()
+        assert found["ratings"] == {"up": 0, "down": 1}
+    context.close()
