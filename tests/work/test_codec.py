@@ -52,7 +52,7 @@ EVENTS: list[WorkEvent] = [
         "length",
         _trace(),
         StoredMessage(42, "c0ffee", "assistant", "hi", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)),
-    ),  # fmt: skip
+    ),
     TurnFinished("again", Usage(), "stop", _trace(), None, replayed=True),
 ]
 

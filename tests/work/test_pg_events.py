@@ -50,7 +50,7 @@ async def test_a_turn_reaches_the_web_process_whole_and_in_order(
     for word in words[:25]:
         await worker.publish(message_id, TextDelta(word))
     async with asyncio.timeout(10):  # the web node has seen the first half
-        while sum(isinstance(e, TextDelta) for e in got) < 25:
+        while sum(isinstance(e, TextDelta) for e in got) < 25:  # noqa: ASYNC110
             await asyncio.sleep(0.02)
     latecomer = asyncio.create_task(_collect(web, message_id, late))
     await asyncio.sleep(0.05)
