@@ -275,7 +275,7 @@ def main() -> None:
     p.add_argument("--heartbeat", type=float, default=2.0, help="PERSONAE_QUEUE_HEARTBEAT_S")
     p.add_argument("--stalled", type=float, default=15.0, help="PERSONAE_QUEUE_STALLED_S")
     p.add_argument("--gap", type=float, default=2.0, help="mean seconds between messages")
-    p.add_argument("--drain-limit", type=float, default=300.0)
+    p.add_argument("--drain-limit", type=float, default=900.0)
     p.add_argument("--seed", type=int, default=7)
     args = p.parse_args()
     warn_if_busy()

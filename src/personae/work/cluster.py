@@ -150,7 +150,8 @@ class ClusterWorkQueue:
         key = f"{kind}:{conversation_id}"
         try:
             # One waiting lane job per conversation is enough: it sends every due row.
-            await self._task.configure(lock=key, queueing_lock=key).defer_async(
+            # Ahead of new turns: a reply already made should not wait behind them.
+            await self._task.configure(lock=key, queueing_lock=key, priority=1).defer_async(
                 kind=kind, conversation_id=conversation_id, message_id=0
             )
         except AlreadyEnqueued:
