@@ -229,8 +229,22 @@ class ClusterWorkQueue:
                 assert stalled.id is not None
                 await manager.finish_job_by_id_async(stalled.id, Status.FAILED, False)
         before = datetime.now(UTC) - timedelta(seconds=self._stale_after_s)
-        for job in await self._source.stale_work(self._kinds, before, 500):
-            await self.submit(job)
+        stale = await self._source.stale_work(self._kinds, before, 500)
+        if not stale:
+            return
+        # Only conversations with no queue job waiting or running: a long backlog is stale
+        # by age alone, and a job per sweep per worker would pile up.
+        pool = self.app.connector.pool  # type: ignore[attr-defined]
+        async with pool.connection() as conn:
+            cursor = await conn.execute(
+                "SELECT DISTINCT lock FROM procrastinate_jobs WHERE status IN ('todo', 'doing')"
+            )
+            queued = {row[0] for row in await cursor.fetchall()}
+        for job in stale:
+            key = f"{job.kind}:{job.conversation_id}"
+            if key not in queued:
+                queued.add(key)
+                await self.submit(job)
 
     async def _run(self, kind: str, conversation_id: str, message_id: int) -> None:
         assert self._handler is not None
