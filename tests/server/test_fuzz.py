@@ -230,9 +230,10 @@ def test_fuzz_every_operation(fuzzed: Known, who: str) -> None:
         failed = {k for k, c in seen.items() if not any(200 <= s < 300 for s in c)}
         assert failed == NEVER_OK, seen
     refused = {k for k, c in seen.items() if any(400 <= s < 500 for s in c)}
-    # The invalid requests met their 4xx; six lists take no input that could be invalid
-    # (/healthz, /v1/models, /api/personas, /api/channels, /api/blocklist, /web/personas).
-    assert len(refused) >= len(seen) - 6, seen
+    # The invalid requests met their 4xx; seven take no input that could be invalid
+    # (/healthz, /readyz, /v1/models, /api/personas, /api/channels, /api/blocklist,
+    # /web/personas).
+    assert len(refused) >= len(seen) - 7, seen
     assert httpx.get(f"{fuzzed.url}/healthz").status_code == 200
 
 
