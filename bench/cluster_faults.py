@@ -144,7 +144,7 @@ async def run(home: Path, args: argparse.Namespace, url: str) -> dict[str, Any]:
     env = cluster_env(
         home, graph_url, args, url,
         PERSONAE_QUEUE_HEARTBEAT_S=str(args.heartbeat), PERSONAE_QUEUE_STALLED_S=str(args.stalled),
-        PERSONAE_DELIVERY_POLL_S="1.0", PERSONAE_DELIVERY_CONFIRM_WAIT_S="5",
+        PERSONAE_DELIVERY_POLL_S="1.0",
         # The per-number rate bucket is one row every webhook of the number updates: on
         # PostgreSQL a hot row that serialises all accepts (measured: 2 web nodes stalled on
         # it). Its limit is not what this measures; person buckets stay on.
@@ -269,10 +269,13 @@ def main() -> None:
     p.add_argument("--pg-restart", default="pg_ctlcluster 15 main restart",
                    help="command that restarts PostgreSQL once ('' to skip)")  # fmt: skip
     p.add_argument("--pg-restart-after", type=float, default=8.0)
-    p.add_argument("--heartbeat", type=float, default=1.0, help="PERSONAE_QUEUE_HEARTBEAT_S")
-    p.add_argument("--stalled", type=float, default=4.0, help="PERSONAE_QUEUE_STALLED_S")
+    # A live worker on a loaded 2-core machine can miss a few heartbeats: a stall timeout
+    # shorter than that runs its jobs twice at once (a turn is still stored once; a send
+    # may go twice), so not much shorter than the 30 s default.
+    p.add_argument("--heartbeat", type=float, default=2.0, help="PERSONAE_QUEUE_HEARTBEAT_S")
+    p.add_argument("--stalled", type=float, default=15.0, help="PERSONAE_QUEUE_STALLED_S")
     p.add_argument("--gap", type=float, default=2.0, help="mean seconds between messages")
-    p.add_argument("--drain-limit", type=float, default=300.0)
+    p.add_argument("--drain-limit", type=float, default=900.0)
     p.add_argument("--seed", type=int, default=7)
     args = p.parse_args()
     warn_if_busy()

@@ -179,6 +179,12 @@ class Runtime:
                 f"the {role} role needs the cluster's queue: set PERSONAE_QUEUE=procrastinate "
                 "and PERSONAE_DATABASE_URL to PostgreSQL (or run `personae up` alone)"
             )
+        if cluster and not settings.resolved_database_url.startswith("postgresql"):
+            raise ConfigError(
+                "PERSONAE_QUEUE=procrastinate needs PostgreSQL, but PERSONAE_DATABASE_URL is "
+                f"{settings.resolved_database_url.split(':')[0]}; set it to "
+                "postgresql+asyncpg://user@host/db"
+            )
         warm = warm and role != "web"
         # A CLI command beside a cluster (resume False) runs no jobs: the workers do.
         works = role != "web" and (resume or not cluster)

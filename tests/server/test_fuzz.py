@@ -256,10 +256,10 @@ def test_fuzz_every_operation(fuzzed: Known, who: str) -> None:
         failed = {k for k, c in seen.items() if not any(200 <= s < 300 for s in c)}
         assert NEVER_OK <= failed <= NEVER_OK | SOMETIMES_OK, seen
     refused = {k for k, c in seen.items() if any(400 <= s < 500 for s in c)}
-    # The invalid requests met their 4xx; seven lists take no input that could be invalid
-    # (/healthz, /metrics, /v1/models, /api/personas, /api/channels, /api/blocklist,
+    # The invalid requests met their 4xx; eight take no input that could be invalid
+    # (/healthz, /readyz, /metrics, /v1/models, /api/personas, /api/channels, /api/blocklist,
     # /web/personas).
-    assert len(refused) >= len(seen) - 7, seen
+    assert len(refused) >= len(seen) - 8, seen
     assert httpx.get(f"{fuzzed.url}/healthz").status_code == 200
 
 

@@ -84,8 +84,9 @@ async def _until(check: Callable[[], object], timeout_s: float = 20.0) -> None:
 async def test_order_per_conversation_across_two_workers(store: SqlStore, pg_url: str) -> None:
     slug = await _persona(store)
     log: list[tuple[str, str, int]] = []
-    a = await _queue(store, pg_url, "a")
-    b = await _queue(store, pg_url, "b")
+    # One job at a time each: a worker busy with one conversation leaves the next to the other.
+    a = await _queue(store, pg_url, "a", concurrency=1)
+    b = await _queue(store, pg_url, "b", concurrency=1)
     try:
         jobs = [await _accept(store, slug, f"person{n % 4}", f"m{n}") for n in range(24)]
         # Submits overtaking each other (two web nodes): later messages first.

@@ -13,8 +13,9 @@ How the contract's promise is kept:
   Running, it reads the conversation's unfinished jobs from the store (``work`` rows,
   recorded by accept) and runs them in message order; so accepts that commit in one order and
   submit in another still run in arrival order, and a redelivery's extra queue job finds
-  nothing left to do. (No ``queueing_lock``: putting a stalled job back to "todo" would break
-  its unique index while another waiting job holds the same key.)
+  nothing left to do. Outbox lanes also carry a ``queueing_lock`` (one waiting lane job per
+  conversation: every worker's scanner asks for one); a stalled lane job that cannot go back
+  to "todo" because another waits is ended instead.
 * nothing lost, no duplicate reply: a worker SIGKILLed mid-turn stops its heartbeat; after
   ``queue_stalled_s`` another worker puts that queue job back, and the turn runs again from
   its ``work`` row (its reply, trace, job status and outbox entries are one transaction, so
@@ -36,6 +37,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import procrastinate
+from procrastinate.exceptions import AlreadyEnqueued, UniqueViolation
+from procrastinate.jobs import Status
 from sqlalchemy.engine import make_url
 
 from personae.contracts import JobHandler
@@ -144,10 +147,15 @@ class ClusterWorkQueue:
 
     async def submit_lane(self, kind: str, conversation_id: str) -> None:
         """A job that runs the conversation's ``kind`` lane, one at a time per conversation."""
+        key = f"{kind}:{conversation_id}"
         try:
-            await self._task.configure(lock=f"{kind}:{conversation_id}").defer_async(
+            # One waiting lane job per conversation is enough: it sends every due row.
+            # Ahead of new turns: a reply already made should not wait behind them.
+            await self._task.configure(lock=key, queueing_lock=key, priority=1).defer_async(
                 kind=kind, conversation_id=conversation_id, message_id=0
             )
+        except AlreadyEnqueued:
+            return
         except Exception as exc:
             raise ServiceUnavailable(f"the work queue's database is unreachable: {exc}") from exc
 
@@ -215,10 +223,28 @@ class ClusterWorkQueue:
         manager = self.app.job_manager
         for stalled in await manager.get_stalled_jobs(seconds_since_heartbeat=self._stalled_s):
             log.warning("job %s of a silent worker runs again", stalled.id)
-            await manager.retry_job(stalled)
+            try:
+                await manager.retry_job(stalled)
+            except UniqueViolation:  # a lane job already waits for its conversation: enough
+                assert stalled.id is not None
+                await manager.finish_job_by_id_async(stalled.id, Status.FAILED, False)
         before = datetime.now(UTC) - timedelta(seconds=self._stale_after_s)
-        for job in await self._source.stale_work(self._kinds, before, 500):
-            await self.submit(job)
+        stale = await self._source.stale_work(self._kinds, before, 500)
+        if not stale:
+            return
+        # Only conversations with no queue job waiting or running: a long backlog is stale
+        # by age alone, and a job per sweep per worker would pile up.
+        pool = self.app.connector.pool  # type: ignore[attr-defined]
+        async with pool.connection() as conn:
+            cursor = await conn.execute(
+                "SELECT DISTINCT lock FROM procrastinate_jobs WHERE status IN ('todo', 'doing')"
+            )
+            queued = {row[0] for row in await cursor.fetchall()}
+        for job in stale:
+            key = f"{job.kind}:{job.conversation_id}"
+            if key not in queued:
+                queued.add(key)
+                await self.submit(job)
 
     async def _run(self, kind: str, conversation_id: str, message_id: int) -> None:
         assert self._handler is not None

@@ -2,8 +2,8 @@
 
 Every event of the contract round-trips: TurnStarted, TextDelta (with log probabilities),
 ReplyGuarded, TurnFinished (trace, reply and all) and TurnFailed, whose error comes back as
-the same personae error class where that class is built from a message alone (else the
-nearest such base class), so the web process answers it as the worker's own would.
+the same personae error class, message and attributes, so the web process answers it with
+the status the worker's own would have had.
 """
 
 from __future__ import annotations
@@ -113,21 +113,20 @@ def _from_message(data: dict[str, Any]) -> StoredMessage:
 
 
 def _error(error: BaseException) -> dict[str, Any]:
-    names = [cls.__name__ for cls in type(error).__mro__ if getattr(errors, cls.__name__, None)]
-    retry_after = getattr(error, "retry_after", None)
-    return {"e": str(error), "n": names, "ra": retry_after}
+    known = getattr(errors, type(error).__name__, None) is type(error)
+    attributes = {k: v for k, v in vars(error).items() if isinstance(v, str | int | float)}
+    return {"e": str(error), "n": type(error).__name__ if known else None, "a": attributes}
 
 
 def _from_error(data: dict[str, Any]) -> Exception:
-    message = data["e"]
-    for name in data["n"]:
-        cls = getattr(errors, name, None)
-        if cls is errors.EngineUnavailable:
-            return errors.EngineUnavailable(message, int(data.get("ra") or 5))
-        if (
-            isinstance(cls, type)
-            and issubclass(cls, errors.PersonaeError)
-            and cls.__init__ is Exception.__init__  # built from its message alone
-        ):
-            return cls(message)
-    return errors.EngineError(message)
+    """The same personae error class with the same message and plain attributes (its
+    ``retry_after``, ``param``), made without its constructor; anything else (a bug's
+    exception) becomes an EngineError with its message."""
+    cls = getattr(errors, data["n"] or "", None)
+    if not (isinstance(cls, type) and issubclass(cls, errors.PersonaeError)):
+        return errors.EngineError(data["e"])
+    error = cls.__new__(cls)
+    error.args = (data["e"],)
+    for name, value in data["a"].items():
+        setattr(error, name, value)
+    return error

@@ -51,6 +51,9 @@ class PgEventSink:
         self._tasks.append(asyncio.create_task(self._send_loop()))
         if self._listen:
             self._tasks.append(asyncio.create_task(self._listen_loop()))
+            # Ready means listening: a subscriber from the first request on must hear its turn.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.listening.wait(), 10.0)
 
     async def publish(self, message_id: int, event: WorkEvent) -> None:
         try:
