@@ -10,6 +10,7 @@ Weights live in ``guards/data/classifier.npz``; loading never unpickles anything
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -25,6 +26,36 @@ WEIGHTS_FILE = "classifier.npz"
 DIM = 384  # all-MiniLM-L6-v2
 Matrix = npt.NDArray[np.float32]
 Embedder = Callable[[Sequence[str]], Matrix]
+
+
+# The embedding model reads 256 word pieces, and a mean over a long text dilutes one bad
+# sentence: a message longer than WHOLE_WORDS is also scored in pieces of whole sentences (at
+# most PIECE_WORDS words each), so a request at the end of a long harmless text is still read.
+# At most MAX_PIECES pieces (the head's and the tail's when more) bound a huge message's cost.
+WHOLE_WORDS = 80
+PIECE_WORDS = 30
+MAX_PIECES = 8
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def windows(text: str) -> list[str]:
+    """The texts the classifier scores for ``text``: itself, and its pieces when long."""
+    if len(text.split()) <= WHOLE_WORDS:
+        return [text]
+    pieces: list[list[str]] = [[]]
+    for sentence in _SENTENCE_END.split(text):
+        words = sentence.split()
+        while words:
+            room = PIECE_WORDS - len(pieces[-1])
+            if room <= 0 or (pieces[-1] and len(words) > room and len(words) <= PIECE_WORDS):
+                pieces.append([])
+                continue
+            pieces[-1] += words[:room]
+            words = words[room:]
+    if len(pieces) > MAX_PIECES:
+        half = MAX_PIECES // 2
+        pieces = pieces[:half] + pieces[-half:]
+    return [text] + [" ".join(p) for p in pieces if p]
 
 
 @dataclass(frozen=True)
@@ -93,8 +124,12 @@ class Classifier:
             from personae.embed import load_minilm  # loaded once per process, on first use
 
             self._embed = lambda texts: load_minilm().embed(texts)
-        probs = forward(self._layers, self._embed([text])[0])
-        return Scores({c: float(p) for c, p in zip(self.classes, probs, strict=True)})
+        rows = forward(self._layers, self._embed(windows(text)))
+        # The most alarming window speaks for the message: harm and injection are scored
+        # where they are, not averaged into a long harmless text.
+        harm = 1.0 - rows[:, 0] - rows[:, 1]
+        worst = rows[int(np.argmax(np.maximum(harm, rows[:, 1])))]
+        return Scores({c: float(p) for c, p in zip(self.classes, worst, strict=True)})
 
 
 @cache
