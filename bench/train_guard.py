@@ -109,6 +109,7 @@ def load(data: Path, personagym_limit: int) -> list[tuple[str, str]]:
     # The handwritten look-alikes are few: repeat them so they weigh as much as they matter.
     samples += [("benign", t) for t in benign + handwritten * 4]
     samples += contrast.pairs() + [("benign", t) for t in contrast.noise(1500)]
+    samples += contrast.everyday() * 2
     return samples
 
 
