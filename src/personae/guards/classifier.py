@@ -124,7 +124,12 @@ class Classifier:
             from personae.embed import load_minilm  # loaded once per process, on first use
 
             self._embed = lambda texts: load_minilm().embed(texts)
-        rows = forward(self._layers, self._embed(windows(text)))
+        texts = windows(text)
+        # The whole text and its short pieces apart: one batch pads every row to the longest.
+        vectors = self._embed(texts[:1])
+        if len(texts) > 1:
+            vectors = np.concatenate([vectors, self._embed(texts[1:])])
+        rows = forward(self._layers, vectors)
         # The most alarming window speaks for the message: harm and injection are scored
         # where they are, not averaged into a long harmless text.
         harm = 1.0 - rows[:, 0] - rows[:, 1]
