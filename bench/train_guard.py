@@ -11,10 +11,16 @@ JailbreakBench, AdvBench, Tensor Trust — is read):
                     InCharacter questionnaire statements (MIT), BIPIA email questions (MIT)
                     and ``bench/guard_data/benign.tsv`` (written for this project)
 
-Model: multinomial logistic regression (numpy, full-batch Adam, class-balanced, L2) over
-hashed word 1-2-grams and character 3-5-grams (``personae.guards.features``). A seeded 20 %
-split of the training data picks the thresholds: the harm threshold is the lowest that keeps
-false alarms on held-out benign text at or under 2 %.
+Also ``guard_data/contrast.py``: contrast pairs and id/token noise written for this project.
+
+Model: a one-hidden-layer softmax network (numpy, full-batch Adam, class-balanced, L2) over
+all-MiniLM-L6-v2 sentence embeddings (``personae.embed``). The samples are shuffled with a
+fixed seed and split 80/10/10: the network trains on the first 80 %, the thresholds (global
+and per category) are chosen on the next 10 % (dev), and the last 10 % (test) is only
+reported. The shipped weights are the ones trained on the 80 %.
+
+Licences: HarmBench, BIPIA, PersonaGym and InCharacter are MIT, which allows shipping weights
+derived from them; the hand-written files are the project's own.
 
     .venv/bin/python bench/train_guard.py --data ../shared/data
 """
@@ -30,7 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
-from personae.guards.features import DIMENSIONS, featurise
+from guard_data import contrast
+from personae.embed import load_minilm
+from personae.guards.classifier import forward
 
 ROOT = Path(__file__).resolve().parent
 OUT = ROOT.parent / "src" / "personae" / "guards" / "data" / "classifier.npz"
@@ -59,7 +67,7 @@ CLASSES = (
     "S12",
     "S13",
 )
-BENIGN_FPR = 0.02
+BENIGN_FPR = 0.01
 
 
 def _tsv(name: str) -> list[tuple[str, str]]:
@@ -100,6 +108,8 @@ def load(data: Path, personagym_limit: int) -> list[tuple[str, str]]:
     handwritten = [text for _, text in _tsv("benign.tsv")] + chit_chat()
     # The handwritten look-alikes are few: repeat them so they weigh as much as they matter.
     samples += [("benign", t) for t in benign + handwritten * 4]
+    samples += contrast.pairs() + [("benign", t) for t in contrast.noise(1500)]
+    samples += contrast.everyday() * 2
     return samples
 
 
@@ -115,102 +125,130 @@ def chit_chat() -> list[str]:
     return [f"{rng.choice(openers)} {m}{rng.choice(enders)}" for m in middles for _ in range(6)]
 
 
-def sparse(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    rows, cols, vals = [], [], []
-    for i, text in enumerate(texts):
-        for k, v in featurise(text).items():
-            rows.append(i)
-            cols.append(k)
-            vals.append(v)
-    return np.array(rows), np.array(cols), np.array(vals, dtype=np.float32)
+def embed_all(texts: list[str], cache: Path | None) -> dict[str, np.ndarray]:
+    """all-MiniLM-L6-v2 embeddings of every distinct text (minutes on 2 cores); ``cache``
+    keeps them between runs."""
+    wanted = sorted(set(texts))
+    known: dict[str, np.ndarray] = {}
+    if cache is not None and cache.exists():
+        with np.load(cache, allow_pickle=False) as data:
+            known = dict(zip(data["texts"].tolist(), data["emb"], strict=True))
+    missing = [t for t in wanted if t not in known]
+    if missing:
+        print(f"embedding {len(missing)} texts", flush=True)
+        known.update(zip(missing, load_minilm().embed(missing), strict=True))
+        if cache is not None:
+            keys = sorted(known)
+            np.savez(cache, texts=np.array(keys), emb=np.stack([known[k] for k in keys]))
+    return known
 
 
 def train(
-    texts: list[str], labels: np.ndarray, epochs: int, l2: float
-) -> tuple[np.ndarray, np.ndarray]:
-    rows, cols, vals = sparse(texts)
-    n, c = len(texts), len(CLASSES)
+    x: np.ndarray, labels: np.ndarray, hidden: int, epochs: int, l2: float, seed: int = 0
+) -> list[np.ndarray]:
+    """Class-balanced softmax network, one ReLU layer, full-batch Adam."""
+    rng = np.random.default_rng(seed)
+    c = len(CLASSES)
+    layers = [
+        (rng.standard_normal((x.shape[1], hidden)) / np.sqrt(x.shape[1])).astype(np.float32),
+        np.zeros(hidden, np.float32),
+        (rng.standard_normal((hidden, c)) / np.sqrt(hidden)).astype(np.float32),
+        np.zeros(c, np.float32),
+    ]
     counts = np.bincount(labels, minlength=c).astype(np.float32)
-    class_weight = counts.sum() / (c * np.maximum(counts, 1.0))
-    sample_weight = class_weight[labels]
-    w = np.zeros((DIMENSIONS, c), dtype=np.float32)
-    b = np.zeros(c, dtype=np.float32)
+    weight = (counts.sum() / (c * np.maximum(counts, 1.0)))[labels]
+    weight /= weight.sum()
     onehot = np.eye(c, dtype=np.float32)[labels]
-    m_w, v_w, m_b, v_b = (np.zeros_like(w), np.zeros_like(w), np.zeros_like(b), np.zeros_like(b))
-    lr, beta1, beta2 = 0.05, 0.9, 0.999
+    moments = [(np.zeros_like(p), np.zeros_like(p)) for p in layers]
+    lr, beta1, beta2 = 3e-3, 0.9, 0.999
     for step in range(1, epochs + 1):
-        logits = np.zeros((n, c), dtype=np.float32)
-        np.add.at(logits, rows, vals[:, None] * w[cols])
-        logits += b
-        logits -= logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        p /= p.sum(axis=1, keepdims=True)
-        err = (p - onehot) * sample_weight[:, None] / sample_weight.sum()
-        grad_w = np.zeros_like(w)
-        np.add.at(grad_w, cols, vals[:, None] * err[rows])
-        grad_w += l2 * w
-        grad_b = err.sum(axis=0)
-        for param, grad, m, v in ((w, grad_w, m_w, v_w), (b, grad_b, m_b, v_b)):
+        w1, b1, w2, _ = layers
+        h = np.maximum(x @ w1 + b1, 0.0)
+        err = (forward(layers, x) - onehot) * weight[:, None]
+        dh = (err @ w2.T) * (h > 0)
+        grads = [x.T @ dh + l2 * w1, dh.sum(0), h.T @ err + l2 * w2, err.sum(0)]
+        for param, grad, (m, v) in zip(layers, grads, moments, strict=True):
             m *= beta1
             m += (1 - beta1) * grad
             v *= beta2
             v += (1 - beta2) * grad * grad
             param -= lr * (m / (1 - beta1**step)) / (np.sqrt(v / (1 - beta2**step)) + 1e-8)
-    return w, b
+    return layers
 
 
-def predict(w: np.ndarray, b: np.ndarray, texts: list[str]) -> np.ndarray:
-    out = []
-    for text in texts:
-        f = featurise(text)
-        logits = np.array(list(f.values()), dtype=np.float32) @ w[list(f.keys())] + b
-        e = np.exp(logits - logits.max())
-        out.append(e / e.sum())
-    return np.array(out)
+def harm_of(probs: np.ndarray) -> np.ndarray:
+    return 1.0 - probs[:, 0] - probs[:, 1]
+
+
+def thresholds(probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Chosen on the development split only. Global: the lowest harm score that keeps false
+    alarms on benign text at or under BENIGN_FPR. Per category: the lowest grid value at
+    which that category's own false alarms stay within its share (at most 0.2 % of benign),
+    never below the global one."""
+    harm = harm_of(probs)
+    benign = labels == 0
+    ordered = np.sort(harm[benign])
+    chosen = {"harm": float(ordered[int(len(ordered) * (1 - BENIGN_FPR))])}
+    top = probs[:, 2:].argmax(axis=1) + 2
+    allowed = max(1, int(benign.sum() * 0.002))
+    for index, code in enumerate(CLASSES[2:], start=2):
+        for t in np.arange(chosen["harm"], 0.99, 0.01):
+            if ((harm >= t) & benign & (top == index)).sum() <= allowed:
+                chosen[f"harm:{code}"] = round(float(t), 3)
+                break
+    # Injection phrasing is mostly caught by rules; the classifier only adds what it is sure of.
+    pi = np.sort(probs[benign, 1])
+    chosen["injection"] = float(max(pi[int(len(pi) * 0.998)], 0.8))
+    return chosen
+
+
+def report(name: str, probs: np.ndarray, labels: np.ndarray, chosen: dict[str, float]) -> None:
+    harm = harm_of(probs)
+    top = [CLASSES[i] for i in probs[:, 2:].argmax(axis=1) + 2]
+    need = np.array([chosen.get(f"harm:{c}", chosen["harm"]) for c in top])
+    stopped = harm >= need
+    print(
+        f"{name}: {len(labels)} texts; harmful caught {stopped[labels >= 2].mean():.3f}, "
+        f"benign stopped {stopped[labels == 0].mean():.3f}, injection caught "
+        f"{(probs[labels == 1, 1] >= chosen['injection']).mean():.3f}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent.parent / "shared" / "data")
-    parser.add_argument("--epochs", type=int, default=150)
-    parser.add_argument("--l2", type=float, default=1e-5)
+    parser.add_argument("--epochs", type=int, default=600)
+    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--l2", type=float, default=1e-4)
     parser.add_argument("--personagym", type=int, default=4000, help="benign questions used")
+    parser.add_argument("--cache", type=Path, default=None, help="embedding cache (.npz)")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     samples = load(args.data, args.personagym)
     random.Random(13).shuffle(samples)
-    split = int(len(samples) * 0.8)
+    vectors = embed_all([t for _, t in samples], args.cache)
     index = {c: i for i, c in enumerate(CLASSES)}
-    fit, held = samples[:split], samples[split:]
-    w, b = train([t for _, t in fit], np.array([index[c] for c, _ in fit]), args.epochs, args.l2)
-    probs = predict(w, b, [t for _, t in held])
-    held_labels = np.array([index[c] for c, _ in held])
-    harm = 1.0 - probs[:, 0] - probs[:, 1]
-    benign_scores = np.sort(harm[held_labels == 0])
-    harm_threshold = float(benign_scores[int(len(benign_scores) * (1 - BENIGN_FPR))])
-    injection_scores = np.sort(probs[held_labels == 0, 1])
-    injection_threshold = float(max(injection_scores[int(len(injection_scores) * 0.99)], 0.5))
-    is_harm = held_labels >= 2
-    recall = float((harm[is_harm] >= harm_threshold).mean())
-    fpr = float((harm[held_labels == 0] >= harm_threshold).mean())
-    pi_recall = float((probs[held_labels == 1, 1] >= injection_threshold).mean())
-    print(f"samples {len(samples)} (train {len(fit)}, held out {len(held)})")
-    print(
-        f"harm threshold {harm_threshold:.3f}: held-out recall {recall:.3f}, benign FPR {fpr:.3f}"
-    )
-    print(f"injection threshold {injection_threshold:.3f}: held-out recall {pi_recall:.3f}")
-    # The shipped model is refit on everything with the thresholds found above.
-    w, b = train(
-        [t for _, t in samples], np.array([index[c] for c, _ in samples]), args.epochs, args.l2
-    )
+    x = np.stack([vectors[t] for _, t in samples])
+    y = np.array([index[c] for c, _ in samples])
+    # 80 % train, 10 % development (thresholds), 10 % test (reported, never used to choose).
+    a, b = int(len(samples) * 0.8), int(len(samples) * 0.9)
+    layers = train(x[:a], y[:a], args.hidden, args.epochs, args.l2)
+    chosen = thresholds(forward(layers, x[a:b]), y[a:b])
+    print(f"samples {len(samples)} (train {a}, dev {b - a}, test {len(samples) - b})")
+    print("thresholds " + ", ".join(f"{k} {v:.3f}" for k, v in chosen.items()))
+    report("dev", forward(layers, x[a:b]), y[a:b], chosen)
+    report("test", forward(layers, x[b:]), y[b:], chosen)
+    # The shipped model is the one trained on the train split: the test figure is its own.
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
         args.out,
-        weights=w.astype(np.float16),
-        bias=b.astype(np.float32),
+        w1=layers[0].astype(np.float16),
+        b1=layers[1],
+        w2=layers[2].astype(np.float16),
+        b2=layers[3],
         classes=np.array(CLASSES),
-        threshold_names=np.array(["harm", "injection"]),
-        threshold_values=np.array([harm_threshold, injection_threshold], dtype=np.float32),
+        threshold_names=np.array(list(chosen)),
+        threshold_values=np.array(list(chosen.values()), dtype=np.float32),
     )
     print(f"wrote {args.out} ({args.out.stat().st_size // 1024} KiB)")
 

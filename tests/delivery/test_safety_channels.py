@@ -37,3 +37,17 @@ async def test_channel_replies_carry_the_guards_words(
     assert "real human" not in bodies[1] and "soy una IA, no una persona real" in bodies[1]
     [crisis] = [r.body["text"] for r in platform.seen if r.path.endswith("/sendMessage")]
     assert "988" in crisis and "echo" not in crisis
+
+
+async def test_crisis_resources_follow_the_whatsapp_number(
+    bench: Bench, platform: PlatformServer
+) -> None:
+    """A WhatsApp person's id is their phone number: a UK number gets Samaritans, not 988."""
+    guarded = Bench(bench.settings.model_copy(update={"guards": "default"}))
+    uk = "447700900123"
+    async with guarded.runtime() as runtime:
+        await connect(runtime, "whatsapp", whatsapp())
+        wa = await guarded.turn(runtime, "whatsapp", PHONE_ID, uk, "I want to die", "wamid.c1")
+        await settled(runtime, wa, 1)
+    [body] = [b["text"]["body"] for b in platform.sent(WA_SEND)]
+    assert "116 123" in body and "988" not in body

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from personae.contracts import Guard
+from personae.core.locale import locale_for
 from personae.errors import GuardUnavailable
 from personae.types import Audiences, GuardInput, GuardOutput, Persona, Verdict
 from personae.types.safety import ACTION_RANK, STATUS_OF, Audience, Stage, TurnStatus
@@ -81,12 +82,14 @@ class SafetyPolicy:
     def active(self) -> bool:
         return bool(self.guards)
 
-    def audience(self, channel: str, person_texts: Sequence[str]) -> Audiences:
-        """Channel policy first; a person who declares an age under 18 makes it teen."""
+    def audience(self, channel: str, person_texts: Sequence[str], phone: str = "") -> Audiences:
+        """Channel policy first; a person who declares an age under 18 makes it teen. The
+        locale's country comes from the person's phone number where the channel knows it
+        (WhatsApp), so crisis resources are the ones they can call."""
         chosen = self.channel_audiences.get(channel, "general")
         if chosen == "general" and self_declared_minor(person_texts):
             chosen = "teen"
-        return Audiences(chosen, self.default_locale)
+        return Audiences(chosen, locale_for(self.default_locale, phone))
 
     async def check_input(self, check: GuardInput) -> tuple[Verdict, tuple[Verdict, ...]]:
         verdicts = await asyncio.gather(*(_input(g, check) for g in self.guards))

@@ -175,6 +175,11 @@ class TurnSpec:
         )
 
 
+def _phone(route: ReplyRoute | None) -> str:
+    """The person's phone number where their chat id is one (WhatsApp's wa_id)."""
+    return route.chat_id if route is not None and route.channel == "whatsapp" else ""
+
+
 class TurnRunner:
     def __init__(
         self,
@@ -386,7 +391,7 @@ class TurnRunner:
             said = tuple(Said(m.role, m.content, m.created_at) for m in context.history)
             gate = await self._gate(
                 record, message.content, said, context.conversation.channel,
-                message.created_at, spec.instructions,
+                message.created_at, spec.instructions, _phone(spec.route),
             )  # fmt: skip
             if gate.stop is not None:
                 await self._answer_guarded(job, spec, record, context, clock, engine, gate, emit)
@@ -462,6 +467,7 @@ class TurnRunner:
         channel: str,
         now: datetime | None,
         instructions: str,
+        phone: str = "",
     ) -> Gate:
         """The input stage: every guard's verdict on the person's message, what the reply
         opens with, and the hold-back window its stream goes through."""
@@ -470,7 +476,7 @@ class TurnRunner:
             return Gate()
         persona = record.persona
         person_texts = [m.content for m in history if m.role == "user"] + [text]
-        audience = policy.audience(channel, person_texts)
+        audience = policy.audience(channel, person_texts, phone)
         pairs = tuple((m.role, m.content) for m in history)
         check = GuardInput(persona, text, pairs, audience, channel)
         verdict, verdicts = await policy.check_input(check)

@@ -11,11 +11,12 @@ Channel policy arrives as the audience the turn passes in.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 
 from personae.guards import rules
-from personae.guards.classifier import Classifier, shipped
+from personae.guards.classifier import Classifier, Scores, shipped
 from personae.guards.crisis import crisis_reply
 from personae.types import GuardInput, GuardOutput, Persona, Verdict
 from personae.types.safety import Stage
@@ -37,6 +38,9 @@ OUTPUT_HARM = 0.9
 # The classifier judges messages of at least this many words: on greetings and one-word
 # replies ("hola", "danke schön") it has too little to go on and mostly echoes its bias.
 MIN_CLASSIFIED_WORDS = 3
+NO_SCORES = Scores({"benign": 1.0})
+# A request this likely harmful (yet allowed) gets its reply judged by the classifier too.
+RISKY_REQUEST = 0.2
 # The shortest stretch of hidden instructions a reply may not repeat.
 LEAK_CHARS = 60
 
@@ -79,13 +83,14 @@ class EmbeddedGuard:
                 "input", start, allowed=False, action="block", categories=("S4", "P3"),
                 reason="sexual content involving minors", text=BLOCK_TEXT,
             )  # fmt: skip
-        scores = self._classifier.scores(text)
+        judged = len(text.split()) >= MIN_CLASSIFIED_WORDS
+        # One sentence embedding: CPU work kept off the event loop.
+        scores = await asyncio.to_thread(self._classifier.scores, text) if judged else NO_SCORES
         pairs = (("harm", round(scores.harm, 4)), ("injection", round(scores.injection, 4)))
         thresholds = self._classifier.thresholds
-        # 2. harm and injection
-        judged = len(text.split()) >= MIN_CLASSIFIED_WORDS
-        if judged and scores.harm >= thresholds.get("harm", 0.5):
-            hazard = scores.top_hazard() or "S2"
+        hazard = scores.top_hazard() or "S2"
+        # 2. harm (per-category thresholds) and injection
+        if judged and scores.harm >= self._classifier.threshold(hazard):
             if hazard == "S11":  # asking how to self-harm is a crisis, not a refusal
                 reply = crisis_reply(check.audience.locale, self._resources)
                 return self._verdict(
@@ -145,6 +150,15 @@ class EmbeddedGuard:
             )  # fmt: skip
         return self._verdict("input", start, scores=pairs)
 
+    async def _risky(self, check: GuardOutput) -> bool:
+        """Whether the reply's request looked at all harmful (its score is cached from the
+        input check). A reply to a plainly benign request is left to the rules: the classifier
+        would cost a second sentence embedding on every turn."""
+        if len(check.prompt.split()) < MIN_CLASSIFIED_WORDS:
+            return False
+        scores = await asyncio.to_thread(self._classifier.scores, check.prompt)
+        return scores.harm >= RISKY_REQUEST
+
     async def check_output(self, check: GuardOutput) -> Verdict:
         start = time.perf_counter()
         reply = check.reply
@@ -169,8 +183,8 @@ class EmbeddedGuard:
                 "output", start, allowed=False, action="block", categories=("S12", "P3"),
                 reason="teen audience", text=BLOCK_TEXT,
             )  # fmt: skip
-        if check.final:
-            scores = self._classifier.scores(reply)
+        if check.final and len(reply.split()) >= MIN_CLASSIFIED_WORDS and await self._risky(check):
+            scores = await asyncio.to_thread(self._classifier.scores, reply)
             pairs = (("harm", round(scores.harm, 4)),)
             if scores.harm >= OUTPUT_HARM:
                 hazard = scores.top_hazard() or "S2"
