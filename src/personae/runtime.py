@@ -336,7 +336,8 @@ class Runtime:
         ready = getattr(self.work, "ready", None)
         if ready is not None:
             checks["queue"] = await ready()
-        listening = getattr(self.events, "listening", None)
+        sink = getattr(self.events, "inner", self.events)  # under the metrics wrapper
+        listening = getattr(sink, "listening", None)
         if listening is not None and self.role != "worker":
             checks["events"] = listening.is_set()
         return checks
