@@ -33,6 +33,7 @@ from personae.memory.commands import MemoryCommands
 from personae.memory.service import MemoryService
 from personae.memory.source import MemorySource
 from personae.memory.work import MEMORY, MemoryWork
+from personae.metrics import serve_metrics
 from personae.observe import configure_tracing, job_context
 from personae.plugins import (
     broken_plugins,
@@ -136,6 +137,7 @@ class Runtime:
     pressure: LoopPressure
     sources: list[ContextSource] = field(default_factory=list)
     guards: tuple[Guard, ...] = ()
+    stop_metrics: Callable[[], None] | None = None
 
     @classmethod
     async def start(
@@ -234,6 +236,9 @@ class Runtime:
 
         if resume:  # the server delivers; a CLI command beside it leaves that to the server
             await deliveries.start()
+        # A worker has no web server: its figures get a port of their own.
+        port = settings.metrics_port
+        stop_metrics = serve_metrics(port) if resume and port is not None else None
         await work.serve(process)
         # Delivery statuses from webhooks update the outbox rows they report on.
         inbound = Inbound(
@@ -245,7 +250,7 @@ class Runtime:
             connections=connections, work=work, events=events, inbound=inbound,
             pollers=Pollers(inbound), deliveries=deliveries, pressure=pressure,
             sources=sources, guards=guards,
-            memory=memory, commands=commands,
+            memory=memory, commands=commands, stop_metrics=stop_metrics,
         )  # fmt: skip
 
     def check_impersonation(self, persona: Persona, source: str) -> None:
@@ -303,6 +308,8 @@ class Runtime:
         for guard in self.guards:
             await guard.aclose()
         await self.store.aclose()
+        if self.stop_metrics is not None:
+            await asyncio.to_thread(self.stop_metrics)
 
 
 def context_sources(settings: Settings, store: SqlStore) -> list[ContextSource]:
