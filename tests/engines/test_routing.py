@@ -22,7 +22,9 @@ DEAD = 21419  # nothing listens here
 
 @pytest.fixture(scope="module")
 def pair() -> Iterator[list[LlamaServer]]:
-    servers = [LlamaServer(port).start() for port in PORTS]
+    servers = [LlamaServer(port).spawn() for port in PORTS]
+    for server in servers:  # both load at once
+        server.wait()
     yield servers
     for server in servers:
         server.kill()
