@@ -430,7 +430,7 @@ def persona_add(
 
 
 # Registered last: the channel and card commands use the helpers above.
-import personae.cli_personas  # noqa: E402, F401  (registers persona import/export)
+import personae.cli_personas  # noqa: E402  (registers persona import/export)
 from personae.cli_channels import channel_app  # noqa: E402
 from personae.cli_eval import eval_command  # noqa: E402
 
@@ -443,3 +443,4 @@ from personae.cli_tokens import token_app  # noqa: E402
 
 app.add_typer(token_app, name="token")
 app.command("eval")(eval_command)
+import personae.cli_cluster  # noqa: E402, F401  (registers serve, worker, work parked)

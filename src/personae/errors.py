@@ -168,6 +168,15 @@ class EngineUnavailable(EngineError):
         super().__init__(message)
 
 
+class ServiceUnavailable(PersonaeError):
+    """The store or the work queue cannot be reached (a restart, a network cut): answered
+    503 with Retry-After; nothing was accepted, so the caller sends it again."""
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class RetryLater(PersonaeError):
     """A job handler's answer: run this job again after ``delay_s`` seconds. The queue keeps
     the job unfinished and its conversation's later jobs wait behind it (order is kept)."""

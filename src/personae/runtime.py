@@ -9,6 +9,7 @@ from datetime import timedelta
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from personae.channels.inbound import Inbound
 from personae.channels.polling import Pollers
@@ -25,7 +26,7 @@ from personae.core.png import SIGNATURE
 from personae.core.safety import SafetyPolicy
 from personae.core.turn import TURN, Busy, TurnRunner
 from personae.delivery.planner import split_planner
-from personae.delivery.worker import Deliveries
+from personae.delivery.worker import DELIVER, Deliveries
 from personae.embed import load_minilm
 from personae.engines.routing import endpoint_models
 from personae.errors import CardInvalid, ConfigError, PersonaInvalid, Problem
@@ -55,12 +56,19 @@ from personae.types import (
     PersonaRecord,
     ReplyRoute,
 )
+from personae.work.backlog import Backlog
 from personae.work.events import LocalEventHub
 from personae.work.local import LocalWorkQueue
 from personae.work.metered import MeteredEvents
 from personae.work.pressure import LoopPressure
 
+if TYPE_CHECKING:  # procrastinate is the `cluster` extra: imported only when chosen
+    from personae.work.cluster import ClusterWorkQueue
+
 Progress = Callable[[str], None]
+# all: one process does everything (`personae up`); web: HTTP, webhooks, acknowledgements, no
+# model; worker: turns, deliveries, after-turn work (PERSONAE_QUEUE=procrastinate).
+Role = Literal["all", "web", "worker"]
 
 
 def _quiet(_: str) -> None:
@@ -137,6 +145,8 @@ class Runtime:
     pressure: LoopPressure
     sources: list[ContextSource] = field(default_factory=list)
     guards: tuple[Guard, ...] = ()
+    role: Role = "all"
+    backlog: Backlog | None = None
     stop_metrics: Callable[[], None] | None = None
 
     @classmethod
@@ -147,13 +157,24 @@ class Runtime:
         warm: bool = True,
         channels: bool = True,
         resume: bool = True,
+        role: Role = "all",
     ) -> Runtime:
         """Open the store (migrating it), seed persona files, load the channel connections
         (unless ``channels`` is False: persona commands must work while they are broken),
         (if ``warm``) load the default engine so the first turn does not pay for it, and start
         the work queue: with ``resume`` it first runs every job the database holds unfinished
         (the server; a CLI command beside it runs only its own), and the delivery worker,
-        which sends the outbox (rows left by a crash first)."""
+        which sends the outbox (rows left by a crash first). With PERSONAE_QUEUE=procrastinate
+        ``role`` splits the work: "web" loads no model and runs no job, "worker" runs them."""
+        cluster = settings.queue == "procrastinate"
+        if role != "all" and not cluster:
+            raise ConfigError(
+                f"the {role} role needs the cluster's queue: set PERSONAE_QUEUE=procrastinate "
+                "and PERSONAE_DATABASE_URL to PostgreSQL (or run `personae up` alone)"
+            )
+        warm = warm and role != "web"
+        # A CLI command beside a cluster (resume False) runs no jobs: the workers do.
+        works = role != "web" and (resume or not cluster)
         private_dir(settings.home)
         configure_tracing(settings)
         if settings.endpoints is not None:  # a bad endpoints file stops start-up here
@@ -177,12 +198,20 @@ class Runtime:
             await store.aclose()
             raise
         sources = context_sources(settings, store)
-        # The embedded queue and hub; a distributed pair implements the same contracts.
         # Turns, sends and read receipts yield to requests under load (work/pressure.py).
         pressure = LoopPressure()
         pressure.start()
-        work = LocalWorkQueue(store, [TURN, MEMORY], resume=resume, calm=pressure.calm)
-        events = MeteredEvents(LocalEventHub())
+        work: WorkQueue
+        events: EventSink
+        cluster_queue: ClusterWorkQueue | None = None
+        if cluster:  # jobs on PostgreSQL, events over LISTEN/NOTIFY (work/cluster.py)
+            from personae.work.cluster import open_cluster
+
+            cluster_queue, sink = await open_cluster(settings, store, listen=role != "worker")
+            work, events = cluster_queue, MeteredEvents(sink)
+        else:  # the embedded queue and hub
+            work = LocalWorkQueue(store, [TURN, MEMORY], resume=resume, calm=pressure.calm)
+            events = MeteredEvents(LocalEventHub())
         commands = Commands()
         DataRights(
             store, settings.public_url, settings.export_link_ttl_s, settings.delete_confirm_s
@@ -220,9 +249,17 @@ class Runtime:
             sources=sources,
             safety=safety_policy(settings, guards),
             after_turn=memory_work.after_turn if settings.memory else None,
+            loads_models=works,
             busy=Busy(settings.busy_reply, settings.busy_retry_s),
         )
-        deliveries = Deliveries(store, connections, settings, calm=pressure.calm)
+        dispatch = None
+        if cluster_queue is not None:
+            lanes = cluster_queue
+
+            async def dispatch(conversation_id: str) -> None:
+                await lanes.submit_lane(DELIVER, conversation_id)
+
+        deliveries = Deliveries(store, connections, settings, calm=pressure.calm, dispatch=dispatch)
 
         async def process(job: Job) -> None:
             with job_context(job):  # its ids on every log line; its span when tracing
@@ -234,12 +271,25 @@ class Runtime:
                 finally:  # its outbox rows are committed: send them now, not at the next poll
                     deliveries.wake()
 
-        if resume:  # the server delivers; a CLI command beside it leaves that to the server
-            await deliveries.start()
+        if cluster_queue is not None:
+            cluster_queue.lanes[DELIVER] = deliveries.run_lane
+            if works:
+
+                async def process_then_deliver(job: Job) -> None:
+                    await process(job)
+                    if job.kind == TURN:  # its outbox rows are committed: a delivery job
+                        await cluster_queue.submit_lane(DELIVER, job.conversation_id)
+
+                await deliveries.start()
+                await work.serve(process_then_deliver)
+        else:
+            if resume:  # the server delivers; a CLI command beside it leaves that to the server
+                await deliveries.start()
+            await work.serve(process)
         # A worker has no web server: its figures get a port of their own.
         port = settings.metrics_port
-        stop_metrics = serve_metrics(port) if resume and port is not None else None
-        await work.serve(process)
+        runs_jobs = works if cluster_queue is not None else resume
+        stop_metrics = serve_metrics(port) if runs_jobs and port is not None else None
         # Delivery statuses from webhooks update the outbox rows they report on.
         inbound = Inbound(
             settings, connections, turns, store, deliveries.record_status, pressure=pressure
@@ -250,8 +300,21 @@ class Runtime:
             connections=connections, work=work, events=events, inbound=inbound,
             pollers=Pollers(inbound), deliveries=deliveries, pressure=pressure,
             sources=sources, guards=guards,
-            memory=memory, commands=commands, stop_metrics=stop_metrics,
+            memory=memory, commands=commands, role=role,
+            backlog=Backlog(store, settings.queue_max_depth) if cluster else None,
+            stop_metrics=stop_metrics,
         )  # fmt: skip
+
+    async def ready(self) -> dict[str, bool]:
+        """What /readyz checks: the store and the queue answer."""
+        checks = {"store": await self.store.ping()}
+        ready = getattr(self.work, "ready", None)
+        if ready is not None:
+            checks["queue"] = await ready()
+        listening = getattr(self.events, "listening", None)
+        if listening is not None and self.role != "worker":
+            checks["events"] = listening.is_set()
+        return checks
 
     def check_impersonation(self, persona: Persona, source: str) -> None:
         """Raises PersonaInvalid for a persona presenting as a real person without consent."""
@@ -299,6 +362,9 @@ class Runtime:
         await self.work.aclose()  # running turns finish and are stored; queued ones stay recorded
         await self.turns.drain()
         await self.deliveries.aclose()
+        close_events = getattr(self.events, "aclose", None)
+        if close_events is not None:
+            await close_events()
         for source in self.sources:  # a source's writes in flight (lore timers) land
             close = getattr(source, "aclose", None)
             if close is not None:

@@ -229,6 +229,34 @@ class Settings(BaseSettings):
     delivery_timeout_s: float = Field(
         15.0, gt=0, description="Seconds one send to a channel may take before it is retried"
     )
+    queue: Literal["local", "procrastinate"] = Field(
+        "local",
+        description="Work queue: `local` runs jobs in the serving process (`personae up`); "
+        "`procrastinate` puts them on PostgreSQL for `personae worker` processes (a cluster)",
+    )
+    queue_concurrency: int = Field(
+        8, ge=1, le=1000, description="Jobs one `personae worker` runs at once (procrastinate)"
+    )
+    queue_max_attempts: int = Field(
+        5,
+        ge=1,
+        description="Attempts a job gets before it is parked as failed with its last error "
+        "(procrastinate; `personae work parked` lists them)",
+    )
+    queue_heartbeat_s: float = Field(
+        5.0, gt=0, description="Seconds between a worker's heartbeats (procrastinate)"
+    )
+    queue_stalled_s: float = Field(
+        30.0,
+        gt=0,
+        description="A worker silent this long is dead: its running jobs run again elsewhere",
+    )
+    queue_max_depth: int = Field(
+        20000,
+        ge=1,
+        description="Jobs waiting above which web nodes answer new webhooks 503 + Retry-After "
+        "(the platform redelivers)",
+    )
     delivery_poll_s: float = Field(
         5.0, gt=0, description="Longest pause between two looks for due or left-over outbox rows"
     )

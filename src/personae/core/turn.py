@@ -170,9 +170,12 @@ class TurnRunner:
         sources: Sequence[ContextSource] = (),
         safety: SafetyPolicy | None = None,
         after_turn: AfterTurn | None = None,
+        loads_models: bool = True,
         busy: Busy | None = None,
     ) -> None:
         self._personas = personas
+        # False in a cluster's web process: workers run the turns, no model is loaded here.
+        self._loads_models = loads_models
         self._inbox = inbox
         self._turns = turns
         self._work = work
@@ -251,15 +254,17 @@ class TurnRunner:
                 yield event
             return
         clock = Clock.since(0.0)
-        if _asks_abilities(turn.options):
+        if self._loads_models and _asks_abilities(turn.options):
             # Refused before the message is stored: nothing to retry, nothing half done.
             record = await self._persona(turn.persona, turn.allow_unpublished)
             check_abilities(await self._engines(record.persona.model), turn.options)
         accepted = await self.accept(turn)
         started = TurnStarted(accepted.conversation.id, accepted.message.id)
         if accepted.reply is not None:
-            record = await self._personas.get_persona(turn.persona)
-            engine = await self._engines(record.persona.model)
+            engine = None
+            if self._loads_models:
+                record = await self._personas.get_persona(turn.persona)
+                engine = await self._engines(record.persona.model)
             yield started
             yield TextDelta(accepted.reply.content)
             yield replay(accepted.reply, engine, clock)

@@ -41,6 +41,7 @@ from personae.types import ChannelStatus, OutboxEntry, SendResult
 
 log = logging.getLogger(__name__)
 SCAN_BATCH = 200
+DELIVER = "deliver"  # a cluster's queue jobs that send one conversation's outbox
 Send = Callable[[], Awaitable[SendResult]]
 
 
@@ -70,8 +71,13 @@ class Deliveries:
         settings: Settings,
         seed: int | None = None,
         calm: Callable[[], Awaitable[None]] | None = None,
+        dispatch: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self._store = store
+        # In a cluster a due conversation's lane is a queue job (``dispatch``), run by
+        # whichever worker holds that conversation's lock (``run_lane``), not a task here.
+        self._dispatch = dispatch
+        self._dispatched: dict[str, float] = {}
         self._calm = calm  # waits while requests need the loop more (work/pressure.py)
         self._connections = connections
         self._settings = settings
@@ -87,18 +93,23 @@ class Deliveries:
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Resume: rows cut off mid-send go back to pending, then every due row is sent."""
-        confirming = [n for n, s in self._connections.specs.items() if s.abilities.confirms_sends]
-        wait_s = self._settings.delivery_confirm_wait_s
-        recovered = await self._store.recover_deliveries(confirming, wait_s)
-        if recovered:
-            log.warning(
-                "%d outbox row(s) were mid-send at a crash; each is sent again unless its "
-                "platform confirms it within %g s (%s)",
-                recovered, wait_s, ", ".join(confirming) or "none confirms sends",
-            )  # fmt: skip
+        """Resume: rows cut off mid-send go back to pending, then every due row is sent. In
+        a cluster other workers are sending: each lane recovers its own rows (run_lane)."""
+        if self._dispatch is None:
+            confirming = self._confirming()
+            wait_s = self._settings.delivery_confirm_wait_s
+            recovered = await self._store.recover_deliveries(confirming, wait_s)
+            if recovered:
+                log.warning(
+                    "%d outbox row(s) were mid-send at a crash; each is sent again unless its "
+                    "platform confirms it within %g s (%s)",
+                    recovered, wait_s, ", ".join(confirming) or "none confirms sends",
+                )  # fmt: skip
         self._http = httpx.AsyncClient(timeout=self._settings.delivery_timeout_s)
         self._scanner = asyncio.create_task(self._scan())
+
+    def _confirming(self) -> list[str]:
+        return [n for n, s in self._connections.specs.items() if s.abilities.confirms_sends]
 
     def wake(self) -> None:
         """New rows were committed (or a lane finished): look for due rows now."""
@@ -146,6 +157,9 @@ class Deliveries:
             try:
                 now = datetime.now(UTC)
                 due, later = await self._store.due_deliveries(now, SCAN_BATCH)
+                if self._dispatch is not None:
+                    await self._dispatch_due(due, poll)
+                    due = []
                 for conversation_id in due:
                     if conversation_id not in self._lanes:
                         task = asyncio.create_task(self._lane(conversation_id))
@@ -156,6 +170,33 @@ class Deliveries:
                 log.exception("delivery scan failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _dispatch_due(self, due: list[str], poll: float) -> None:
+        """A queue job for each due conversation, not again while the last may still run."""
+        now = asyncio.get_running_loop().time()
+        for conversation_id in due:
+            if now - self._dispatched.get(conversation_id, -1e9) >= 2 * poll:
+                self._dispatched[conversation_id] = now
+                assert self._dispatch is not None
+                await self._dispatch(conversation_id)
+        for conversation_id, at in list(self._dispatched.items()):
+            if now - at >= 2 * poll:
+                del self._dispatched[conversation_id]
+
+    async def run_lane(self, conversation_id: str) -> None:
+        """A cluster's delivery job: send the conversation's due rows in order. The queue
+        runs one such job per conversation at a time, so a row found "sending" here was cut
+        off by a worker that died: it is recovered first (confirmed or sent again)."""
+        head = await self._store.outbox_head(conversation_id)
+        if head is not None and head.status == "sending":
+            wait_s = self._settings.delivery_confirm_wait_s
+            await self._store.recover_deliveries(self._confirming(), wait_s, conversation_id)
+        while not self._closing:
+            row = await self._store.outbox_head(conversation_id)
+            if row is None or row.available_at > datetime.now(UTC) or row.status != "pending":
+                return  # done, or waiting for a retry: the scanner dispatches it again
+            await self._deliver(row)
+        self._dispatched.pop(conversation_id, None)
 
     async def _lane(self, conversation_id: str) -> None:
         try:

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 import personae
-from personae.runtime import Runtime
+from personae.runtime import Role, Runtime
 from personae.server import (
     api_routes,
     card_routes,
@@ -41,7 +41,11 @@ def _noop(_: str) -> None:
 
 
 def create_app(
-    settings: Settings, *, runtime: Runtime | None = None, progress: Progress | None = None
+    settings: Settings,
+    *,
+    runtime: Runtime | None = None,
+    progress: Progress | None = None,
+    role: Role = "all",
 ) -> FastAPI:
     """The personae server. Without ``runtime`` the app starts its own at start-up and closes
     it at shutdown; a given runtime is used as-is and left open."""
@@ -55,7 +59,7 @@ def create_app(
             state.runtime = runtime
             yield
             return
-        owned = await Runtime.start(settings, progress=progress or _noop)
+        owned = await Runtime.start(settings, progress=progress or _noop, role=role)
         state.runtime = owned
         owned.pollers.start()  # the server polls; a CLI command beside it must not
         try:
@@ -81,6 +85,7 @@ def create_app(
     app.add_middleware(HostCheck, allowed=allowed_hosts(settings))
     app.add_middleware(RequestId)  # outermost: every answer, refusals included, carries an id
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"])
+    app.add_api_route("/readyz", readyz, methods=["GET"], tags=["health"])
     app.include_router(metrics_routes.router)
     app.include_router(openai_routes.router)
     app.include_router(api_routes.router)
@@ -100,3 +105,17 @@ async def healthz(request: Request) -> Any:
     if server_state(request).runtime is None:
         return JSONResponse({"status": "starting"}, status_code=503, headers={"Retry-After": "1"})
     return {"status": "ok"}
+
+
+async def readyz(request: Request) -> Any:
+    """200 when this process can take work: its store and queue (in a cluster, and the
+    event listener of a web node) answer; else 503 naming what does not, so a load
+    balancer sends requests elsewhere meanwhile."""
+    runtime = server_state(request).runtime
+    if runtime is None:
+        return JSONResponse({"status": "starting"}, status_code=503, headers={"Retry-After": "1"})
+    checks = await runtime.ready()
+    if all(checks.values()):
+        return {"status": "ok", "checks": checks}
+    body = {"status": "unavailable", "checks": checks}
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})

@@ -13,6 +13,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from personae.channels.config import ChannelsInvalid
@@ -30,6 +32,7 @@ from personae.errors import (
     PersonaNotFound,
     PersonaUnreadable,
     RateLimited,
+    ServiceUnavailable,
     Unauthorized,
 )
 
@@ -90,7 +93,20 @@ def describe(exc: PersonaeError) -> HttpError:
         return HttpError(502, "server_error", "engine_error", text)
     if isinstance(exc, ConfigError):
         return HttpError(500, "server_error", "config_error", text)
+    if isinstance(exc, ServiceUnavailable):
+        headers = {"Retry-After": str(exc.retry_after)}
+        return HttpError(503, "server_error", "unavailable", text, headers=headers)
     return HttpError(500, "server_error", None, text)
+
+
+def unreachable(exc: BaseException) -> ServiceUnavailable | None:
+    """The store or queue is down (not a bug): the request may simply be sent again."""
+    if isinstance(exc, ServiceUnavailable):
+        return exc
+    if isinstance(exc, DBAPIError | ConnectionError | TimeoutError | PoolTimeout):
+        return ServiceUnavailable(f"the database cannot be reached ({type(exc).__name__}); "
+                                  "try again shortly")  # fmt: skip
+    return None
 
 
 def is_openai_path(path: str) -> bool:
@@ -160,6 +176,15 @@ def install_error_handlers(app: FastAPI) -> None:
         body = error_body(error, is_openai_path(request.url.path))
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
+    async def on_unreachable(request: Request, exc: Exception) -> JSONResponse:
+        found = unreachable(exc)
+        if found is None:
+            raise exc
+        return error_response(request, found)
+
     app.add_exception_handler(PersonaeError, on_personae)
+    app.add_exception_handler(DBAPIError, on_unreachable)
+    app.add_exception_handler(ConnectionError, on_unreachable)
+    app.add_exception_handler(PoolTimeout, on_unreachable)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)

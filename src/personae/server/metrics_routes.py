@@ -27,6 +27,6 @@ async def metrics(request: Request, runtime: RuntimeDep) -> Response:
     if not server_state(request).settings.metrics_public:
         await require_admin(request)
     # Read at scrape time, so the figures are current whichever process ran the jobs.
-    observe_backlog(await runtime.store.work_backlog(), (TURN, MEMORY))
+    observe_backlog(await runtime.store.work_depth(), (TURN, MEMORY))
     body, content_type = exposition()
     return Response(body, media_type=content_type)

@@ -123,7 +123,7 @@ def _amend_operation(path: str, method: str, operation: dict[str, Any]) -> None:
     error_ref = {"$ref": REF.format(model=shape)}
     if (method, path) == ("post", "/v1/chat/completions"):  # "stream": true answers with SSE
         responses["200"].setdefault("content", {})["text/event-stream"] = {"schema": SSE_EVENT}
-    if path == "/healthz":
+    if path in ("/healthz", "/readyz"):
         starting = {"type": "object", "properties": {"status": {"type": "string"}}}
         responses["503"] = {"description": _WHY["503"], "content": _json(starting)}
         return

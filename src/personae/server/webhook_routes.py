@@ -16,6 +16,8 @@ from fastapi.responses import PlainTextResponse, Response
 from personae.contracts import WebhookRequest
 from personae.metrics import WEBHOOK_ACK_SECONDS, WEBHOOK_ACKS
 from personae.server.deps import RuntimeDep
+from personae.server.errors import unreachable
+from personae.work.backlog import RETRY_AFTER_S
 
 router = APIRouter(prefix="/webhooks", include_in_schema=False)
 
@@ -49,8 +51,32 @@ async def _answer(kind: str, route: str, request: Request, runtime: RuntimeDep) 
         body=await request.body(),  # raw bytes: the signature covers them
         route=route,
     )
-    result = await runtime.inbound.webhook(kind, webhook_request)
+    if request.method == "POST" and runtime.backlog is not None and await _full(runtime):
+        return _unavailable(f"{runtime.backlog.depth} jobs wait for the workers; send it later")
+    try:
+        result = await runtime.inbound.webhook(kind, webhook_request)
+    except Exception as exc:  # the store or queue is down: the platform delivers it again
+        down = unreachable(exc)
+        if down is None:
+            raise
+        return _unavailable(str(down), down.retry_after)
     if result is None:
         known = ", ".join(sorted(runtime.connections.specs)) or "none"
         return PlainTextResponse(f"no channel {kind!r}; channels: {known}", status_code=404)
     return PlainTextResponse(result.body, status_code=result.status)
+
+
+async def _full(runtime: RuntimeDep) -> bool:
+    assert runtime.backlog is not None
+    try:
+        return await runtime.backlog.full()
+    except Exception as exc:
+        if unreachable(exc) is None:
+            raise
+        return False  # the accept below meets the same outage and answers it
+
+
+def _unavailable(why: str, retry_after: int = RETRY_AFTER_S) -> Response:
+    """503 + Retry-After: Meta and Telegram deliver the webhook again later."""
+    headers = {"Retry-After": str(retry_after)}
+    return PlainTextResponse(why, status_code=503, headers=headers)

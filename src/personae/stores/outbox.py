@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, or_, select, update
+from sqlalchemy import Connection, Row, and_, func, or_, select, true, update
 
 from personae.stores.tables import messages, outbox, utcnow
 from personae.types import ChannelStatus, OutboxEntry
@@ -143,7 +143,9 @@ def mark_failed(conn: Connection, row_id: int, code: str | None, error: str) -> 
     return int(later.rowcount)
 
 
-def recover_sending(conn: Connection, confirming: Sequence[str], wait_s: float) -> int:
+def recover_sending(
+    conn: Connection, confirming: Sequence[str], wait_s: float, conversation_id: str | None = None
+) -> int:
     """Rows left "sending" by a crash go back to pending. On channels that confirm sends by
     webhook (``confirming``) they wait ``wait_s`` first: if the platform took that HTTP call,
     its report (with the row's tag) arrives meanwhile and marks the row sent; only a send it
@@ -151,7 +153,9 @@ def recover_sending(conn: Connection, confirming: Sequence[str], wait_s: float) 
     is counted in time this process is up: a row still waiting at a restart waits afresh, since
     a report the platform tried to deliver while the server was down arrives only later."""
     now = utcnow()
-    held = outbox.c.channel.in_(list(confirming))
+    # A cluster's worker recovers only the lane it holds.
+    mine = outbox.c.conversation_id == conversation_id if conversation_id is not None else true()
+    held = and_(outbox.c.channel.in_(list(confirming)), mine)
     note = "a crash cut this send off; waiting for the platform to confirm it before sending again"
     with conn.begin():
         conn.execute(
@@ -169,7 +173,7 @@ def recover_sending(conn: Connection, confirming: Sequence[str], wait_s: float) 
         )  # fmt: skip
         at_once = conn.execute(
             update(outbox)
-            .where(outbox.c.status == "sending")
+            .where(outbox.c.status == "sending", mine)
             .values(status="pending", available_at=now, updated_at=now)
         )
     return int(waiting.rowcount) + int(at_once.rowcount)

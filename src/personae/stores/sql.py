@@ -258,12 +258,39 @@ class SqlStore:
     async def settle_job(self, job_id: int, error: str | None) -> None:
         await self._run.write(_work.settle_job, job_id, error)
 
-    async def work_backlog(self) -> dict[str, tuple[int, datetime | None]]:
+    async def work_depth(self) -> dict[str, tuple[int, datetime | None]]:
         """Unfinished jobs by kind: their number and the oldest one's creation time."""
         return await self._run.read(_work.work_backlog)
 
     async def unfinished_work(self, kinds: Sequence[str]) -> list[Job]:
         return await self._run.read(_work.unfinished_work, kinds)
+
+    async def work_backlog(
+        self, conversation_id: str, kind: str, upto_message_id: int
+    ) -> list[tuple[Job, int, str | None]]:
+        return await self._run.read(_work.backlog, conversation_id, kind, upto_message_id)
+
+    async def note_job_error(self, job_id: int, error: str) -> None:
+        await self._run.write(_work.note_error, job_id, error)
+
+    async def park_job(self, job_id: int, attempts: int, error: str | None) -> bool:
+        return await self._run.write(_work.park_job, job_id, attempts, error)
+
+    async def parked_jobs(self, limit: int = 100) -> list[tuple[Job, int, str, datetime]]:
+        return await self._run.read(_work.parked_jobs, limit)
+
+    async def pending_work(self) -> int:
+        return await self._run.read(_work.pending_work)
+
+    async def ping(self) -> bool:
+        """The database answers (for /readyz); False when it does not."""
+        try:
+            return await asyncio.wait_for(self._run.read(_work.ping), 3)
+        except Exception:
+            return False
+
+    async def stale_work(self, kinds: Sequence[str], before: datetime, limit: int) -> list[Job]:
+        return await self._run.read(_work.stale_work, kinds, before, limit)
 
     async def safety_counts(self, persona_slug: str) -> dict[str, int]:
         """The persona's turns by status (ok, refused, crisis, blocked, rewritten, failed)."""
@@ -337,8 +364,15 @@ class SqlStore:
     async def delivery_failed(self, row_id: int, code: str | None, error: str) -> int:
         return await self._run.write(_outbox.mark_failed, row_id, code, error)
 
-    async def recover_deliveries(self, confirming: Sequence[str] = (), wait_s: float = 0.0) -> int:
-        return await self._run.write(lambda c: _outbox.recover_sending(c, confirming, wait_s))
+    async def recover_deliveries(
+        self,
+        confirming: Sequence[str] = (),
+        wait_s: float = 0.0,
+        conversation_id: str | None = None,
+    ) -> int:
+        return await self._run.write(
+            lambda c: _outbox.recover_sending(c, confirming, wait_s, conversation_id)
+        )
 
     async def last_inbound(self, conversation_id: str) -> datetime | None:
         return await self._run.read(_outbox.last_inbound, conversation_id)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
 from personae.errors import PersonaNotFound
@@ -239,3 +239,89 @@ def settle_job(conn: Connection, job_id: int, error: str | None) -> None:
             .where(work.c.id == job_id)
             .values(status="failed" if error else "done", last_error=error, updated_at=utcnow())
         )
+
+
+# ---------------------------------------------------------------- the cluster's queue
+
+PARKED = "parked after"  # how a parked job's last_error starts (failed, so a resend re-opens it)
+
+
+def backlog(conn: Connection, conversation_id: str, kind: str, upto_message_id: int) -> list[Any]:
+    """The conversation's unfinished jobs of ``kind`` up to this message, in arrival order,
+    each as (job, attempts, last_error): what a worker holding the conversation runs first."""
+    query = (
+        select(work)
+        .where(
+            work.c.conversation_id == conversation_id,
+            work.c.kind == kind,
+            work.c.status.in_(UNFINISHED),
+            work.c.message_id <= upto_message_id,
+        )
+        .order_by(work.c.message_id, work.c.id)
+    )
+    return [(_job(row), row.attempts, row.last_error) for row in conn.execute(query).all()]
+
+
+def note_error(conn: Connection, job_id: int, error: str) -> None:
+    """Keep why an attempt ended without a result (the job stays unfinished, to run again)."""
+    with conn.begin():
+        conn.execute(
+            update(work)
+            .where(work.c.id == job_id, work.c.status.in_(UNFINISHED))
+            .values(last_error=error, updated_at=utcnow())
+        )
+
+
+def park_job(conn: Connection, job_id: int, attempts: int, error: str | None) -> bool:
+    """Fail an unfinished job that used up its attempts, with why; False if it had finished."""
+    why = error or "each attempt ended without a result (the worker died or was stopped)"
+    with conn.begin():
+        return bool(
+            conn.execute(
+                update(work)
+                .where(work.c.id == job_id, work.c.status.in_(UNFINISHED))
+                .values(
+                    status="failed",
+                    last_error=f"{PARKED} {attempts} attempts: {why}",
+                    updated_at=utcnow(),
+                )
+            ).rowcount
+        )
+
+
+def parked_jobs(conn: Connection, limit: int) -> list[Any]:
+    """Parked jobs, newest first, as (job, attempts, last_error, updated_at)."""
+    query = (
+        select(work)
+        .where(work.c.status == "failed", work.c.last_error.startswith(PARKED))
+        .order_by(work.c.updated_at.desc(), work.c.id.desc())
+        .limit(limit)
+    )
+    rows = conn.execute(query).all()
+    return [(_job(row), row.attempts, row.last_error, row.updated_at) for row in rows]
+
+
+def stale_work(conn: Connection, kinds: Sequence[str], before: datetime, limit: int) -> list[Job]:
+    """Unfinished jobs untouched since ``before``: ones whose queue entry may be gone (the
+    queue was down between accept and submit), submitted again (a duplicate is a no-op)."""
+    query = (
+        select(work)
+        .where(
+            work.c.status.in_(UNFINISHED),
+            work.c.kind.in_(list(kinds)),
+            work.c.updated_at < before,
+        )
+        .order_by(work.c.message_id, work.c.id)
+        .limit(limit)
+    )
+    return [_job(row) for row in conn.execute(query).all()]
+
+
+def pending_work(conn: Connection) -> int:
+    """Jobs recorded and not yet started: the queue's depth."""
+    query = select(func.count()).select_from(work).where(work.c.status == "pending")
+    return int(conn.scalar(query) or 0)
+
+
+def ping(conn: Connection) -> bool:
+    return conn.scalar(select(literal(1))) == 1
