@@ -144,7 +144,7 @@ async def test_web_node_answers_503_while_the_database_is_away(tmp_path: Path, p
             print("T cut", time.monotonic())
             await proxy.up()  # back: the same webhook, redelivered, is taken
             async with asyncio.timeout(30):
-                while (
+                while (  # noqa: ASYNC110 (a redelivery loop, as the platform retries)
                     again := await client.post("/webhooks/whatsapp", content=body, headers=headers)
                 ).status_code != 200:
                     await asyncio.sleep(0.2)
