@@ -11,9 +11,11 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 
 from personae.cli import _fail, _settings, _with_runtime, app, handles_errors
 from personae.errors import ConfigError
+from personae.observe import configure_logging
 from personae.runtime import Runtime
 from personae.settings import Settings
 
@@ -34,6 +36,12 @@ def _require_cluster(settings: Settings) -> None:
         )
 
 
+def _logs(settings: Settings) -> None:
+    """JSON log lines (PERSONAE_LOG_FORMAT=json) with the running job's ids."""
+    if settings.log_format == "json":
+        configure_logging(settings)
+
+
 @app.command()
 @handles_errors
 def serve(
@@ -48,6 +56,7 @@ def serve(
     from personae.server.auth import public_without_key
 
     settings = _settings(host=host, port=port)
+    _logs(settings)
     _require_cluster(settings)
     refusal = public_without_key(settings)
     if refusal is not None:
@@ -57,6 +66,7 @@ def serve(
     config = uvicorn.Config(
         application, host=settings.host, port=settings.port,
         log_level=settings.log_level.lower(), access_log=settings.log_level.lower() == "debug",
+        log_config=None if settings.log_format == "json" else LOGGING_CONFIG,
     )  # fmt: skip
     server = uvicorn.Server(config)
     with contextlib.suppress(KeyboardInterrupt):
@@ -75,6 +85,7 @@ def worker(
     """A cluster's worker: runs turns, deliveries and after-turn work until SIGTERM/Ctrl-C
     (running jobs finish; the rest wait in the queue for the other workers)."""
     settings = _settings(engine=engine)
+    _logs(settings)
     _require_cluster(settings)
     asyncio.run(_run_worker(settings))
     typer.echo("worker stopped")

@@ -8,7 +8,7 @@ depends on prometheus_client's types.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from prometheus_client import (
@@ -18,6 +18,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    start_http_server,
 )
 
 from personae.types import Timings
@@ -122,6 +123,18 @@ def _age_s(oldest: datetime | str | None, now: datetime) -> float:
     if when.tzinfo is None:  # SQLite keeps UTC times without their zone
         when = when.replace(tzinfo=UTC)
     return max(0.0, (now - when).total_seconds())
+
+
+def serve_metrics(port: int) -> Callable[[], None]:
+    """Serve the registry on its own port (a worker has no web server); returns the stop."""
+    server, thread = start_http_server(port, registry=REGISTRY)
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+    return stop
 
 
 def exposition() -> tuple[bytes, str]:

@@ -38,6 +38,7 @@ from personae.memory.commands import MemoryCommands
 from personae.memory.service import MemoryService
 from personae.memory.source import MemorySource
 from personae.memory.work import MEMORY, MemoryWork
+from personae.metrics import serve_metrics
 from personae.observe import configure_tracing, job_context
 from personae.plugins import (
     broken_plugins,
@@ -155,6 +156,7 @@ class Runtime:
     pictures: PersonaPictures | None = None
     # Hears and speaks (voice notes, /v1/audio); its models load on first use.
     voice: VoiceNotes = field(default=None)  # type: ignore[assignment]
+    stop_metrics: Callable[[], None] | None = None
 
     @classmethod
     async def start(
@@ -315,6 +317,10 @@ class Runtime:
             if resume:  # the server delivers; a CLI command beside it leaves that to the server
                 await deliveries.start()
             await work.serve(process)
+        # A worker has no web server: its figures get a port of their own.
+        port = settings.metrics_port
+        runs_jobs = works if cluster_queue is not None else resume
+        stop_metrics = serve_metrics(port) if runs_jobs and port is not None else None
         # Delivery statuses from webhooks update the outbox rows they report on.
         inbound = Inbound(
             settings, connections, turns, store, deliveries.record_status, pressure=pressure,
@@ -328,6 +334,7 @@ class Runtime:
             sources=sources, guards=guards, media=media, pictures=pictures,
             memory=memory, commands=commands, role=role, voice=voice,
             backlog=Backlog(store, settings.queue_max_depth) if cluster else None,
+            stop_metrics=stop_metrics,
         )  # fmt: skip
 
     async def ready(self) -> dict[str, bool]:
@@ -400,6 +407,8 @@ class Runtime:
         for guard in self.guards:
             await guard.aclose()
         await self.store.aclose()
+        if self.stop_metrics is not None:
+            await asyncio.to_thread(self.stop_metrics)
 
 
 def context_sources(settings: Settings, store: SqlStore) -> list[ContextSource]:

@@ -514,6 +514,13 @@ class Settings(BaseSettings):
         False,
         description="Serve /metrics without the admin token (only behind a private network)",
     )
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Also serve /metrics, without a token, on this port of every address "
+        "(workers, which have no HTTP server; keep the port on the private network)",
+    )
     otel: bool = Field(
         False,
         description="Export OpenTelemetry traces of turns (install the `otel` extra; the "

@@ -29,11 +29,19 @@ class LlamaServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self, wait_s: float = 60.0) -> LlamaServer:
+        return self.spawn().wait(wait_s)
+
+    def spawn(self) -> LlamaServer:
+        """Start the process; ``wait`` for it to answer (start several, then wait for all)."""
         args = [sys.executable, str(HERE / "llama_proc.py"), str(self.port),
                 str(self.parallel), str(self.context)]  # fmt: skip
         if self.template is not None:
             args.append(str(self.template))
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return self
+
+    def wait(self, wait_s: float = 60.0) -> LlamaServer:
+        assert self.process is not None, "spawn first"
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
+from personae.runtime import Runtime
 from personae.settings import Settings
 
 from .live import ADMIN_TOKEN, LiveServer, start_server, write_personas
@@ -82,3 +84,17 @@ def test_metrics_can_be_public_on_a_private_network(
         assert answer.status_code == 200 and "personae_turns_total" in answer.text
     finally:
         live.stop()
+
+
+async def test_a_worker_serves_its_metrics_on_a_port_of_its_own(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, engine="scripted", load_samples=False, metrics_port=21421)
+    runtime = await Runtime.start(settings, warm=False, channels=False)
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            answer = await http.get("http://127.0.0.1:21421/metrics")
+        assert answer.status_code == 200 and "personae_engine_requests_total" in answer.text
+    finally:
+        await runtime.aclose()
+    with pytest.raises(httpx.ConnectError):  # closed with the runtime
+        async with httpx.AsyncClient(timeout=5) as http:
+            await http.get("http://127.0.0.1:21421/metrics")

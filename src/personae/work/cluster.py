@@ -42,7 +42,7 @@ from procrastinate.jobs import Status
 from sqlalchemy.engine import make_url
 
 from personae.contracts import JobHandler
-from personae.errors import PersonaeError, ServiceUnavailable
+from personae.errors import PersonaeError, RetryLater, ServiceUnavailable
 from personae.settings import Settings
 from personae.types import Job
 from personae.work.pg_events import PgEventSink
@@ -262,7 +262,18 @@ class ClusterWorkQueue:
                               attempts, error)  # fmt: skip
                 continue
             try:
-                await self._handler(job)
+                while True:
+                    try:
+                        await self._handler(job)
+                        break
+                    except RetryLater as later:
+                        # Every engine down: this worker keeps the conversation's lock (its
+                        # later messages wait, in order) and runs the job again after the
+                        # delay until an engine answers; no parking check in between (each
+                        # run still counts an attempt on the work row).
+                        log.info("job %d (%s) runs again in %.1fs: %s", job.id, kind,
+                                 later.delay_s, later)  # fmt: skip
+                        await asyncio.sleep(later.delay_s)
             except Exception as exc:
                 with contextlib.suppress(Exception):
                     await self._source.note_job_error(job.id, f"{type(exc).__name__}: {exc}")
