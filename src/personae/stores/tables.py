@@ -184,6 +184,35 @@ ratings = Table(
     Index("ix_ratings_persona_created", "persona_slug", "created_at"),
 )
 
+# Rollups for analytics, written in the transaction of each message and turn (stores.rollups)
+# and backfilled by r0014, so a period is read without scanning messages. Days are UTC
+# 'YYYY-MM-DD' text. rollup_daily: counts per persona, day and metric (messages, replies,
+# turns:<status>, tokens, category:<code>, latency:<bucket>, ttft:<bucket>); it names no
+# person, so it outlives a person's deletion as an anonymous count.
+rollup_daily = Table(
+    "rollup_daily",
+    metadata,
+    Column("persona_slug", String(64), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("metric", String(64), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+# Who was active when: one row per conversation and day (user messages, other messages),
+# deleted with the person (people.ABOUT_PERSON). `week` is the day's ISO Monday.
+rollup_activity = Table(
+    "rollup_activity",
+    metadata,
+    Column("conversation_id", String(HEX_ID), ForeignKey("conversations.id"), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("week", String(10), nullable=False),
+    Column("persona_slug", String(64), nullable=False),
+    Column("person_id", String(HEX_ID), nullable=False),
+    Column("messages", Integer, nullable=False),
+    Column("replies", Integer, nullable=False),
+    Index("ix_rollup_activity_persona_day", "persona_slug", "day", "person_id"),
+)
+
 # Connections added through the API or CLI (the channels file is never copied here). `fields`
 # is a JSON object of the entry's keys as given: secrets as `env:NAME` or literal values.
 channel_connections = Table(
