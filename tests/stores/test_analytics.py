@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, insert, select
 
 from personae.stores.analytics import Analytics
 from personae.stores.rollups import BOUNDS, bucket, rebuild
@@ -20,8 +20,11 @@ from personae.stores.tables import (
     people,
     personas,
     ratings,
+    rollup_activity,
+    rollup_daily,
     turns,
 )
+from personae.types import Persona, PersonRef, Timings, Trace, Usage, Verdict
 
 DAY0 = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday
 START, END = DAY0, DAY0 + timedelta(days=10)
@@ -160,5 +163,69 @@ async def test_a_channel_reaction_is_a_rating(tmp_path: Path) -> None:
         await react("reaction", "whatsapp:555", "wamid.1", "555-p1", {"emoji": ""}, at)
         removed = (await store.analytics(["an-a"], START, END)).ratings
         assert removed == {"up": base["up"] - 1, "down": base["down"]}
+    finally:
+        await store.aclose()
+
+
+def _trace(done_ms: float, status: str = "ok", codes: tuple[str, ...] = ()) -> Trace:
+    verdicts = (Verdict("g", "output", False, "block", codes),) if codes else ()
+    timings = Timings(0.0, 1.0, done_ms / 4, done_ms)
+    return Trace(
+        "scripted", "echo", 100, (), (), 0, timings, Usage(7, 5), None,
+        "boom" if status == "failed" else None, verdicts=verdicts, status=status,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def _rollup_rows(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:
+    return {
+        "daily": sorted(tuple(r) for r in conn.execute(select(rollup_daily))),
+        "activity": sorted(tuple(r) for r in conn.execute(select(rollup_activity))),
+    }
+
+
+def _rebuild(conn: Connection) -> None:
+    with conn.begin():
+        rebuild(conn)
+
+
+async def test_rollups_written_with_each_turn_equal_the_backfill_and_forget_a_deleted_person(
+    empty_url: str,
+) -> None:
+    """Through the write path: each message and turn adds to the rollups in its own
+    transaction, and counting the stored rows afresh (the r0014 backfill) gives the same
+    rows. Deleting a person removes their activity rows; the anonymous counts stay."""
+    store = await SqlStore.open(empty_url)
+    try:
+        await store.put_persona(Persona(id="ro-a", name="Ro", greeting="Hi"))
+        ada, bo = PersonRef("web", "ada"), PersonRef("web", "bo")
+        first = await store.accept_turn("ro-a", ada, "hello", None, "turn", "{}")
+        await store.complete_turn(first.conversation, first.message, "hi", 1, _trace(120.0))
+        second = await store.accept_turn("ro-a", bo, "hey", None, "turn", "{}")
+        await store.complete_turn(
+            second.conversation, second.message, "no", 1, _trace(900.0, "blocked", ("S1",))
+        )
+        third = await store.accept_turn("ro-a", ada, "again", None, "turn", "{}")
+        await store.fail_turn(third.conversation, third.message, 1, _trace(50.0, "failed"))
+        written = await store.runner.read(_rollup_rows)
+        await store.runner.write(_rebuild)
+        assert await store.runner.read(_rollup_rows) == written
+        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        period = (today, today + timedelta(days=1))
+        found = await store.analytics(["ro-a"], *period)
+        assert (found.totals["messages"], found.totals["replies"], found.totals["people"]) == (
+            3, 2, 2,
+        )  # fmt: skip
+        assert found.statuses["ok"] == 1 and found.statuses["failed"] == 1
+        assert found.categories == {"S1": 1} and found.totals["tokens"] == 3 * 12
+        assert found.latency["latency_p95_ms"] == BOUNDS[bucket(900.0)]
+
+        await store.delete_person(first.conversation.person_id)
+        after = await store.runner.read(_rollup_rows)
+        assert after["daily"] == written["daily"]
+        assert first.conversation.person_id not in repr(after["activity"])
+        assert len(after["activity"]) == 1
+        gone = await store.analytics(["ro-a"], *period)
+        assert gone.totals["people"] == 1 and gone.totals["conversations"] == 1
+        assert gone.totals["messages"] == 3  # counts of what happened stay, anonymous
     finally:
         await store.aclose()
