@@ -128,28 +128,23 @@ async def persona_list(
     who = await _who(request)
     if who is None:
         return _sign_in()
-    records = [
-        r
-        for r in await runtime.store.list_personas(True, latest=True)
-        if who.may_touch(r.persona.id)
-    ]
-    activity = await runtime.store.persona_activity()
+    records = [r for r in await runtime.store.persona_rows() if who.may_touch(r.slug)]
+    kinds = await runtime.store.persona_channels()
     needle = q.strip().lower()[:200]
     matching = [
         r
         for r in records
-        if (not needle or needle in f"{r.persona.id} {r.persona.name} {r.persona.tagline}".lower())
+        if (not needle or needle in f"{r.slug} {r.name} {r.tagline}".lower())
         and (not status or r.status == status)
     ]
     pages = max(1, -(-len(matching) // PAGE_SIZE))
     page = min(max(1, page), pages)
     rows = []
     for r in matching[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]:
-        p = r.persona
-        last, channels = activity.get(p.id, (None, ()))
+        last = r.last
         rows.append({
-            "slug": p.id, "name": p.name, "tagline": p.tagline, "status": r.status,
-            "status_text": STATUS_TEXT[r.status], "channels": ", ".join(channels),
+            "slug": r.slug, "name": r.name, "tagline": r.tagline, "status": r.status,
+            "status_text": STATUS_TEXT[r.status], "channels": ", ".join(kinds.get(r.slug, ())),
             "last": last.isoformat() if last else None,
             "last_text": last.strftime("%Y-%m-%d %H:%M UTC") if last else None,
         })  # fmt: skip
@@ -240,8 +235,7 @@ async def analytics_page(request: Request, runtime: RuntimeDep) -> Response:
     if who is None:
         return _sign_in()
     query = request.query_params
-    records = await runtime.store.list_personas(True, latest=True)
-    mine = [r.persona.id for r in records if who.may_touch(r.persona.id)]
+    mine = [s for s in await runtime.store.persona_slugs() if who.may_touch(s)]
     persona = query.get("persona") or None
     if persona is not None and persona not in mine:
         raise PersonaNotFound(persona)
