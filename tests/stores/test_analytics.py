@@ -22,6 +22,7 @@ from personae.stores.tables import (
     ratings,
     rollup_activity,
     rollup_daily,
+    rollup_people,
     turns,
 )
 from personae.types import Persona, PersonRef, Timings, Trace, Usage, Verdict
@@ -180,6 +181,7 @@ def _rollup_rows(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:
     return {
         "daily": sorted(tuple(r) for r in conn.execute(select(rollup_daily))),
         "activity": sorted(tuple(r) for r in conn.execute(select(rollup_activity))),
+        "people": sorted(tuple(r) for r in conn.execute(select(rollup_people))),
     }
 
 
@@ -222,8 +224,9 @@ async def test_rollups_written_with_each_turn_equal_the_backfill_and_forget_a_de
         await store.delete_person(first.conversation.person_id)
         after = await store.runner.read(_rollup_rows)
         assert after["daily"] == written["daily"]
-        assert first.conversation.person_id not in repr(after["activity"])
-        assert len(after["activity"]) == 1
+        gone_id = first.conversation.person_id
+        assert gone_id not in repr(after["activity"]) + repr(after["people"])
+        assert len(after["activity"]) == 1 and len(after["people"]) == 1
         gone = await store.analytics(["ro-a"], *period)
         assert gone.totals["people"] == 1 and gone.totals["conversations"] == 1
         assert gone.totals["messages"] == 3  # counts of what happened stay, anonymous

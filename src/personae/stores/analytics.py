@@ -14,10 +14,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, distinct, func, select
+from sqlalchemy import Connection, func, select
 
 from personae.stores.rollups import BOUNDS
-from personae.stores.tables import conversations, ratings, rollup_activity, rollup_daily
+from personae.stores.tables import (
+    conversations,
+    ratings,
+    rollup_activity,
+    rollup_daily,
+    rollup_people,
+)
 
 STATUSES = ("ok", "refused", "crisis", "blocked", "rewritten", "failed")
 INCIDENTS = ("refused", "crisis", "blocked", "rewritten")
@@ -46,29 +52,23 @@ def analytics(
     last = (end - timedelta(microseconds=1)).date()
     last_day = last.isoformat()
     daily_rows, metrics = _daily_counts(conn, slugs, first_day, last_day)
+    # One pass over the period's activity, read from its covering index.
     act = rollup_activity.c
-    in_period = (act.persona_slug.in_(slugs), act.day >= first_day, act.day <= last_day)
-    wrote = act.messages > 0
-    people_by_day: dict[str, int] = dict(
-        conn.execute(
-            select(act.day, func.count(distinct(act.person_id)))
-            .where(*in_period, wrote)
-            .group_by(act.day)
-        ).all()
-    )
-    people_by_week: dict[str, int] = dict(
-        conn.execute(
-            select(act.week, func.count(distinct(act.person_id)))
-            .where(*in_period, wrote)
-            .group_by(act.week)
-        ).all()
-    )
-    period_people = int(
-        conn.scalar(select(func.count(distinct(act.person_id))).where(*in_period, wrote)) or 0
-    )
-    conversations_active = conn.scalar(
-        select(func.count(distinct(act.conversation_id))).where(*in_period)
-    )
+    people_by_day: dict[str, set[str]] = defaultdict(set)
+    talked: set[str] = set()
+    for d, wrote, person, conversation in conn.execute(
+        select(act.day, act.messages, act.person_id, act.conversation_id).where(
+            act.persona_slug.in_(slugs), act.day >= first_day, act.day <= last_day
+        )
+    ):
+        talked.add(conversation)
+        if wrote:
+            people_by_day[d].add(person)
+    people_by_week: dict[str, set[str]] = defaultdict(set)
+    for d, people in people_by_day.items():
+        people_by_week[_week(d)].update(people)
+    period_people = len(set().union(*people_by_day.values()))
+    conversations_active = len(talked)
     new_conversations = conn.scalar(
         select(func.count()).where(
             conversations.c.persona_slug.in_(slugs),
@@ -77,28 +77,29 @@ def analytics(
         )
     )
     # Each person's first and last day of writing, ever: retention needs nothing more.
+    span = rollup_people.c
     spans = conn.execute(
-        select(act.person_id, func.min(act.day), func.max(act.day))
-        .where(act.persona_slug.in_(slugs), wrote)
-        .group_by(act.person_id)
+        select(span.person_id, func.min(span.first_day), func.max(span.last_day))
+        .where(span.persona_slug.in_(slugs))
+        .group_by(span.person_id)
     ).all()
     daily: list[dict[str, Any]] = [
         {
             "day": d,
             "messages": daily_rows.get((d, "messages"), 0),
             "replies": daily_rows.get((d, "replies"), 0),
-            "active_people": int(people_by_day.get(d, 0)),
+            "active_people": len(people_by_day.get(d, ())),
         }
         for d in _days(start.date(), last)
     ]
     weekly = [
-        {"week": w, "active_people": int(people_by_week.get(w, 0))}
+        {"week": w, "active_people": len(people_by_week.get(w, ()))}
         for w in sorted({_week(x["day"]) for x in daily})
     ]
     replies = sum(x["replies"] for x in daily)
     figures = _turn_figures(metrics)
     totals: dict[str, float] = {
-        "conversations": int(conversations_active or 0),
+        "conversations": conversations_active,
         "new_conversations": int(new_conversations or 0),
         "messages": sum(x["messages"] for x in daily),
         "replies": replies,

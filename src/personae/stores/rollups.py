@@ -12,13 +12,20 @@ from __future__ import annotations
 import bisect
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, func, select
+from sqlalchemy import Connection, Table, case, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from personae.stores.tables import conversations, messages, rollup_activity, rollup_daily, turns
+from personae.stores.tables import (
+    conversations,
+    messages,
+    rollup_activity,
+    rollup_daily,
+    rollup_people,
+    turns,
+)
 
 # Upper bounds in ms: 1 ms, then 10% wider each, up to about an hour; beyond goes last.
 BOUNDS: tuple[float, ...] = tuple(round(1.1**i, 3) for i in range(161))
@@ -31,12 +38,6 @@ def bucket(ms: float) -> int:
 def day_of(at: datetime) -> str:
     aware = at if at.tzinfo else at.replace(tzinfo=UTC)
     return aware.astimezone(UTC).date().isoformat()
-
-
-def week_of(day: str) -> str:
-    """The Monday starting the ISO week of ``day``."""
-    d = date.fromisoformat(day)
-    return (d - timedelta(days=d.weekday())).isoformat()
 
 
 def turn_metrics(
@@ -68,6 +69,8 @@ def count_message(
     user = role == "user"
     add_daily(conn, {(persona, day, "replies" if role == "assistant" else "messages"): 1})
     add_activity(conn, {(conversation_id, day, persona, person_id): (int(user), int(not user))})
+    if user:
+        add_people(conn, {(persona, person_id): (day, day)})
 
 
 def count_turn(conn: Connection, persona: str, at: datetime, figures: Mapping[str, Any]) -> None:
@@ -95,11 +98,32 @@ def add_activity(
     conn: Connection, counts: Mapping[tuple[str, str, str, str], tuple[int, int]]
 ) -> None:
     rows = [
-        {"conversation_id": c, "day": d, "week": week_of(d), "persona_slug": p,
+        {"conversation_id": c, "day": d, "persona_slug": p,
          "person_id": who, "messages": m, "replies": r}
         for (c, d, p, who), (m, r) in sorted(counts.items())
     ]  # fmt: skip
     _upsert(conn, rollup_activity, ("conversation_id", "day"), ("messages", "replies"), rows)
+
+
+def add_people(conn: Connection, spans: Mapping[tuple[str, str], tuple[str, str]]) -> None:
+    """Widen each (persona, person)'s span of writing days to take in the given one."""
+    if not spans:
+        return
+    rows = [
+        {"persona_slug": p, "person_id": who, "first_day": first, "last_day": last}
+        for (p, who), (first, last) in sorted(spans.items())
+    ]
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    ins = dialect.insert(rollup_people)
+    old, new = rollup_people.c, ins.excluded
+    stmt = ins.on_conflict_do_update(
+        index_elements=["persona_slug", "person_id"],
+        set_={
+            "first_day": case((new.first_day < old.first_day, new.first_day), else_=old.first_day),
+            "last_day": case((new.last_day > old.last_day, new.last_day), else_=old.last_day),
+        },
+    )
+    conn.execute(stmt, rows)
 
 
 def _upsert(
@@ -124,6 +148,7 @@ def rebuild(conn: Connection) -> None:
     (the r0014 backfill; a bench seeding rows directly)."""
     conn.execute(delete(rollup_daily))
     conn.execute(delete(rollup_activity))
+    conn.execute(delete(rollup_people))
     daily: Counter[tuple[str, str, str]] = Counter()
     activity: dict[tuple[str, str, str, str], tuple[int, int]] = {}
     day = _day_sql(conn, messages.c.created_at)
@@ -155,6 +180,14 @@ def rebuild(conn: Connection) -> None:
     keys = sorted(activity)
     for i in range(0, len(keys), 1000):
         add_activity(conn, {k: activity[k] for k in keys[i : i + 1000]})
+    spans: dict[tuple[str, str], tuple[str, str]] = {}
+    for (_cid, d, persona, person), (user, _other) in activity.items():
+        if user:
+            first, last = spans.get((persona, person), (d, d))
+            spans[(persona, person)] = (min(first, d), max(last, d))
+    keys2 = sorted(spans)
+    for i in range(0, len(keys2), 1000):
+        add_people(conn, {k: spans[k] for k in keys2[i : i + 1000]})
 
 
 def _day_sql(conn: Connection, column: Any) -> Any:

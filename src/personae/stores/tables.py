@@ -199,18 +199,36 @@ rollup_daily = Table(
 )
 
 # Who was active when: one row per conversation and day (user messages, other messages),
-# deleted with the person (people.ABOUT_PERSON). `week` is the day's ISO Monday.
+# deleted with the person (people.ABOUT_PERSON).
 rollup_activity = Table(
     "rollup_activity",
     metadata,
     Column("conversation_id", String(HEX_ID), ForeignKey("conversations.id"), primary_key=True),
     Column("day", String(10), primary_key=True),
-    Column("week", String(10), nullable=False),
     Column("persona_slug", String(64), nullable=False),
     Column("person_id", String(HEX_ID), nullable=False),
     Column("messages", Integer, nullable=False),
     Column("replies", Integer, nullable=False),
-    Index("ix_rollup_activity_persona_day", "persona_slug", "day", "person_id"),
+    # Covering: a period's activity is read from the index alone.
+    Index(
+        "ix_rollup_activity_persona_day",
+        "persona_slug",
+        "day",
+        "messages",
+        "person_id",
+        "conversation_id",
+    ),
+)
+
+# Each person's first and last day of writing to a persona: retention without a scan.
+# Deleted with the person.
+rollup_people = Table(
+    "rollup_people",
+    metadata,
+    Column("persona_slug", String(64), primary_key=True),
+    Column("person_id", String(HEX_ID), ForeignKey("people.id"), primary_key=True),
+    Column("first_day", String(10), nullable=False),
+    Column("last_day", String(10), nullable=False),
 )
 
 # Connections added through the API or CLI (the channels file is never copied here). `fields`
