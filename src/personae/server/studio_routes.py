@@ -240,6 +240,8 @@ async def analytics_page(request: Request, runtime: RuntimeDep) -> Response:
     if persona is not None and persona not in mine:
         raise PersonaNotFound(persona)
     last = _date(query.get("to")) or datetime.now(UTC).date()
+    if last >= date.max or (last - date.min).days < MAX_DAYS:
+        last = datetime.now(UTC).date()  # a day at the calendar's edge: the default period
     first = _date(query.get("from")) or last - timedelta(days=DEFAULT_DAYS - 1)
     if first > last or (last - first).days >= MAX_DAYS:
         first = last - timedelta(days=DEFAULT_DAYS - 1)
