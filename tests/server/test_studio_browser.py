@@ -6,8 +6,10 @@ conversations; on a desktop and a phone-sized screen. Screenshots: tests/artifac
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -15,12 +17,15 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from personae.settings import Settings
+from personae.stores.sql import SqlStore
+from personae.stores.tokens import new_token
 
 from .live import ADMIN_TOKEN, LiveServer, start_server, write_personas
 from .test_api import sse_events
 from .test_browser import ARGS, ARTIFACTS, CHROMIUM
 
 pytestmark = pytest.mark.browser
+_ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 CARD = Path(__file__).resolve().parents[3] / "shared" / "data" / "cards" / "default_Seraphina.png"
 if not CARD.exists():  # a worktree beside /work/main
     CARD = Path("/work/shared/data/cards/default_Seraphina.png")
@@ -159,6 +164,35 @@ def test_import_the_shared_card(browser: Browser, server: LiveServer) -> None:
     expect(page.get_by_role("heading", level=1)).to_contain_text("Seraphina")
     expect(page.locator("#lore-entries fieldset").first).to_be_visible()
     _shot(page, "imported")
+    page.close()
+
+
+def test_a_creator_imports_a_card_into_their_own_persona(
+    browser: Browser, server: LiveServer
+) -> None:
+    slug = "ui-own-card"
+    with httpx.Client(base_url=server.url, headers=_ADMIN, timeout=30) as api:
+        api.put(f"/api/personas/{slug}/draft", json={"id": slug, "name": "Plain", "greeting": "Hi"})
+    token = new_token()
+
+    async def make() -> None:
+        store = await SqlStore.open(server.settings.resolved_database_url)
+        try:
+            await store.create_token("ui", "creator", [slug], token)
+        finally:
+            await store.aclose()
+
+    # Playwright's sync API holds this thread's event loop: the store runs on another.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, make()).result()
+    page = browser.new_page()
+    _sign_in(page, server, token)
+    page.goto(f"{server.url}/studio/personas/{slug}")
+    page.get_by_label("A Character Card").set_input_files(str(CARD))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Seraphina", timeout=15_000)
+    with httpx.Client(base_url=server.url, headers=_ADMIN, timeout=30) as api:
+        draft = api.get(f"/api/personas/{slug}/draft").json()
+        assert (draft["revision"], draft["persona"]["name"]) == (2, "Seraphina")
     page.close()
 
 

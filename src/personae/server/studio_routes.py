@@ -183,7 +183,9 @@ async def edit_persona(request: Request, slug: str, runtime: RuntimeDep) -> Resp
             "unified": unified_diff(old, new, f"revision {diff_from}", f"revision {diff_to}"),
         }
     connections = [
-        f"{c.kind}: {c.key}" for c in await runtime.store.list_connections() if c.persona == slug
+        {"kind": c.kind, "key": c.key}
+        for c in await runtime.store.list_connections()
+        if c.persona == slug
     ]
     return _editor(record, history, diff, diff_from, diff_to, connections)
 
@@ -198,7 +200,7 @@ def _editor(
     diff: dict[str, Any] | None,
     diff_from: int | None,
     diff_to: int | None,
-    connections: list[str],
+    connections: list[dict[str, str]],
 ) -> Response:
     persona: Persona | None = record.persona if record else None
     base = persona.model_dump(mode="json") if persona else {}
