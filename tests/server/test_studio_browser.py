@@ -26,6 +26,7 @@ from .test_browser import ARGS, ARTIFACTS, CHROMIUM
 
 pytestmark = pytest.mark.browser
 _ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+OFFLINE = "http://127.0.0.1:9"
 CARD = Path(__file__).resolve().parents[3] / "shared" / "data" / "cards" / "default_Seraphina.png"
 if not CARD.exists():  # a worktree beside /work/main
     CARD = Path("/work/shared/data/cards/default_Seraphina.png")
@@ -37,6 +38,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     settings = Settings(
         home=home, engine="scripted", admin_token=ADMIN_TOKEN, load_samples=False,
         personas_dir=write_personas(home / "personas"),
+        telegram_api_base=OFFLINE,  # a bound bot's check meets a refused connection
     )  # fmt: skip
     live = start_server(settings)
     yield live
@@ -193,6 +195,23 @@ def test_a_creator_imports_a_card_into_their_own_persona(
     with httpx.Client(base_url=server.url, headers=_ADMIN, timeout=30) as api:
         draft = api.get(f"/api/personas/{slug}/draft").json()
         assert (draft["revision"], draft["persona"]["name"]) == (2, "Seraphina")
+    page.close()
+
+
+def test_a_bound_channel_is_tested_from_the_editor(browser: Browser, server: LiveServer) -> None:
+    bot = {"kind": "telegram", "persona": "echo-friend", "name": "ui-bot",
+           "bot_token": "123:ui-token", "mode": "polling"}  # fmt: skip
+    with httpx.Client(base_url=server.url, headers=_ADMIN, timeout=30) as api:
+        added = api.post("/api/channels", json=bot)
+        assert added.status_code == 201, added.text
+    page = browser.new_page()
+    _sign_in(page, server)
+    page.goto(f"{server.url}/studio/personas/echo-friend#connections")
+    row = page.locator("#connections li", has_text="telegram: ui-bot")
+    row.get_by_role("button", name="Test connection").click()
+    # The platform is unreachable here: the check's own outcome and error come back shown.
+    expect(row.get_by_role("status")).to_contain_text("Failed (", timeout=20_000)
+    assert "ui-token" not in row.inner_text()
     page.close()
 
 
