@@ -60,7 +60,7 @@ async def get_analytics(
         await runtime.store.get_persona(persona, latest=True)
         slugs: list[str] = [persona]
     elif staff.is_admin:
-        slugs = [r.persona.id for r in await runtime.store.list_personas(True, latest=True)]
+        slugs = await runtime.store.persona_slugs()
     else:
         slugs = sorted(staff.personas)
     found = await runtime.store.analytics(
