@@ -6,8 +6,9 @@ The store is a real SQLite database, seeded with rows as the product writes them
 personas (one revision each, every 10th with a draft revision on top), 2,000 people in
 conversations with 10 personas over 30 days, 50,000 turns (a message and its reply, with
 latency, time to first token, tokens, status and guard categories) and a few thousand
-ratings. Pages are fetched through a real server on loopback, signed in with the admin
-token's studio cookie, one request at a time.
+ratings, then counted into the analytics rollups as migration r0014 does. Pages are
+fetched through a real server on loopback, signed in with the admin token's studio cookie,
+one request at a time.
 
     .venv/bin/python bench/studio.py --json bench/results/studio.json
 """
@@ -36,6 +37,7 @@ from _common import (
 )
 from personae.runtime import Runtime
 from personae.settings import Settings
+from personae.stores.rollups import rebuild
 from personae.stores.serialize import persona_to_json
 from personae.stores.sql import SqlStore
 from personae.stores.tables import (
@@ -124,6 +126,8 @@ def seed(conn: Connection) -> None:
         conn.execute(insert(messages), message_rows)
         conn.execute(insert(turns), turn_rows)
         conn.execute(insert(ratings), rating_rows)
+        # The rows went in directly, not through the write path: count them as r0014 does.
+        rebuild(conn)
 
 
 async def timed(client: httpx.AsyncClient, path: str, rounds: int) -> dict[str, float]:

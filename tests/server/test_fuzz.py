@@ -130,6 +130,8 @@ GOOD_BODIES: dict[str, list[Any]] = {
     "POST /api/blocklist": [{"kind": "ip", "value": "198.51.100.1", "reason": "fuzz"}],
     "POST /api/cards": [{"spec": "chara_card_v2", "spec_version": "2.0",
                          "data": {"name": "Fuzz Card", "first_mes": "Hi."}}],
+    "POST /api/personas/{slug}/card": [{"spec": "chara_card_v2", "spec_version": "2.0",
+                                        "data": {"name": "Echo", "first_mes": "Hi!"}}],
     "PUT /api/conversations/{conversation_id}/memory/settings": [{"enabled": True}],
     "PUT /api/conversations/{conversation_id}/memory/{memory_id}": [{"text": "They like tea"}],
     "PUT /web/personas/{slug}/memory/settings": [{"share": False}],
@@ -278,6 +280,7 @@ def test_openapi_document_matches_the_server(client: httpx.Client) -> None:
     assert with_422 == {
         "POST /api/personas", "PUT /api/personas/{slug}", "POST /api/channels", "POST /api/cards",
         "PUT /api/personas/{slug}/draft", "POST /api/personas/validate",
+        "POST /api/personas/{slug}/card",
     }  # fmt: skip
     chat = operations["POST /v1/chat/completions"]["responses"]
     assert {"200", "400", "401", "404", "413", "503"} <= set(chat)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from cards.cardfiles import REAL_CARD
 from personae.settings import Settings
 from personae.stores.sql import SqlStore
 from personae.stores.tokens import new_token
@@ -245,3 +246,45 @@ def test_the_studio_cookie_counts_only_with_the_studio_header(server: LiveServer
         assert answer.status_code == 401 and "Ekko" not in answer.text
         long = stranger.post("/studio/sign-in", content=b"token=" + b"a" * 10_000)
         assert long.status_code == 400
+
+
+def test_a_creator_imports_a_card_into_their_own_persona_only(server: LiveServer) -> None:
+    card = REAL_CARD.read_bytes()
+    with _client(server) as api:
+        for slug in ("studio-card-own", "studio-card-other"):
+            api.put(f"/api/personas/{slug}/draft", json={**DRAFT, "id": slug})
+    token = _creator(server, "studio-card-own")
+    with _client(server, token) as mine, _client(server) as api:
+        made = mine.post("/api/personas/studio-card-own/card", content=card)
+        assert made.status_code == 201, made.text
+        assert made.json()["persona"]["id"] == "studio-card-own"
+        assert made.json()["persona"]["name"] == "Seraphina"
+        assert made.json()["card"]["lorebook_entries"] > 0
+        assert api.get("/api/personas/studio-card-own/draft").json()["revision"] == 2
+        # Another creator's persona: as if it did not exist, and untouched.
+        other = mine.post("/api/personas/studio-card-other/card", content=card)
+        assert other.status_code == 404 and "Mia" not in other.text
+        after = api.get("/api/personas/studio-card-other/draft").json()
+        assert (after["revision"], after["persona"]["name"]) == (1, "Mia")
+        # The admin import stays admin-only; bad bytes are a clear 400 and nothing is saved.
+        assert mine.post("/api/cards", content=card).status_code == 403
+        for hostile in (b"", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, b'{"spec": 1}'):
+            bad = mine.post("/api/personas/studio-card-own/card", content=hostile)
+            assert bad.status_code == 400, bad.text
+            assert bad.json()["error"]["message"]
+        assert api.get("/api/personas/studio-card-own/draft").json()["revision"] == 2
+    with _client(server, None) as anonymous:
+        answer = anonymous.post("/api/personas/studio-card-own/card", content=card)
+        assert answer.status_code == 401
+
+
+def test_analytics_days_at_the_calendars_edge_are_a_clear_400(server: LiveServer) -> None:
+    with _client(server) as api:
+        for query in ({"to": "0001-01-01"}, {"to": "9999-12-31"}):
+            answer = api.get("/api/analytics", params=query)
+            assert answer.status_code == 400, answer.text
+            assert "out of range" in answer.json()["error"]["message"]
+        cookies = {"personae_studio": ADMIN_TOKEN}
+        with httpx.Client(base_url=server.url, cookies=cookies, timeout=30) as studio:
+            page = studio.get("/studio/analytics", params={"to": "0001-01-01"})
+            assert page.status_code == 200

@@ -6,8 +6,10 @@ conversations; on a desktop and a phone-sized screen. Screenshots: tests/artifac
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -15,12 +17,16 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from personae.settings import Settings
+from personae.stores.sql import SqlStore
+from personae.stores.tokens import new_token
 
 from .live import ADMIN_TOKEN, LiveServer, start_server, write_personas
 from .test_api import sse_events
 from .test_browser import ARGS, ARTIFACTS, CHROMIUM
 
 pytestmark = pytest.mark.browser
+_ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+OFFLINE = "http://127.0.0.1:9"
 CARD = Path(__file__).resolve().parents[3] / "shared" / "data" / "cards" / "default_Seraphina.png"
 if not CARD.exists():  # a worktree beside /work/main
     CARD = Path("/work/shared/data/cards/default_Seraphina.png")
@@ -32,6 +38,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     settings = Settings(
         home=home, engine="scripted", admin_token=ADMIN_TOKEN, load_samples=False,
         personas_dir=write_personas(home / "personas"),
+        telegram_api_base=OFFLINE,  # a bound bot's check meets a refused connection
     )  # fmt: skip
     live = start_server(settings)
     yield live
@@ -159,6 +166,52 @@ def test_import_the_shared_card(browser: Browser, server: LiveServer) -> None:
     expect(page.get_by_role("heading", level=1)).to_contain_text("Seraphina")
     expect(page.locator("#lore-entries fieldset").first).to_be_visible()
     _shot(page, "imported")
+    page.close()
+
+
+def test_a_creator_imports_a_card_into_their_own_persona(
+    browser: Browser, server: LiveServer
+) -> None:
+    slug = "ui-own-card"
+    with httpx.Client(base_url=server.url, headers=_ADMIN, timeout=30) as api:
+        api.put(f"/api/personas/{slug}/draft", json={"id": slug, "name": "Plain", "greeting": "Hi"})
+    token = new_token()
+
+    async def make() -> None:
+        store = await SqlStore.open(server.settings.resolved_database_url)
+        try:
+            await store.create_token("ui", "creator", [slug], token)
+        finally:
+            await store.aclose()
+
+    # Playwright's sync API holds this thread's event loop: the store runs on another.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, make()).result()
+    page = browser.new_page()
+    _sign_in(page, server, token)
+    page.goto(f"{server.url}/studio/personas/{slug}")
+    page.get_by_label("A Character Card").set_input_files(str(CARD))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Seraphina", timeout=15_000)
+    with httpx.Client(base_url=server.url, headers=_ADMIN, timeout=30) as api:
+        draft = api.get(f"/api/personas/{slug}/draft").json()
+        assert (draft["revision"], draft["persona"]["name"]) == (2, "Seraphina")
+    page.close()
+
+
+def test_a_bound_channel_is_tested_from_the_editor(browser: Browser, server: LiveServer) -> None:
+    bot = {"kind": "telegram", "persona": "echo-friend", "name": "ui-bot",
+           "bot_token": "123:ui-token", "mode": "polling"}  # fmt: skip
+    with httpx.Client(base_url=server.url, headers=_ADMIN, timeout=30) as api:
+        added = api.post("/api/channels", json=bot)
+        assert added.status_code == 201, added.text
+    page = browser.new_page()
+    _sign_in(page, server)
+    page.goto(f"{server.url}/studio/personas/echo-friend#connections")
+    row = page.locator("#connections li", has_text="telegram: ui-bot")
+    row.get_by_role("button", name="Test connection").click()
+    # The platform is unreachable here: the check's own outcome and error come back shown.
+    expect(row.get_by_role("status")).to_contain_text("Failed (", timeout=20_000)
+    assert "ui-token" not in row.inner_text()
     page.close()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -222,5 +223,33 @@ async def test_0004_adds_work_and_outbox_and_an_old_unanswered_message_gets_its_
         await runner.write(_downgrade_to, "0003")
         names = await runner.read(_table_names)
         assert "work" not in names and "outbox" not in names and "messages" in names
+    finally:
+        await runner.aclose()
+
+
+async def test_0014_counts_the_stored_messages_into_the_rollups(empty_url: str) -> None:
+    runner = open_runner(empty_url)
+    try:
+        await runner.write(_upgrade_to, "0001")
+        await runner.write(_first_schema_rows)
+        await runner.write(_upgrade_keys_off, "0013")
+    finally:
+        await runner.aclose()
+
+    store = await SqlStore.open(empty_url)  # 0014 backfills
+    try:
+        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        found = await store.analytics(["old"], today, today + timedelta(days=1))
+        assert (found.totals["messages"], found.totals["replies"]) == (1, 1)
+        assert (found.totals["people"], found.totals["conversations"]) == (1, 1)
+        assert found.statuses["ok"] == 1 and found.retention[0]["people"] == 1
+    finally:
+        await store.aclose()
+
+    runner = open_runner(empty_url)
+    try:
+        await runner.write(_downgrade_to, "0013")
+        names = await runner.read(_table_names)
+        assert not {"rollup_daily", "rollup_activity", "rollup_people"} & names
     finally:
         await runner.aclose()

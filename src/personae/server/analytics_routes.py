@@ -43,6 +43,10 @@ async def get_analytics(
     per person, latency and time to first token (p50/p95), tokens, failures, safety incidents
     by category, ratings. A creator sees their own personas only."""
     last = end or datetime.now(UTC).date()
+    if last >= date.max or (start is None and (last - date.min).days < DEFAULT_DAYS - 1):
+        raise FieldError(
+            "to", f"to {last} is out of range; give a day from 0001-01-30 to 9999-12-30"
+        )
     first = start or last - timedelta(days=DEFAULT_DAYS - 1)
     if first > last:
         raise FieldError("from", f"from {first} is after to {last}; swap them")
@@ -56,7 +60,7 @@ async def get_analytics(
         await runtime.store.get_persona(persona, latest=True)
         slugs: list[str] = [persona]
     elif staff.is_admin:
-        slugs = [r.persona.id for r in await runtime.store.list_personas(True, latest=True)]
+        slugs = await runtime.store.persona_slugs()
     else:
         slugs = sorted(staff.personas)
     found = await runtime.store.analytics(

@@ -1,5 +1,6 @@
 """Character Cards over the admin API: POST /api/cards imports a card file (the raw bytes of a
-JSON, PNG or CHARX card), GET /api/personas/{slug}/card exports one. Admin token only."""
+JSON, PNG or CHARX card), GET /api/personas/{slug}/card exports one. Admin token only; a
+creator imports into their own personas through the studio API (studio_api.py)."""
 
 from __future__ import annotations
 
@@ -7,20 +8,20 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from personae.core.cards import read_card
+from personae.core.cards import ImportedCard, read_card
 from personae.core.charx import MAX_ARCHIVE_BYTES
 from personae.errors import CardInvalid
 from personae.server.deps import RuntimeDep, require_admin, require_api_key
 from personae.server.errors import FieldError
 from personae.server.wire import persona_record_json
-from personae.types import SLUG_PATTERN
+from personae.types import SLUG_PATTERN, PersonaRecord
 
 router = APIRouter(
     prefix="/api",
     tags=["cards"],
     dependencies=[Depends(require_api_key), Depends(require_admin)],
 )
-_CARD_BODY = {
+CARD_BODY = {
     "requestBody": {
         "required": True,
         "description": "A card file as it is: JSON, PNG (tEXt chara/ccv3) or CHARX (zip)",
@@ -47,7 +48,7 @@ _CARD_FILE = {
 _TYPES = {"json": "application/json", "png": "image/png", "charx": "application/zip"}
 
 
-@router.post("/cards", status_code=201, openapi_extra=_CARD_BODY)
+@router.post("/cards", status_code=201, openapi_extra=CARD_BODY)
 async def import_card(
     request: Request,
     runtime: RuntimeDep,
@@ -55,11 +56,7 @@ async def import_card(
     replace: bool = Query(False, description="Replace a persona that has this id"),
 ) -> Any:
     """Import a Character Card (V1, V2 or V3) as a persona with its lorebook and greetings."""
-    data = await request.body()
-    if not data:
-        raise CardInvalid("the request body is empty; send the card file's bytes")
-    if len(data) > MAX_ARCHIVE_BYTES:
-        raise CardInvalid(f"the card file is {len(data)} bytes; at most {MAX_ARCHIVE_BYTES}")
+    data = await card_bytes(request)
     if slug is not None and not replace and await runtime.store.has_persona(slug):
         raise FieldError("id", f"persona {slug!r} already exists; add replace=true to replace it")
     if slug is None and not replace:
@@ -69,6 +66,20 @@ async def import_card(
                 "id", f"persona {found!r} already exists; add replace=true, or give another id"
             )
     record, card = await runtime.import_card(data, slug)
+    return imported_json(record, card)
+
+
+async def card_bytes(request: Request) -> bytes:
+    """The request body as a card file, refused when empty or over the archive limit."""
+    data = await request.body()
+    if not data:
+        raise CardInvalid("the request body is empty; send the card file's bytes")
+    if len(data) > MAX_ARCHIVE_BYTES:
+        raise CardInvalid(f"the card file is {len(data)} bytes; at most {MAX_ARCHIVE_BYTES}")
+    return data
+
+
+def imported_json(record: PersonaRecord, card: ImportedCard) -> dict[str, Any]:
     body = persona_record_json(record)
     lore = record.persona.lorebook
     body["card"] = {

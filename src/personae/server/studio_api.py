@@ -1,4 +1,5 @@
-"""/api for creators: drafts, revisions (diff, rollback, publish), validation, test chats.
+"""/api for creators: drafts, revisions (diff, rollback, publish), validation, test chats,
+Character Card imports into their own personas.
 
 Every save is a revision. A draft save carries the revision it was made on (If-Match); a
 newer one answers 409 naming it, and nothing is written. Publishing picks the revision the
@@ -17,6 +18,7 @@ from personae.core.revisions import field_changes, persona_yaml, unified_diff
 from personae.errors import PersonaNotFound, RevisionConflict
 from personae.server.api_routes import _PERSONA_BODY, _persona_from_body
 from personae.server.auth import Principal
+from personae.server.card_routes import CARD_BODY, card_bytes, imported_json
 from personae.server.deps import RuntimeDep, StaffDep, require_api_key
 from personae.server.errors import FieldError
 from personae.server.sse import collect
@@ -183,6 +185,17 @@ class TestChat(BaseModel):
     revision: int | None = Field(
         None, ge=1, le=1_000_000_000, description="Default: the newest revision (the draft)"
     )
+
+
+@router.post("/personas/{slug}/card", status_code=201, openapi_extra=CARD_BODY)
+async def import_own_card(slug: str, request: Request, runtime: RuntimeDep, staff: StaffDep) -> Any:
+    """Import a Character Card into one of your own personas (a new revision of it, the card
+    kept for export). The card's own name for the persona is ignored: ``slug`` is where it
+    goes."""
+    own(staff, slug)
+    data = await card_bytes(request)
+    record, card = await runtime.import_card(data, slug)
+    return imported_json(record, card)
 
 
 @router.post("/personas/{slug}/test")

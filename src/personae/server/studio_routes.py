@@ -128,28 +128,23 @@ async def persona_list(
     who = await _who(request)
     if who is None:
         return _sign_in()
-    records = [
-        r
-        for r in await runtime.store.list_personas(True, latest=True)
-        if who.may_touch(r.persona.id)
-    ]
-    activity = await runtime.store.persona_activity()
+    records = [r for r in await runtime.store.persona_rows() if who.may_touch(r.slug)]
+    kinds = await runtime.store.persona_channels()
     needle = q.strip().lower()[:200]
     matching = [
         r
         for r in records
-        if (not needle or needle in f"{r.persona.id} {r.persona.name} {r.persona.tagline}".lower())
+        if (not needle or needle in f"{r.slug} {r.name} {r.tagline}".lower())
         and (not status or r.status == status)
     ]
     pages = max(1, -(-len(matching) // PAGE_SIZE))
     page = min(max(1, page), pages)
     rows = []
     for r in matching[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]:
-        p = r.persona
-        last, channels = activity.get(p.id, (None, ()))
+        last = r.last
         rows.append({
-            "slug": p.id, "name": p.name, "tagline": p.tagline, "status": r.status,
-            "status_text": STATUS_TEXT[r.status], "channels": ", ".join(channels),
+            "slug": r.slug, "name": r.name, "tagline": r.tagline, "status": r.status,
+            "status_text": STATUS_TEXT[r.status], "channels": ", ".join(kinds.get(r.slug, ())),
             "last": last.isoformat() if last else None,
             "last_text": last.strftime("%Y-%m-%d %H:%M UTC") if last else None,
         })  # fmt: skip
@@ -188,7 +183,9 @@ async def edit_persona(request: Request, slug: str, runtime: RuntimeDep) -> Resp
             "unified": unified_diff(old, new, f"revision {diff_from}", f"revision {diff_to}"),
         }
     connections = [
-        f"{c.kind}: {c.key}" for c in await runtime.store.list_connections() if c.persona == slug
+        {"kind": c.kind, "key": c.key}
+        for c in await runtime.store.list_connections()
+        if c.persona == slug
     ]
     return _editor(record, history, diff, diff_from, diff_to, connections)
 
@@ -203,7 +200,7 @@ def _editor(
     diff: dict[str, Any] | None,
     diff_from: int | None,
     diff_to: int | None,
-    connections: list[str],
+    connections: list[dict[str, str]],
 ) -> Response:
     persona: Persona | None = record.persona if record else None
     base = persona.model_dump(mode="json") if persona else {}
@@ -240,12 +237,13 @@ async def analytics_page(request: Request, runtime: RuntimeDep) -> Response:
     if who is None:
         return _sign_in()
     query = request.query_params
-    records = await runtime.store.list_personas(True, latest=True)
-    mine = [r.persona.id for r in records if who.may_touch(r.persona.id)]
+    mine = [s for s in await runtime.store.persona_slugs() if who.may_touch(s)]
     persona = query.get("persona") or None
     if persona is not None and persona not in mine:
         raise PersonaNotFound(persona)
     last = _date(query.get("to")) or datetime.now(UTC).date()
+    if last >= date.max or (last - date.min).days < MAX_DAYS:
+        last = datetime.now(UTC).date()  # a day at the calendar's edge: the default period
     first = _date(query.get("from")) or last - timedelta(days=DEFAULT_DAYS - 1)
     if first > last or (last - first).days >= MAX_DAYS:
         first = last - timedelta(days=DEFAULT_DAYS - 1)

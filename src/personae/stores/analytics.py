@@ -1,22 +1,29 @@
 """Analytics: aggregates of a period, over one persona or several. Counts only, never text.
 
-Every figure is computed the same way on SQLite and PostgreSQL: SQL counts and groups; the
-days come out as 'YYYY-MM-DD' text (UTC) on both; percentiles are taken here, in Python,
-from the same values (nearest rank), so both backends give identical answers.
+Read from the rollups (stores.rollups), never from messages: every figure is computed the
+same way on SQLite and PostgreSQL, days are 'YYYY-MM-DD' text (UTC) on both, and
+percentiles are taken here from the same bucket counts, so both backends agree.
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, distinct, func, select
+from sqlalchemy import Connection, func, select
 
-from personae.stores.tables import conversations, messages, ratings, turns
+from personae.stores.rollups import BOUNDS
+from personae.stores.tables import (
+    conversations,
+    ratings,
+    rollup_activity,
+    rollup_daily,
+    rollup_people,
+)
 
 STATUSES = ("ok", "refused", "crisis", "blocked", "rewritten", "failed")
 INCIDENTS = ("refused", "crisis", "blocked", "rewritten")
@@ -37,92 +44,67 @@ class Analytics:
     ratings: dict[str, int] = field(default_factory=dict)
 
 
-def _day(conn: Connection, column: Any) -> ColumnElement[str]:
-    """A UTC timestamp's day as 'YYYY-MM-DD' text, on either backend."""
-    if conn.dialect.name == "postgresql":
-        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
-    return func.substr(column, 1, 10)
-
-
 def analytics(
     conn: Connection, personas: Sequence[str], start: datetime, end: datetime
 ) -> Analytics:
     slugs = tuple(sorted(set(personas)))
-    mine = conversations.c.persona_slug.in_(slugs)
-    in_period = (messages.c.created_at >= start) & (messages.c.created_at < end)
-    joined = messages.join(conversations, conversations.c.id == messages.c.conversation_id)
-    day = _day(conn, messages.c.created_at)
-
-    by_day: dict[str, dict[str, Any]] = defaultdict(lambda: {"messages": 0, "replies": 0})
-    for d, role, count in conn.execute(
-        select(day, messages.c.role, func.count())
-        .select_from(joined)
-        .where(mine, in_period)
-        .group_by(day, messages.c.role)
+    first_day = start.date().isoformat()
+    last = (end - timedelta(microseconds=1)).date()
+    last_day = last.isoformat()
+    daily_rows, metrics = _daily_counts(conn, slugs, first_day, last_day)
+    # One pass over the period's activity, read from its covering index.
+    act = rollup_activity.c
+    people_by_day: dict[str, set[str]] = defaultdict(set)
+    talked: set[str] = set()
+    for d, wrote, person, conversation in conn.execute(
+        select(act.day, act.messages, act.person_id, act.conversation_id).where(
+            act.persona_slug.in_(slugs), act.day >= first_day, act.day <= last_day
+        )
     ):
-        by_day[d]["replies" if role == "assistant" else "messages"] += int(count)
-
-    conversations_active = conn.scalar(
-        select(func.count(distinct(messages.c.conversation_id)))
-        .select_from(joined)
-        .where(mine, in_period)
-    )
+        talked.add(conversation)
+        if wrote:
+            people_by_day[d].add(person)
+    people_by_week: dict[str, set[str]] = defaultdict(set)
+    for d, people in people_by_day.items():
+        people_by_week[_week(d)].update(people)
+    period_people = len(set().union(*people_by_day.values()))
+    conversations_active = len(talked)
     new_conversations = conn.scalar(
         select(func.count()).where(
-            mine, conversations.c.created_at >= start, conversations.c.created_at < end
+            conversations.c.persona_slug.in_(slugs),
+            conversations.c.created_at >= start,
+            conversations.c.created_at < end,
         )
     )
-    # Each person's active days from the period's start on (later days count for retention).
-    active: dict[str, set[str]] = defaultdict(set)
-    for person, d in conn.execute(
-        select(conversations.c.person_id, day)
-        .select_from(joined)
-        .where(mine, messages.c.role == "user", messages.c.created_at >= start)
-        .group_by(conversations.c.person_id, day)
-    ):
-        active[person].add(d)
-    first_seen = {
-        person: _text_day(first)
-        for person, first in conn.execute(
-            select(conversations.c.person_id, func.min(messages.c.created_at))
-            .select_from(joined)
-            .where(mine, messages.c.role == "user")
-            .group_by(conversations.c.person_id)
-        )
-    }
-    first_day, last_day = start.date().isoformat(), (end - timedelta(microseconds=1)).date()
-    people_by_day: dict[str, set[str]] = defaultdict(set)
-    for person, days in active.items():
-        for d in days:
-            if first_day <= d <= last_day.isoformat():
-                people_by_day[d].add(person)
+    # Each person's first and last day of writing, ever: retention needs nothing more.
+    span = rollup_people.c
+    spans = conn.execute(
+        select(span.person_id, func.min(span.first_day), func.max(span.last_day))
+        .where(span.persona_slug.in_(slugs))
+        .group_by(span.person_id)
+    ).all()
     daily: list[dict[str, Any]] = [
         {
             "day": d,
-            "messages": by_day[d]["messages"] if d in by_day else 0,
-            "replies": by_day[d]["replies"] if d in by_day else 0,
+            "messages": daily_rows.get((d, "messages"), 0),
+            "replies": daily_rows.get((d, "replies"), 0),
             "active_people": len(people_by_day.get(d, ())),
         }
-        for d in _days(start.date(), last_day)
+        for d in _days(start.date(), last)
     ]
-    weekly_people: dict[str, set[str]] = defaultdict(set)
-    for d, people in people_by_day.items():
-        weekly_people[_week(d)].update(people)
     weekly = [
-        {"week": w, "active_people": len(weekly_people.get(w, ()))}
+        {"week": w, "active_people": len(people_by_week.get(w, ()))}
         for w in sorted({_week(x["day"]) for x in daily})
     ]
-    period_people = set().union(*people_by_day.values()) if people_by_day else set()
     replies = sum(x["replies"] for x in daily)
-
-    figures = _turn_figures(conn, mine, start, end)
+    figures = _turn_figures(metrics)
     totals: dict[str, float] = {
-        "conversations": int(conversations_active or 0),
+        "conversations": conversations_active,
         "new_conversations": int(new_conversations or 0),
         "messages": sum(x["messages"] for x in daily),
         "replies": replies,
-        "people": len(period_people),
-        "replies_per_person": round(replies / len(period_people), 3) if period_people else 0.0,
+        "people": period_people,
+        "replies_per_person": round(replies / period_people, 3) if period_people else 0.0,
         **figures["totals"],
     }
     up_down: dict[int, int] = dict(
@@ -143,7 +125,7 @@ def analytics(
         totals=totals,
         daily=daily,
         weekly=weekly,
-        retention=_cohorts(first_seen, active, first_day, last_day.isoformat()),
+        retention=_cohorts(spans, first_day, last_day),
         latency=figures["latency"],
         statuses=figures["statuses"],
         categories=figures["categories"],
@@ -151,36 +133,48 @@ def analytics(
     )
 
 
-def _turn_figures(
-    conn: Connection, mine: ColumnElement[bool], start: datetime, end: datetime
-) -> dict[str, Any]:
-    joined = turns.join(conversations, conversations.c.id == turns.c.conversation_id)
-    where = (mine, turns.c.created_at >= start, turns.c.created_at < end)
+def _daily_counts(
+    conn: Connection, slugs: tuple[str, ...], first_day: str, last_day: str
+) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
+    """(day, messages|replies) -> count, and every metric summed over the period."""
+    roll = rollup_daily.c
+    where = (roll.persona_slug.in_(slugs), roll.day >= first_day, roll.day <= last_day)
+    by_day = {
+        (d, m): int(n)
+        for d, m, n in conn.execute(
+            select(roll.day, roll.metric, func.sum(roll.value))
+            .where(*where, roll.metric.in_(("messages", "replies")))
+            .group_by(roll.day, roll.metric)
+        )
+    }
+    metrics = {
+        m: int(n)
+        for m, n in conn.execute(
+            select(roll.metric, func.sum(roll.value)).where(*where).group_by(roll.metric)
+        )
+    }
+    return by_day, metrics
+
+
+def _turn_figures(metrics: dict[str, int]) -> dict[str, Any]:
     statuses = dict.fromkeys(STATUSES, 0)
-    categories: Counter[str] = Counter()
-    tokens = 0
-    for status, codes, count, used in conn.execute(
-        select(turns.c.status, turns.c.categories, func.count(), func.sum(turns.c.tokens))
-        .select_from(joined)
-        .where(*where)
-        .group_by(turns.c.status, turns.c.categories)
-    ):
-        statuses[status] = statuses.get(status, 0) + int(count)
-        tokens += int(used or 0)
-        for code in (codes or "").split(","):
-            if code:
-                categories[code] += int(count)
-    rows = conn.execute(
-        select(turns.c.latency_ms, turns.c.ttft_ms)
-        .select_from(joined)
-        .where(*where, turns.c.status != "failed", turns.c.latency_ms.is_not(None))
-    ).all()
-    latency = sorted(r[0] for r in rows)
-    ttft = sorted(r[1] for r in rows if r[1] is not None)
+    categories: dict[str, int] = {}
+    latency: dict[int, int] = {}
+    ttft: dict[int, int] = {}
+    for metric, n in metrics.items():
+        kind, _, key = metric.partition(":")
+        if kind == "turns":
+            statuses[key] = statuses.get(key, 0) + n
+        elif kind == "category":
+            categories[key] = n
+        elif kind == "latency":
+            latency[int(key)] = n
+        elif kind == "ttft":
+            ttft[int(key)] = n
     return {
         "totals": {
             "turns": sum(statuses.values()),
-            "tokens": tokens,
+            "tokens": metrics.get("tokens", 0),
             "failures": statuses.get("failed", 0),
             "safety_incidents": sum(statuses.get(s, 0) for s in INCIDENTS),
         },
@@ -195,31 +189,36 @@ def _turn_figures(
     }
 
 
-def _cohorts(
-    first_seen: dict[str, str], active: dict[str, set[str]], first_day: str, last_day: str
-) -> list[dict[str, Any]]:
+def _cohorts(spans: Sequence[Any], first_day: str, last_day: str) -> list[dict[str, Any]]:
     """People by the day they first wrote (in the period), and how many came back 1 or more
-    and 7 or more days later (any time up to now)."""
-    cohorts: dict[str, list[str]] = defaultdict(list)
-    for person, first in first_seen.items():
+    and 7 or more days later (any time up to now): their last day says it."""
+    cohorts: dict[str, list[int]] = defaultdict(list)
+    for _person, first, latest in spans:
         if first_day <= first <= last_day:
-            cohorts[first].append(person)
-    rows = []
-    for first, people in sorted(cohorts.items()):
-        start = date.fromisoformat(first)
-        later = [[(date.fromisoformat(d) - start).days for d in active.get(p, ())] for p in people]
-        day1 = sum(1 for gaps in later if any(g >= 1 for g in gaps))
-        day7 = sum(1 for gaps in later if any(g >= 7 for g in gaps))
-        rows.append({"cohort": first, "people": len(people), "day1": day1, "day7": day7})
-    return rows
+            cohorts[first].append((date.fromisoformat(latest) - date.fromisoformat(first)).days)
+    return [
+        {
+            "cohort": first,
+            "people": len(gaps),
+            "day1": sum(1 for g in gaps if g >= 1),
+            "day7": sum(1 for g in gaps if g >= 7),
+        }
+        for first, gaps in sorted(cohorts.items())
+    ]
 
 
-def _percentile(values: list[float], p: int) -> float | None:
-    """Nearest rank: the smallest value with at least p% of the values at or below it."""
-    if not values:
+def _percentile(buckets: dict[int, int], p: int) -> float | None:
+    """Nearest rank over the buckets: the upper bound of the bucket holding the smallest value
+    with at least p% of the values at or below it."""
+    total = sum(buckets.values())
+    if not total:
         return None
-    rank = max(1, math.ceil(p / 100 * len(values)))
-    return round(float(values[rank - 1]), 3)
+    rank, seen = max(1, math.ceil(p / 100 * total)), 0
+    for index in sorted(buckets):
+        seen += buckets[index]
+        if seen >= rank:
+            return BOUNDS[index]
+    return BOUNDS[-1]
 
 
 def _days(first: date, last: date) -> list[str]:
@@ -231,10 +230,3 @@ def _week(day: str) -> str:
     """The Monday starting the ISO week of ``day``."""
     d = date.fromisoformat(day)
     return (d - timedelta(days=d.weekday())).isoformat()
-
-
-def _text_day(value: Any) -> str:
-    if isinstance(value, datetime):
-        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return aware.astimezone(UTC).date().isoformat()
-    return str(value)[:10]

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Row, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from personae.stores import rollups
 from personae.stores.conversations import require_conversation
 from personae.stores.serialize import stored_message, trace_to_json, turn_record
 from personae.stores.tables import conversations, messages, outbox, turns, utcnow, work
@@ -150,6 +151,9 @@ def _insert_message(
     result = conn.execute(_INSERT, values)
     key = result.inserted_primary_key
     assert key is not None
+    rollups.count_message(
+        conn, conversation.id, conversation.persona_id, conversation.person_id, role, now
+    )
     return int(key[0])
 
 
@@ -183,7 +187,7 @@ def complete_turn(
             )
             turn_id = _insert_turn(
                 conn,
-                conversation.id,
+                conversation,
                 inbound.id,
                 reply_id,
                 persona_revision,
@@ -228,7 +232,7 @@ def fail_turn(
             if persona_revision is not None:
                 turn_id = _insert_turn(
                     conn,
-                    conversation.id,
+                    conversation,
                     inbound.id,
                     None,
                     persona_revision,
@@ -298,7 +302,7 @@ def turn_figures(trace: Trace) -> dict[str, object]:
 
 def _insert_turn(
     conn: Connection,
-    conversation_id: str,
+    conversation: ConversationRef,
     inbound_id: int,
     reply_id: int | None,
     persona_revision: int,
@@ -309,7 +313,7 @@ def _insert_turn(
 ) -> int:
     result = conn.execute(
         insert(turns).values(
-            conversation_id=conversation_id,
+            conversation_id=conversation.id,
             inbound_message_id=inbound_id,
             reply_message_id=reply_id,
             persona_revision=persona_revision,
@@ -321,6 +325,7 @@ def _insert_turn(
     )
     key = result.inserted_primary_key
     assert key is not None
+    rollups.count_turn(conn, conversation.persona_id, now, {"status": status, **figures})
     return int(key[0])
 
 

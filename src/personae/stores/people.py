@@ -50,6 +50,8 @@ from personae.stores.tables import (
     people,
     rate_buckets,
     ratings,
+    rollup_activity,
+    rollup_people,
     turns,
     utcnow,
     work,
@@ -104,6 +106,12 @@ ABOUT_PERSON: dict[str, tuple[Table, Where]] = {
     "work": (work, lambda s: work.c.conversation_id.in_(s.conversation_ids())),
     "turns": (turns, lambda s: turns.c.conversation_id.in_(s.conversation_ids())),
     "messages": (messages, lambda s: messages.c.conversation_id.in_(s.conversation_ids())),
+    # Who was active which day; rollup_daily names no person and stays (anonymous counts).
+    "rollup_activity": (
+        rollup_activity,
+        lambda s: rollup_activity.c.conversation_id.in_(s.conversation_ids()),
+    ),
+    "rollup_people": (rollup_people, lambda s: rollup_people.c.person_id == s.person_id),
     "lore_timers": (lore_timers, lambda s: lore_timers.c.conversation_id.in_(s.conversation_ids())),
     "channel_events": (channel_events, _peer_events),
     "data_requests": (data_requests, lambda s: data_requests.c.person_id == s.person_id),
@@ -128,6 +136,8 @@ NOT_ABOUT_PEOPLE = frozenset(
         # A persona's knowledge base: documents its creator uploaded, about no person.
         "knowledge_documents",
         "knowledge_chunks",
+        # Counts per persona, day and metric: no person, no conversation (stores.rollups).
+        "rollup_daily",
     }
 )
 # Stored JSON text shown as data in an export, not as an escaped string.

@@ -159,6 +159,18 @@ class SqlStore:
         """Per persona: when a conversation last moved, and the channels it has talked on."""
         return await self._run.read(_overview.persona_activity)
 
+    async def persona_rows(self) -> list[_overview.PersonaRow]:
+        """The studio list's lines: slug, name, tagline, status, last activity; no spec parsed."""
+        return await self._run.read(_overview.persona_rows)
+
+    async def persona_channels(self) -> dict[str, tuple[str, ...]]:
+        """Per persona: the channel kinds it is bound to or has talked on."""
+        return await self._run.read(_overview.persona_channels)
+
+    async def persona_slugs(self) -> list[str]:
+        """Every persona not deleted, sorted."""
+        return await self._run.read(_overview.persona_slugs)
+
     # ------------------------------------------------------------ analytics and ratings
 
     async def analytics(

@@ -184,6 +184,53 @@ ratings = Table(
     Index("ix_ratings_persona_created", "persona_slug", "created_at"),
 )
 
+# Rollups for analytics, written in the transaction of each message and turn (stores.rollups)
+# and backfilled by r0014, so a period is read without scanning messages. Days are UTC
+# 'YYYY-MM-DD' text. rollup_daily: counts per persona, day and metric (messages, replies,
+# turns:<status>, tokens, category:<code>, latency:<bucket>, ttft:<bucket>); it names no
+# person, so it outlives a person's deletion as an anonymous count.
+rollup_daily = Table(
+    "rollup_daily",
+    metadata,
+    Column("persona_slug", String(64), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("metric", String(64), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+# Who was active when: one row per conversation and day (user messages, other messages),
+# deleted with the person (people.ABOUT_PERSON).
+rollup_activity = Table(
+    "rollup_activity",
+    metadata,
+    Column("conversation_id", String(HEX_ID), ForeignKey("conversations.id"), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("persona_slug", String(64), nullable=False),
+    Column("person_id", String(HEX_ID), nullable=False),
+    Column("messages", Integer, nullable=False),
+    Column("replies", Integer, nullable=False),
+    # Covering: a period's activity is read from the index alone.
+    Index(
+        "ix_rollup_activity_persona_day",
+        "persona_slug",
+        "day",
+        "messages",
+        "person_id",
+        "conversation_id",
+    ),
+)
+
+# Each person's first and last day of writing to a persona: retention without a scan.
+# Deleted with the person.
+rollup_people = Table(
+    "rollup_people",
+    metadata,
+    Column("persona_slug", String(64), primary_key=True),
+    Column("person_id", String(HEX_ID), ForeignKey("people.id"), primary_key=True),
+    Column("first_day", String(10), nullable=False),
+    Column("last_day", String(10), nullable=False),
+)
+
 # Connections added through the API or CLI (the channels file is never copied here). `fields`
 # is a JSON object of the entry's keys as given: secrets as `env:NAME` or literal values.
 channel_connections = Table(

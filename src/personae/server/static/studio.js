@@ -482,6 +482,48 @@
     } else result.textContent = errorText(answer.data);
   }
 
+  // A card into this persona (a creator's own): a new revision, then the editor shows it.
+  function setupOwnImport() {
+    const input = $("[data-card-import]");
+    if (!input) return;
+    input.addEventListener("change", async () => {
+      const file = input.files[0];
+      if (!file) return;
+      const result = $("#card-import-result");
+      const bytes = await file.arrayBuffer();
+      const answer = await api("POST", input.dataset.cardImport, new Blob([bytes]), {
+        "Content-Type": "application/octet-stream",
+      });
+      if (answer.ok) {
+        const { persona, revision } = answer.data;
+        result.textContent = `Imported ${persona.name} as revision ${revision}.`;
+        window.location.reload();
+      } else if (answer.status === 422) {
+        result.textContent = answer.data.error.problems.map((p) => `${p.location}: ${p.message}`).join(" · ");
+      } else result.textContent = errorText(answer.data);
+    });
+  }
+
+  // The channel's own check: one authenticated call to the platform with the stored secrets.
+  function setupChannelTests() {
+    for (const button of $$("[data-channel-test]")) {
+      button.addEventListener("click", async () => {
+        const out = button.nextElementSibling;
+        out.textContent = "Testing…";
+        const answer = await api("POST", button.dataset.channelTest);
+        if (!answer.ok) {
+          out.textContent = errorText(answer.data);
+          return;
+        }
+        const found = answer.data;
+        const who = Object.values(found.account || {}).join(", ");
+        out.textContent = found.ok
+          ? `Works${who ? ` (${who})` : ""}.`
+          : `Failed (${found.outcome}): ${found.error || "no detail"}`;
+      });
+    }
+  }
+
   function setupImport() {
     const drop = $("[data-import]");
     if (!drop) return;
@@ -542,6 +584,8 @@
     setupRevisions();
     setupExport();
     setupImport();
+    setupOwnImport();
+    setupChannelTests();
     setupCharts();
   });
 })();

@@ -1,0 +1,197 @@
+"""Analytics rollups: counts added in the same transaction as each message and turn.
+
+A period's analytics then reads at most one row per persona, day and metric (rollup_daily)
+and one per conversation and day (rollup_activity) instead of every message. Latency and
+time to first token go into fixed buckets 10% wide, so p50/p95 are a bucket's upper bound
+(within 10% of the exact nearest rank). Upserts run in key order so two transactions take
+the row locks of one persona-day in the same order (PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, case, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from personae.stores.tables import (
+    conversations,
+    messages,
+    rollup_activity,
+    rollup_daily,
+    rollup_people,
+    turns,
+)
+
+# Upper bounds in ms: 1 ms, then 10% wider each, up to about an hour; beyond goes last.
+BOUNDS: tuple[float, ...] = tuple(round(1.1**i, 3) for i in range(161))
+
+
+def bucket(ms: float) -> int:
+    return min(bisect.bisect_left(BOUNDS, ms), len(BOUNDS) - 1)
+
+
+def day_of(at: datetime) -> str:
+    aware = at if at.tzinfo else at.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).date().isoformat()
+
+
+def turn_metrics(
+    status: str,
+    latency_ms: float | None,
+    ttft_ms: float | None,
+    tokens: int | None,
+    categories: str | None,
+) -> Counter[str]:
+    """What one turn adds to its persona's day."""
+    out: Counter[str] = Counter({f"turns:{status}": 1})
+    if tokens:
+        out["tokens"] += int(tokens)
+    for code in (categories or "").split(","):
+        if code:
+            out[f"category:{code}"] += 1
+    # As the raw figures did: timings of turns that answered only.
+    if status != "failed" and latency_ms is not None:
+        out[f"latency:{bucket(latency_ms)}"] += 1
+        if ttft_ms is not None:
+            out[f"ttft:{bucket(ttft_ms)}"] += 1
+    return out
+
+
+def count_message(
+    conn: Connection, conversation_id: str, persona: str, person_id: str, role: str, at: datetime
+) -> None:
+    day = day_of(at)
+    user = role == "user"
+    add_daily(conn, {(persona, day, "replies" if role == "assistant" else "messages"): 1})
+    add_activity(conn, {(conversation_id, day, persona, person_id): (int(user), int(not user))})
+    if user:
+        add_people(conn, {(persona, person_id): (day, day)})
+
+
+def count_turn(conn: Connection, persona: str, at: datetime, figures: Mapping[str, Any]) -> None:
+    metrics = turn_metrics(
+        figures["status"],
+        figures.get("latency_ms"),
+        figures.get("ttft_ms"),
+        figures.get("tokens"),
+        figures.get("categories"),
+    )
+    day = day_of(at)
+    add_daily(conn, {(persona, day, metric): n for metric, n in metrics.items()})
+
+
+def add_daily(conn: Connection, counts: Mapping[tuple[str, str, str], int]) -> None:
+    rows = [
+        {"persona_slug": p, "day": d, "metric": m, "value": n}
+        for (p, d, m), n in sorted(counts.items())
+        if n
+    ]
+    _upsert(conn, rollup_daily, ("persona_slug", "day", "metric"), ("value",), rows)
+
+
+def add_activity(
+    conn: Connection, counts: Mapping[tuple[str, str, str, str], tuple[int, int]]
+) -> None:
+    rows = [
+        {"conversation_id": c, "day": d, "persona_slug": p,
+         "person_id": who, "messages": m, "replies": r}
+        for (c, d, p, who), (m, r) in sorted(counts.items())
+    ]  # fmt: skip
+    _upsert(conn, rollup_activity, ("conversation_id", "day"), ("messages", "replies"), rows)
+
+
+def add_people(conn: Connection, spans: Mapping[tuple[str, str], tuple[str, str]]) -> None:
+    """Widen each (persona, person)'s span of writing days to take in the given one."""
+    if not spans:
+        return
+    rows = [
+        {"persona_slug": p, "person_id": who, "first_day": first, "last_day": last}
+        for (p, who), (first, last) in sorted(spans.items())
+    ]
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    ins = dialect.insert(rollup_people)
+    old, new = rollup_people.c, ins.excluded
+    stmt = ins.on_conflict_do_update(
+        index_elements=["persona_slug", "person_id"],
+        set_={
+            "first_day": case((new.first_day < old.first_day, new.first_day), else_=old.first_day),
+            "last_day": case((new.last_day > old.last_day, new.last_day), else_=old.last_day),
+        },
+    )
+    conn.execute(stmt, rows)
+
+
+def _upsert(
+    conn: Connection,
+    table: Table,
+    keys: Iterable[str],
+    counters: Iterable[str],
+    rows: list[dict[str, Any]],
+) -> None:
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    ins = dialect.insert(table)
+    stmt = ins.on_conflict_do_update(
+        index_elements=list(keys), set_={c: table.c[c] + ins.excluded[c] for c in counters}
+    )
+    conn.execute(stmt, rows)
+
+
+def rebuild(conn: Connection) -> None:
+    """Inside the caller's transaction: the rollups again from the stored messages and turns
+    (the r0014 backfill; a bench seeding rows directly)."""
+    conn.execute(delete(rollup_daily))
+    conn.execute(delete(rollup_activity))
+    conn.execute(delete(rollup_people))
+    daily: Counter[tuple[str, str, str]] = Counter()
+    activity: dict[tuple[str, str, str, str], tuple[int, int]] = {}
+    day = _day_sql(conn, messages.c.created_at)
+    for cid, persona, person, d, role, n in conn.execute(
+        select(
+            conversations.c.id, conversations.c.persona_slug, conversations.c.person_id,
+            day, messages.c.role, func.count(),
+        )
+        .join_from(messages, conversations, conversations.c.id == messages.c.conversation_id)
+        .group_by(conversations.c.id, day, messages.c.role)
+    ):  # fmt: skip
+        daily[(persona, d, "replies" if role == "assistant" else "messages")] += n
+        user, other = activity.get((cid, d, persona, person), (0, 0))
+        activity[(cid, d, persona, person)] = (
+            (user + n, other) if role == "user" else (user, other + n)
+        )
+    turn_day = _day_sql(conn, turns.c.created_at)
+    for persona, d, status, latency, ttft, tokens, codes in conn.execute(
+        select(
+            conversations.c.persona_slug, turn_day, turns.c.status, turns.c.latency_ms,
+            turns.c.ttft_ms, turns.c.tokens, turns.c.categories,
+        ).join_from(turns, conversations, conversations.c.id == turns.c.conversation_id)
+    ):  # fmt: skip
+        for metric, n in turn_metrics(status, latency, ttft, tokens, codes).items():
+            daily[(persona, d, metric)] += n
+    items = sorted(daily.items())
+    for i in range(0, len(items), 1000):
+        add_daily(conn, dict(items[i : i + 1000]))
+    keys = sorted(activity)
+    for i in range(0, len(keys), 1000):
+        add_activity(conn, {k: activity[k] for k in keys[i : i + 1000]})
+    spans: dict[tuple[str, str], tuple[str, str]] = {}
+    for (_cid, d, persona, person), (user, _other) in activity.items():
+        if user:
+            first, last = spans.get((persona, person), (d, d))
+            spans[(persona, person)] = (min(first, d), max(last, d))
+    keys2 = sorted(spans)
+    for i in range(0, len(keys2), 1000):
+        add_people(conn, {k: spans[k] for k in keys2[i : i + 1000]})
+
+
+def _day_sql(conn: Connection, column: Any) -> Any:
+    """A UTC timestamp's day as 'YYYY-MM-DD' text, on either backend."""
+    if conn.dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+    return func.substr(column, 1, 10)
