@@ -39,6 +39,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         home=home, engine="scripted", admin_token=ADMIN_TOKEN, load_samples=False,
         personas_dir=write_personas(home / "personas"),
         telegram_api_base=OFFLINE,  # a bound bot's check meets a refused connection
+        knowledge_max_bytes=100_000,  # so the too-large file stays small
     )  # fmt: skip
     live = start_server(settings)
     yield live
@@ -212,6 +213,41 @@ def test_a_bound_channel_is_tested_from_the_editor(browser: Browser, server: Liv
     # The platform is unreachable here: the check's own outcome and error come back shown.
     expect(row.get_by_role("status")).to_contain_text("Failed (", timeout=20_000)
     assert "ui-token" not in row.inner_text()
+    page.close()
+
+
+def test_a_knowledge_document_is_uploaded_listed_and_deleted(
+    browser: Browser, server: LiveServer, tmp_path: Path
+) -> None:
+    guide = tmp_path / "tea-guide.md"
+    sections = [f"## Tea {n}\n\n" + f"Brew tea number {n} for {n + 2} minutes. " * 40
+                for n in range(3)]  # fmt: skip
+    guide.write_text("# Tea guide\n\n" + "\n\n".join(sections), encoding="utf-8")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    _sign_in(page, server)
+    page.goto(f"{server.url}/studio/personas/echo-friend#knowledge")
+    box = page.locator("#knowledge")
+    expect(box.get_by_text("No document yet.")).to_be_visible()
+    box.get_by_label("Add a document").set_input_files(str(guide))
+    expect(box.get_by_role("status")).to_contain_text("Added tea-guide.md", timeout=30_000)
+    with httpx.Client(base_url=server.url, headers=_ADMIN, timeout=30) as api:
+        docs = api.get("/api/personas/echo-friend/knowledge").json()["documents"]
+    assert [d["name"] for d in docs] == ["tea-guide.md"] and docs[0]["chunks"] > 1
+    row = box.get_by_role("row", name="tea-guide.md")
+    expect(row.locator(".kb-chunks")).to_have_text(str(docs[0]["chunks"]))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    box.screenshot(path=str(ARTIFACTS / "studio-knowledge.png"))  # the section, not the page
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Delete tea-guide.md").click()
+    expect(box.get_by_role("status")).to_contain_text("Deleted tea-guide.md")
+    expect(box.get_by_text("No document yet.")).to_be_visible()
+    with httpx.Client(base_url=server.url, headers=_ADMIN, timeout=30) as api:
+        assert api.get("/api/personas/echo-friend/knowledge").json()["documents"] == []
+    # Too large: refused in the page before a byte is sent, with what to do about it.
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"x" * (server.settings.knowledge_max_bytes + 1))
+    box.get_by_label("Add a document").set_input_files(str(big))
+    expect(box.get_by_role("status")).to_contain_text("PERSONAE_KNOWLEDGE_MAX_BYTES")
     page.close()
 
 
