@@ -524,6 +524,27 @@
     }
   }
 
+  // One real message through the connection: the platform's own answer is shown.
+  function setupTestMessages() {
+    for (const form of $$("[data-test-message]")) {
+      form.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        const out = $("[role=status]", form);
+        const to = form.elements.to.value.trim();
+        out.textContent = "Sending…";
+        const answer = await api("POST", form.dataset.testMessage, { to });
+        if (!answer.ok) {
+          out.textContent = errorText(answer.data);
+          return;
+        }
+        const found = answer.data;
+        out.textContent = found.sent
+          ? `Sent (message id ${found.message_ids.join(", ")}).`
+          : `Not sent (${found.outcome}${found.code ? `, ${found.code}` : ""}): ${found.error || "no detail"}`;
+      });
+    }
+  }
+
   function setupImport() {
     const drop = $("[data-import]");
     if (!drop) return;
@@ -684,6 +705,7 @@
     setupImport();
     setupOwnImport();
     setupChannelTests();
+    setupTestMessages();
     setupKnowledge();
     setupCharts();
   });
