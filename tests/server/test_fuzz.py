@@ -127,6 +127,7 @@ GOOD_BODIES: dict[str, list[Any]] = {
     "POST /api/conversations/{conversation_id}/messages/stream": [{"text": "hello"}],
     "POST /web/personas/{slug}/messages": [{"text": "hello"}],
     "POST /api/channels": [_bot("fuzz-made")],
+    "POST /api/channels/{kind}/{key}/test-message": [{"to": "4242", "text": "fuzz"}],
     "POST /api/blocklist": [{"kind": "ip", "value": "198.51.100.1", "reason": "fuzz"}],
     "POST /api/cards": [{"spec": "chara_card_v2", "spec_version": "2.0",
                          "data": {"name": "Fuzz Card", "first_mes": "Hi."}}],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,6 +17,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from channels.platform import PHONE_ID, WA_TOKEN, PlatformServer
 from personae.settings import Settings
 from personae.stores.sql import SqlStore
 from personae.stores.tokens import new_token
@@ -33,12 +35,32 @@ if not CARD.exists():  # a worktree beside /work/main
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def platform() -> Iterator[PlatformServer]:
+    """The loopback Graph / Bot API server, on a loop of its own (Playwright holds this one)."""
+    state = PlatformServer()
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    opening = asyncio.start_server(state.handle, "127.0.0.1", 0)
+    listening = asyncio.run_coroutine_threadsafe(opening, loop).result(10)
+    state.url = f"http://127.0.0.1:{listening.sockets[0].getsockname()[1]}"
+    yield state
+    loop.call_soon_threadsafe(listening.close)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, platform: PlatformServer
+) -> Iterator[LiveServer]:
     home = tmp_path_factory.mktemp("studio-ui")
     settings = Settings(
         home=home, engine="scripted", admin_token=ADMIN_TOKEN, load_samples=False,
         personas_dir=write_personas(home / "personas"),
         telegram_api_base=OFFLINE,  # a bound bot's check meets a refused connection
+        knowledge_max_bytes=100_000,  # so the too-large file stays small
+        graph_api_base=platform.url,  # WhatsApp test messages reach the loopback platform
     )  # fmt: skip
     live = start_server(settings)
     yield live
@@ -210,8 +232,74 @@ def test_a_bound_channel_is_tested_from_the_editor(browser: Browser, server: Liv
     row = page.locator("#connections li", has_text="telegram: ui-bot")
     row.get_by_role("button", name="Test connection").click()
     # The platform is unreachable here: the check's own outcome and error come back shown.
-    expect(row.get_by_role("status")).to_contain_text("Failed (", timeout=20_000)
+    expect(row.get_by_role("status").first).to_contain_text("Failed (", timeout=20_000)
     assert "ui-token" not in row.inner_text()
+    page.close()
+
+
+def test_a_knowledge_document_is_uploaded_listed_and_deleted(
+    browser: Browser, server: LiveServer, tmp_path: Path
+) -> None:
+    guide = tmp_path / "tea-guide.md"
+    sections = [f"## Tea {n}\n\n" + f"Brew tea number {n} for {n + 2} minutes. " * 40
+                for n in range(3)]  # fmt: skip
+    guide.write_text("# Tea guide\n\n" + "\n\n".join(sections), encoding="utf-8")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    _sign_in(page, server)
+    page.goto(f"{server.url}/studio/personas/echo-friend#knowledge")
+    box = page.locator("#knowledge")
+    expect(box.get_by_text("No document yet.")).to_be_visible()
+    box.get_by_label("Add a document").set_input_files(str(guide))
+    expect(box.get_by_role("status")).to_contain_text("Added tea-guide.md", timeout=30_000)
+    with httpx.Client(base_url=server.url, headers=_ADMIN, timeout=30) as api:
+        docs = api.get("/api/personas/echo-friend/knowledge").json()["documents"]
+    assert [d["name"] for d in docs] == ["tea-guide.md"] and docs[0]["chunks"] > 1
+    row = box.get_by_role("row", name="tea-guide.md")
+    expect(row.locator(".kb-chunks")).to_have_text(str(docs[0]["chunks"]))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    box.screenshot(path=str(ARTIFACTS / "studio-knowledge.png"))  # the section, not the page
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Delete tea-guide.md").click()
+    expect(box.get_by_role("status")).to_contain_text("Deleted tea-guide.md")
+    expect(box.get_by_text("No document yet.")).to_be_visible()
+    with httpx.Client(base_url=server.url, headers=_ADMIN, timeout=30) as api:
+        assert api.get("/api/personas/echo-friend/knowledge").json()["documents"] == []
+    # Too large: refused in the page before a byte is sent, with what to do about it.
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"x" * (server.settings.knowledge_max_bytes + 1))
+    box.get_by_label("Add a document").set_input_files(str(big))
+    expect(box.get_by_role("status")).to_contain_text("PERSONAE_KNOWLEDGE_MAX_BYTES")
+    page.close()
+
+
+def test_a_test_message_is_sent_from_the_editor(
+    browser: Browser, server: LiveServer, platform: PlatformServer
+) -> None:
+    phone = {
+        "kind": "whatsapp", "persona": "echo-friend", "phone_number_id": PHONE_ID,
+        "access_token": WA_TOKEN, "app_secret": "ui-secret-0123", "verify_token": "v1",
+    }  # fmt: skip
+    with httpx.Client(base_url=server.url, headers=_ADMIN, timeout=30) as api:
+        added = api.post("/api/channels", json=phone)
+        assert added.status_code == 201, added.text
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    _sign_in(page, server)
+    page.goto(f"{server.url}/studio/personas/echo-friend#connections")
+    form = page.locator("#connections li", has_text=f"whatsapp: {PHONE_ID}").locator("form")
+    form.get_by_label("Recipient id on whatsapp").fill("15550001111")
+    form.get_by_role("button", name="Send a test message").click()
+    expect(form.get_by_role("status")).to_contain_text("Sent (message id wamid.OUT")
+    sent = platform.sent(f"{PHONE_ID}/messages")
+    assert [(b["to"], b["text"]["body"]) for b in sent] == [
+        ("15550001111", "Test message from personae: this connection can send.")
+    ]
+    form.get_by_label("Recipient id on whatsapp").fill("1555 000")  # a space: refused, unsent
+    form.get_by_role("button", name="Send a test message").click()
+    expect(form.get_by_role("status")).to_contain_text("no spaces")
+    expect(form.get_by_role("status")).not_to_contain_text("Sent")
+    assert len(platform.sent(f"{PHONE_ID}/messages")) == 1
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#connections").screenshot(path=str(ARTIFACTS / "studio-test-message.png"))
     page.close()
 
 

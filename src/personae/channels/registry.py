@@ -28,7 +28,7 @@ from personae.channels.config import (
 from personae.contracts import AccountCheck, ChannelSpec
 from personae.errors import BadRequest, NotFound, Problem
 from personae.settings import Settings
-from personae.types import ConnectionRecord
+from personae.types import ConnectionRecord, SendResult
 
 Source = Literal["file", "stored"]
 _ENV_PREFIX = "env:"
@@ -222,6 +222,14 @@ class Connections:
         if check is None:
             return AccountCheck("permanent", code="unsupported", error=f"{kind} has no check")
         return await check(entry.connection, settings, http)
+
+    async def send_test(
+        self, kind: str, key: str, to: str, text: str, settings: Settings, http: httpx.AsyncClient
+    ) -> SendResult:
+        """Send one real message through the connection's own sender (Channel.send)."""
+        entry = self.entry(kind, key)
+        channel = self.specs[kind].channel(entry.connection, settings, http)
+        return await channel.send(to, text)
 
 
 def _entry(kind: str, connection: Any, source: Source, given: Mapping[Any, Any]) -> ConnectionEntry:

@@ -7,10 +7,12 @@ A connection is validated exactly like an entry of the channels file (422 lists 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx
 from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from personae.channels.registry import ConnectionEntry
 from personae.errors import NotFound
@@ -118,4 +120,61 @@ async def test_channel(kind: str, key: str, runtime: RuntimeDep, staff: StaffDep
     return {
         "kind": kind, "key": key, "ok": result.outcome == "ok", "outcome": result.outcome,
         "account": dict(result.account), "code": result.code, "error": result.error,
+    }  # fmt: skip
+
+
+# A platform's recipient id: a phone number, a page- or account-scoped id, a Telegram chat id
+# or @channel name. Nothing else reaches the platform's URL or body.
+RECIPIENT = r"^[A-Za-z0-9@_.:+-]{1,64}$"
+TEST_TEXT = "Test message from personae: this connection can send."
+# Printable text with line breaks and tabs; other control characters are refused.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class TestMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    to: str = Field(
+        min_length=1, max_length=64, json_schema_extra={"pattern": RECIPIENT},
+        description="The recipient's id on the platform: a WhatsApp phone number in digits, "
+        "a Messenger page-scoped id, an Instagram-scoped id, a Telegram chat id or @channel",
+    )  # fmt: skip
+    text: str = Field(TEST_TEXT, min_length=1, max_length=1000)
+
+    @field_validator("to")
+    @classmethod
+    def _recipient(cls, value: str) -> str:
+        if not re.fullmatch(RECIPIENT, value):
+            raise ValueError(
+                "a recipient id is letters, digits and @ _ . : + - only (no spaces): "
+                "a phone number in digits like 15550001111, or a chat id like 4242"
+            )
+        return value
+
+    @field_validator("text")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        found = _CONTROL.search(value)
+        if found:
+            raise ValueError(
+                f"control character {found.group()!r} at {found.start()}; send printable text"
+            )
+        return value
+
+
+@router.post("/{kind}/{key}/test-message")
+async def send_test_message(
+    kind: str, key: str, body: TestMessage, runtime: RuntimeDep, staff: StaffDep
+) -> Any:
+    """Send one real message through the connection (the channel's own send). 200 either way:
+    ``sent`` with the platform's ``message_ids``, or its ``outcome``, ``code`` and ``error``."""
+    _check_scope(runtime, staff, kind, key)
+    async with httpx.AsyncClient(timeout=CHECK_TIMEOUT_S) as http:
+        result = await runtime.connections.send_test(
+            kind, key, body.to, body.text, runtime.settings, http
+        )
+    return {
+        "kind": kind, "key": key, "to": body.to, "sent": result.outcome == "sent",
+        "outcome": result.outcome, "message_ids": list(result.message_ids),
+        "code": result.code, "error": result.error, "retry_after": result.retry_after,
     }  # fmt: skip

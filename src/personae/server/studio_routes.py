@@ -21,6 +21,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from personae.core.revisions import field_changes, persona_yaml, unified_diff
 from personae.errors import NotFound, PersonaNotFound
+from personae.knowledge.chunk import TYPES as KNOWLEDGE_TYPES
 from personae.server.analytics_routes import DEFAULT_DAYS, MAX_DAYS, analytics_json
 from personae.server.auth import MAX_TOKEN_CHARS, Principal
 from personae.server.deps import STUDIO_COOKIE, RuntimeDep, principal_of
@@ -159,7 +160,7 @@ async def persona_list(
 async def new_persona(request: Request) -> Response:
     if await _who(request) is None:
         return _sign_in()
-    return _editor(None, [], None, None, None, [])
+    return _editor(None, [], None, None, None, [], 0)
 
 
 @router.get("/personas/{slug}")
@@ -187,7 +188,10 @@ async def edit_persona(request: Request, slug: str, runtime: RuntimeDep) -> Resp
         for c in await runtime.store.list_connections()
         if c.persona == slug
     ]
-    return _editor(record, history, diff, diff_from, diff_to, connections)
+    return _editor(
+        record, history, diff, diff_from, diff_to, connections,
+        runtime.settings.knowledge_max_bytes,
+    )  # fmt: skip
 
 
 def _int(value: str | None, default: int) -> int:
@@ -201,6 +205,7 @@ def _editor(
     diff_from: int | None,
     diff_to: int | None,
     connections: list[dict[str, str]],
+    knowledge_max_bytes: int,
 ) -> Response:
     persona: Persona | None = record.persona if record else None
     base = persona.model_dump(mode="json") if persona else {}
@@ -224,7 +229,14 @@ def _editor(
         lore=lore.get("entries", []),
         positions=_positions(), revisions=revisions, diff=diff,
         diff_from=diff_from, diff_to=diff_to, connections=connections,
+        knowledge_max_bytes=knowledge_max_bytes,
+        knowledge_limit_text=_size_text(knowledge_max_bytes),
+        knowledge_accept=",".join(sorted(KNOWLEDGE_TYPES)),
     )  # fmt: skip
+
+
+def _size_text(size: int) -> str:
+    return f"{size / 1_000_000:g} MB" if size >= 1_000_000 else f"{size / 1000:g} kB"
 
 
 def _positions() -> list[str]:

@@ -524,6 +524,27 @@
     }
   }
 
+  // One real message through the connection: the platform's own answer is shown.
+  function setupTestMessages() {
+    for (const form of $$("[data-test-message]")) {
+      form.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        const out = $("[role=status]", form);
+        const to = form.elements.to.value.trim();
+        out.textContent = "Sending…";
+        const answer = await api("POST", form.dataset.testMessage, { to });
+        if (!answer.ok) {
+          out.textContent = errorText(answer.data);
+          return;
+        }
+        const found = answer.data;
+        out.textContent = found.sent
+          ? `Sent (message id ${found.message_ids.join(", ")}).`
+          : `Not sent (${found.outcome}${found.code ? `, ${found.code}` : ""}): ${found.error || "no detail"}`;
+      });
+    }
+  }
+
   function setupImport() {
     const drop = $("[data-import]");
     if (!drop) return;
@@ -540,6 +561,104 @@
       const file = event.dataTransfer.files[0];
       if (file) importFile(file);
     });
+  }
+
+  // ------------------------------------------------------------ knowledge base
+
+  function sizeText(bytes) {
+    if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
+    if (bytes >= 1e3) return `${(bytes / 1e3).toFixed(1)} kB`;
+    return `${bytes} B`;
+  }
+
+  // The documents come from GET /api/personas/{slug}/knowledge; rows are built as nodes
+  // (textContent), so a hostile file name stays text.
+  async function loadKnowledge(box) {
+    const answer = await api("GET", box.dataset.knowledge);
+    const rows = $("#kb-rows", box);
+    if (!answer.ok) {
+      $("#kb-result", box).textContent = errorText(answer.data);
+      return;
+    }
+    rows.replaceChildren();
+    for (const doc of answer.data.documents) {
+      const row = document.createElement("tr");
+      const name = document.createElement("th");
+      name.scope = "row";
+      name.textContent = doc.name;
+      row.append(name);
+      const added = new Date(doc.created_at);
+      for (const [text, cls] of [[String(doc.chunks), "kb-chunks"], [sizeText(doc.size), "kb-size"],
+        [added.toISOString().slice(0, 16).replace("T", " ") + " UTC", "kb-added"]]) {
+        const cell = document.createElement("td");
+        cell.className = cls;
+        cell.textContent = text;
+        row.append(cell);
+      }
+      const cell = document.createElement("td");
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "secondary";
+      remove.textContent = `Delete ${doc.name}`;
+      remove.dataset.kbDelete = String(doc.id);
+      remove.dataset.kbName = doc.name;
+      cell.append(remove);
+      row.append(cell);
+      rows.append(row);
+    }
+    $("#kb-empty", box).hidden = answer.data.documents.length > 0;
+    $("#kb-table", box).hidden = answer.data.documents.length === 0;
+  }
+
+  async function uploadKnowledge(box, file) {
+    const result = $("#kb-result", box);
+    const limit = Number(box.dataset.maxBytes);
+    if (file.size > limit) {
+      result.textContent = `${file.name} is ${sizeText(file.size)}; the largest document accepted is ${box.dataset.limitText}. Split it, or ask the operator to raise PERSONAE_KNOWLEDGE_MAX_BYTES.`;
+      return;
+    }
+    result.textContent = `Adding ${file.name}…`;
+    const url = `${box.dataset.knowledge}?name=${encodeURIComponent(file.name)}`;
+    const answer = await api("POST", url, new Blob([await file.arrayBuffer()]), {
+      "Content-Type": file.type || "application/octet-stream",
+    });
+    if (answer.ok) {
+      result.textContent = `Added ${answer.data.name}: ${answer.data.chunks} chunks.`;
+      await loadKnowledge(box);
+    } else result.textContent = errorText(answer.data);
+  }
+
+  function setupKnowledge() {
+    const box = $("[data-knowledge]");
+    if (!box) return;
+    const input = $("#kb-file", box);
+    const drop = $("#kb-drop", box);
+    input.addEventListener("change", async () => {
+      if (input.files[0]) await uploadKnowledge(box, input.files[0]);
+      input.value = "";
+    });
+    drop.addEventListener("dragover", (event) => {
+      event.preventDefault();
+      drop.classList.add("over");
+    });
+    drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+    drop.addEventListener("drop", (event) => {
+      event.preventDefault();
+      drop.classList.remove("over");
+      const file = event.dataTransfer.files[0];
+      if (file) uploadKnowledge(box, file);
+    });
+    box.addEventListener("click", async (event) => {
+      const button = event.target.closest("[data-kb-delete]");
+      if (!button) return;
+      const name = button.dataset.kbName;
+      if (!window.confirm(`Delete ${name} and its chunks from the knowledge base?`)) return;
+      const answer = await api("DELETE", `${box.dataset.knowledge}/${button.dataset.kbDelete}`);
+      $("#kb-result", box).textContent = answer.ok ? `Deleted ${name}.` : errorText(answer.data);
+      await loadKnowledge(box);
+      $("#kb-file", box).focus();
+    });
+    loadKnowledge(box);
   }
 
   // ------------------------------------------------------------ analytics charts
@@ -586,6 +705,8 @@
     setupImport();
     setupOwnImport();
     setupChannelTests();
+    setupTestMessages();
+    setupKnowledge();
     setupCharts();
   });
 })();
