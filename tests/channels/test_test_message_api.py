@@ -152,3 +152,20 @@ async def test_broken_encodings_are_refused(
     refused = await api.post(BOT_PATH, content=raw, headers=headers)
     assert refused.status_code == 400, refused.text
     assert platform.sent("/sendMessage") == []
+
+
+async def test_test_messages_are_rate_limited_per_connection(
+    api: httpx.AsyncClient, platform: PlatformServer
+) -> None:
+    """A token must not turn the operator's account into a bulk sender: after the burst the
+    connection's test messages get 429 with Retry-After, and nothing more reaches the platform."""
+    answers = [
+        await api.post(WA_PATH, json={"to": f"1555000{n:04d}"}, headers=ADMIN) for n in range(12)
+    ]
+    statuses = [a.status_code for a in answers]
+    assert statuses[:10] == [200] * 10 and statuses[10:] == [429, 429], statuses
+    assert int(answers[-1].headers["retry-after"]) >= 1
+    assert "test message" in answers[-1].json()["error"]["message"]
+    assert len(platform.sent(f"{PHONE_ID}/messages")) == 10
+    other = await api.post(BOT_PATH, json={"to": "4242"}, headers=ADMIN)  # its own budget
+    assert other.status_code == 200 and other.json()["sent"]

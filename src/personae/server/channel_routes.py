@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 
 import httpx
@@ -15,10 +16,11 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from personae.channels.registry import ConnectionEntry
-from personae.errors import NotFound
+from personae.errors import NotFound, RateLimited
 from personae.server.auth import Principal
 from personae.server.deps import RuntimeDep, StaffDep, require_api_key, require_staff
 from personae.server.errors import FieldError
+from personae.stores.limits import Bucket, subject
 
 router = APIRouter(
     prefix="/api/channels",
@@ -162,6 +164,11 @@ class TestMessage(BaseModel):
         return value
 
 
+# A burst of ten, then one every six seconds.
+TEST_MESSAGES_PER_MIN = 10
+TEST_MESSAGES_BURST = 10
+
+
 @router.post("/{kind}/{key}/test-message")
 async def send_test_message(
     kind: str, key: str, body: TestMessage, runtime: RuntimeDep, staff: StaffDep
@@ -169,6 +176,17 @@ async def send_test_message(
     """Send one real message through the connection (the channel's own send). 200 either way:
     ``sent`` with the platform's ``message_ids``, or its ``outcome``, ``code`` and ``error``."""
     _check_scope(runtime, staff, kind, key)
+    # Real messages through the operator's account: a few a minute per connection, whoever
+    # asks (a creator's token must not turn the account into a bulk sender).
+    bucket = Bucket(
+        subject("test-message", kind, key),
+        TEST_MESSAGES_PER_MIN / 60,
+        TEST_MESSAGES_BURST,
+        "test message",
+    )
+    admission = await runtime.store.admit([bucket], time.time())
+    if admission.retry_after > 0:
+        raise RateLimited(admission.what, admission.retry_after)
     async with httpx.AsyncClient(timeout=CHECK_TIMEOUT_S) as http:
         result = await runtime.connections.send_test(
             kind, key, body.to, body.text, runtime.settings, http

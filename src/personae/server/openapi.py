@@ -82,7 +82,7 @@ _TURNS = {
     ("post", "/api/personas/{slug}/test"),  # a draft's test chat
 }
 # Operations outside turns that still pass the abuse limits and blocklist (server/abuse.py).
-_ADMITS = {("post", "/web/uploads")}
+_ADMITS = {("post", "/web/uploads"), ("post", "/api/channels/{kind}/{key}/test-message")}
 # Saves that carry If-Match: a stale revision answers 409.
 _CONFLICTS = {("put", "/api/personas/{slug}/draft"), ("post", "/api/personas/{slug}/rollback")}
 # One server-sent event: `data` is a chat.completion.chunk as JSON, or [DONE] at the end.
