@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -356,3 +357,36 @@ def test_rating_a_reply_in_the_web_chat(browser: Browser, server: LiveServer) ->
         found = api.get("/api/analytics", params={"persona": "story-teller"}).json()
         assert found["ratings"] == {"up": 0, "down": 1}
     context.close()
+
+
+def test_a_channel_is_bound_and_unbound_from_the_editor(
+    browser: Browser, server: LiveServer
+) -> None:
+    page = browser.new_page()
+    _sign_in(page, server)
+    page.goto(f"{server.url}/studio/personas/echo-friend#connections")
+    form = page.locator("#bind-channel")
+    form.get_by_label("Channel").select_option("telegram")
+    fields = form.get_by_label("Account fields")
+    expect(fields).to_have_value(re.compile(r"^name: \nbot_token: env:TELEGRAM_TOKEN"))
+    # A field the platform needs is missing: the API's own message, nothing bound.
+    fields.fill("name: form-bot\nmode: polling")
+    form.get_by_role("button", name="Bind to echo-friend").click()
+    expect(form.get_by_role("status")).to_contain_text("bot_token", timeout=15_000)
+    fields.fill("name: form-bot\nbot_token: '123:form-token'\nmode: polling")
+    form.get_by_role("button", name="Bind to echo-friend").click()
+    row = page.locator("#connections li", has_text="telegram: form-bot")
+    expect(row).to_be_visible(timeout=15_000)
+    with httpx.Client(base_url=server.url, headers=_ADMIN, timeout=30) as api:
+        listed = api.get("/api/channels").json()["channels"]
+    bound = [c for c in listed if c["key"] == "form-bot"]
+    assert [(c["kind"], c["persona"]) for c in bound] == [("telegram", "echo-friend")]
+    assert "form-token" not in page.content()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#connections").screenshot(path=str(ARTIFACTS / "studio-connections.png"))
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Unbind").click()
+    expect(page.locator("#connections li", has_text="telegram: form-bot")).to_have_count(
+        0, timeout=15_000
+    )
+    page.close()

@@ -545,6 +545,65 @@
     }
   }
 
+  // Binding a channel (admins): the account fields as `name: value` lines, sent to the same
+  // POST /api/channels a script would use; its error (the field and the fix) is shown as is.
+  const BIND_TEMPLATES = {
+    whatsapp: "phone_number_id: \naccess_token: env:WA_TOKEN\napp_secret: env:META_APP_SECRET\nverify_token: env:META_VERIFY_TOKEN",
+    messenger: "page_id: \npage_access_token: env:PAGE_TOKEN\napp_secret: env:META_APP_SECRET\nverify_token: env:META_VERIFY_TOKEN",
+    instagram: "account_id: \naccess_token: env:IG_TOKEN\napp_secret: env:META_APP_SECRET\nverify_token: env:META_VERIFY_TOKEN",
+    telegram: "name: \nbot_token: env:TELEGRAM_TOKEN\nmode: webhook",
+  };
+
+  function bindFields(text) {
+    const fields = {};
+    for (const [n, raw] of text.split("\n").entries()) {
+      const line = raw.trim();
+      if (!line || line.startsWith("#")) continue;
+      const at = line.indexOf(":");
+      if (at < 1) throw new Error(`line ${n + 1}: write it as name: value`);
+      let value = line.slice(at + 1).trim();
+      if (/^(["']).*\1$/.test(value)) value = value.slice(1, -1);
+      fields[line.slice(0, at).trim()] = value;
+    }
+    return fields;
+  }
+
+  function setupBinding() {
+    const form = $("[data-bind]");
+    if (form) {
+      const kind = form.elements.kind;
+      const fields = form.elements.fields;
+      const fill = () => { fields.value = BIND_TEMPLATES[kind.value]; };
+      kind.addEventListener("change", fill);
+      fill();
+      form.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        const out = $("[role=status]", form);
+        let body;
+        try {
+          body = { ...bindFields(fields.value), kind: kind.value, persona: form.dataset.persona };
+        } catch (error) {
+          out.textContent = error.message;
+          return;
+        }
+        out.textContent = "Binding…";
+        const answer = await api("POST", form.dataset.bind, body);
+        if (answer.ok) {
+          window.location.hash = "connections";
+          window.location.reload();
+        } else out.textContent = errorText(answer.data);
+      });
+    }
+    for (const button of $$("[data-unbind]")) {
+      button.addEventListener("click", async () => {
+        if (!window.confirm(`Unbind ${button.dataset.name}? The persona stops answering there.`)) return;
+        const answer = await api("DELETE", button.dataset.unbind);
+        if (answer.ok) window.location.reload();
+        else toast(errorText(answer.data));
+      });
+    }
+  }
+
   function setupImport() {
     const drop = $("[data-import]");
     if (!drop) return;
@@ -706,6 +765,7 @@
     setupOwnImport();
     setupChannelTests();
     setupTestMessages();
+    setupBinding();
     setupKnowledge();
     setupCharts();
   });
