@@ -59,6 +59,7 @@ from personae.types import (
     PersonaRecord,
     ReplyRoute,
 )
+from personae.video.replies import VideoReplies
 from personae.voice.notes import VoiceNotes
 from personae.work.backlog import Backlog
 from personae.work.events import LocalEventHub
@@ -287,7 +288,7 @@ class Runtime:
         voice = VoiceNotes(settings)  # hears voice notes and speaks replies, loaded on first use
         deliveries = Deliveries(
             store, connections, settings, calm=pressure.calm, dispatch=dispatch, media=media,
-            voice=voice,
+            voice=voice, video=VideoReplies(voice, avatar_policy(settings)),
         )  # fmt: skip
 
         async def process(job: Job) -> None:

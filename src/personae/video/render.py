@@ -211,7 +211,9 @@ def _face(avatar: bytes | None, size: int, name: str) -> Image.Image:
         ) from exc
     side = min(image.size)
     left, top = (image.width - side) // 2, (image.height - side) // 2
-    return image.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.LANCZOS)
+    return image.crop((left, top, left + side, top + side)).resize(
+        (size, size), Image.Resampling.LANCZOS
+    )
 
 
 def _initial_disc(size: int, name: str) -> Image.Image:
