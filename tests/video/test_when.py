@@ -4,12 +4,13 @@ of the file), the plain phrases that ask for a video, and what counts as a greet
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from personae.core.personas import parse_persona_text
 from personae.core.video_replies import asks_for_video, is_greeting, video_plan
-from personae.errors import PersonaInvalid
+from personae.errors import MediaError, PersonaInvalid
 from personae.types import StoredMessage, VideoPlan
 
 BASE = "id: ana\nname: Ana\ngreeting: Hi!\navatar: data:image/png;base64,AAAA\n"
@@ -74,3 +75,23 @@ def test_the_plan_follows_the_setting() -> None:
     assert video_plan(greets, said("what's new"), earlier) is None
     assert video_plan(greets, said("hey again"), earlier) is not None
     assert VideoPlan.from_payload(plan.payload()) == plan  # as kept in the outbox row
+
+
+async def test_avatars_come_from_allowed_files_and_data_uris_only(tmp_path: Path) -> None:
+    from personae.core.avatars import AvatarPolicy
+    from personae.settings import Settings
+    from personae.video.replies import VideoReplies
+    from personae.voice.notes import VoiceNotes
+
+    picture = tmp_path / "ana.png"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n-bytes")
+    replies = VideoReplies(VoiceNotes(Settings()), AvatarPolicy.of([tmp_path], ""))
+    assert await replies.avatar(str(picture)) == picture.read_bytes()
+    assert await replies.avatar("data:image/png;base64,aGk=") == b"hi"
+    assert await replies.avatar(None) is None
+    assert await replies.avatar("https://cdn.example.com/ana.png") is None  # never fetched
+    assert await replies.avatar(str(tmp_path / "ana.svg")) is None  # drawn initial instead
+    with pytest.raises(MediaError, match="outside the allowed folders"):
+        await replies.avatar("/etc/hostname.png")
+    with pytest.raises(MediaError, match="not valid base64"):
+        await replies.avatar("data:image/png;base64,@@@")

@@ -38,8 +38,12 @@ class VideoReplies:
 
     async def avatar(self, avatar: str | None) -> bytes | None:
         """The avatar's image bytes: an allowed file or an inline data: image. None (a drawn
-        initial instead) for no avatar and for URLs: delivery never fetches from the web."""
+        initial instead) for no avatar, for URLs (delivery never fetches from the web) and for
+        SVG drawings (no rasteriser here; the sample personas' SVGs are an initial on a disc
+        anyway)."""
         if not avatar:
+            return None
+        if avatar.startswith("data:image/svg") or avatar.lower().endswith(".svg"):
             return None
         if avatar.startswith("data:"):
             _, _, encoded = avatar.partition(",")
