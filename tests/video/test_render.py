@@ -51,6 +51,9 @@ def test_mp4_holds_h264_yuv420p_and_aac_of_the_speech_length() -> None:
     kinds = {s.type: s for s in container.streams}
     assert kinds["video"].codec_context.name == "h264"
     assert kinds["video"].codec_context.pix_fmt == "yuv420p"
+    # WhatsApp asks for Main/Baseline and no B-frames.
+    assert kinds["video"].codec_context.profile == "Main"
+    assert not kinds["video"].codec_context.has_b_frames
     assert kinds["video"].width == kinds["video"].height == fmt.size and fmt.size % 2 == 0
     assert kinds["audio"].codec_context.name == "aac"
     assert container.duration is not None and abs(container.duration / 1e6 - 2.0) < 0.15
