@@ -3,6 +3,7 @@ attacker would (no cookie, another person's reply, a reply that is no video, odd
 
 from __future__ import annotations
 
+import hashlib
 import io
 import textwrap
 from collections.abc import Iterator
@@ -95,6 +96,11 @@ def test_the_video_is_the_persons_own_and_only_for_video_replies(filmed: LiveSer
         assert got.headers["content-security-policy"] == "default-src 'none'; sandbox"
         stream = av.open(io.BytesIO(got.content)).streams.video[0]
         assert stream.codec_context.name == "h264" and stream.width == 480
+        # Rendered once: kept in the media store as the reply's attachment (not a picture).
+        digest = hashlib.sha256(got.content).hexdigest()
+        kept = [p for p in (filmed.settings.home / "media").rglob("*") if digest in p.name]
+        assert kept and owner.get(url).content == got.content
+        assert say(owner, "hm")["images"] == [] and reply["images"] == []
         assert other.get(url).status_code == 404  # another person's reply
         assert httpx.get(f"{filmed.url}{url}", timeout=30).status_code == 404  # no cookie
         forged = {"personae_person": "x" * 32}
