@@ -131,3 +131,12 @@ def test_rendering_runs_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(video, "render", spy)
     made = asyncio.run(render_video(avatar_png(), speech(0, 0.5), "hi", FORMATS["web"]))
     assert made.data and seen and seen[0] != threading.main_thread().name
+
+
+def test_captions_without_system_fonts_use_pillows_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    fmt = FORMATS["telegram"]
+    plain, _ = frames(render(avatar_png(), speech(0.0, 1.0), "", fmt).data)
+    monkeypatch.setattr(video, "FONT_FILES", ("/nowhere/font.ttf",))
+    captioned, _ = frames(render(avatar_png(), speech(0.0, 1.0), "still readable", fmt).data)
+    band = slice(int(fmt.size * 0.7), fmt.size)
+    assert np.abs(captioned[3][band].astype(np.int16) - plain[3][band]).mean() > 10

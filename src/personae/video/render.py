@@ -303,4 +303,7 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     for path in FONT_FILES:
         if Path(path).is_file():
             return ImageFont.truetype(path, size)
-    return ImageFont.load_default(size=size)  # Pillow's own font: readable, if plain
+    try:
+        return ImageFont.load_default(size=size)  # Pillow's own font: readable, if plain
+    except TypeError:  # Pillow before 10.1 has only its small bitmap font
+        return ImageFont.load_default()
