@@ -59,6 +59,7 @@ bench: dev
 	$(BIN)/python bench/webhooks.py --json bench/results/webhooks.json
 	$(BIN)/python bench/faults.py --json bench/results/faults.json
 	$(BIN)/python bench/voice.py --data ../shared/data/speech --json bench/results/voice.json
+	$(BIN)/python bench/video.py --json bench/results/video.json
 	$(BIN)/python bench/recall_latency.py --json bench/results/recall_latency.json
 	$(BIN)/python bench/locomo.py --data $(LOCOMO) --json bench/results/locomo.json
 	$(BIN)/python bench/recall_memory_latency.py --data $(LOCOMO) --json bench/results/recall_memory.json

@@ -406,6 +406,8 @@ class ChannelAbilities:
     confirms_sends: bool = False
     # The channel sends voice notes (``VoiceSender.send_voice``): spoken replies go out as audio.
     sends_voice: bool = False
+    # The channel sends video (``VideoSender.send_video``): video replies go out as video.
+    sends_video: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -485,6 +487,19 @@ class VoiceSender(Protocol):
 
     async def send_voice(
         self, chat_id: str, audio: bytes, mime_type: str, duration_s: float, tag: str | None = None
+    ) -> SendResult: ...
+
+
+@runtime_checkable
+class VideoSender(Protocol):
+    """A channel that sends a short MP4 (H.264 + AAC) as a video message: ``video`` is a
+    complete file of ``mime_type`` lasting ``duration_s``, rendered square at the size of
+    its ``video_format``; never raises for platform failures."""
+
+    video_format: str  # the video.render.FORMATS key whose limits its platform takes
+
+    async def send_video(
+        self, chat_id: str, video: bytes, mime_type: str, duration_s: float, tag: str | None = None
     ) -> SendResult: ...
 
 

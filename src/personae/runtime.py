@@ -60,6 +60,7 @@ from personae.types import (
     PersonaRecord,
     ReplyRoute,
 )
+from personae.video.replies import VideoReplies
 from personae.voice.notes import VoiceNotes
 from personae.work.backlog import Backlog
 from personae.work.events import LocalEventHub
@@ -157,6 +158,8 @@ class Runtime:
     # Hears and speaks (voice notes, /v1/audio); its models load on first use.
     voice: VoiceNotes = field(default=None)  # type: ignore[assignment]
     stop_metrics: Callable[[], None] | None = None
+    # Renders video replies (delivery, the web chat) in worker threads.
+    video: VideoReplies = field(default=None)  # type: ignore[assignment]
 
     @classmethod
     async def start(
@@ -287,9 +290,10 @@ class Runtime:
                 await lanes.submit_lane(DELIVER, conversation_id)
 
         voice = VoiceNotes(settings)  # hears voice notes and speaks replies, loaded on first use
+        video = VideoReplies(voice, avatar_policy(settings))
         deliveries = Deliveries(
             store, connections, settings, calm=pressure.calm, dispatch=dispatch, media=media,
-            voice=voice,
+            voice=voice, video=video,
         )  # fmt: skip
 
         async def process(job: Job) -> None:
@@ -332,7 +336,7 @@ class Runtime:
             connections=connections, work=work, events=events, inbound=inbound,
             pollers=Pollers(inbound), deliveries=deliveries, pressure=pressure,
             sources=sources, guards=guards, media=media, pictures=pictures,
-            memory=memory, commands=commands, role=role, voice=voice,
+            memory=memory, commands=commands, role=role, voice=voice, video=video,
             backlog=Backlog(store, settings.queue_max_depth) if cluster else None,
             stop_metrics=stop_metrics,
         )  # fmt: skip

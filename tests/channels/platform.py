@@ -240,6 +240,19 @@ class PlatformServer:
                           "file_size": len(body["files"]["voice"][2])},
             }  # fmt: skip
             return _json({"ok": True, "result": message})
+        if method == "sendVideoNote":  # multipart: chat_id, duration, length, the video file
+            fields = body["fields"]
+            if "video_note" not in body["files"] or "length" not in fields:
+                return telegram_error(400, "Bad Request: there is no video note in the request")
+            message = {
+                "message_id": self._next_id(), "date": 1701813600,
+                "chat": {"id": int(fields["chat_id"]), "type": "private"},
+                "video_note": {"duration": int(fields.get("duration", 0)),
+                               "length": int(fields["length"]), "file_id": "DQACAgNote",
+                               "file_unique_id": "AgADNote",
+                               "file_size": len(body["files"]["video_note"][2])},
+            }  # fmt: skip
+            return _json({"ok": True, "result": message})
         if method == "getMe":
             return _json({"ok": True, "result": BOT_INFO})
         if method == "sendChatAction":

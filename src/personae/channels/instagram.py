@@ -33,6 +33,7 @@ INSTAGRAM = Flavour(
         chat_sends_per_s=1.0,
         chat_burst=3,
         sends_voice=True,  # an audio attachment (AAC in MP4), uploaded with the send
+        sends_video=True,  # a video attachment (H.264/AAC MP4), uploaded with the send
     ),
     token=lambda c: c.access_token.get_secret_value(),
     check_node="account",

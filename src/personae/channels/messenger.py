@@ -97,6 +97,7 @@ MESSENGER = Flavour(
         # A send's message.metadata comes back in its echo (subscribe to message_echoes).
         confirms_sends=True,
         sends_voice=True,  # an audio attachment (AAC in MP4), uploaded with the send
+        sends_video=True,  # a video attachment (H.264/AAC MP4), uploaded with the send
     ),
     token=lambda c: c.page_access_token.get_secret_value(),
 )
@@ -280,16 +281,27 @@ class MetaMessagingChannel:
         self, chat_id: str, audio: bytes, mime_type: str, duration_s: float, tag: str | None = None
     ) -> SendResult:
         """An audio attachment uploaded with the send (multipart ``filedata``)."""
-        message: dict[str, Any] = {
-            "attachment": {"type": "audio", "payload": {"is_reusable": False}}
-        }
+        return await self._send_attachment(chat_id, "audio", ("reply.m4a", audio, mime_type), tag)
+
+    video_format = "messenger"
+
+    async def send_video(
+        self, chat_id: str, video: bytes, mime_type: str, duration_s: float, tag: str | None = None
+    ) -> SendResult:
+        """A video attachment uploaded with the send (multipart ``filedata``, 25 MB at most)."""
+        return await self._send_attachment(chat_id, "video", ("reply.mp4", video, mime_type), tag)
+
+    async def _send_attachment(
+        self, chat_id: str, kind: str, file: tuple[str, bytes, str], tag: str | None
+    ) -> SendResult:
+        message: dict[str, Any] = {"attachment": {"type": kind, "payload": {"is_reusable": False}}}
         if tag is not None and self.abilities.confirms_sends:
             message["metadata"] = tag[:METADATA_MAX]
         form = {
             "recipient": json.dumps({"id": chat_id}), "messaging_type": "RESPONSE",
             "message": json.dumps(message),
         }  # fmt: skip
-        files = {"filedata": ("reply.m4a", audio, mime_type)}
+        files = {"filedata": file}
         try:
             response = await self._http.post(self._url, data=form, files=files, headers=self._auth)
         except httpx.HTTPError as err:

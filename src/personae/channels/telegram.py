@@ -47,6 +47,7 @@ from personae.types import (
     OutboundImage,
     SendResult,
 )
+from personae.video.render import FORMATS as VIDEO_FORMATS
 
 NAME = "telegram"
 _MB = 1024 * 1024
@@ -64,6 +65,7 @@ ABILITIES = ChannelAbilities(
     # Bot FAQ: about 30 messages per second overall, no more than one per second in a chat.
     sends_per_s=30.0, chat_sends_per_s=1.0, chat_burst=1,
     sends_voice=True,  # sendVoice: OGG/Opus plays as a voice message
+    sends_video=True,  # sendVideoNote: a square MP4 plays as a round video message
 )  # fmt: skip
 ALLOWED_UPDATES = ("message", "edited_message", "message_reaction")
 # Message keys carrying a file: (kind, MIME when Telegram does not say).
@@ -254,6 +256,27 @@ class TelegramChannel:
         files = {"voice": ("reply.ogg", audio, mime_type.split(";")[0])}
         try:
             response = await self._http.post(f"{self._api}/sendVoice", data=form, files=files)
+        except httpx.HTTPError as err:
+            return delivery.network_failure(err)
+        result, message = delivery.telegram_outcome(response)
+        if result.outcome != "sent":
+            return result
+        return SendResult("sent", (f"{chat_id}:{message['message_id']}",))
+
+    video_format = "telegram"
+
+    async def send_video(
+        self, chat_id: str, video: bytes, mime_type: str, duration_s: float, tag: str | None = None
+    ) -> SendResult:
+        """sendVideoNote (a round video message) with the square MP4 uploaded as multipart
+        ``video_note``; ``length`` is its side in pixels."""
+        form = {
+            "chat_id": chat_id, "duration": str(max(1, round(duration_s))),
+            "length": str(VIDEO_FORMATS[self.video_format].size),
+        }  # fmt: skip
+        files = {"video_note": ("reply.mp4", video, mime_type)}
+        try:
+            response = await self._http.post(f"{self._api}/sendVideoNote", data=form, files=files)
         except httpx.HTTPError as err:
             return delivery.network_failure(err)
         result, message = delivery.telegram_outcome(response)

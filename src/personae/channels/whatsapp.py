@@ -69,6 +69,7 @@ ABILITIES = ChannelAbilities(
     # Every send is reported by a status webhook carrying its biz_opaque_callback_data.
     confirms_sends=True,
     sends_voice=True,  # OGG/Opus uploaded to /media, then sent as audio with voice: true
+    sends_video=True,  # H.264/AAC MP4 uploaded to /media, then sent as type video
 )  # fmt: skip
 CALLBACK_DATA_MAX = 512  # Graph's limit on biz_opaque_callback_data
 _MEDIA_KINDS = ("image", "audio", "video", "document", "sticker")
@@ -296,11 +297,28 @@ class WhatsAppChannel:
         self, chat_id: str, audio: bytes, mime_type: str, duration_s: float, tag: str | None = None
     ) -> SendResult:
         """Upload the OGG/Opus file to the number's /media, then send it as a voice message."""
+        return await self._send_upload(
+            chat_id, "audio", {"voice": True}, ("reply.ogg", audio, mime_type), tag
+        )
+
+    video_format = "whatsapp"
+
+    async def send_video(
+        self, chat_id: str, video: bytes, mime_type: str, duration_s: float, tag: str | None = None
+    ) -> SendResult:
+        """Upload the MP4 to the number's /media, then send it as a video message."""
+        return await self._send_upload(chat_id, "video", {}, ("reply.mp4", video, mime_type), tag)
+
+    async def _send_upload(
+        self, chat_id: str, kind: str, extra: dict[str, Any], file: tuple[str, bytes, str],
+        tag: str | None,
+    ) -> SendResult:  # fmt: skip
         url = f"{self._root}/{self.connection.phone_number_id}/media"
-        form = {"messaging_product": "whatsapp", "type": mime_type}
-        files = {"file": ("reply.ogg", audio, mime_type)}
+        form = {"messaging_product": "whatsapp", "type": file[2]}
         try:
-            response = await self._http.post(url, data=form, files=files, headers=self._auth)
+            response = await self._http.post(
+                url, data=form, files={"file": file}, headers=self._auth
+            )
         except httpx.HTTPError as err:
             return delivery.network_failure(err)
         uploaded, data = delivery.graph_outcome(response)
@@ -314,7 +332,7 @@ class WhatsAppChannel:
             )
         body: dict[str, Any] = {
             "messaging_product": "whatsapp", "recipient_type": "individual", "to": chat_id,
-            "type": "audio", "audio": {"id": str(data["id"]), "voice": True},
+            "type": kind, kind: {"id": str(data["id"]), **extra},
         }  # fmt: skip
         if tag is not None:
             body["biz_opaque_callback_data"] = tag[:CALLBACK_DATA_MAX]

@@ -61,6 +61,7 @@ from personae.core.prompt import (
 from personae.core.safety import STOPPING, HoldBack, SafetyPolicy, Said, noteworthy, status_of
 from personae.core.seeing import images_of, seeing_blocks
 from personae.core.template import render_persona
+from personae.core.video_replies import video_plan
 from personae.errors import (
     BadRequest,
     EngineError,
@@ -102,14 +103,18 @@ from personae.types import (
     TurnStarted,
     Usage,
     Verdict,
+    VideoPlan,
     VoiceSettings,
     WorkEvent,
 )
 
 EngineResolver = Callable[[ModelSettings], Awaitable[Engine]]
 # The reply's outbox entries for a channel conversation (none for API, web and CLI turns).
-# With ``speak`` (the persona's voice) the reply is to be sent as a voice note.
-OutboxPlanner = Callable[[ReplyRoute, str, VoiceSettings | None], tuple[OutboxItem, ...]]
+# With ``speak`` (the persona's voice) the reply is to be sent as a voice note; with ``video``
+# as a video of the persona saying it (where the channel sends video; else by voice or text).
+OutboxPlanner = Callable[
+    [ReplyRoute, str, VoiceSettings | None, VideoPlan | None], tuple[OutboxItem, ...]
+]
 # Sends one text to a channel chat right away, outside the outbox: only for the notice after
 # a person's data was deleted, which must not be stored (it would be a row about them).
 DirectSender = Callable[[ReplyRoute, str], Awaitable[None]]
@@ -122,7 +127,7 @@ log = logging.getLogger(__name__)
 
 
 def one_entry(
-    route: ReplyRoute, text: str, speak: VoiceSettings | None = None
+    route: ReplyRoute, text: str, speak: VoiceSettings | None = None, video: VideoPlan | None = None
 ) -> tuple[OutboxItem, ...]:
     """The default plan: the whole reply as one entry (a channel adapter splits it first)."""
     payload: dict[str, object] = {
@@ -130,6 +135,8 @@ def one_entry(
     }  # fmt: skip
     if speak is not None:
         payload["speak"] = speak.model_dump()
+    if video is not None:
+        payload["video"] = video.payload()
     return (OutboxItem(route.channel, json.dumps(payload, ensure_ascii=False)),)
 
 
@@ -432,7 +439,8 @@ class TurnRunner:
         trace = generated_trace(engine, prompt, clock, generated, gate.verdicts, gate.guard_ms)
         generated, pictures = await self._make_pictures(record, generated)
         speak = _speaks(record.persona, spec)
-        outbox = self._outbox(spec.route, generated.text, speak) if spec.route else ()
+        video = video_plan(record.persona, context.message, context.history)
+        outbox = self._outbox(spec.route, generated.text, speak, video) if spec.route else ()
         if spec.route and pictures and self._picture_outbox is not None:
             outbox = (*outbox, *self._picture_outbox(spec.route, pictures))
         reply, _ = await self._turns.complete_turn(
@@ -506,7 +514,7 @@ class TurnRunner:
         await emit(TextDelta(generated.text))
         trace = generated_trace(engine, None, clock, generated, gate.verdicts, gate.guard_ms)
         speak = _speaks(record.persona, spec)
-        outbox = self._outbox(spec.route, generated.text, speak) if spec.route else ()
+        outbox = self._outbox(spec.route, generated.text, speak, None) if spec.route else ()
         reply, _ = await self._turns.complete_turn(
             context.conversation, context.message, generated.text, record.revision, trace,
             job.id, outbox,
@@ -538,7 +546,7 @@ class TurnRunner:
             await self._events.publish(key, TurnFinished(gone.reply, Usage(), "stop", trace))
             return
         await self._events.publish(key, TextDelta(text))
-        outbox = self._outbox(spec.route, text, None) if spec.route else ()
+        outbox = self._outbox(spec.route, text, None, None) if spec.route else ()
         reply, _ = await self._turns.complete_turn(
             conversation, context.message, text, record.revision, trace, job.id, outbox
         )

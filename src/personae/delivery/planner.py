@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from personae.channels.formatting import split_text
 from personae.contracts import ChannelSpec
 from personae.core.turn import OutboxPlanner
-from personae.types import OutboxItem, ReplyRoute, StoredMedia, VoiceSettings
+from personae.types import OutboxItem, ReplyRoute, StoredMedia, VideoPlan, VoiceSettings
 
 # A channel no plugin registers any more still gets its reply, cut at a safe size.
 FALLBACK_LIMIT = 1000
@@ -22,9 +22,19 @@ def split_planner(specs: Mapping[str, ChannelSpec]) -> OutboxPlanner:
     """A planner cutting each reply at ``specs[route.channel].abilities.max_text_len``."""
 
     def plan(
-        route: ReplyRoute, text: str, speak: VoiceSettings | None = None
+        route: ReplyRoute,
+        text: str,
+        speak: VoiceSettings | None = None,
+        video: VideoPlan | None = None,
     ) -> tuple[OutboxItem, ...]:
         spec = specs.get(route.channel)
+        if video is not None and spec is not None and spec.abilities.sends_video:
+            # One video for the whole reply; its text is said in it, and is the fallback.
+            data = {
+                "connection": route.connection, "chat_id": route.chat_id, "text": text,
+                "part": 1, "parts": 1, "video": video.payload(),
+            }  # fmt: skip
+            return (OutboxItem(route.channel, json.dumps(data, ensure_ascii=False)),)
         if speak is not None and spec is not None and spec.abilities.sends_voice:
             # One voice note for the whole reply; its text rides along for the record and as
             # the fallback when speech cannot be made.

@@ -31,7 +31,14 @@ import httpx
 from personae.channels.delivery import UNKNOWN_OUTCOME
 from personae.channels.registry import Connections
 from personae.channels.window import window_refusal
-from personae.contracts import Channel, ChannelAbilities, ImageSender, MediaStore, VoiceSender
+from personae.contracts import (
+    Channel,
+    ChannelAbilities,
+    ImageSender,
+    MediaStore,
+    VideoSender,
+    VoiceSender,
+)
 from personae.delivery.pacing import Pacer
 from personae.errors import NotFound, PersonaeError
 from personae.metrics import OUTBOX_RETRIES
@@ -39,6 +46,7 @@ from personae.settings import Settings
 from personae.stores.outbox import UNCONFIRMED, send_tag
 from personae.stores.sql import SqlStore
 from personae.types import ChannelStatus, OutboundImage, OutboxEntry, SendResult
+from personae.video.replies import VideoReplies
 from personae.voice.notes import VoiceNotes
 
 log = logging.getLogger(__name__)
@@ -76,8 +84,10 @@ class Deliveries:
         dispatch: Callable[[str], Awaitable[None]] | None = None,
         media: MediaStore | None = None,
         voice: VoiceNotes | None = None,
+        video: VideoReplies | None = None,
     ) -> None:
         self._store = store
+        self._video = video  # renders the rows that are to go out as videos
         self._voice = voice  # speaks the rows that are to go out as voice notes
         self._media = media  # where picture rows' files are
         # In a cluster a due conversation's lane is a queue job (``dispatch``), run by
@@ -255,6 +265,10 @@ class Deliveries:
         async def reply() -> SendResult:
             if row.image_sha256 is not None:
                 return await self._send_image(row, channel)
+            if row.video is not None and self._video is not None:
+                sent = await self._send_video(row, channel)
+                if sent is not None:
+                    return sent
             if (
                 row.speak is not None
                 and self._voice is not None
@@ -291,6 +305,19 @@ class Deliveries:
 
         log.info("outside the window: template %s sent instead of outbox %d", template.name, row.id)
         return templated
+
+    async def _send_video(self, row: OutboxEntry, channel: Channel) -> SendResult | None:
+        """A video row rendered and sent; None when it cannot be (then the text goes)."""
+        if not isinstance(channel, VideoSender) or self._video is None or row.video is None:
+            return None
+        try:
+            film = await self._video.film(row.text, row.video, channel.video_format)
+        except PersonaeError as exc:  # no video today: the words still go out
+            log.warning("outbox %d: the video failed (%s); sending text", row.id, exc)
+            return None
+        return await channel.send_video(
+            row.chat_id, film.data, film.mime_type, film.duration_s, send_tag(row.id)
+        )
 
     async def _send_image(self, row: OutboxEntry, channel: Channel) -> SendResult:
         """A picture row: its file from the media store, sent as a real image message."""

@@ -27,6 +27,7 @@ from personae.server import (
     studio_routes,
     web_media,
     web_routes,
+    web_video,
     webhook_routes,
 )
 from personae.server.audio_routes import upload_limit
@@ -120,6 +121,7 @@ def create_app(
     app.include_router(eval_routes.router)
     app.include_router(web_routes.router)
     app.include_router(web_media.router)
+    app.include_router(web_video.router)
     app.include_router(studio_routes.router)
     app.include_router(webhook_routes.router)
     app.include_router(rights_routes.admin_router)

@@ -82,7 +82,13 @@ _TURNS = {
     ("post", "/api/personas/{slug}/test"),  # a draft's test chat
 }
 # Operations outside turns that still pass the abuse limits and blocklist (server/abuse.py).
-_ADMITS = {("post", "/web/uploads"), ("post", "/api/channels/{kind}/{key}/test-message")}
+_ADMITS = {
+    ("post", "/web/uploads"),
+    ("post", "/api/channels/{kind}/{key}/test-message"),
+    ("get", "/web/personas/{slug}/messages/{message_id}/video"),
+}
+# Operations that render (a web video reply): the speech or the video failed (502).
+_RENDERS = {("get", "/web/personas/{slug}/messages/{message_id}/video")}
 # Saves that carry If-Match: a stale revision answers 409.
 _CONFLICTS = {("put", "/api/personas/{slug}/draft"), ("post", "/api/personas/{slug}/rollback")}
 # One server-sent event: `data` is a chat.completion.chunk as JSON, or [DONE] at the end.
@@ -174,6 +180,8 @@ def _statuses(path: str, method: str, operation: dict[str, Any], persona_body: b
         found.extend(("429", "502"))
     if (method, path) in _ADMITS:
         found.extend(("403", "429"))
+    if (method, path) in _RENDERS:
+        found.append("502")
     return sorted(set(found))
 
 

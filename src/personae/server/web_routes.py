@@ -23,6 +23,7 @@ from personae.server.deps import RuntimeDep
 from personae.server.openai_schema import PICTURE_ONLY
 from personae.server.sse import native_stream, prime, sse_response
 from personae.server.web_media import MAX_IMAGES, media_ref, message_images
+from personae.server.web_video import video_replies
 from personae.server.wire import persona_card, turn_result_json
 from personae.types import Persona, PersonRef, TurnFinished, TurnInput, TurnStarted
 
@@ -113,7 +114,7 @@ async def web_personas(runtime: RuntimeDep) -> Any:
     return {"personas": [persona_card(r.persona) for r in records]}
 
 
-async def _published(runtime: RuntimeDep, slug: str) -> Persona:
+async def published(runtime: RuntimeDep, slug: str) -> Persona:
     """Unpublished personas are hidden from the web chat, as if they did not exist."""
     record = await runtime.store.get_persona(slug)
     if not record.persona.published:
@@ -126,7 +127,7 @@ async def web_conversation(
     slug: str, request: Request, response: Response, runtime: RuntimeDep
 ) -> Any:
     """The persona's card and this person's earlier messages with it (oldest first)."""
-    persona = await _published(runtime, slug)
+    persona = await published(runtime, slug)
     person, new = _person(request)
     _remember(request, response, person, new)
     messages: list[dict[str, Any]] = []
@@ -135,9 +136,10 @@ async def web_conversation(
         found = await runtime.store.list_conversations(slug, person_id, 1, 0)
         if found:
             stored = await runtime.store.conversation_messages(found[0].id)
+            videos = video_replies(persona, stored)
             messages = [
                 {"id": m.id, "role": m.role, "content": m.content,
-                 "images": await _image_refs(runtime, person, m.id)}
+                 "images": await _image_refs(runtime, person, m.id), "video": m.id in videos}
                 for m in stored
             ]  # fmt: skip
     return {"persona": persona_card(persona), "messages": messages}
@@ -167,7 +169,7 @@ async def web_message(
     slug: str, body: WebMessage, request: Request, runtime: RuntimeDep
 ) -> Response:
     """Server-sent events: `delta` {"text"}*, then `done` {message, reply, trace} or `error`."""
-    await _published(runtime, slug)
+    await published(runtime, slug)
     person, new = _person(request)
     text = body.text if body.text.strip() or not body.images else PICTURE_ONLY
     turn = TurnInput(slug, text, person=PersonRef(WEB_CHANNEL, person))
@@ -207,7 +209,7 @@ async def web_rating(
 @router.get("/web/personas/{slug}/avatar")
 async def web_avatar(slug: str, runtime: RuntimeDep) -> Response:
     """The avatar image, or a redirect to its https:// URL; only from allowed places."""
-    avatar = (await _published(runtime, slug)).avatar
+    avatar = (await published(runtime, slug)).avatar
     url = runtime.avatars.url(avatar)
     if url is not None:
         return RedirectResponse(url)

@@ -39,6 +39,7 @@ def persona_card(persona: Persona) -> dict[str, Any]:
         "tagline": persona.tagline,
         "greeting": persona.greeting,
         "avatar_url": _avatar_url(persona),
+        "video_replies": persona.video_replies,  # the web chat looks for video replies
     }
 
 

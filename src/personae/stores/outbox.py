@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, func, or_, select, true, update
 
 from personae.stores.tables import messages, outbox, utcnow
-from personae.types import ChannelStatus, OutboxEntry, VoiceSettings
+from personae.types import ChannelStatus, OutboxEntry, VideoPlan, VoiceSettings
 
 OPEN = ("pending", "sending")
 # A platform's report never moves a row backwards (read may arrive before delivered).
@@ -40,6 +40,7 @@ def entry(row: Row[Any]) -> OutboxEntry:
         delivered_at=row.delivered_at, read_at=row.read_at,
         image_sha256=(payload.get("image") or {}).get("sha256"),
         image_mime=(payload.get("image") or {}).get("mime_type"),
+        video=VideoPlan.from_payload(payload["video"]) if payload.get("video") else None,
     )  # fmt: skip
 
 

@@ -109,6 +109,7 @@ from personae.types.work import (
     OutboxItem,
     ReplyRoute,
     TurnContext,
+    VideoPlan,
 )
 
 __all__ = [
@@ -199,6 +200,7 @@ __all__ = [
     "TurnStatus",
     "Usage",
     "Verdict",
+    "VideoPlan",
     "VoiceReplies",
     "VoiceSettings",
     "WorkEvent",

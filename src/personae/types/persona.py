@@ -64,6 +64,7 @@ class VoiceSettings(_Strict):
 
 
 VoiceReplies = Literal["never", "mirror", "always"]
+VideoReplies = Literal["never", "on_request", "greetings"]
 
 
 class StyleRules(_Strict):
@@ -177,6 +178,12 @@ class Persona(_Strict):
         "mirror",
         description="When replies are spoken: never; mirror (a voice note answers a voice "
         "note); always (on channels that take audio)",
+    )
+    video_replies: VideoReplies = Field(
+        "never",
+        description="When a reply is a short video of the persona (its avatar speaking): "
+        "never; on_request (the person asks for a video); greetings (the first reply in a "
+        "conversation, and replies to a hello); on channels that send video",
     )
     memory: MemorySettings = MemorySettings()
     avatar: str | None = Field(None, description="Image path, relative to the persona file")

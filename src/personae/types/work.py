@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from personae.types.persona import VoiceSettings
 from personae.types.turns import ConversationRef, StoredMessage
@@ -46,6 +46,24 @@ class OutboxItem:
 
 
 @dataclass(frozen=True, slots=True)
+class VideoPlan:
+    """A reply to be sent as a short video of the persona saying it: the voice it speaks in,
+    its avatar as the persona file gives it (a file path, data: URI or URL) and its name."""
+
+    voice: VoiceSettings
+    avatar: str | None = None
+    name: str = ""
+
+    def payload(self) -> dict[str, Any]:
+        """As it is kept in an outbox row's JSON."""
+        return {"voice": self.voice.model_dump(), "avatar": self.avatar, "name": self.name}
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any]) -> VideoPlan:
+        return cls(VoiceSettings(**data.get("voice", {})), data.get("avatar"), data.get("name", ""))
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxEntry:
     """An outbox row as delivery and the API see it: one part of a reply on its way.
 
@@ -79,6 +97,8 @@ class OutboxEntry:
     # A picture part: the media store's file (its SHA-256 and type); ``text`` is its caption.
     image_sha256: str | None = None
     image_mime: str | None = None
+    # A video part: its text said by the persona in a rendered video (``speak`` is then None).
+    video: VideoPlan | None = None
 
 
 @dataclass(frozen=True, slots=True)

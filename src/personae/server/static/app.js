@@ -124,6 +124,27 @@ async function uploadPhoto(file) {
   $("pending-photos").append(item);
 }
 
+// A video reply: the persona saying it, rendered by the server when the player asks for it.
+function videoBefore(body, slug, replyId) {
+  const video = document.createElement("video");
+  video.src = `/web/personas/${encodeURIComponent(slug)}/messages/${replyId}/video`;
+  video.controls = true;
+  video.preload = "metadata";
+  video.playsInline = true;
+  video.className = "bubble-video";
+  video.setAttribute("aria-label", `A video reply from ${state.current?.name || "the persona"}`);
+  body.before(video);
+  return video;
+}
+
+async function showVideo(reply, slug, replyId) {
+  const response = await fetch(`/web/personas/${encodeURIComponent(slug)}/conversation`,
+    { credentials: "same-origin" });
+  if (!response.ok) return;
+  const { messages } = await response.json();
+  if (messages.find((m) => m.id === replyId)?.video) videoBefore(reply, slug, replyId);
+}
+
 async function showPictures(reply, slug, replyId) {
   const response = await fetch(`/web/personas/${encodeURIComponent(slug)}/conversation`,
     { credentials: "same-origin" });
@@ -203,6 +224,7 @@ async function openPersona(slug) {
   bubble("assistant", persona.greeting).parentElement.classList.add("greeting");
   for (const message of messages) {
     const body = bubble(message.role, message.content, message.images || []);
+    if (message.video) videoBefore(body, persona.id, message.id);
     if (message.role === "assistant" && message.id) rateButtons(body, message.id);
   }
   takePhotos();
@@ -330,6 +352,9 @@ async function send(text, images = []) {
         if (reply.textContent.includes("[[picture")) showPictures(reply, persona.id, data.reply.id);
         reply.textContent = data.reply.content;
         if (data.reply.id) rateButtons(reply, data.reply.id);
+        if (data.reply.id && state.current?.video_replies !== "never") {
+          showVideo(reply, persona.id, data.reply.id);
+        }
         if (data.finish_reason === "length") {
           // Cut at the persona's length limit: say so rather than end mid-sentence silently.
           reply.textContent += " …";

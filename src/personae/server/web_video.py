@@ -1,0 +1,99 @@
+"""Video replies in the web chat: a reply the persona's ``video_replies`` makes a video is
+rendered on request, for the person whose conversation it is (their cookie), and played in
+the page. Anyone else — another browser, no cookie, a reply that is not a video — gets 404.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from fastapi import APIRouter, Request, Response
+
+from personae.core.video_replies import video_plan
+from personae.errors import EngineError, MediaRefused, NotFound, PersonaeError
+from personae.server.abuse import admit
+from personae.server.deps import RuntimeDep
+from personae.types import MediaRecord, Persona, PersonRef, StoredMessage, VideoPlan
+from personae.video.render import MIME_TYPE
+
+if TYPE_CHECKING:
+    from personae.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["web"])
+VIDEO_PATH = "/web/personas/{slug}/messages/{message_id}/video"
+VIDEO_CSP = "default-src 'none'; sandbox"
+
+
+def video_replies(persona: Persona, messages: Sequence[StoredMessage]) -> dict[int, VideoPlan]:
+    """The persona's replies among ``messages`` (oldest first) that are videos, by id."""
+    found: dict[int, VideoPlan] = {}
+    asked: int | None = None  # index of the person's latest message
+    for index, message in enumerate(messages):
+        if message.role == "user":
+            asked = index
+        elif message.role == "assistant" and asked is not None:
+            plan = video_plan(persona, messages[asked], tuple(messages[:asked]))
+            if plan is not None:
+                found[message.id] = plan
+    return found
+
+
+@router.get(VIDEO_PATH, response_class=Response, responses={200: {"content": {"video/mp4": {}}}})
+async def web_video(slug: str, message_id: int, request: Request, runtime: RuntimeDep) -> Response:
+    """The reply as an MP4 of the persona saying it (H.264 + AAC, 480 px square)."""
+    from personae.server.web_routes import WEB_CHANNEL, published, web_person, web_person_id
+
+    persona = await published(runtime, slug)
+    missing = NotFound(f"no video reply {message_id} in your conversation with {slug!r}")
+    person_id = await web_person_id(request, runtime)
+    cookie = web_person(request)
+    if person_id is None or cookie is None:
+        raise missing
+    found = await runtime.store.list_conversations(slug, person_id, 1, 0)
+    messages = await runtime.store.conversation_messages(found[0].id) if found else []
+    plan = video_replies(persona, messages).get(message_id)
+    if plan is None:
+        raise missing
+    await admit(runtime, request, PersonRef(WEB_CHANNEL, cookie))  # rendering costs CPU
+    headers = {"Cache-Control": "private, max-age=3600", "Content-Security-Policy": VIDEO_CSP}
+    made = await _rendered(runtime, message_id)
+    if made is not None:
+        return Response(made, media_type=MIME_TYPE, headers=headers)
+    reply = next(m for m in messages if m.id == message_id)
+    try:
+        film = await runtime.video.film(reply.content, plan, "web")
+    except PersonaeError as exc:
+        raise EngineError(f"the video could not be made ({exc}); the reply's text stands") from exc
+    await _keep(runtime, message_id, film.data)
+    return Response(film.data, media_type=film.mime_type, headers=headers)
+
+
+async def _rendered(runtime: Runtime, message_id: int) -> bytes | None:
+    """The reply's video rendered before: an attachment of the reply in the media store."""
+    for record in await runtime.store.message_attachments(message_id):
+        if record.kind == "video" and record.status == "ok" and record.sha256:
+            try:
+                return await runtime.media.read(record.sha256)
+            except NotFound:
+                return None  # the file went (data deleted): render it again
+    return None
+
+
+async def _keep(runtime: Runtime, message_id: int, data: bytes) -> None:
+    """Store the video as the reply's attachment: rendered once, deleted with the person's
+    data like every other file of theirs."""
+    try:
+        stored = await runtime.media.put(data, "video", MIME_TYPE)
+    except MediaRefused as refused:  # over PERSONAE_MEDIA_MAX_VIDEO_BYTES: served, not kept
+        log.info("video of reply %d not kept: %s", message_id, refused)
+        return
+    position = len(await runtime.store.message_attachments(message_id))
+    record = MediaRecord(
+        message_id, position, "video", "rendered", "ok", stored.mime_type, stored.size,
+        stored.sha256, runtime.media.location(stored.sha256),
+    )  # fmt: skip
+    await runtime.store.add_attachment(record)
