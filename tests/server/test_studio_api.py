@@ -278,6 +278,23 @@ def test_a_creator_imports_a_card_into_their_own_persona_only(server: LiveServer
         assert answer.status_code == 401
 
 
+def test_a_creator_exports_only_their_own_personas_cards(server: LiveServer) -> None:
+    with _client(server) as api:
+        for slug in ("studio-export-own", "studio-export-other"):
+            api.put(f"/api/personas/{slug}/draft", json={**DRAFT, "id": slug})
+    token = _creator(server, "studio-export-own")
+    with _client(server, token) as mine:
+        card = mine.get("/api/personas/studio-export-own/card", params={"format": "v3"})
+        assert card.status_code == 200, card.text
+        assert card.json()["spec"] == "chara_card_v3" and card.json()["data"]["name"] == "Mia"
+        png = mine.get("/api/personas/studio-export-own/card", params={"png": "true"})
+        assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+        other = mine.get("/api/personas/studio-export-other/card")
+        assert other.status_code == 404 and "Mia" not in other.text
+    with _client(server, None) as anonymous:
+        assert anonymous.get("/api/personas/studio-export-own/card").status_code == 401
+
+
 def test_analytics_days_at_the_calendars_edge_are_a_clear_400(server: LiveServer) -> None:
     with _client(server) as api:
         for query in ({"to": "0001-01-01"}, {"to": "9999-12-31"}):

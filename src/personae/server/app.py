@@ -118,6 +118,7 @@ def create_app(
     app.include_router(analytics_routes.router)
     app.include_router(channel_routes.router)
     app.include_router(card_routes.router)
+    app.include_router(card_routes.export_router)
     app.include_router(eval_routes.router)
     app.include_router(web_routes.router)
     app.include_router(web_media.router)

@@ -1,6 +1,7 @@
 """Character Cards over the admin API: POST /api/cards imports a card file (the raw bytes of a
-JSON, PNG or CHARX card), GET /api/personas/{slug}/card exports one. Admin token only; a
-creator imports into their own personas through the studio API (studio_api.py)."""
+JSON, PNG or CHARX card), GET /api/personas/{slug}/card exports one. Importing a new persona is for
+admins; a creator imports into their own personas through the studio API (studio_api.py) and
+exports their own personas here (another's answers 404, as if it did not exist)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from personae.core.cards import ImportedCard, read_card
 from personae.core.charx import MAX_ARCHIVE_BYTES
-from personae.errors import CardInvalid
-from personae.server.deps import RuntimeDep, require_admin, require_api_key
+from personae.errors import CardInvalid, PersonaNotFound
+from personae.server.deps import RuntimeDep, StaffDep, require_admin, require_api_key
 from personae.server.errors import FieldError
 from personae.server.wire import persona_record_json
 from personae.types import SLUG_PATTERN, PersonaRecord
@@ -21,6 +22,8 @@ router = APIRouter(
     tags=["cards"],
     dependencies=[Depends(require_api_key), Depends(require_admin)],
 )
+# Export: admins, and creators for the personas on their token.
+export_router = APIRouter(prefix="/api", tags=["cards"], dependencies=[Depends(require_api_key)])
 CARD_BODY = {
     "requestBody": {
         "required": True,
@@ -91,14 +94,17 @@ def imported_json(record: PersonaRecord, card: ImportedCard) -> dict[str, Any]:
     return body
 
 
-@router.get("/personas/{slug}/card", openapi_extra=_CARD_FILE)
+@export_router.get("/personas/{slug}/card", openapi_extra=_CARD_FILE)
 async def export_card(
     slug: str,
     runtime: RuntimeDep,
+    staff: StaffDep,
     fmt: Literal["v2", "v3", "charx"] = Query("v3", alias="format"),
     png: bool = Query(False, description="A PNG with chara (V2) and ccv3 (V3) chunks"),
 ) -> Response:
     """Export a persona as a Character Card; an imported card keeps every field it had."""
+    if not staff.may_touch(slug):
+        raise PersonaNotFound(slug)
     if png and fmt == "charx":
         raise FieldError("png", "png is for v2/v3 cards; a CHARX is a zip of its own")
     data = await runtime.export_card(slug, fmt, png)
