@@ -234,17 +234,9 @@ class TelegramChannel:
         if image.caption:
             form["caption"] = to_plain(image.caption)[:1024]
         name = "picture." + image.mime_type.rsplit("/", 1)[-1]
-        try:
-            response = await self._http.post(
-                f"{self._api}/sendPhoto", data=form,
-                files={"photo": (name, image.data, image.mime_type)},
-            )  # fmt: skip
-        except httpx.HTTPError as err:
-            return delivery.network_failure(err)
-        result, message = delivery.telegram_outcome(response)
-        if result.outcome != "sent":
-            return result
-        return SendResult("sent", (f"{chat_id}:{message['message_id']}",))
+        return await self._upload(
+            "sendPhoto", chat_id, form, {"photo": (name, image.data, image.mime_type)}
+        )
 
     voice_format = "opus"
 
@@ -254,14 +246,7 @@ class TelegramChannel:
         """sendVoice with the OGG/Opus file uploaded as multipart ``voice``."""
         form = {"chat_id": chat_id, "duration": str(max(1, round(duration_s)))}
         files = {"voice": ("reply.ogg", audio, mime_type.split(";")[0])}
-        try:
-            response = await self._http.post(f"{self._api}/sendVoice", data=form, files=files)
-        except httpx.HTTPError as err:
-            return delivery.network_failure(err)
-        result, message = delivery.telegram_outcome(response)
-        if result.outcome != "sent":
-            return result
-        return SendResult("sent", (f"{chat_id}:{message['message_id']}",))
+        return await self._upload("sendVoice", chat_id, form, files)
 
     video_format = "telegram"
 
@@ -275,8 +260,18 @@ class TelegramChannel:
             "length": str(VIDEO_FORMATS[self.video_format].size),
         }  # fmt: skip
         files = {"video_note": ("reply.mp4", video, mime_type)}
+        return await self._upload("sendVideoNote", chat_id, form, files)
+
+    async def _upload(
+        self,
+        method: str,
+        chat_id: str,
+        form: dict[str, str],
+        files: dict[str, tuple[str, bytes, str]],
+    ) -> SendResult:
+        """One Bot API send with a file as a multipart upload (no public URL needed)."""
         try:
-            response = await self._http.post(f"{self._api}/sendVideoNote", data=form, files=files)
+            response = await self._http.post(f"{self._api}/{method}", data=form, files=files)
         except httpx.HTTPError as err:
             return delivery.network_failure(err)
         result, message = delivery.telegram_outcome(response)
