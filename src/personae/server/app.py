@@ -35,7 +35,7 @@ from personae.server.auth import Guard, ensure_admin_token
 from personae.server.deps import ServerState, server_state
 from personae.server.errors import install_error_handlers
 from personae.server.hosts import HostCheck, allowed_hosts
-from personae.server.limits import BodyLimit
+from personae.server.limits import BodyLimit, UploadLimit
 from personae.server.openapi import install_openapi
 from personae.server.request_id import RequestId
 from personae.server.textcheck import BodyTextCheck
@@ -90,18 +90,22 @@ def create_app(
         BodyLimit,
         max_bytes=settings.max_body_bytes,
         timeout_s=settings.body_timeout_s,
-        media_limits={
-            "/v1/chat/completions": (settings.media_body_bytes, "PERSONAE_MEDIA_BODY_BYTES"),
-            web_media.UPLOAD_PATH: (
+        uploads=[
+            UploadLimit.at(
+                "/v1/chat/completions", settings.media_body_bytes, "PERSONAE_MEDIA_BODY_BYTES"
+            ),
+            UploadLimit.at(
+                web_media.UPLOAD_PATH,
                 settings.media_max_image_bytes,
                 "PERSONAE_MEDIA_MAX_IMAGE_BYTES",
             ),
-            "/v1/audio/transcriptions": (
+            UploadLimit.at(
+                "/v1/audio/transcriptions",
                 upload_limit(settings.media_max_audio_bytes),
                 "PERSONAE_MEDIA_MAX_AUDIO_BYTES",
             ),
-        },
-        uploads=[knowledge_routes.upload_limit(settings)],
+            knowledge_routes.upload_limit(settings),
+        ],
     )
     # Added late, so it runs early: a refused Host gets no further.
     app.add_middleware(HostCheck, allowed=allowed_hosts(settings))

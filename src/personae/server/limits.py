@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,11 @@ class UploadLimit:
     max_bytes: int
     setting: str  # the environment variable that raises it, for the 413's advice
 
+    @classmethod
+    def at(cls, path: str, max_bytes: int, setting: str) -> UploadLimit:
+        """The limit of one exact path."""
+        return cls(re.compile(re.escape(path)), max_bytes, setting)
+
 
 class BodyLimit:
     """Buffers each HTTP request body up to ``max_bytes`` and answers 413 past it, or 408 when
@@ -40,21 +45,16 @@ class BodyLimit:
         app: ASGIApp,
         max_bytes: int,
         timeout_s: float,
-        media_limits: Mapping[str, tuple[int, str]] | None = None,
         uploads: Sequence[UploadLimit] = (),
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.timeout_s = timeout_s
-        # Routes that carry photos or audio: their own cap, and its setting.
-        self.media_limits = dict(media_limits or {})
+        # Routes that take uploads (photos, audio, documents): their own cap, and its setting.
         self.uploads = tuple(uploads)
 
     def limit_for(self, scope: Scope) -> tuple[int, str]:
         """The body limit of this request's path, and the setting that raises it."""
-        found = self.media_limits.get(scope["path"])
-        if found is not None:
-            return found
         if scope.get("method") == "POST":
             for upload in self.uploads:
                 if upload.pattern.fullmatch(scope["path"]):
