@@ -92,6 +92,22 @@ def _sign_in(page: Page, server: LiveServer, token: str = ADMIN_TOKEN) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
+def _creator_token(server: LiveServer, *slugs: str) -> str:
+    token = new_token()
+
+    async def make() -> None:
+        store = await SqlStore.open(server.settings.resolved_database_url)
+        try:
+            await store.create_token("ui", "creator", list(slugs), token)
+        finally:
+            await store.aclose()
+
+    # Playwright's sync API holds this thread's event loop: the store runs on another.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, make()).result()
+    return token
+
+
 def test_sign_in_refuses_a_wrong_token(browser: Browser, server: LiveServer) -> None:
     page = browser.new_page()
     page.goto(f"{server.url}/studio/personas/echo-friend")
@@ -198,18 +214,7 @@ def test_a_creator_imports_a_card_into_their_own_persona(
     slug = "ui-own-card"
     with httpx.Client(base_url=server.url, headers=_ADMIN, timeout=30) as api:
         api.put(f"/api/personas/{slug}/draft", json={"id": slug, "name": "Plain", "greeting": "Hi"})
-    token = new_token()
-
-    async def make() -> None:
-        store = await SqlStore.open(server.settings.resolved_database_url)
-        try:
-            await store.create_token("ui", "creator", [slug], token)
-        finally:
-            await store.aclose()
-
-    # Playwright's sync API holds this thread's event loop: the store runs on another.
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, make()).result()
+    token = _creator_token(server, slug)
     page = browser.new_page()
     _sign_in(page, server, token)
     page.goto(f"{server.url}/studio/personas/{slug}")
@@ -357,6 +362,29 @@ def test_rating_a_reply_in_the_web_chat(browser: Browser, server: LiveServer) ->
         found = api.get("/api/analytics", params={"persona": "story-teller"}).json()
         assert found["ratings"] == {"up": 0, "down": 1}
     context.close()
+
+
+def test_a_creator_opens_a_rated_reply_with_its_trace(browser: Browser, server: LiveServer) -> None:
+    with httpx.Client(base_url=server.url, timeout=30) as web:
+        answer = web.post("/web/personas/story-teller/messages", json={"text": "a dull answer"})
+        reply = sse_events(answer)[-1][1]["reply"]["id"]
+        assert web.post(f"/web/messages/{reply}/rating", json={"value": -1}).status_code == 200
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    _sign_in(page, server, _creator_token(server, "story-teller"))
+    page.get_by_role("link", name="Ratings").click()
+    page.get_by_label("Rating").select_option("down")
+    page.get_by_role("button", name="Show").click()
+    _shot(page, "ratings")
+    page.get_by_role("link", name=re.compile("a dull answer")).click()
+    rated = page.locator(f"#m{reply}")
+    expect(rated).to_contain_text("rated bad")
+    trace = rated.locator("details.trace")
+    expect(trace).to_have_attribute("open", "")
+    expect(trace.get_by_role("heading", name="Prompt sections")).to_be_visible()
+    expect(trace.get_by_role("heading", name="Timings (ms)")).to_be_visible()
+    expect(page.locator(".transcript .msg.user").first).to_contain_text("a dull answer")
+    _shot(page, "rated-conversation")
+    page.close()
 
 
 def test_a_channel_is_bound_and_unbound_from_the_editor(

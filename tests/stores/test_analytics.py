@@ -128,6 +128,32 @@ async def test_analytics_figures_same_on_each_backend(empty_url: str, tmp_path: 
     assert "secret" not in repr(asdict(found))
 
 
+async def _rated(url: str) -> list[tuple[Any, ...]]:
+    store = await SqlStore.open(url)
+    try:
+        await store.runner.write(_seed)
+        found, total = await store.rated_replies(["an-a"], None, START, END, 10, 0)
+        downs, _ = await store.rated_replies(["an-a"], -1, START, END, 10, 0)
+        one, _ = await store.rated_replies(["an-a"], None, START, END, 10, 0, "p3-an-a")
+        assert total == 3 and [r.message_id for r in downs] == [4]
+        assert [r.message_id for r in one] == [12]
+        return [
+            (r.message_id, r.conversation_id, r.value, r.source, r.rated_at, r.reply_excerpt,
+             r.turn_status)
+            for r in found
+        ]  # fmt: skip
+    finally:
+        await store.aclose()
+
+
+async def test_rated_replies_same_on_each_backend(empty_url: str, tmp_path: Path) -> None:
+    """Newest first, with the reply's excerpt and its turn; another persona's left out."""
+    found = await _rated(empty_url)
+    assert found == await _rated(f"sqlite+aiosqlite:///{tmp_path / 'rated.db'}")
+    assert [row[0] for row in found] == [12, 4, 2]
+    assert found[0][5] == "secret words" and found[0][6] == "ok"
+
+
 def _sent(conn: Connection) -> None:
     """p1's first reply went out on a WhatsApp connection as platform message wamid.1."""
     with conn.begin():

@@ -14,6 +14,8 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from personae.errors import PersonaNotFound
+from personae.runtime import Runtime
+from personae.server.auth import Principal
 from personae.server.deps import RuntimeDep, StaffDep, require_api_key
 from personae.server.errors import FieldError
 from personae.stores.analytics import Analytics
@@ -42,6 +44,22 @@ async def get_analytics(
     """Conversations, messages, active people by day and week, retention cohorts, replies
     per person, latency and time to first token (p50/p95), tokens, failures, safety incidents
     by category, ratings. A creator sees their own personas only."""
+    first, last = period(start, end)
+    slugs = await scoped_personas(runtime, staff, persona)
+    found = await runtime.store.analytics(slugs, *day_range(first, last))
+    body = analytics_json(found, persona, first, last)
+    if format == "csv":
+        name = f"analytics-{persona or 'all'}-{first}-{last}.csv"
+        return Response(
+            to_csv(body),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    return body
+
+
+def period(start: date | None, end: date | None) -> tuple[date, date]:
+    """The first and last day (UTC) asked for: the last DEFAULT_DAYS up to today by default."""
     last = end or datetime.now(UTC).date()
     if last >= date.max or (start is None and (last - date.min).days < DEFAULT_DAYS - 1):
         raise FieldError(
@@ -54,29 +72,27 @@ async def get_analytics(
         raise FieldError(
             "from", f"the period is {(last - first).days + 1} days; ask for at most {MAX_DAYS}"
         )
+    return first, last
+
+
+def day_range(first: date, last: date) -> tuple[datetime, datetime]:
+    """[start, end) instants of the days first..last, UTC."""
+    return datetime.combine(first, time(), UTC), datetime.combine(
+        last + timedelta(days=1), time(), UTC
+    )
+
+
+async def scoped_personas(runtime: Runtime, staff: Principal, persona: str | None) -> list[str]:
+    """The personas a request may read: the one named (if the caller may touch it), else
+    every persona for an admin and a creator's own for a creator."""
     if persona is not None:
         if not staff.may_touch(persona):
             raise PersonaNotFound(persona)
         await runtime.store.get_persona(persona, latest=True)
-        slugs: list[str] = [persona]
-    elif staff.is_admin:
-        slugs = await runtime.store.persona_slugs()
-    else:
-        slugs = sorted(staff.personas)
-    found = await runtime.store.analytics(
-        slugs,
-        datetime.combine(first, time(), UTC),
-        datetime.combine(last + timedelta(days=1), time(), UTC),
-    )
-    body = analytics_json(found, persona, first, last)
-    if format == "csv":
-        name = f"analytics-{persona or 'all'}-{first}-{last}.csv"
-        return Response(
-            to_csv(body),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}"'},
-        )
-    return body
+        return [persona]
+    if staff.is_admin:
+        return await runtime.store.persona_slugs()
+    return sorted(staff.personas)
 
 
 def analytics_json(

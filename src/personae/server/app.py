@@ -22,8 +22,10 @@ from personae.server import (
     memory_routes,
     metrics_routes,
     openai_routes,
+    ratings_routes,
     rights_routes,
     studio_api,
+    studio_review,
     studio_routes,
     web_media,
     web_routes,
@@ -120,6 +122,7 @@ def create_app(
     app.include_router(memory_routes.router)
     app.include_router(knowledge_routes.router)
     app.include_router(analytics_routes.router)
+    app.include_router(ratings_routes.router)
     app.include_router(channel_routes.router)
     app.include_router(card_routes.router)
     app.include_router(card_routes.export_router)
@@ -128,6 +131,7 @@ def create_app(
     app.include_router(web_media.router)
     app.include_router(web_video.router)
     app.include_router(studio_routes.router)
+    app.include_router(studio_review.router)
     app.include_router(webhook_routes.router)
     app.include_router(rights_routes.admin_router)
     app.include_router(rights_routes.router)

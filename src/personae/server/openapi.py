@@ -103,6 +103,7 @@ _NAMES_A_PERSONA = {
     ("post", "/api/conversations"),
     ("post", "/v1/audio/speech"),
     ("get", "/api/analytics"),
+    ("get", "/api/ratings"),
     *_TURNS,
 }
 # Answer 404 when the person behind them has nothing stored (or the link expired).

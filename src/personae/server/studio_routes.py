@@ -61,26 +61,26 @@ TILES = [
 ]  # fmt: skip
 
 
-def _page(template: str, http_status: int = 200, **context: Any) -> HTMLResponse:
+def render_page(template: str, http_status: int = 200, **context: Any) -> HTMLResponse:
     html = _env.get_template(template).render(**context)
     headers = {"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-store"}
     return HTMLResponse(html, status_code=http_status, headers=headers)
 
 
-def _sign_in(error: str | None = None, status: int = 200) -> HTMLResponse:
-    page = _page("sign_in.html", status, title="Sign in", signed_in=False, error=error)
+def sign_in_response(error: str | None = None, status: int = 200) -> HTMLResponse:
+    page = render_page("sign_in.html", status, title="Sign in", signed_in=False, error=error)
     page.delete_cookie(STUDIO_COOKIE, path="/")
     return page
 
 
-async def _who(request: Request) -> Principal | None:
+async def signed_in_as(request: Request) -> Principal | None:
     token = request.cookies.get(STUDIO_COOKIE, "")
     if not token or len(token) > MAX_TOKEN_CHARS:
         return None
     return await principal_of(request, token)
 
 
-def _json_block(value: Any) -> str:
+def json_block(value: Any) -> str:
     """JSON safe inside <script type="application/json"> (no closing tag can appear)."""
     return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c")
 
@@ -96,17 +96,18 @@ async def studio_static(name: str) -> Response:
 
 @router.get("/sign-in")
 async def sign_in_page() -> Response:
-    return _sign_in()
+    return sign_in_response()
 
 
 @router.post("/sign-in")
 async def sign_in(request: Request) -> Response:
     raw = await request.body()
     if len(raw) > MAX_FORM_BYTES:
-        return _sign_in("That is not a token: paste the token itself.", 400)
+        return sign_in_response("That is not a token: paste the token itself.", 400)
     token = parse_qs(raw.decode("utf-8", "replace")).get("token", [""])[0].strip()
     if not token or len(token) > MAX_TOKEN_CHARS or await principal_of(request, token) is None:
-        return _sign_in("That token is wrong, revoked or expired; ask an admin for a new one.", 401)
+        wrong = "That token is wrong, revoked or expired; ask an admin for a new one."
+        return sign_in_response(wrong, 401)
     answer = RedirectResponse("/studio", status_code=303)
     answer.set_cookie(
         STUDIO_COOKIE, token, max_age=COOKIE_MAX_AGE, httponly=True, samesite="strict",
@@ -126,9 +127,9 @@ async def sign_out() -> Response:
 async def persona_list(
     request: Request, runtime: RuntimeDep, q: str = "", status: str = "", page: int = 1
 ) -> Response:
-    who = await _who(request)
+    who = await signed_in_as(request)
     if who is None:
-        return _sign_in()
+        return sign_in_response()
     records = [r for r in await runtime.store.persona_rows() if who.may_touch(r.slug)]
     kinds = await runtime.store.persona_channels()
     needle = q.strip().lower()[:200]
@@ -149,7 +150,7 @@ async def persona_list(
             "last": last.isoformat() if last else None,
             "last_text": last.strftime("%Y-%m-%d %H:%M UTC") if last else None,
         })  # fmt: skip
-    return _page(
+    return render_page(
         "list.html", title="Personas", signed_in=True, nav="personas", rows=rows,
         total=len(records), matching=len(matching), q=q[:200], status=status, page=page,
         pages=pages, query=urlencode({"q": q[:200], "status": status}),
@@ -158,16 +159,16 @@ async def persona_list(
 
 @router.get("/new")
 async def new_persona(request: Request) -> Response:
-    if await _who(request) is None:
-        return _sign_in()
+    if await signed_in_as(request) is None:
+        return sign_in_response()
     return _editor(None, [], None, None, None, [], 0)
 
 
 @router.get("/personas/{slug}")
 async def edit_persona(request: Request, slug: str, runtime: RuntimeDep) -> Response:
-    who = await _who(request)
+    who = await signed_in_as(request)
     if who is None:
-        return _sign_in()
+        return sign_in_response()
     if not who.may_touch(slug):
         raise PersonaNotFound(slug)
     record = await runtime.store.get_persona(slug, latest=True)
@@ -215,7 +216,7 @@ def _editor(
          "at_text": r.updated_at.strftime("%Y-%m-%d %H:%M:%S UTC")}
         for r in reversed(history)
     ]  # fmt: skip
-    return _page(
+    return render_page(
         "editor.html",
         title=persona.name if persona else "New persona",
         signed_in=True, nav="personas", new=record is None,
@@ -224,7 +225,7 @@ def _editor(
         status=record.status if record else "draft",
         status_text=STATUS_TEXT[record.status] if record else "",
         published=record.published_revision if record else None,
-        groups=persona_form(persona), base_json=_json_block(base),
+        groups=persona_form(persona), base_json=json_block(base),
         yaml=persona_yaml(persona) if persona else "",
         lore=lore.get("entries", []),
         positions=_positions(), revisions=revisions, diff=diff,
@@ -245,9 +246,9 @@ def _positions() -> list[str]:
 
 @router.get("/analytics")
 async def analytics_page(request: Request, runtime: RuntimeDep) -> Response:
-    who = await _who(request)
+    who = await signed_in_as(request)
     if who is None:
-        return _sign_in()
+        return sign_in_response()
     query = request.query_params
     mine = [s for s in await runtime.store.persona_slugs() if who.may_touch(s)]
     persona = query.get("persona") or None
@@ -269,9 +270,9 @@ async def analytics_page(request: Request, runtime: RuntimeDep) -> Response:
     params = {"from": first.isoformat(), "to": last.isoformat(), "format": "csv"}
     if persona:
         params["persona"] = persona
-    return _page(
+    return render_page(
         "analytics.html", title="Analytics", signed_in=True, nav="analytics", data=data,
-        data_json=_json_block(data), personas=mine, persona=persona, is_admin=who.is_admin,
+        data_json=json_block(data), personas=mine, persona=persona, is_admin=who.is_admin,
         tiles=TILES, csv_url="/api/analytics?" + urlencode(params),
     )  # fmt: skip
 

@@ -6,11 +6,31 @@ the earlier one, and a removed reaction removes the rating.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
-from personae.stores.tables import conversations, messages, outbox, ratings, utcnow
+from personae.stores.tables import conversations, messages, outbox, ratings, turns, utcnow
+
+EXCERPT_CHARS = 240  # enough of the reply to recognise it in a list
+
+
+@dataclass(frozen=True, slots=True)
+class RatedReply:
+    """One rated reply, for the creator's list: where it is and how it was rated."""
+
+    message_id: int
+    conversation_id: str
+    persona: str
+    value: int
+    source: str
+    rated_at: datetime
+    reply_excerpt: str
+    turn_id: int | None
+    turn_status: str | None
+
 
 # Reactions that read as a thumbs up or down; any other emoji is no rating.
 UP = frozenset(
@@ -95,3 +115,50 @@ def _set(
                 value=value, source=source, created_at=at,
             )
         )  # fmt: skip
+
+
+def rated_replies(
+    conn: Connection,
+    personas: Sequence[str],
+    value: int | None,
+    start: datetime,
+    end: datetime,
+    limit: int,
+    offset: int,
+    conversation: str | None = None,
+) -> tuple[list[RatedReply], int]:
+    """Ratings of these personas' replies made in [start, end), newest first, and how many
+    there are in all; ``value`` keeps only thumbs up (1) or down (-1), ``conversation`` one
+    conversation's."""
+    where = [
+        ratings.c.persona_slug.in_(personas),
+        ratings.c.created_at >= start,
+        ratings.c.created_at < end,
+    ]
+    if value is not None:
+        where.append(ratings.c.value == value)
+    if conversation is not None:
+        where.append(ratings.c.conversation_id == conversation)
+    total = conn.execute(select(func.count()).select_from(ratings).where(*where)).scalar_one()
+    query = (
+        select(
+            ratings, func.substr(messages.c.content, 1, EXCERPT_CHARS).label("excerpt"),
+            turns.c.id.label("turn_id"), turns.c.status.label("turn_status"),
+        )
+        .join_from(ratings, messages, messages.c.id == ratings.c.message_id)
+        .outerjoin(turns, turns.c.reply_message_id == ratings.c.message_id)
+        .where(*where)
+        .order_by(ratings.c.created_at.desc(), ratings.c.message_id.desc())
+        .limit(limit)
+        .offset(offset)
+    )  # fmt: skip
+    found = [
+        RatedReply(
+            message_id=row.message_id, conversation_id=row.conversation_id,
+            persona=row.persona_slug, value=row.value, source=row.source,
+            rated_at=row.created_at, reply_excerpt=row.excerpt, turn_id=row.turn_id,
+            turn_status=row.turn_status,
+        )
+        for row in conn.execute(query)
+    ]  # fmt: skip
+    return found, int(total)

@@ -185,6 +185,21 @@ class SqlStore:
         """A person's rating of a reply in their own conversation; False if not theirs."""
         return await self._run.write(_ratings.rate_web_reply, message_id, person_id, channel, value)
 
+    async def rated_replies(
+        self,
+        personas: Sequence[str],
+        value: int | None,
+        start: datetime,
+        end: datetime,
+        limit: int,
+        offset: int,
+        conversation: str | None = None,
+    ) -> tuple[list[_ratings.RatedReply], int]:
+        """Rated replies of these personas in [start, end), newest first, and the total."""
+        return await self._run.read(
+            _ratings.rated_replies, personas, value, start, end, limit, offset, conversation
+        )
+
     # ------------------------------------------------------------ lorebook timers
 
     async def lore_timers(self, conversation_id: str) -> dict[str, LoreTimer]:
