@@ -22,7 +22,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from personae.core.revisions import field_changes, persona_yaml, unified_diff
 from personae.errors import NotFound, PersonaNotFound
 from personae.knowledge.chunk import TYPES as KNOWLEDGE_TYPES
-from personae.server.analytics_routes import DEFAULT_DAYS, MAX_DAYS, analytics_json
+from personae.server.analytics_routes import DEFAULT_DAYS, MAX_DAYS, analytics_json, day_range
 from personae.server.auth import MAX_TOKEN_CHARS, Principal
 from personae.server.deps import STUDIO_COOKIE, RuntimeDep, principal_of
 from personae.server.studio_forms import persona_form
@@ -260,12 +260,8 @@ async def analytics_page(request: Request, runtime: RuntimeDep) -> Response:
     first = _date(query.get("from")) or last - timedelta(days=DEFAULT_DAYS - 1)
     if first > last or (last - first).days >= MAX_DAYS:
         first = last - timedelta(days=DEFAULT_DAYS - 1)
-    slugs = [persona] if persona else mine
-    found = await runtime.store.analytics(
-        slugs,
-        datetime.combine(first, datetime.min.time(), UTC),
-        datetime.combine(last + timedelta(days=1), datetime.min.time(), UTC),
-    )
+    slugs = [persona] if persona else None if who.is_admin else mine
+    found = await runtime.store.analytics(slugs, *day_range(first, last))
     data = analytics_json(found, persona, first, last)
     params = {"from": first.isoformat(), "to": last.isoformat(), "format": "csv"}
     if persona:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, case, distinct, func, literal, select, true
 
 from personae.stores.rollups import BOUNDS
 from personae.stores.tables import (
@@ -23,6 +23,9 @@ from personae.stores.tables import (
     rollup_activity,
     rollup_daily,
     rollup_people,
+)
+from personae.stores.tables import (
+    personas as persona_table,
 )
 
 STATUSES = ("ok", "refused", "crisis", "blocked", "rewritten", "failed")
@@ -45,33 +48,49 @@ class Analytics:
 
 
 def analytics(
-    conn: Connection, personas: Sequence[str], start: datetime, end: datetime
+    conn: Connection, personas: Sequence[str] | None, start: datetime, end: datetime
 ) -> Analytics:
-    slugs = tuple(sorted(set(personas)))
+    """``personas`` None: every persona, read without a filter (an IN list of a thousand
+    slugs costs more to bind than the query takes)."""
+    if personas is None:
+        slugs = tuple(conn.scalars(select(persona_table.c.slug).order_by(persona_table.c.slug)))
+    else:
+        slugs = tuple(sorted(set(personas)))
+
+    def mine(column: Any) -> Any:
+        return true() if personas is None else column.in_(slugs)
+
     first_day = start.date().isoformat()
     last = (end - timedelta(microseconds=1)).date()
     last_day = last.isoformat()
-    daily_rows, metrics = _daily_counts(conn, slugs, first_day, last_day)
-    # One pass over the period's activity, read from its covering index.
+    days = _days(start.date(), last)
+    daily_rows, metrics = _daily_counts(
+        conn, mine(rollup_daily.c.persona_slug), first_day, last_day
+    )
+    # Distinct people and conversations are counted by the database from the activity
+    # rollup's covering index: no row of it crosses into Python.
     act = rollup_activity.c
-    people_by_day: dict[str, set[str]] = defaultdict(set)
-    talked: set[str] = set()
-    for d, wrote, person, conversation in conn.execute(
-        select(act.day, act.messages, act.person_id, act.conversation_id).where(
-            act.persona_slug.in_(slugs), act.day >= first_day, act.day <= last_day
-        )
-    ):
-        talked.add(conversation)
-        if wrote:
-            people_by_day[d].add(person)
-    people_by_week: dict[str, set[str]] = defaultdict(set)
-    for d, people in people_by_day.items():
-        people_by_week[_week(d)].update(people)
-    period_people = len(set().union(*people_by_day.values()))
-    conversations_active = len(talked)
+    period = (mine(act.persona_slug), act.day >= first_day, act.day <= last_day)
+    wrote = (*period, act.messages > 0)
+    people_by_day: dict[str, int] = dict(
+        conn.execute(
+            select(act.day, func.count(distinct(act.person_id))).where(*wrote).group_by(act.day)
+        ).all()
+    )
+    weeks = sorted({_week(d) for d in days})
+    week_of = case(*((act.day.between(w, _week_end(w)), w) for w in weeks), else_=literal(""))
+    people_by_week: dict[str, int] = dict(
+        conn.execute(
+            select(week_of, func.count(distinct(act.person_id))).where(*wrote).group_by(week_of)
+        ).all()
+    )
+    period_people = int(conn.scalar(select(func.count(distinct(act.person_id))).where(*wrote)) or 0)
+    conversations_active = int(
+        conn.scalar(select(func.count(distinct(act.conversation_id))).where(*period)) or 0
+    )
     new_conversations = conn.scalar(
         select(func.count()).where(
-            conversations.c.persona_slug.in_(slugs),
+            mine(conversations.c.persona_slug),
             conversations.c.created_at >= start,
             conversations.c.created_at < end,
         )
@@ -80,7 +99,7 @@ def analytics(
     span = rollup_people.c
     spans = conn.execute(
         select(span.person_id, func.min(span.first_day), func.max(span.last_day))
-        .where(span.persona_slug.in_(slugs))
+        .where(mine(span.persona_slug))
         .group_by(span.person_id)
     ).all()
     daily: list[dict[str, Any]] = [
@@ -88,14 +107,11 @@ def analytics(
             "day": d,
             "messages": daily_rows.get((d, "messages"), 0),
             "replies": daily_rows.get((d, "replies"), 0),
-            "active_people": len(people_by_day.get(d, ())),
+            "active_people": int(people_by_day.get(d, 0)),
         }
-        for d in _days(start.date(), last)
+        for d in days
     ]
-    weekly = [
-        {"week": w, "active_people": len(people_by_week.get(w, ()))}
-        for w in sorted({_week(x["day"]) for x in daily})
-    ]
+    weekly = [{"week": w, "active_people": int(people_by_week.get(w, 0))} for w in weeks]
     replies = sum(x["replies"] for x in daily)
     figures = _turn_figures(metrics)
     totals: dict[str, float] = {
@@ -111,7 +127,7 @@ def analytics(
         conn.execute(
             select(ratings.c.value, func.count())
             .where(
-                ratings.c.persona_slug.in_(slugs),
+                mine(ratings.c.persona_slug),
                 ratings.c.created_at >= start,
                 ratings.c.created_at < end,
             )
@@ -134,11 +150,11 @@ def analytics(
 
 
 def _daily_counts(
-    conn: Connection, slugs: tuple[str, ...], first_day: str, last_day: str
+    conn: Connection, personas: Any, first_day: str, last_day: str
 ) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
     """(day, messages|replies) -> count, and every metric summed over the period."""
     roll = rollup_daily.c
-    where = (roll.persona_slug.in_(slugs), roll.day >= first_day, roll.day <= last_day)
+    where = (personas, roll.day >= first_day, roll.day <= last_day)
     by_day = {
         (d, m): int(n)
         for d, m, n in conn.execute(
@@ -224,6 +240,10 @@ def _percentile(buckets: dict[int, int], p: int) -> float | None:
 def _days(first: date, last: date) -> list[str]:
     count = (last - first).days + 1
     return [(first + timedelta(days=i)).isoformat() for i in range(max(0, count))]
+
+
+def _week_end(monday: str) -> str:
+    return (date.fromisoformat(monday) + timedelta(days=6)).isoformat()
 
 
 def _week(day: str) -> str:

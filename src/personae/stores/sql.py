@@ -174,9 +174,10 @@ class SqlStore:
     # ------------------------------------------------------------ analytics and ratings
 
     async def analytics(
-        self, personas: Sequence[str], start: datetime, end: datetime
+        self, personas: Sequence[str] | None, start: datetime, end: datetime
     ) -> _analytics.Analytics:
-        """Aggregates of [start, end) over these personas: counts only, never content."""
+        """Aggregates of [start, end) over these personas (None: all): counts only, never
+        content."""
         return await self._run.read(_analytics.analytics, personas, start, end)
 
     async def rate_web_reply(
