@@ -32,6 +32,7 @@ from personae.embed.shared import process_embedder
 from personae.engines.routing import endpoint_models
 from personae.errors import CardInvalid, ConfigError, PersonaInvalid, Problem
 from personae.images.pictures import PersonaPictures
+from personae.media.kept import KeptRenders
 from personae.media.sniff import MediaLimits
 from personae.media.store import FolderMediaStore
 from personae.memory.commands import MemoryCommands
@@ -290,7 +291,7 @@ class Runtime:
                 await lanes.submit_lane(DELIVER, conversation_id)
 
         voice = VoiceNotes(settings)  # hears voice notes and speaks replies, loaded on first use
-        video = VideoReplies(voice, avatar_policy(settings))
+        video = VideoReplies(voice, avatar_policy(settings), KeptRenders(media, store))
         deliveries = Deliveries(
             store, connections, settings, calm=pressure.calm, dispatch=dispatch, media=media,
             voice=voice, video=video,

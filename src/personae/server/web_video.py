@@ -5,20 +5,15 @@ the page. Anyone else — another browser, no cookie, a reply that is not a vide
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 from fastapi import APIRouter, Request, Response
 
 from personae.core.video_replies import video_plan
-from personae.errors import EngineError, MediaRefused, NotFound, PersonaeError
+from personae.errors import EngineError, NotFound, PersonaeError
 from personae.server.abuse import admit
 from personae.server.deps import RuntimeDep
-from personae.server.rendered import keep_rendered, kept_rendered
 from personae.types import Persona, PersonRef, StoredMessage, VideoPlan
-from personae.video.render import MIME_TYPE
-
-log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["web"])
 VIDEO_PATH = "/web/personas/{slug}/messages/{message_id}/video"
@@ -57,16 +52,9 @@ async def web_video(slug: str, message_id: int, request: Request, runtime: Runti
         raise missing
     await admit(runtime, request, PersonRef(WEB_CHANNEL, cookie))  # rendering costs CPU
     headers = {"Cache-Control": "private, max-age=3600", "Content-Security-Policy": VIDEO_CSP}
-    made = await kept_rendered(runtime, message_id, "video")
-    if made is not None:
-        return Response(made, media_type=MIME_TYPE, headers=headers)
     reply = next(m for m in messages if m.id == message_id)
-    try:
-        film = await runtime.video.film(reply.content, plan, "web")
+    try:  # rendered once: kept in the media store as the reply's attachment
+        film = await runtime.video.film(reply.content, plan, "web", message_id)
     except PersonaeError as exc:
         raise EngineError(f"the video could not be made ({exc}); the reply's text stands") from exc
-    try:
-        await keep_rendered(runtime, message_id, film.data, "video", MIME_TYPE)
-    except MediaRefused as refused:  # over PERSONAE_MEDIA_MAX_VIDEO_BYTES: served, not kept
-        log.info("video of reply %d not kept: %s", message_id, refused)
     return Response(film.data, media_type=film.mime_type, headers=headers)

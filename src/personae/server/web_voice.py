@@ -17,17 +17,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from contextlib import suppress
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request, Response
 
 from personae.errors import BadRequest, EngineError, MediaRefused, NotFound, PersonaeError
+from personae.media.kept import KeptRenders, render_key
 from personae.media.sniff import MediaLimits
 from personae.media.store import inspect
 from personae.server.abuse import admit
 from personae.server.deps import RuntimeDep
-from personae.server.rendered import keep_rendered, kept_rendered
 from personae.types import HeardAudio, MediaRecord, Persona, PersonRef, StoredMedia, StoredMessage
 from personae.voice import codec
 
@@ -122,13 +121,16 @@ async def web_voice(slug: str, message_id: int, request: Request, runtime: Runti
         raise missing
     await admit(runtime, request, PersonRef(WEB_CHANNEL, cookie))  # speaking costs CPU
     headers = {"Cache-Control": "private, max-age=3600", "Content-Security-Policy": VOICE_CSP}
-    kept = await kept_rendered(runtime, message_id, "audio")
+    renders = KeptRenders(runtime.media, runtime.store)
+    voice = persona.voice
+    key = render_key(voice=voice.model_dump(mode="json"), text=reply.content, format=VOICE_FORMAT)
+    mime_type = codec.FORMATS[VOICE_FORMAT].mime_type
+    kept = await renders.find(message_id, key)
     if kept is not None:
-        return Response(kept, media_type=codec.FORMATS[VOICE_FORMAT].mime_type, headers=headers)
+        return Response(kept, media_type=mime_type, headers=headers)
     try:
-        spoken = await runtime.voice.speak(reply.content, persona.voice, VOICE_FORMAT)
+        spoken = await runtime.voice.speak(reply.content, voice, VOICE_FORMAT)
     except PersonaeError as exc:
         raise EngineError(f"the reply could not be spoken ({exc}); its text stands") from exc
-    with suppress(MediaRefused):  # over PERSONAE_MEDIA_MAX_AUDIO_BYTES: played, not kept
-        await keep_rendered(runtime, message_id, spoken.data, "audio", spoken.mime_type)
+    await renders.keep(message_id, key, spoken.data, "audio", spoken.mime_type)
     return Response(spoken.data, media_type=spoken.mime_type, headers=headers)
