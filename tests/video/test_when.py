@@ -90,7 +90,8 @@ async def test_avatars_come_from_allowed_files_and_data_uris_only(tmp_path: Path
     assert await replies.avatar("data:image/png;base64,aGk=") == b"hi"
     assert await replies.avatar(None) is None
     assert await replies.avatar("https://cdn.example.com/ana.png") is None  # never fetched
-    assert await replies.avatar(str(tmp_path / "ana.svg")) is None  # drawn initial instead
+    with pytest.raises(MediaError, match="no image file"):
+        await replies.avatar(str(tmp_path / "ana.svg"))
     with pytest.raises(MediaError, match="outside the allowed folders"):
         await replies.avatar("/etc/hostname.png")
     with pytest.raises(MediaError, match="not valid base64"):

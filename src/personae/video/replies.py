@@ -14,8 +14,10 @@ from pathlib import Path
 from personae.core.avatars import AvatarPolicy
 from personae.errors import MediaError
 from personae.media.kept import KeptRenders, render_key
+from personae.media.remote import RemoteImages
 from personae.metrics import VIDEO_RENDERS
 from personae.types import VideoPlan
+from personae.video.avatar_images import fetch_avatar, rasterise_svg
 from personae.video.render import FORMATS, MIME_TYPE, RenderedVideo, render_video
 from personae.voice.notes import VoiceNotes
 
@@ -24,15 +26,21 @@ RENDERER = "1"  # bump when the renderer's output changes: kept videos are then 
 
 
 class VideoReplies:
-    """Speaks with ``voice`` and renders; avatars only from where ``policy`` allows them.
-    With ``kept``, a reply's video is rendered once per avatar, voice, words and format."""
+    """Speaks with ``voice`` and renders; avatar files only from where ``policy`` allows them,
+    avatar URLs only through ``remote``. With ``kept``, a reply's video is rendered once per
+    avatar, voice, words and format."""
 
     def __init__(
-        self, voice: VoiceNotes, policy: AvatarPolicy, kept: KeptRenders | None = None
+        self,
+        voice: VoiceNotes,
+        policy: AvatarPolicy,
+        kept: KeptRenders | None = None,
+        remote: RemoteImages | None = None,  # None: avatar URLs are never fetched
     ) -> None:
         self._voice = voice
         self._policy = policy
         self._kept = kept
+        self._remote = remote
 
     async def film(
         self, text: str, plan: VideoPlan, fmt: str, reply_id: int | None = None
@@ -63,29 +71,30 @@ class VideoReplies:
         return film
 
     async def avatar(self, avatar: str | None) -> bytes | None:
-        """The avatar's image bytes: an allowed file or an inline data: image. None (a drawn
-        initial instead) for no avatar, for URLs (delivery never fetches from the web) and for
-        SVG drawings (no rasteriser here; the sample personas' SVGs are an initial on a disc
-        anyway)."""
+        """The avatar's image bytes: an allowed file or an inline data: image, an SVG drawing
+        rasterised, a URL's image fetched under the remote media rules. None (a drawn initial
+        instead) for no avatar, a URL that may not or could not be fetched, and SVG without
+        CairoSVG (video/avatar_images.py)."""
         if not avatar:
             return None
-        if avatar.startswith("data:image/svg") or avatar.lower().endswith(".svg"):
-            return None
         if avatar.startswith("data:"):
-            _, _, encoded = avatar.partition(",")
+            header, _, encoded = avatar.partition(",")
             try:
-                return base64.b64decode(encoded, validate=True)
+                data = base64.b64decode(encoded, validate=True)
             except (binascii.Error, ValueError) as exc:
                 raise MediaError(
                     "the persona's avatar data: URI is not valid base64; re-encode the image"
                 ) from exc
+            return await asyncio.to_thread(rasterise_svg, data) if "svg" in header else data
         if "://" in avatar:
-            log.info("avatar %s is a URL: the video shows the persona's initial instead", avatar)
-            return None
+            return await fetch_avatar(avatar, self._remote)
         problem = self._policy.problem(avatar)
         if problem is not None:
             raise MediaError(f"the persona's avatar cannot be used in a video: {problem}")
-        return await asyncio.to_thread(Path(avatar).read_bytes)
+        data = await asyncio.to_thread(Path(avatar).read_bytes)
+        if avatar.lower().endswith(".svg"):
+            return await asyncio.to_thread(rasterise_svg, data)
+        return data
 
 
 def _kept_video(data: bytes) -> RenderedVideo:
