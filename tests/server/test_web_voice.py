@@ -199,6 +199,20 @@ def test_the_transcript_is_the_message_and_the_trace_keeps_both(voiced: LiveServ
         assert client.get(f"/web/personas/ekko/messages/{typed['id']}/voice").status_code == 404
 
 
+def test_a_photo_with_a_voice_note_is_described_by_the_words(voiced: LiveServer) -> None:
+    with person(voiced) as client:
+        photo = upload(client, png(), "image/png").json()["ref"]
+        note = upload(client, speech_clip()).json()["ref"]
+        body = {"text": "", "images": [photo], "voice": note}
+        sent = client.post("/web/personas/ekko/messages", json=body)
+        assert sent.status_code == 200, sent.text
+        asked = client.get("/web/personas/ekko/conversation").json()["messages"][-2]
+        assert SAID in asked["content"].lower() and "picture" not in asked["content"].lower()
+        assert len(asked["images"]) == 1 and asked["voice_note"] is True
+        for ref in (photo, note):
+            assert f"media:{ref.split('.')[0]}" in sent.text  # the trace names both
+
+
 def test_a_voice_note_and_its_reply_are_the_persons_own(voiced: LiveServer) -> None:
     with person(voiced) as alice, person(voiced) as mallory:
         ref = upload(alice, speech_clip()).json()["ref"]

@@ -184,10 +184,13 @@ class WebMessage(BaseModel):
 async def web_message(
     slug: str, body: WebMessage, request: Request, runtime: RuntimeDep
 ) -> Response:
-    """Server-sent events: `delta` {"text"}*, then `done` {message, reply, trace} or `error`."""
+    """Server-sent events: `heard` {"text"} first when the message is a voice note (`voice`:
+    its ref from POST /web/uploads), `delta` {"text"}*, then `done` {message, reply, trace} or
+    `error`."""
     await published(runtime, slug)
     person, new = _person(request)
-    text = body.text if body.text.strip() or not body.images else PICTURE_ONLY
+    alone = body.images and not body.text.strip() and body.voice is None  # a photo, no words
+    text = PICTURE_ONLY if alone else body.text
     turn = TurnInput(slug, text, person=PersonRef(WEB_CHANNEL, person))
     runtime.turns.check(turn)  # an oversized message is refused before it spends a token
     await admit(runtime, request, turn.person)
