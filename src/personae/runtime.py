@@ -32,6 +32,8 @@ from personae.embed.shared import process_embedder
 from personae.engines.routing import endpoint_models
 from personae.errors import CardInvalid, ConfigError, PersonaInvalid, Problem
 from personae.images.pictures import PersonaPictures
+from personae.media.kept import KeptRenders
+from personae.media.remote import RemoteImages
 from personae.media.sniff import MediaLimits
 from personae.media.store import FolderMediaStore
 from personae.memory.commands import MemoryCommands
@@ -290,7 +292,10 @@ class Runtime:
                 await lanes.submit_lane(DELIVER, conversation_id)
 
         voice = VoiceNotes(settings)  # hears voice notes and speaks replies, loaded on first use
-        video = VideoReplies(voice, avatar_policy(settings))
+        remote = (
+            RemoteImages(settings.media_max_image_bytes) if settings.media_fetch_remote else None
+        )
+        video = VideoReplies(voice, avatar_policy(settings), KeptRenders(media, store), remote)
         deliveries = Deliveries(
             store, connections, settings, calm=pressure.calm, dispatch=dispatch, media=media,
             voice=voice, video=video,

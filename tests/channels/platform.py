@@ -77,6 +77,7 @@ class PlatformServer:
     url: str = ""
     seen: list[Recorded] = field(default_factory=list)
     fail_next: list[Reply | str] = field(default_factory=list)  # "hang": never answer
+    fail_only: str = ""  # when set, fail_next answers only requests to paths ending so
     media: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # id -> (mime, data)
     updates: list[dict[str, Any]] = field(default_factory=list)  # for getUpdates
     media_delay_s: float = 0.0  # how long a media download takes to start answering
@@ -112,7 +113,7 @@ class PlatformServer:
         else:
             body = json.loads(raw) if raw else None
         self.seen.append(Recorded(method, path, headers, body, time.monotonic()))
-        if self.fail_next:
+        if self.fail_next and path.split("?")[0].endswith(self.fail_only):
             canned = self.fail_next.pop(0)
             if canned == "hang":  # past the client's timeout; it gives up first
                 with contextlib.suppress(asyncio.CancelledError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from personae.settings import Settings
 from server.live import LiveServer, start_server, write_personas
 
 from .harness import IGSID, PSID, TG_CHAT, WA_USER, Harness
-from .platform import GRAPH_VERSION, IG_ID, PAGE_ID, PHONE_ID, PlatformServer
+from .platform import GRAPH_VERSION, IG_ID, PAGE_ID, PHONE_ID, PlatformServer, telegram_error
 from .test_webhook_server import (
     INSTAGRAM,
     MESSENGER,
@@ -67,6 +68,7 @@ async def fserver(
         personas_dir=personas, channels=_channels_file(home),
         graph_api_base=fplatform.url, graph_api_version=GRAPH_VERSION,
         telegram_api_base=fplatform.url, rate_person_per_min=0, tts_engine="espeak",
+        delivery_backoff_s=0.2,
     )  # fmt: skip
     live = await asyncio.to_thread(start_server, settings)
     yield live
@@ -132,6 +134,37 @@ async def test_telegram_video_sent_as_a_round_video_note(
     assert fields == {"chat_id": str(TG_CHAT), "duration": fields["duration"], "length": "384"}
     assert abs(int(fields["duration"]) - seconds) <= 0.6  # whole seconds of the speech
     assert not [r for r in fplatform.seen if r.path.endswith("/sendMessage")]
+
+
+async def renders(web: httpx.AsyncClient, fmt: str) -> dict[str, float]:
+    """personae_video_renders_total for ``fmt`` from /metrics, by outcome."""
+    text = (await web.get("/metrics", headers={"Authorization": f"Bearer {'t' * 20}"})).text
+    line = rf'personae_video_renders_total{{format="{fmt}",outcome="(\w+)"}} (\S+)'
+    found = re.findall(line, text)
+    return {outcome: float(value) for outcome, value in found}
+
+
+async def test_a_retried_video_send_reuses_the_kept_render(
+    fweb: httpx.AsyncClient, fserver: LiveServer, fplatform: PlatformServer
+) -> None:
+    before = await renders(fweb, "telegram")
+    seen = len(fplatform.seen)
+    fplatform.fail_only = "/sendVideoNote"  # the first send fails; delivery retries it
+    fplatform.fail_next.append(telegram_error(502, "Bad Gateway"))
+    try:
+        await ask(fweb, TELEGRAM, "2002", "send me a video message please")
+        await sent_rows(fserver, "telegram", 2)
+    finally:
+        fplatform.fail_only = ""
+    notes = [r for r in fplatform.seen[seen:] if r.path.endswith("/sendVideoNote")]
+    assert len(notes) == 2  # the failed send and its retry
+    first, second = (r.body["files"]["video_note"][2] for r in notes)
+    assert first == second
+    after = await renders(fweb, "telegram")
+    assert after.get("rendered", 0) - before.get("rendered", 0) == 1  # rendered once
+    assert after.get("reused", 0) - before.get("reused", 0) == 1  # the retry reused it
+    kept = rows(fserver, "SELECT original_ref, kind FROM attachments WHERE kind = 'video'")
+    assert [k for k in kept if k[0].startswith("rendered:")], kept
 
 
 @pytest.mark.parametrize(

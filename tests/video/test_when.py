@@ -52,6 +52,41 @@ def test_talk_about_videos_is_not_a_request(text: str) -> None:
     assert not asks_for_video(text)
 
 
+# The languages of the crisis table's countries (core/locale.py): Spanish, French, German,
+# Hindi (Devanagari and romanised), beside English above.
+ASKED_ABROAD = [
+    "¿Me mandas un vídeo?", "Envíame un video, porfa", "grábame un clip", "hazme un video",
+    "¿puedes hacer un video para mí?", "muéstrame tu cara",
+    "envoie-moi une vidéo", "Tu peux faire une vidéo pour moi ?", "un message vidéo stp",
+    "Schick mir ein Video!", "Kannst du ein Video machen?", "Videonachricht bitte",
+    "zeig mir dein Gesicht",
+    "मुझे एक वीडियो भेजो", "वीडियो बनाओ ना", "क्या मैं तुम्हें देख सकता हूँ", "video bhejo yaar",
+]  # fmt: skip
+TOLD_ABROAD = [
+    "vi un video ayer", "Grabé un video ayer", "¿cuál es tu videojuego favorito?",
+    "mándame una foto", "j'ai regardé une vidéo hier", "j'ai envoyé une vidéo à ma mère",
+    "envoie-moi une photo", "ich habe gestern ein Video gesehen", "schick mir ein Foto",
+    "मैंने कल एक वीडियो देखा", "मुझे एक फोटो भेजो",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", ASKED_ABROAD)
+def test_requests_for_a_video_are_heard_in_the_crisis_locales_languages(text: str) -> None:
+    assert asks_for_video(text)
+
+
+@pytest.mark.parametrize("text", TOLD_ABROAD)
+def test_talk_about_videos_is_not_a_request_in_those_languages(text: str) -> None:
+    assert not asks_for_video(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["¡Hola!", "buenos días Ana", "Guten Morgen", "Bonjour !", "नमस्ते", "namaste ji"]
+)
+def test_hellos_in_those_languages_are_greetings(text: str) -> None:
+    assert is_greeting(text)
+
+
 @pytest.mark.parametrize("text", ["hi", "Hey there!", "good morning Ana", "hello :)", "yo"])
 def test_short_hellos_are_greetings(text: str) -> None:
     assert is_greeting(text)
@@ -90,7 +125,8 @@ async def test_avatars_come_from_allowed_files_and_data_uris_only(tmp_path: Path
     assert await replies.avatar("data:image/png;base64,aGk=") == b"hi"
     assert await replies.avatar(None) is None
     assert await replies.avatar("https://cdn.example.com/ana.png") is None  # never fetched
-    assert await replies.avatar(str(tmp_path / "ana.svg")) is None  # drawn initial instead
+    with pytest.raises(MediaError, match="no image file"):
+        await replies.avatar(str(tmp_path / "ana.svg"))
     with pytest.raises(MediaError, match="outside the allowed folders"):
         await replies.avatar("/etc/hostname.png")
     with pytest.raises(MediaError, match="not valid base64"):

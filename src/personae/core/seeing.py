@@ -31,10 +31,20 @@ UNREADABLE = (
 
 
 def seeing_blocks(
-    images: Sequence[ImagePart], unreadable: Sequence[MediaRecord], accepts_images: bool
+    images: Sequence[ImagePart],
+    unreadable: Sequence[MediaRecord],
+    accepts_images: bool,
+    heard: Sequence[MediaRecord] = (),
 ) -> list[ContextBlock]:
-    """The turn's media notes: trace-only for images shown, prompt notes otherwise."""
+    """The turn's media notes: trace-only for images shown and recordings heard (their words
+    are the message already), prompt notes otherwise."""
     blocks: list[ContextBlock] = []
+    if heard:
+        reasons = tuple(
+            (f"media:{r.sha256}", f"{r.mime_type}, {r.size} bytes, heard: {r.transcript!r}")
+            for r in heard
+        )
+        blocks.append(_note("", reasons))
     if images:
         reasons = tuple(
             (f"media:{i.media.sha256}", _describe(i, "shown to the model" if accepts_images
@@ -55,6 +65,11 @@ def images_of(records: Sequence[MediaRecord]) -> tuple[list[MediaRecord], list[M
     shown = [r for r in records if r.status == "ok" and r.kind in SHOWN_KINDS and r.sha256]
     unreadable = [r for r in records if r.status != "ok"]
     return shown, unreadable
+
+
+def heard_of(records: Sequence[MediaRecord]) -> list[MediaRecord]:
+    """The records of recordings speech-to-text heard (their transcript is on record)."""
+    return [r for r in records if r.status == "ok" and r.kind == "audio" and r.transcript]
 
 
 def _note(text: str, reasons: tuple[tuple[str, str], ...]) -> ContextBlock:

@@ -59,7 +59,7 @@ from personae.core.prompt import (
     persona_prefix,
 )
 from personae.core.safety import STOPPING, HoldBack, SafetyPolicy, Said, noteworthy, status_of
-from personae.core.seeing import images_of, seeing_blocks
+from personae.core.seeing import heard_of, images_of, seeing_blocks
 from personae.core.template import render_persona
 from personae.core.video_replies import video_plan
 from personae.errors import (
@@ -263,7 +263,8 @@ class TurnRunner:
         self.check(turn)
         spec = TurnSpec(
             turn.persona, turn.instructions, turn.options, turn.allow_unpublished, route,
-            turn.location, turn.contacts, turn.pending_media + len(turn.media), turn.spoke,
+            turn.location, turn.contacts,
+            turn.pending_media + len(turn.media) + len(turn.heard), turn.spoke or bool(turn.heard),
         )  # fmt: skip
         # One write, in call order: on SQLite's single writer, arrival order is call order.
         accepted = await self._inbox.accept_turn(
@@ -282,6 +283,16 @@ class TurnRunner:
                 record = MediaRecord(
                     accepted.message.id, position, media.kind, "upload", "ok", media.mime_type,
                     media.size, media.sha256, self._media.location(media.sha256),
+                )  # fmt: skip
+                await self._attachments.add_attachment(record)
+        if turn.heard and self._attachments is not None and self._media is not None:
+            # Stored already (the upload); recorded here with what was heard in each.
+            for position, heard in enumerate(turn.heard, start=len(turn.media)):
+                media = heard.media
+                record = MediaRecord(
+                    accepted.message.id, position, media.kind, "upload", "ok", media.mime_type,
+                    media.size, media.sha256, self._media.location(media.sha256),
+                    transcript=heard.transcript,
                 )  # fmt: skip
                 await self._attachments.add_attachment(record)
         return accepted
@@ -414,9 +425,9 @@ class TurnRunner:
                 conversation_id=context.conversation.id,
                 message_id=message.id,
             )
-            images, unreadable = await self._message_media(message.id, spec.media_count)
+            images, unreadable, heard = await self._message_media(message.id, spec.media_count)
             prompt = await self._assemble(
-                engine, record, spec.instructions, spec.options, request, images, unreadable
+                engine, record, spec.instructions, spec.options, request, images, unreadable, heard
             )
             clock.assembled_ms = clock.now_ms()
             if gate.preface:
@@ -636,6 +647,7 @@ class TurnRunner:
         request: ContextRequest,
         images: Sequence[ImagePart] = (),
         unreadable: Sequence[MediaRecord] = (),
+        heard: Sequence[MediaRecord] = (),
     ) -> AssembledPrompt:
         """Count the fixed parts while every context source looks up its blocks, then fit.
         Images go on the person's message only for an engine that sees them; otherwise the
@@ -652,7 +664,7 @@ class TurnRunner:
             ),
             gather_blocks(self._sources, request),
         )
-        notes = seeing_blocks(images, unreadable, sees)
+        notes = seeing_blocks(images, unreadable, sees, heard)
         if self._pictures is not None and self._pictures.available(record.persona):
             notes.append(pictures_note())
         return await fit(counting, record, options, fixed, (*notes, *blocks))
@@ -689,12 +701,13 @@ class TurnRunner:
 
     async def _message_media(
         self, message_id: int, expected: int
-    ) -> tuple[list[ImagePart], list[MediaRecord]]:
-        """The message's images (read from the media store) and the files that could not be
-        stored. Waits for a channel's after-accept download to record all ``expected``
-        attachments, at most media_wait_s; what is still missing then is left out."""
+    ) -> tuple[list[ImagePart], list[MediaRecord], list[MediaRecord]]:
+        """The message's images (read from the media store), the files that could not be
+        stored and the recordings heard. Waits for a channel's after-accept download to record
+        all ``expected`` attachments, at most media_wait_s; what is still missing then is left
+        out."""
         if expected <= 0 or self._attachments is None:
-            return [], []
+            return [], [], []
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._media_wait_s
         records = await self._attachments.message_attachments(message_id)
@@ -707,7 +720,7 @@ class TurnRunner:
         stored = [
             StoredMedia(r.sha256 or "", "image", r.mime_type or "", r.size or 0) for r in shown
         ]
-        return await self._read_images(stored), unreadable
+        return await self._read_images(stored), unreadable, heard_of(records)
 
     async def _read_images(self, media: Sequence[StoredMedia]) -> list[ImagePart]:
         if self._media is None:

@@ -311,7 +311,8 @@ class Deliveries:
         if not isinstance(channel, VideoSender) or self._video is None or row.video is None:
             return None
         try:
-            film = await self._video.film(row.text, row.video, channel.video_format)
+            # Kept with the reply: a retry or a second delivery sends it without rendering.
+            film = await self._video.film(row.text, row.video, channel.video_format, row.message_id)
         except PersonaeError as exc:  # no video today: the words still go out
             log.warning("outbox %d: the video failed (%s); sending text", row.id, exc)
             return None

@@ -30,6 +30,7 @@ from personae.server import (
     web_media,
     web_routes,
     web_video,
+    web_voice,
     webhook_routes,
 )
 from personae.server.audio_routes import upload_limit
@@ -98,6 +99,12 @@ def create_app(
             ),
             UploadLimit.at(
                 web_media.UPLOAD_PATH,
+                settings.media_max_audio_bytes,
+                "PERSONAE_MEDIA_MAX_AUDIO_BYTES",
+                content_type="audio/",  # a voice note; anything else is judged as a photo
+            ),
+            UploadLimit.at(
+                web_media.UPLOAD_PATH,
                 settings.media_max_image_bytes,
                 "PERSONAE_MEDIA_MAX_IMAGE_BYTES",
             ),
@@ -130,6 +137,7 @@ def create_app(
     app.include_router(web_routes.router)
     app.include_router(web_media.router)
     app.include_router(web_video.router)
+    app.include_router(web_voice.router)
     app.include_router(studio_routes.router)
     app.include_router(studio_review.router)
     app.include_router(webhook_routes.router)

@@ -24,11 +24,18 @@ class UploadLimit:
     pattern: re.Pattern[str]
     max_bytes: int
     setting: str  # the environment variable that raises it, for the 413's advice
+    # Only for bodies whose Content-Type starts with this (one path, a cap per kind of file).
+    content_type: str = ""
 
     @classmethod
-    def at(cls, path: str, max_bytes: int, setting: str) -> UploadLimit:
-        """The limit of one exact path."""
-        return cls(re.compile(re.escape(path)), max_bytes, setting)
+    def at(cls, path: str, max_bytes: int, setting: str, content_type: str = "") -> UploadLimit:
+        """The limit of one exact path (for one kind of Content-Type, when given)."""
+        return cls(re.compile(re.escape(path)), max_bytes, setting, content_type)
+
+    def applies(self, scope: Scope) -> bool:
+        if not self.pattern.fullmatch(scope["path"]):
+            return False
+        return not self.content_type or _content_type(scope).startswith(self.content_type)
 
 
 class BodyLimit:
@@ -56,8 +63,8 @@ class BodyLimit:
     def limit_for(self, scope: Scope) -> tuple[int, str]:
         """The body limit of this request's path, and the setting that raises it."""
         if scope.get("method") == "POST":
-            for upload in self.uploads:
-                if upload.pattern.fullmatch(scope["path"]):
+            for upload in self.uploads:  # the first that applies
+                if upload.applies(scope):
                     return upload.max_bytes, upload.setting
         return self.max_bytes, "PERSONAE_MAX_BODY_BYTES"
 
@@ -159,3 +166,10 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
         return await receive()  # after the body: wait for the disconnect, as Starlette expects
 
     return replayed
+
+
+def _content_type(scope: Scope) -> str:
+    for name, value in scope.get("headers", []):
+        if name == b"content-type":
+            return str(value.decode("latin-1")).strip().lower()
+    return ""

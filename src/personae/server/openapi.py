@@ -86,9 +86,13 @@ _ADMITS = {
     ("post", "/web/uploads"),
     ("post", "/api/channels/{kind}/{key}/test-message"),
     ("get", "/web/personas/{slug}/messages/{message_id}/video"),
+    ("get", "/web/personas/{slug}/messages/{message_id}/voice"),
 }
-# Operations that render (a web video reply): the speech or the video failed (502).
-_RENDERS = {("get", "/web/personas/{slug}/messages/{message_id}/video")}
+# Operations that render (a web video or spoken reply): the speech or the video failed (502).
+_RENDERS = {
+    ("get", "/web/personas/{slug}/messages/{message_id}/video"),
+    ("get", "/web/personas/{slug}/messages/{message_id}/voice"),
+}
 # Saves that carry If-Match: a stale revision answers 409.
 _CONFLICTS = {("put", "/api/personas/{slug}/draft"), ("post", "/api/personas/{slug}/rollback")}
 # One server-sent event: `data` is a chat.completion.chunk as JSON, or [DONE] at the end.

@@ -1,11 +1,12 @@
-"""Photos in the web chat: a person uploads a photo, then sends it with a message.
+"""Photos and voice notes in the web chat: a person uploads one, then sends it with a message.
 
-``POST /web/uploads`` takes the image as the raw body (its Content-Type says what it claims to
+``POST /web/uploads`` takes the file as the raw body (its Content-Type says what it claims to
 be; the bytes decide). The size is refused from Content-Length before the body is read (the
-body limit, PERSONAE_MEDIA_MAX_IMAGE_BYTES on this path), the image is sniffed and decoded,
-then stored in the media store. The answer is a reference bound to the person's cookie: an
-HMAC of the file's hash keyed by the cookie's secret id, so only that browser can send or view
-it (another person who guessed the hash still cannot).
+body limit on this path: PERSONAE_MEDIA_MAX_AUDIO_BYTES for an ``audio/*`` Content-Type, a
+voice note (server/web_voice.py), PERSONAE_MEDIA_MAX_IMAGE_BYTES for anything else, a photo),
+the file is sniffed and decoded, then stored in the media store. The answer is a reference
+bound to the person's cookie: an HMAC of the file's hash keyed by the cookie's secret id, so
+only that browser can send or view it (another person who guessed the hash still cannot).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from personae.errors import BadRequest, MediaRefused, NotFound
+from personae.errors import BadRequest, MediaError, MediaRefused, NotFound
 from personae.server.abuse import admit
 from personae.server.deps import RuntimeDep
 from personae.server.media_input import checked_image
@@ -33,7 +34,17 @@ _UPLOAD_BODY: dict[str, Any] = {
         "required": True,
         "content": {
             t: {"schema": {"type": "string", "format": "binary"}}
-            for t in ("image/jpeg", "image/png", "image/webp", "image/gif")
+            for t in (
+                "image/jpeg",
+                "image/png",
+                "image/webp",
+                "image/gif",
+                "audio/webm",
+                "audio/ogg",
+                "audio/mp4",
+                "audio/mpeg",
+                "audio/wav",
+            )
         },
     }
 }
@@ -48,7 +59,7 @@ def media_ref(person: str, sha256: str) -> str:
 def _sha_of(person: str, ref: str) -> str:
     found = _REF.fullmatch(ref)
     if found is None or not hmac.compare_digest(media_ref(person, found[1]), ref):
-        raise NotFound("no such photo here; upload it again (POST /web/uploads)")
+        raise NotFound("no such photo or voice note here; upload it again (POST /web/uploads)")
     return found[1]
 
 
@@ -69,7 +80,9 @@ async def upload(request: Request, runtime: RuntimeDep) -> dict[str, Any]:
     person = _cookie_person(request)
     await admit(runtime, request, PersonRef("web", person))
     data = await request.body()  # the body limit refused an oversized one already
-    declared = request.headers.get("content-type", "").split(";")[0].strip() or None
+    declared = request.headers.get("content-type", "").split(";")[0].strip().lower() or None
+    if declared is not None and declared.startswith("audio/"):
+        return await _voice_note(runtime, person, data, declared)
     try:
         part = await checked_image(runtime.settings, data, declared)
         stored = await runtime.media.put(part.data, "image", part.media.mime_type)
@@ -82,6 +95,23 @@ async def upload(request: Request, runtime: RuntimeDep) -> dict[str, Any]:
         "height": stored.height,
         "size": stored.size,
     }
+
+
+async def _voice_note(runtime: Any, person: str, data: bytes, declared: str) -> dict[str, Any]:
+    from personae.server.web_voice import checked_voice_note
+
+    try:
+        media = await checked_voice_note(runtime.settings, data, declared)
+        stored = await runtime.media.put(data, "audio", media.mime_type)
+    except (MediaRefused, MediaError) as refused:
+        raise BadRequest(f"the voice note was not accepted: {refused}") from None
+    return {"ref": media_ref(person, stored.sha256), "mime_type": stored.mime_type,
+            "size": stored.size}  # fmt: skip
+
+
+def voice_sha(person: str, ref: str) -> str:
+    """The stored voice note a message names; 404 for a ref that is not this person's."""
+    return _sha_of(person, ref)
 
 
 @router.get("/web/media/{ref}")

@@ -6,8 +6,10 @@ conversation with each persona (channel "web") survives a reload.
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from importlib import resources
 from typing import Any, Literal
@@ -21,11 +23,19 @@ from personae.errors import NotFound, PersonaNotFound
 from personae.server.abuse import admit
 from personae.server.deps import RuntimeDep
 from personae.server.openai_schema import PICTURE_ONLY
-from personae.server.sse import native_stream, prime, sse_response
-from personae.server.web_media import MAX_IMAGES, media_ref, message_images
+from personae.server.sse import encode, native_stream, prime, sse_response
+from personae.server.web_media import MAX_IMAGES, media_ref, message_images, voice_sha
 from personae.server.web_video import video_replies
+from personae.server.web_voice import NO_WORDS, hear_note, spoke_ids, spoken_replies
 from personae.server.wire import persona_card, turn_result_json
-from personae.types import Persona, PersonRef, TurnFinished, TurnInput, TurnStarted
+from personae.types import (
+    MediaRecord,
+    Persona,
+    PersonRef,
+    TurnFinished,
+    TurnInput,
+    TurnStarted,
+)
 
 router = APIRouter(tags=["web"])
 WEB_CHANNEL = "web"
@@ -136,17 +146,20 @@ async def web_conversation(
         found = await runtime.store.list_conversations(slug, person_id, 1, 0)
         if found:
             stored = await runtime.store.conversation_messages(found[0].id)
+            files = {m.id: await runtime.store.message_attachments(m.id) for m in stored}
             videos = video_replies(persona, stored)
+            spoke = spoke_ids(files)
+            spoken = spoken_replies(persona, stored, spoke, set(videos))
             messages = [
                 {"id": m.id, "role": m.role, "content": m.content,
-                 "images": await _image_refs(runtime, person, m.id), "video": m.id in videos}
+                 "images": _image_refs(person, files[m.id]), "video": m.id in videos,
+                 "voice": m.id in spoken, "voice_note": m.id in spoke}
                 for m in stored
             ]  # fmt: skip
     return {"persona": persona_card(persona), "messages": messages}
 
 
-async def _image_refs(runtime: RuntimeDep, person: str, message_id: int) -> list[str]:
-    records = await runtime.store.message_attachments(message_id)
+def _image_refs(person: str, records: list[MediaRecord]) -> list[str]:
     return [
         media_ref(person, r.sha256)
         for r in records
@@ -158,6 +171,9 @@ class WebMessage(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     text: str
     images: list[str] = Field(default_factory=list, max_length=MAX_IMAGES)
+    voice: str | None = Field(
+        default=None, max_length=120, description="A voice note's ref from POST /web/uploads"
+    )
 
 
 @router.post(
@@ -168,23 +184,46 @@ class WebMessage(BaseModel):
 async def web_message(
     slug: str, body: WebMessage, request: Request, runtime: RuntimeDep
 ) -> Response:
-    """Server-sent events: `delta` {"text"}*, then `done` {message, reply, trace} or `error`."""
+    """Server-sent events: `heard` {"text"} first when the message is a voice note (`voice`:
+    its ref from POST /web/uploads), `delta` {"text"}*, then `done` {message, reply, trace} or
+    `error`."""
     await published(runtime, slug)
     person, new = _person(request)
-    text = body.text if body.text.strip() or not body.images else PICTURE_ONLY
+    alone = body.images and not body.text.strip() and body.voice is None  # a photo, no words
+    text = PICTURE_ONLY if alone else body.text
     turn = TurnInput(slug, text, person=PersonRef(WEB_CHANNEL, person))
     runtime.turns.check(turn)  # an oversized message is refused before it spends a token
     await admit(runtime, request, turn.person)
     if body.images:
         turn = replace(turn, media=await message_images(runtime, person, body.images))
+    if body.voice is not None:  # heard before the turn: its words are the message
+        turn = await _heard(runtime, person, body.voice, turn)
     primed = await prime(runtime.turns.run(turn))
 
     def done(started: TurnStarted | None, finished: TurnFinished) -> dict[str, Any]:
-        return turn_result_json(started, finished, body.text)
+        return turn_result_json(started, finished, turn.text)
 
-    response = sse_response(native_stream(primed, done))
+    stream = native_stream(primed, done)
+    if turn.heard:
+        stream = _after_heard(turn.text, stream)
+    response = sse_response(stream)
     _remember(request, response, person, new)
     return response
+
+
+async def _heard(runtime: RuntimeDep, person: str, ref: str, turn: TurnInput) -> TurnInput:
+    """The turn with the voice note's words as its text (after any typed words)."""
+    heard = await hear_note(runtime, voice_sha(person, ref), runtime.settings.max_message_chars)
+    said = heard.transcript or NO_WORDS
+    text = f"{turn.text.strip()}\n\n{said}" if turn.text.strip() else said
+    return replace(turn, text=text[: runtime.settings.max_message_chars], heard=(heard,))
+
+
+async def _after_heard(text: str, stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """``heard`` {"text"} first: the page shows the person's words before the reply streams."""
+    yield encode(json.dumps({"text": text}), "heard")
+    async for chunk in stream:
+        yield chunk
 
 
 class WebRating(BaseModel):

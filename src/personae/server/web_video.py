@@ -5,23 +5,15 @@ the page. Anyone else — another browser, no cookie, a reply that is not a vide
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request, Response
 
 from personae.core.video_replies import video_plan
-from personae.errors import EngineError, MediaRefused, NotFound, PersonaeError
+from personae.errors import EngineError, NotFound, PersonaeError
 from personae.server.abuse import admit
 from personae.server.deps import RuntimeDep
-from personae.types import MediaRecord, Persona, PersonRef, StoredMessage, VideoPlan
-from personae.video.render import MIME_TYPE
-
-if TYPE_CHECKING:
-    from personae.runtime import Runtime
-
-log = logging.getLogger(__name__)
+from personae.types import Persona, PersonRef, StoredMessage, VideoPlan
 
 router = APIRouter(tags=["web"])
 VIDEO_PATH = "/web/personas/{slug}/messages/{message_id}/video"
@@ -60,40 +52,9 @@ async def web_video(slug: str, message_id: int, request: Request, runtime: Runti
         raise missing
     await admit(runtime, request, PersonRef(WEB_CHANNEL, cookie))  # rendering costs CPU
     headers = {"Cache-Control": "private, max-age=3600", "Content-Security-Policy": VIDEO_CSP}
-    made = await _rendered(runtime, message_id)
-    if made is not None:
-        return Response(made, media_type=MIME_TYPE, headers=headers)
     reply = next(m for m in messages if m.id == message_id)
-    try:
-        film = await runtime.video.film(reply.content, plan, "web")
+    try:  # rendered once: kept in the media store as the reply's attachment
+        film = await runtime.video.film(reply.content, plan, "web", message_id)
     except PersonaeError as exc:
         raise EngineError(f"the video could not be made ({exc}); the reply's text stands") from exc
-    await _keep(runtime, message_id, film.data)
     return Response(film.data, media_type=film.mime_type, headers=headers)
-
-
-async def _rendered(runtime: Runtime, message_id: int) -> bytes | None:
-    """The reply's video rendered before: an attachment of the reply in the media store."""
-    for record in await runtime.store.message_attachments(message_id):
-        if record.kind == "video" and record.status == "ok" and record.sha256:
-            try:
-                return await runtime.media.read(record.sha256)
-            except NotFound:
-                return None  # the file went (data deleted): render it again
-    return None
-
-
-async def _keep(runtime: Runtime, message_id: int, data: bytes) -> None:
-    """Store the video as the reply's attachment: rendered once, deleted with the person's
-    data like every other file of theirs."""
-    try:
-        stored = await runtime.media.put(data, "video", MIME_TYPE)
-    except MediaRefused as refused:  # over PERSONAE_MEDIA_MAX_VIDEO_BYTES: served, not kept
-        log.info("video of reply %d not kept: %s", message_id, refused)
-        return
-    position = len(await runtime.store.message_attachments(message_id))
-    record = MediaRecord(
-        message_id, position, "video", "rendered", "ok", stored.mime_type, stored.size,
-        stored.sha256, runtime.media.location(stored.sha256),
-    )  # fmt: skip
-    await runtime.store.add_attachment(record)

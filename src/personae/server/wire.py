@@ -40,6 +40,7 @@ def persona_card(persona: Persona) -> dict[str, Any]:
         "greeting": persona.greeting,
         "avatar_url": _avatar_url(persona),
         "video_replies": persona.video_replies,  # the web chat looks for video replies
+        "voice_replies": persona.voice_replies,  # and for spoken ones
     }
 
 

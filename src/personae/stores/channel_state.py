@@ -23,7 +23,7 @@ def add_attachment(conn: Connection, record: MediaRecord) -> bool:
         "message_id": record.message_id, "position": record.position, "kind": record.kind,
         "mime_type": record.mime_type, "size": record.size, "sha256": record.sha256,
         "path": record.path, "original_ref": record.original_ref, "status": record.status,
-        "error": record.error, "created_at": utcnow(),
+        "error": record.error, "transcript": record.transcript, "created_at": utcnow(),
     }  # fmt: skip
     try:
         with conn.begin():

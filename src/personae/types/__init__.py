@@ -37,6 +37,7 @@ from personae.types.lore import (
     SelectiveLogic,
 )
 from personae.types.media import (
+    HeardAudio,
     ImagePart,
     MediaKind,
     MediaRecord,
@@ -150,6 +151,7 @@ __all__ = [
     "GenerationRequest",
     "GuardInput",
     "GuardOutput",
+    "HeardAudio",
     "HistoryItem",
     "ImagePart",
     "InboundEvent",

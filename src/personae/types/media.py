@@ -32,6 +32,15 @@ class ImagePart:
 
 
 @dataclass(frozen=True, slots=True)
+class HeardAudio:
+    """A recording the person sent (already in the media store) and what speech-to-text heard
+    in it: the heard words are the message, the attachment keeps both."""
+
+    media: StoredMedia
+    transcript: str
+
+
+@dataclass(frozen=True, slots=True)
 class OutboundImage:
     """A picture the persona sends on a channel: the file's bytes, its real type, a caption."""
 

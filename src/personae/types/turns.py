@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from personae.types.channels import Contact, Location
-from personae.types.media import ImagePart
+from personae.types.media import HeardAudio, ImagePart
 from personae.types.persona import Persona
 from personae.types.safety import TurnStatus, Verdict
 
@@ -306,6 +306,9 @@ class TurnInput:
     pending_media: int = 0
     # The person spoke (a voice note): a persona whose voice_replies is "mirror" answers by voice.
     spoke: bool = False
+    # Recordings heard before accept (web chat voice notes): recorded as the message's audio
+    # attachments, each with its transcript.
+    heard: tuple[HeardAudio, ...] = ()
 
 
 # Events a turn yields, in order: TurnStarted, TextDelta*, [ReplyGuarded], TurnFinished.

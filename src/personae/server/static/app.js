@@ -158,6 +158,120 @@ async function showPictures(reply, slug, replyId) {
   }
 }
 
+// ------------------------------------------------------------------ voice notes
+// Recorded with MediaRecorder, uploaded like a photo (POST /web/uploads, audio/*), then sent as
+// the message's `voice`: the server hears it, and its words become the person's message.
+
+const recorder = { media: null, chunks: [], started: 0, timer: 0, cancelled: false };
+
+function recordingType() {
+  for (const type of ["audio/webm;codecs=opus", "audio/ogg;codecs=opus", "audio/mp4"]) {
+    if (MediaRecorder.isTypeSupported(type)) return type;
+  }
+  return "";
+}
+
+async function startRecording() {
+  $("chat-status").textContent = "";
+  if (!navigator.mediaDevices?.getUserMedia || !window.MediaRecorder) {
+    $("chat-status").textContent =
+      "Voice notes need a browser that can record audio, on a page served over https.";
+    return;
+  }
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+  } catch (err) {
+    $("chat-status").textContent = `Could not use the microphone (${err.name}): allow this ` +
+      "site to use it in the browser's settings, then try again.";
+    return;
+  }
+  const type = recordingType();
+  const media = new MediaRecorder(stream, type ? { mimeType: type } : {});
+  Object.assign(recorder, { media, chunks: [], cancelled: false, started: Date.now() });
+  media.addEventListener("dataavailable", (event) => {
+    if (event.data.size) recorder.chunks.push(event.data);
+  });
+  media.addEventListener("stop", () => finishRecording(media, stream));
+  media.start();
+  showRecording(true);
+  recorder.timer = setInterval(() => {
+    const seconds = Math.floor((Date.now() - recorder.started) / 1000);
+    $("recording-time").textContent =
+      `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
+  }, 250);
+}
+
+function showRecording(on) {
+  const button = $("record");
+  button.setAttribute("aria-pressed", on ? "true" : "false");
+  button.setAttribute("aria-label", on ? "Stop and send the voice note" : "Record a voice note");
+  $("recording").hidden = !on;
+  $("recording-time").textContent = "0:00";
+  $("message-input").disabled = on;
+  $("attach").disabled = on;
+  $("send").disabled = on || state.sending;
+  if (!on) clearInterval(recorder.timer);
+}
+
+// Stop recording: the note is sent, or (cancel) thrown away without leaving the browser.
+function stopRecording(cancel) {
+  if (!recorder.media || recorder.media.state === "inactive") return;
+  recorder.cancelled = cancel;
+  recorder.media.stop();
+}
+
+async function finishRecording(media, stream) {
+  for (const track of stream.getTracks()) track.stop();
+  showRecording(false);
+  recorder.media = null;
+  const chunks = recorder.chunks;
+  recorder.chunks = [];
+  if (recorder.cancelled || !state.current) return;
+  const blob = new Blob(chunks, { type: media.mimeType || "audio/webm" });
+  if (!blob.size) {
+    $("chat-status").textContent =
+      "Voice note not sent: nothing was recorded. Check your microphone and try again.";
+    return;
+  }
+  const ref = await uploadVoice(blob);
+  if (ref) send("", takePhotos(), ref);
+}
+
+async function uploadVoice(blob) {
+  const response = await fetch("/web/uploads", {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": blob.type || "audio/webm" },
+    body: blob,
+  });
+  if (!response.ok) {
+    $("chat-status").textContent = `Voice note not sent: ${await errorText(response)}`;
+    return null;
+  }
+  return (await response.json()).ref;
+}
+
+// A spoken reply: the persona's voice, made by the server when the player asks for it.
+function audioBefore(body, slug, replyId) {
+  const audio = document.createElement("audio");
+  audio.src = `/web/personas/${encodeURIComponent(slug)}/messages/${replyId}/voice`;
+  audio.controls = true;
+  audio.preload = "metadata";
+  audio.className = "bubble-audio";
+  audio.setAttribute("aria-label", `A voice reply from ${state.current?.name || "the persona"}`);
+  body.before(audio);
+  return audio;
+}
+
+async function showVoice(reply, slug, replyId) {
+  const response = await fetch(`/web/personas/${encodeURIComponent(slug)}/conversation`,
+    { credentials: "same-origin" });
+  if (!response.ok) return;
+  const { messages } = await response.json();
+  if (messages.find((m) => m.id === replyId)?.voice) audioBefore(reply, slug, replyId);
+}
+
 function takePhotos() {
   const photos = state.photos;
   state.photos = [];
@@ -204,6 +318,7 @@ function scrollToEnd() {
 }
 
 async function openPersona(slug) {
+  stopRecording(true);
   const response = await fetch(`/web/personas/${encodeURIComponent(slug)}/conversation`,
     { credentials: "same-origin" });
   if (!response.ok) {
@@ -225,6 +340,8 @@ async function openPersona(slug) {
   for (const message of messages) {
     const body = bubble(message.role, message.content, message.images || []);
     if (message.video) videoBefore(body, persona.id, message.id);
+    if (message.voice) audioBefore(body, persona.id, message.id);
+    if (message.voice_note) body.classList.add("voice-note");
     if (message.role === "assistant" && message.id) rateButtons(body, message.id);
   }
   takePhotos();
@@ -294,6 +411,7 @@ function showMemory(listing) {
 }
 
 function showPicker(status = "") {
+  stopRecording(true);
   state.current = null;
   $("chat").hidden = true;
   $("picker").hidden = false;
@@ -325,12 +443,15 @@ async function* readEvents(response) {
   }
 }
 
-async function send(text, images = []) {
+async function send(text, images = [], voice = null) {
   const persona = state.current;
   state.sending = true;
   $("send").disabled = true;
+  $("record").disabled = true;
   $("chat-status").textContent = "";
-  bubble("user", text, images);
+  const mine = bubble("user", voice ? "Voice note…" : text, images);
+  let heard = false;
+  if (voice) mine.classList.add("voice-note");
   const reply = bubble("assistant", "");
   reply.classList.add("streaming");
   reply.setAttribute("aria-busy", "true");
@@ -340,11 +461,13 @@ async function send(text, images = []) {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
-      body: JSON.stringify({ text, images }),
+      body: JSON.stringify(voice ? { text, images, voice } : { text, images }),
     });
     if (!response.ok) throw new Error(await errorText(response));
     for await (const { event, data } of readEvents(response)) {
       if (event === "delta") reply.textContent += data.text;
+      // The voice note as heard: its words are the person's message.
+      else if (event === "heard") { mine.textContent = data.text; heard = true; }
       // The safety guard stopped or changed the reply: show the reply as stored instead.
       else if (event === "guarded") reply.textContent = data.text;
       else if (event === "done") {
@@ -354,6 +477,9 @@ async function send(text, images = []) {
         if (data.reply.id) rateButtons(reply, data.reply.id);
         if (data.reply.id && state.current?.video_replies !== "never") {
           showVideo(reply, persona.id, data.reply.id);
+        }
+        if (data.reply.id && state.current?.voice_replies !== "never") {
+          showVoice(reply, persona.id, data.reply.id);
         }
         if (data.finish_reason === "length") {
           // Cut at the persona's length limit: say so rather than end mid-sentence silently.
@@ -366,12 +492,18 @@ async function send(text, images = []) {
     }
   } catch (err) {
     if (!reply.textContent) reply.parentElement.remove();
-    $("chat-status").textContent = `No reply: ${err.message}`;
+    if (voice && !heard) {  // the note was refused: nothing was said
+      mine.parentElement.remove();
+      $("chat-status").textContent = `Voice note not sent: ${err.message}`;
+    } else {
+      $("chat-status").textContent = `No reply: ${err.message}`;
+    }
   } finally {
     reply.classList.remove("streaming");
     reply.removeAttribute("aria-busy");
     state.sending = false;
     $("send").disabled = false;
+    $("record").disabled = false;
     if ($("memory").open) loadMemory();
   }
 }
@@ -411,6 +543,14 @@ document.addEventListener("DOMContentLoaded", () => {
     send(text, takePhotos());
   });
   $("attach").addEventListener("click", () => $("photo-input").click());
+  $("record").addEventListener("click", () => {
+    if (recorder.media) stopRecording(false);
+    else if (!state.sending && state.current) startRecording();
+  });
+  $("record-cancel").addEventListener("click", () => stopRecording(true));
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && recorder.media) stopRecording(true);
+  });
   $("photo-input").addEventListener("change", async (event) => {
     for (const file of event.target.files) await uploadPhoto(file);
     event.target.value = "";
