@@ -6,6 +6,7 @@ shape, and nothing is written under the data folder."""
 from __future__ import annotations
 
 import base64
+import re
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -235,7 +236,9 @@ def test_input_audio_is_heard_and_audio_comes_back_in_openai_shape(sdk: openai.O
     )  # fmt: skip
     message = answer.choices[0].message
     assert message.content is None and message.audio is not None
-    assert message.audio.transcript.lower().startswith("echo: i tell you it is not poison")
+    # Whisper's punctuation varies across CPUs and builds ("you, it is"): compare the words.
+    words = re.sub(r"[^\w\s]", "", message.audio.transcript.lower())
+    assert words.startswith("echo i tell you it is not poison"), message.audio.transcript
     assert message.audio.id.startswith("audio_") and message.audio.expires_at > 0
     spoken = base64.b64decode(message.audio.data)
     assert spoken[:4] == b"RIFF" and codec.decode(spoken, max_seconds=60).duration_s > 1.0
