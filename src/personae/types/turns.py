@@ -306,6 +306,9 @@ class TurnInput:
     pending_media: int = 0
     # The person spoke (a voice note): a persona whose voice_replies is "mirror" answers by voice.
     spoke: bool = False
+    # The person's language tag as their channel reports it (Telegram's language_code, the web
+    # chat's Accept-Language): the crisis protocol's resources follow its region.
+    language: str = ""
 
 
 # Events a turn yields, in order: TurnStarted, TextDelta*, [ReplyGuarded], TurnFinished.
