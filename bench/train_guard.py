@@ -11,7 +11,9 @@ JailbreakBench, AdvBench, Tensor Trust — is read):
                     InCharacter questionnaire statements (MIT), BIPIA email questions (MIT)
                     and ``bench/guard_data/benign.tsv`` (written for this project)
 
-Also ``guard_data/contrast.py``: contrast pairs and id/token noise written for this project.
+Also ``guard_data/contrast.py`` and ``guard_data/lookalikes.py``: contrast pairs (games,
+sports, idioms, things and pests, fictional people, invented groups, history against their
+harmful twins) and id/token noise, written for this project.
 
 Model: a one-hidden-layer softmax network (numpy, full-batch Adam, class-balanced, L2) over
 all-MiniLM-L6-v2 sentence embeddings (``personae.embed``). The samples are shuffled with a
@@ -36,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from guard_data import contrast
+from guard_data import contrast, lookalikes
 from personae.embed import load_minilm
 from personae.guards.classifier import forward
 
@@ -110,6 +112,7 @@ def load(data: Path, personagym_limit: int) -> list[tuple[str, str]]:
     samples += [("benign", t) for t in benign + handwritten * 4]
     samples += contrast.pairs() + [("benign", t) for t in contrast.noise(1500)]
     samples += contrast.everyday() * 2
+    samples += lookalikes.pairs()
     return samples
 
 
