@@ -11,7 +11,9 @@ JailbreakBench, AdvBench, Tensor Trust — is read):
                     InCharacter questionnaire statements (MIT), BIPIA email questions (MIT)
                     and ``bench/guard_data/benign.tsv`` (written for this project)
 
-Also ``guard_data/contrast.py``: contrast pairs and id/token noise written for this project.
+Also ``guard_data/contrast.py``: contrast pairs and id/token noise written for this project;
+``--lookalikes`` adds ``guard_data/lookalikes.py`` (more pairs: games, sports, idioms, pests,
+fictional people, invented groups, history, health; not in the shipped model, see README).
 
 Model: a one-hidden-layer softmax network (numpy, full-batch Adam, class-balanced, L2) over
 all-MiniLM-L6-v2 sentence embeddings (``personae.embed``). The samples are shuffled with a
@@ -36,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from guard_data import contrast
+from guard_data import contrast, lookalikes
 from personae.embed import load_minilm
 from personae.guards.classifier import forward
 
@@ -78,7 +80,7 @@ def _tsv(name: str) -> list[tuple[str, str]]:
     return rows  # type: ignore[return-value]
 
 
-def load(data: Path, personagym_limit: int) -> list[tuple[str, str]]:
+def load(data: Path, personagym_limit: int, with_lookalikes: bool = False) -> list[tuple[str, str]]:
     samples: list[tuple[str, str]] = []
     with (data / "harmbench" / "harmbench_behaviors_text_all.csv").open(encoding="utf-8") as f:
         for row in csv.DictReader(f):
@@ -110,6 +112,8 @@ def load(data: Path, personagym_limit: int) -> list[tuple[str, str]]:
     samples += [("benign", t) for t in benign + handwritten * 4]
     samples += contrast.pairs() + [("benign", t) for t in contrast.noise(1500)]
     samples += contrast.everyday() * 2
+    if with_lookalikes:  # not in the shipped model yet: see --lookalikes
+        samples += lookalikes.pairs()
     return samples
 
 
@@ -223,8 +227,14 @@ def main() -> None:
     parser.add_argument("--personagym", type=int, default=4000, help="benign questions used")
     parser.add_argument("--cache", type=Path, default=None, help="embedding cache (.npz)")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--lookalikes",
+        action="store_true",
+        help="add guard_data/lookalikes.py (fewer XSTest false refusals, but its models "
+        "refused everyday chat such as 'Explain that again, but simpler please.'; not shipped)",
+    )
     args = parser.parse_args()
-    samples = load(args.data, args.personagym)
+    samples = load(args.data, args.personagym, args.lookalikes)
     random.Random(13).shuffle(samples)
     vectors = embed_all([t for _, t in samples], args.cache)
     index = {c: i for i, c in enumerate(CLASSES)}

@@ -47,8 +47,9 @@ async def _events(update: dict[str, Any]) -> tuple[Any, ...]:
 def _msg(n: int, **fields: Any) -> ChannelMessage:
     chat = str(TG_CHAT)
     return ChannelMessage(
-        "telegram", BOT, f"{chat}:{n}", chat, chat, AT, sender_name="Ana Ruiz", **fields
-    )
+        "telegram", BOT, f"{chat}:{n}", chat, chat, AT, sender_name="Ana Ruiz",
+        sender_language="en", **fields,
+    )  # fmt: skip
 
 
 async def test_message_kinds_are_normalised() -> None:
@@ -143,6 +144,17 @@ async def test_message_kinds_are_normalised() -> None:
         assert await _events(update) == (expected,)
 
 
+async def test_the_senders_language_code_is_kept_and_a_bad_one_dropped() -> None:
+    """Telegram's from.language_code (an IETF tag) is the person's locale for the crisis
+    protocol; a value of the wrong type is dropped, not trusted."""
+    for code, kept in (("pt-br", "pt-br"), (7, None), (None, None)):
+        sender = {**ANA, "language_code": code}
+        update = _update(9, text="oi")
+        update["message"]["from"] = sender
+        [event] = await _events(update)
+        assert isinstance(event, ChannelMessage) and event.sender_language == kept
+
+
 async def test_edits_reactions_and_other_updates() -> None:
     edited = {
         "update_id": 147759400,
@@ -166,6 +178,7 @@ async def test_edits_reactions_and_other_updates() -> None:
             AT,
             "/start now",
             sender_name="Ana Ruiz",
+            sender_language="en",
             edit_of=f"{TG_CHAT}:1",
         ),
     )

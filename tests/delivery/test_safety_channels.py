@@ -3,8 +3,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Any
+
 from channels.harness import TG_CHAT, WA_USER
 from channels.platform import BOT_TOKEN, PHONE_ID, PlatformServer
+from personae.guards.crisis import DEFAULT_RESOURCES
+from personae.types import ChannelMessage
 
 from .conftest import Bench, settled
 from .test_delivery import WA_SEND, connect, whatsapp
@@ -51,3 +58,37 @@ async def test_crisis_resources_follow_the_whatsapp_number(
         await settled(runtime, wa, 1)
     [body] = [b["text"]["body"] for b in platform.sent(WA_SEND)]
     assert "116 123" in body and "988" not in body
+
+
+async def test_crisis_resources_follow_the_telegram_language_code(
+    bench: Bench, platform: PlatformServer
+) -> None:
+    """Telegram gives no phone number, only the sender's language_code: an en-GB sender
+    gets Samaritans, a German one the Telefonseelsorge, not 988."""
+    guarded = Bench(bench.settings.model_copy(update={"guards": "default"}))
+    bot = {"persona": "spanish-tutor", "name": "ana-bot", "bot_token": BOT_TOKEN, "mode": "polling"}
+    sent_at = datetime.now(UTC)
+    said = "I want to die"
+    messages = [
+        ChannelMessage("telegram", "ana-bot", f"{c}:1", c, c, sent_at, said, sender_language=tag)
+        for c, tag in (("7001", "en-GB"), ("7002", "de"))
+    ]
+    async with guarded.runtime() as runtime:
+        await runtime.connections.add("telegram", bot)
+        await runtime.inbound.accept(messages)
+        replies = await telegram_sends(platform, 2)
+    by_chat = {str(r["chat_id"]): r["text"] for r in replies}
+    assert DEFAULT_RESOURCES["GB"] in by_chat["7001"] and "988" not in by_chat["7001"]
+    assert DEFAULT_RESOURCES["DE"] in by_chat["7002"] and "988" not in by_chat["7002"]
+
+
+async def telegram_sends(platform: PlatformServer, count: int) -> list[dict[str, Any]]:
+    """The bodies of the bot's sendMessage calls, once there are ``count`` (15 s at most)."""
+    deadline = time.monotonic() + 15
+    sends: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        sends = [r.body for r in platform.seen if r.path.endswith("/sendMessage")]
+        if len(sends) >= count:
+            break
+        await asyncio.sleep(0.05)
+    return sends

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from personae.guards.crisis import DEFAULT_RESOURCES
 from personae.settings import Settings
 
 from .live import ADMIN_TOKEN, LiveServer, start_server, write_personas
@@ -120,3 +121,23 @@ def test_creating_an_impersonating_persona_is_refused(http: httpx.Client) -> Non
     assert problems[0]["location"] == "name" and "consent" in problems[0]["message"]
     consented = {**body, "safety": {"impersonates": "Ana Famous", "consent_recorded": True}}
     assert http.post("/api/personas", json=consented).status_code == 201
+
+
+def test_web_chat_crisis_resources_follow_the_browsers_language(guarded: LiveServer) -> None:
+    """The web chat knows no phone number; the browser's Accept-Language names the region."""
+    for header, resources in (
+        ("en-GB,en;q=0.9", DEFAULT_RESOURCES["GB"]),
+        ("fr-FR,fr;q=0.9,en;q=0.5", DEFAULT_RESOURCES["FR"]),
+        ("en-US,en;q=0.9", DEFAULT_RESOURCES["US"]),
+        ("x" * 5000, DEFAULT_RESOURCES["US"]),  # junk: the default, and nothing breaks
+    ):
+        with httpx.Client(base_url=guarded.url, timeout=60) as browser:
+            said = browser.post(
+                "/web/personas/echo-friend/messages",
+                json={"text": "I want to kill myself"},
+                headers={"Accept-Language": header},
+            )
+            assert said.status_code == 200, said.text
+            done = sse_events(said)[-1][1]
+            assert done["trace"]["status"] == "crisis"
+            assert resources in done["reply"]["content"]

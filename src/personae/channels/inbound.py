@@ -23,6 +23,7 @@ from personae.channels.hearing import hear, spoke
 from personae.channels.media import fetch_all
 from personae.channels.registry import Connections
 from personae.contracts import Channel, MediaStore, WebhookHandler, WebhookRequest, WebhookResult
+from personae.core.locale import MAX_TAG
 from personae.core.turn import TurnRunner
 from personae.errors import PersonaNotFound
 from personae.media.sniff import MediaLimits
@@ -172,6 +173,7 @@ class Inbound:
             contacts=clean_contacts(message.contacts),
             pending_media=len(message.attachments),  # fetched after accept; the turn waits
             spoke=spoke(message),
+            language=clean(message.sender_language or "")[:MAX_TAG],
         )
         route = ReplyRoute(kind, key, clean(message.chat_id))
         assert turn.person is not None

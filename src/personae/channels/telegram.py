@@ -114,6 +114,8 @@ def _message(msg: dict[str, Any], bot: str, edited: bool) -> ChannelMessage:
         contacts=_contacts(msg),
         reply_to=f"{chat}:{reply}" if reply is not None else None,
         sender_name=name or None,
+        sender_language=language if isinstance(language := sender.get("language_code"), str)
+        else None,
         edit_of=mid if edited else None,
     )  # fmt: skip
 

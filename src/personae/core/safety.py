@@ -82,14 +82,18 @@ class SafetyPolicy:
     def active(self) -> bool:
         return bool(self.guards)
 
-    def audience(self, channel: str, person_texts: Sequence[str], phone: str = "") -> Audiences:
+    def audience(
+        self, channel: str, person_texts: Sequence[str], phone: str = "", language: str = ""
+    ) -> Audiences:
         """Channel policy first; a person who declares an age under 18 makes it teen. The
         locale's country comes from the person's phone number where the channel knows it
-        (WhatsApp), so crisis resources are the ones they can call."""
+        (WhatsApp), else from the language tag the channel reports (Telegram's
+        language_code, the browser's Accept-Language), so crisis resources are the ones they
+        can call."""
         chosen = self.channel_audiences.get(channel, "general")
         if chosen == "general" and self_declared_minor(person_texts):
             chosen = "teen"
-        return Audiences(chosen, locale_for(self.default_locale, phone))
+        return Audiences(chosen, locale_for(self.default_locale, phone, language))
 
     async def check_input(self, check: GuardInput) -> tuple[Verdict, tuple[Verdict, ...]]:
         verdicts = await asyncio.gather(*(_input(g, check) for g in self.guards))

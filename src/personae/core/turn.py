@@ -155,6 +155,7 @@ class TurnSpec:
     # until this many are recorded, or PERSONAE_MEDIA_WAIT_S passed.
     media_count: int = 0
     spoke: bool = False  # the person sent a voice note
+    language: str = ""  # the person's language tag as their channel reported it
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
@@ -179,6 +180,7 @@ class TurnSpec:
             tuple(Contact(**c) for c in contacts),
             data.get("media_count", 0),
             bool(data.get("spoke", False)),  # absent in jobs recorded before voice notes
+            str(data.get("language", "")),  # absent in jobs recorded before language tags
         )
 
 
@@ -265,6 +267,7 @@ class TurnRunner:
             turn.persona, turn.instructions, turn.options, turn.allow_unpublished, route,
             turn.location, turn.contacts,
             turn.pending_media + len(turn.media) + len(turn.heard), turn.spoke or bool(turn.heard),
+            turn.language,
         )  # fmt: skip
         # One write, in call order: on SQLite's single writer, arrival order is call order.
         accepted = await self._inbox.accept_turn(
@@ -409,7 +412,7 @@ class TurnRunner:
             said = tuple(Said(m.role, m.content, m.created_at) for m in context.history)
             gate = await self._gate(
                 record, message.content, said, context.conversation.channel,
-                message.created_at, spec.instructions, _phone(spec.route),
+                message.created_at, spec.instructions, _phone(spec.route), spec.language,
             )  # fmt: skip
             if gate.stop is not None:
                 await self._answer_guarded(job, spec, record, context, clock, engine, gate, emit)
@@ -487,6 +490,7 @@ class TurnRunner:
         now: datetime | None,
         instructions: str,
         phone: str = "",
+        language: str = "",
     ) -> Gate:
         """The input stage: every guard's verdict on the person's message, what the reply
         opens with, and the hold-back window its stream goes through."""
@@ -495,7 +499,7 @@ class TurnRunner:
             return Gate()
         persona = record.persona
         person_texts = [m.content for m in history if m.role == "user"] + [text]
-        audience = policy.audience(channel, person_texts, phone)
+        audience = policy.audience(channel, person_texts, phone, language)
         pairs = tuple((m.role, m.content) for m in history)
         check = GuardInput(persona, text, pairs, audience, channel)
         verdict, verdicts = await policy.check_input(check)
@@ -604,7 +608,9 @@ class TurnRunner:
                 queue.put_nowait(delta)
 
             said = tuple(Said(m.role, m.content) for m in turn.history)
-            gate = await self._gate(record, turn.text, said, STATELESS, None, turn.instructions)
+            gate = await self._gate(
+                record, turn.text, said, STATELESS, None, turn.instructions, "", turn.language
+            )
             if gate.stop is not None:
                 generated = gate.answer(clock)
                 await emit(TextDelta(generated.text))

@@ -41,6 +41,16 @@ MIN_CLASSIFIED_WORDS = 3
 NO_SCORES = Scores({"benign": 1.0})
 # A request this likely harmful (yet allowed) gets its reply judged by the classifier too.
 RISKY_REQUEST = 0.2
+# A request allowed though it scored at least this share of its hazard's threshold is
+# borderline: the guard was unsure, so a reply that complies is held to the bar requests
+# face (the hazard's own threshold), not OUTPUT_HARM. Fixed a priori, not tuned on any set.
+BORDERLINE = 0.5
+# What a reply withheld that way says instead: not a flat refusal, since the request was
+# probably harmless, but an offer to help with the harmless reading.
+UNSURE_TEXT = (
+    "I'd rather not go into that part. If you meant something harmless (a game, a story, "
+    "a recipe, a computer, a figure of speech), tell me a little more and I'll gladly help."
+)
 # The shortest stretch of hidden instructions a reply may not repeat.
 LEAK_CHARS = 60
 
@@ -150,14 +160,18 @@ class EmbeddedGuard:
             )  # fmt: skip
         return self._verdict("input", start, scores=pairs)
 
-    async def _risky(self, check: GuardOutput) -> bool:
-        """Whether the reply's request looked at all harmful (its score is cached from the
-        input check). A reply to a plainly benign request is left to the rules: the classifier
-        would cost a second sentence embedding on every turn."""
+    async def _request_bar(self, check: GuardOutput) -> float | None:
+        """The harm score the reply may not reach, or None when its request looked plainly
+        benign (then the rules alone judge the reply: the classifier would cost a second
+        sentence embedding on every turn). The request's score is cached from the input
+        check. A borderline request's reply meets the request's own threshold."""
         if len(check.prompt.split()) < MIN_CLASSIFIED_WORDS:
-            return False
+            return None
         scores = await asyncio.to_thread(self._classifier.scores, check.prompt)
-        return scores.harm >= RISKY_REQUEST
+        if scores.harm < RISKY_REQUEST:
+            return None
+        line = self._classifier.threshold(scores.top_hazard() or "S2")
+        return min(line, OUTPUT_HARM) if scores.harm >= BORDERLINE * line else OUTPUT_HARM
 
     async def check_output(self, check: GuardOutput) -> Verdict:
         start = time.perf_counter()
@@ -183,14 +197,19 @@ class EmbeddedGuard:
                 "output", start, allowed=False, action="block", categories=("S12", "P3"),
                 reason="teen audience", text=BLOCK_TEXT,
             )  # fmt: skip
-        if check.final and len(reply.split()) >= MIN_CLASSIFIED_WORDS and await self._risky(check):
+        bar = None
+        if check.final and len(reply.split()) >= MIN_CLASSIFIED_WORDS:
+            bar = await self._request_bar(check)
+        if bar is not None:
             scores = await asyncio.to_thread(self._classifier.scores, reply)
             pairs = (("harm", round(scores.harm, 4)),)
-            if scores.harm >= OUTPUT_HARM:
+            if scores.harm >= bar:
                 hazard = scores.top_hazard() or "S2"
+                unsure = bar < OUTPUT_HARM
                 return self._verdict(
                     "output", start, allowed=False, action="block", categories=(hazard,),
-                    scores=pairs, reason="harmful reply", text=BLOCK_TEXT,
+                    scores=pairs, reason="harmful reply to a borderline request" if unsure
+                    else "harmful reply", text=UNSURE_TEXT if unsure else BLOCK_TEXT,
                 )  # fmt: skip
             return self._verdict("output", start, scores=pairs)
         return self._verdict("output", start)

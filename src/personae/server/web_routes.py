@@ -19,6 +19,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from personae.core.avatars import IMAGE_TYPES
+from personae.core.locale import preferred_language
 from personae.errors import NotFound, PersonaNotFound
 from personae.server.abuse import admit
 from personae.server.deps import RuntimeDep
@@ -191,7 +192,9 @@ async def web_message(
     person, new = _person(request)
     alone = body.images and not body.text.strip() and body.voice is None  # a photo, no words
     text = PICTURE_ONLY if alone else body.text
-    turn = TurnInput(slug, text, person=PersonRef(WEB_CHANNEL, person))
+    # The browser's preferred language (its region picks the crisis line, should one be needed).
+    language = preferred_language(request.headers.get("accept-language", ""))
+    turn = TurnInput(slug, text, person=PersonRef(WEB_CHANNEL, person), language=language)
     runtime.turns.check(turn)  # an oversized message is refused before it spends a token
     await admit(runtime, request, turn.person)
     if body.images:

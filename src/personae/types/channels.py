@@ -68,6 +68,7 @@ class ChannelMessage:
     payload: str | None = None  # a tapped button's or quick reply's payload
     reply_to: str | None = None
     sender_name: str | None = None
+    sender_language: str | None = None  # the sender's language tag (Telegram's language_code)
     edit_of: str | None = None  # set when this is a new version of an earlier message
 
 

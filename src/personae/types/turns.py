@@ -309,6 +309,9 @@ class TurnInput:
     # Recordings heard before accept (web chat voice notes): recorded as the message's audio
     # attachments, each with its transcript.
     heard: tuple[HeardAudio, ...] = ()
+    # The person's language tag as their channel reports it (Telegram's language_code, the web
+    # chat's Accept-Language): the crisis protocol's resources follow its region.
+    language: str = ""
 
 
 # Events a turn yields, in order: TurnStarted, TextDelta*, [ReplyGuarded], TurnFinished.
