@@ -178,7 +178,11 @@ def up(
         configure_logging(settings)
     _token, token_file = ensure_admin_token(settings)  # never printed: read it from the file
     typer.echo(f"starting personae {__version__} (engine: {settings.engine})")
-    application = create_app(settings, progress=lambda line: typer.echo(f"  {line}"))
+    from personae.runtime import up_role
+
+    application = create_app(
+        settings, progress=lambda line: typer.echo(f"  {line}"), role=up_role(settings)
+    )
     config = uvicorn.Config(
         application,
         host=settings.host,

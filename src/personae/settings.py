@@ -320,6 +320,18 @@ class Settings(BaseSettings):
         description="Work queue: `local` runs jobs in the serving process (`personae up`); "
         "`procrastinate` puts them on PostgreSQL for `personae worker` processes (a cluster)",
     )
+    worker_process: bool = Field(
+        True,
+        description="`personae up` runs turns, deliveries and after-turn work in a worker "
+        "process of its own at a lower CPU priority, so webhooks are answered without waiting "
+        "behind them (local queue, database file); `false`: everything in one process",
+    )
+    worker_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="How much lower the worker process's CPU priority is (Unix nice; 0: same)",
+    )
     queue_concurrency: int = Field(
         8, ge=1, le=1000, description="Jobs one `personae worker` runs at once (procrastinate)"
     )
