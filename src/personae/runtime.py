@@ -341,8 +341,11 @@ class Runtime:
         inbound = Inbound(
             settings, connections, turns, store, deliveries.record_status, pressure=pressure,
             media=media, voice=voice,
+            hand_off=work.read_mark if isinstance(work, WorkerProcess) else None,
         )  # fmt: skip
         inbound_ref.append(inbound)
+        if link is not None:  # read receipts handed over by the server go out from here
+            link.on_read_mark(inbound.acknowledge)
         return cls(
             settings=settings, store=store, engines=engines, turns=turns,
             connections=connections, work=work, events=events, inbound=inbound,

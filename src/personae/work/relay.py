@@ -23,6 +23,7 @@ import asyncio
 import base64
 import contextlib
 import ctypes
+import dataclasses
 import json
 import logging
 import os
@@ -38,7 +39,7 @@ from typing import Any
 from personae.contracts import EventSink, JobHandler
 from personae.errors import ConfigError
 from personae.settings import Settings
-from personae.types import Job, WorkEvent
+from personae.types import Job, ReadMark, WorkEvent
 from personae.work import codec
 from personae.work.events import LocalEventHub
 
@@ -95,6 +96,13 @@ class WorkerProcess:
         if writer is None or writer.is_closing():
             return  # recorded: the next worker finds it at start-up
         writer.write(_line({"job": encode_job(job)}))
+
+    def read_mark(self, mark: ReadMark) -> None:
+        """Mark a message read (and show typing) from the worker: an HTTP call whose CPU the
+        acknowledgements here need more. Best effort, like the call itself."""
+        writer = self._writer
+        if writer is not None and not writer.is_closing():
+            writer.write(_line({"read": dataclasses.astuple(mark)}))
 
     async def serve(self, handler: JobHandler) -> None:
         """Start the worker process (``handler`` runs there, not here) and wait until it is
@@ -206,6 +214,8 @@ class ServerLink:
         self._task: asyncio.Task[None] | None = None
         self._submit: Callable[[Job], Awaitable[None]] | None = None
         self._pending: list[Job] = []
+        self._read_handler: Callable[[ReadMark], None] | None = None
+        self._marks: list[ReadMark] = []
         self.gone = asyncio.Event()  # the server closed its end: stop at once
 
     async def listen(self) -> Settings:
@@ -229,10 +239,25 @@ class ServerLink:
         for job in pending:
             await submit(job)
 
+    def on_read_mark(self, handler: Callable[[ReadMark], None]) -> None:
+        """Where read marks go (the worker's Inbound); those that came before, now."""
+        self._read_handler = handler
+        pending, self._marks = self._marks, []
+        for mark in pending:
+            handler(mark)
+
+    def _read_mark(self, mark: ReadMark) -> None:
+        if self._read_handler is None:
+            self._marks.append(mark)
+        else:
+            self._read_handler(mark)
+
     async def _read(self, reader: asyncio.StreamReader) -> None:
         try:
             while line := await reader.readline():
                 data = json.loads(line)
+                if "read" in data:
+                    self._read_mark(ReadMark(*data["read"]))
                 if "job" not in data:
                     continue
                 job = decode_job(data["job"])
