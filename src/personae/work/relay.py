@@ -89,6 +89,7 @@ class WorkerProcess:
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._closing = False
+        self._came_up = False  # a worker was ready once: one that dies later is restarted
         self.starts = 0  # how many worker processes were started (tests, logs)
 
     async def submit(self, job: Job) -> None:
@@ -133,7 +134,7 @@ class WorkerProcess:
             code = await self._run_once()
             if self._closing:
                 return
-            if self.starts == 1 and not self._ready.is_set():
+            if not self._came_up:
                 return  # it never came up: serve() reports that
             log.warning("the worker process exited (code %s); starting it again", code)
             await asyncio.sleep(RESTART_PAUSE_S)
@@ -168,6 +169,7 @@ class WorkerProcess:
             if "event" in data:
                 await self._sink.publish(data["message"], codec.decode(data["event"]))
             elif data.get("ready"):
+                self._came_up = True
                 self._ready.set()
 
     async def aclose(self) -> None:
