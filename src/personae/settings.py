@@ -317,7 +317,8 @@ class Settings(BaseSettings):
     )
     queue: Literal["local", "procrastinate"] = Field(
         "local",
-        description="Work queue: `local` runs jobs in the serving process (`personae up`); "
+        description="Work queue: `local` runs jobs on this machine (`personae up`, in its worker "
+        "process); "
         "`procrastinate` puts them on PostgreSQL for `personae worker` processes (a cluster)",
     )
     worker_process: bool = Field(
