@@ -236,7 +236,7 @@ class Runtime:
             work, events = cluster_queue, MeteredEvents(sink)
         elif split and link is None:  # jobs run in a worker process; its events come here
             events = MeteredEvents(LocalEventHub())
-            work = WorkerProcess(worker_command(), events, settings, nice=settings.worker_nice)
+            work = WorkerProcess(worker_command(), events, settings)
         else:  # the embedded queue and hub (in the worker process: events go up its link)
             work = LocalWorkQueue(store, [TURN, MEMORY], resume=resume, calm=pressure.calm)
             events = link if link is not None else MeteredEvents(LocalEventHub())

@@ -23,7 +23,7 @@ async def serve(fd: int) -> None:
         level=settings.log_level.upper(), format="%(levelname)s:     worker: %(message)s"
     )
     runtime = await Runtime.start(settings, role="worker", link=link)
-    link.ready()
+    link.ready(settings.worker_nice)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -4,11 +4,11 @@ On one machine a webhook must be answered in milliseconds while its turn, the re
 delivery and the after-turn work take far longer; in one process they share one event loop
 and one GIL, so under a flood the acknowledgements queue behind the work. Here the serving
 process keeps HTTP, webhooks and accept; a worker process it starts (and starts again if it
-dies) runs every job through the embedded queue (local.py), at a lower CPU priority, so the
-operating system gives the acknowledgements the CPU first. The two share the database file
-(SQLite in WAL mode lets them) and a socket pair: jobs go down as the server submits them,
-turn events come up to the server's hub, so an API stream or the web chat follows a turn the
-worker runs.
+dies) runs every job through the embedded queue (local.py), at a lower CPU priority once it
+has started, so the operating system gives the acknowledgements the CPU first. The two share
+the database file (SQLite in WAL mode lets them) and a socket pair: jobs go down as the server
+submits them, turn events come up to the server's hub, so an API stream or the web chat
+follows a turn the worker runs.
 
 Nothing is lost between them: a job is in the database before it is submitted, and a worker
 listens before it looks for unfinished jobs at start-up, so a job is in its scan or on its
@@ -76,13 +76,11 @@ class WorkerProcess:
         sink: EventSink,
         settings: Settings,
         *,
-        nice: int = 10,
         ready_timeout_s: float = 300.0,
     ) -> None:
         self._settings = settings
         self._command = list(command)  # the child gets its socket's fd as the last argument
         self._sink = sink  # the server's hub, under the metrics wrapper
-        self._nice = nice
         self._ready_timeout = ready_timeout_s
         self._writer: asyncio.StreamWriter | None = None
         self._process: asyncio.subprocess.Process | None = None
@@ -141,11 +139,10 @@ class WorkerProcess:
 
     async def _run_once(self) -> int | None:
         ours, theirs = socket.socketpair()
-        nice = self._nice
         try:
             self._process = await asyncio.create_subprocess_exec(
                 *self._command, str(theirs.fileno()), pass_fds=(theirs.fileno(),),
-                preexec_fn=lambda: _child_setup(nice),
+                preexec_fn=_die_with_parent,
             )  # fmt: skip
         finally:
             theirs.close()
@@ -192,12 +189,9 @@ class WorkerProcess:
                 await self._task
 
 
-def _child_setup(nice: int) -> None:
-    """In the child before it runs: a lower CPU priority, and death with its parent."""
+def _die_with_parent() -> None:
+    """In the child before it runs: death with its parent."""
     parent = os.getppid()
-    if nice:
-        with contextlib.suppress(OSError):
-            os.nice(nice)
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             libc = ctypes.CDLL(None, use_errno=True)
@@ -270,7 +264,12 @@ class ServerLink:
         finally:
             self.gone.set()
 
-    def ready(self) -> None:
+    def ready(self, nice: int) -> None:
+        """Tell the server the worker is serving, from now at a lower CPU priority (not
+        before: on a busy machine a niced start-up could take minutes)."""
+        if nice:
+            with contextlib.suppress(OSError):
+                os.nice(nice)
         if self._writer is not None:
             self._writer.write(_line({"ready": True}))
 
