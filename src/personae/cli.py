@@ -173,7 +173,8 @@ def up(
     if refusal is not None:
         raise _fail(f"error: {refusal}", 2)
     _check_engine(settings.engine)  # a typo fails here, not as a traceback from the lifespan
-    asyncio.run(_with_runtime(settings, _no_work, channels=True))  # a bad connection: exit 2
+    # A bad connection: exit 2. Any connection: a worker process (PERSONAE_WORKER_PROCESS).
+    has_channels = asyncio.run(_with_runtime(settings, _has_channels, channels=True))
     if settings.log_format == "json":
         configure_logging(settings)
     _token, token_file = ensure_admin_token(settings)  # never printed: read it from the file
@@ -181,7 +182,9 @@ def up(
     from personae.runtime import up_role
 
     application = create_app(
-        settings, progress=lambda line: typer.echo(f"  {line}"), role=up_role(settings)
+        settings,
+        progress=lambda line: typer.echo(f"  {line}"),
+        role=up_role(settings, has_channels),
     )
     config = uvicorn.Config(
         application,
@@ -201,8 +204,8 @@ def up(
     typer.echo("personae stopped")
 
 
-async def _no_work(_: Runtime) -> None:
-    return None
+async def _has_channels(runtime: Runtime) -> bool:
+    return bool(runtime.connections.all())
 
 
 def _check_engine(name: str) -> None:

@@ -430,14 +430,19 @@ class Runtime:
             await asyncio.to_thread(self.stop_metrics)
 
 
-def up_role(settings: Settings) -> Role:
-    """`personae up`'s role: "web" with a worker process of its own (work/relay.py) unless
-    PERSONAE_WORKER_PROCESS is off, the queue is the cluster's, or the database lives in
-    memory (a second process could not see it)."""
+def up_role(settings: Settings, has_channels: bool = False) -> Role:
+    """`personae up`'s role: "web" with a worker process of its own (work/relay.py) when
+    PERSONAE_WORKER_PROCESS says so (`auto`: when there are channel connections, whose
+    webhooks must be answered in milliseconds; a server for the APIs alone saves the second
+    process's memory), unless the queue is the cluster's or the database lives in memory (a
+    second process could not see it)."""
     url = settings.resolved_database_url
     in_memory = url.startswith("sqlite") and (":memory:" in url or "mode=memory" in url
                                               or url.rstrip("/").endswith(":"))  # fmt: skip
-    if settings.worker_process and settings.queue == "local" and not in_memory:
+    wanted = settings.worker_process == "true" or (
+        settings.worker_process == "auto" and has_channels
+    )
+    if wanted and settings.queue == "local" and not in_memory:
         return "web"
     return "all"
 

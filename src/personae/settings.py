@@ -321,11 +321,12 @@ class Settings(BaseSettings):
         "process); "
         "`procrastinate` puts them on PostgreSQL for `personae worker` processes (a cluster)",
     )
-    worker_process: bool = Field(
-        True,
+    worker_process: Literal["auto", "true", "false"] = Field(
+        "auto",
         description="`personae up` runs turns, deliveries and after-turn work in a worker "
         "process of its own at a lower CPU priority, so webhooks are answered without waiting "
-        "behind them (local queue, database file); `false`: everything in one process",
+        "behind them: `auto` when it starts with a channel connection (about 110 MB more "
+        "memory), `true` always, `false` never (local queue and a database file only)",
     )
     worker_nice: int = Field(
         10,

@@ -58,9 +58,11 @@ async def test_up_serves_here_and_runs_the_turn_in_a_niced_worker_process(
     tmp_path: Path,
 ) -> None:
     settings = _settings(tmp_path, "slow:0.05")
-    assert up_role(settings) == "web"
-    assert up_role(Settings(home=tmp_path, database_url="sqlite://")) == "all"
-    assert up_role(Settings(home=tmp_path, worker_process=False)) == "all"
+    assert up_role(settings, has_channels=True) == "web"
+    assert up_role(settings) == "all", "auto: no channel, no second process"
+    assert up_role(Settings(home=tmp_path, worker_process="true")) == "web"
+    assert up_role(Settings(home=tmp_path, database_url="sqlite://"), True) == "all"
+    assert up_role(Settings(home=tmp_path, worker_process="false"), True) == "all"
     web = await Runtime.start(settings, role="web")
     try:
         assert isinstance(web.work, WorkerProcess)
@@ -104,7 +106,7 @@ async def test_a_killed_worker_is_started_again_and_its_turn_answered_once(
 def test_a_killed_server_takes_its_worker_with_it(tmp_path: Path) -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PERSONAE_")}
-    env.update(PERSONAE_HOME=str(tmp_path), PERSONAE_MEMORY="false")
+    env.update(PERSONAE_HOME=str(tmp_path), PERSONAE_MEMORY="false", PERSONAE_WORKER_PROCESS="true")
     cli = [sys.executable, "-c", "from personae.cli import main; main()", "up"]
     cli += ["--engine", "scripted", "--port", str(port)]
     with open(tmp_path / "up.log", "wb") as log:
