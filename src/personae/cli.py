@@ -173,12 +173,19 @@ def up(
     if refusal is not None:
         raise _fail(f"error: {refusal}", 2)
     _check_engine(settings.engine)  # a typo fails here, not as a traceback from the lifespan
-    asyncio.run(_with_runtime(settings, _no_work, channels=True))  # a bad connection: exit 2
+    # A bad connection: exit 2. Any connection: a worker process (PERSONAE_WORKER_PROCESS).
+    has_channels = asyncio.run(_with_runtime(settings, _has_channels, channels=True))
     if settings.log_format == "json":
         configure_logging(settings)
     _token, token_file = ensure_admin_token(settings)  # never printed: read it from the file
     typer.echo(f"starting personae {__version__} (engine: {settings.engine})")
-    application = create_app(settings, progress=lambda line: typer.echo(f"  {line}"))
+    from personae.runtime import up_role
+
+    application = create_app(
+        settings,
+        progress=lambda line: typer.echo(f"  {line}"),
+        role=up_role(settings, has_channels),
+    )
     config = uvicorn.Config(
         application,
         host=settings.host,
@@ -197,8 +204,8 @@ def up(
     typer.echo("personae stopped")
 
 
-async def _no_work(_: Runtime) -> None:
-    return None
+async def _has_channels(runtime: Runtime) -> bool:
+    return bool(runtime.connections.all())
 
 
 def _check_engine(name: str) -> None:

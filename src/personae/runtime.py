@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -69,6 +70,7 @@ from personae.work.events import LocalEventHub
 from personae.work.local import LocalWorkQueue
 from personae.work.metered import MeteredEvents
 from personae.work.pressure import LoopPressure
+from personae.work.relay import ServerLink, WorkerProcess
 
 if TYPE_CHECKING:  # procrastinate is the `cluster` extra: imported only when chosen
     from personae.work.cluster import ClusterWorkQueue
@@ -172,6 +174,7 @@ class Runtime:
         channels: bool = True,
         resume: bool = True,
         role: Role = "all",
+        link: ServerLink | None = None,
     ) -> Runtime:
         """Open the store (migrating it), seed persona files, load the channel connections
         (unless ``channels`` is False: persona commands must work while they are broken),
@@ -179,9 +182,13 @@ class Runtime:
         the work queue: with ``resume`` it first runs every job the database holds unfinished
         (the server; a CLI command beside it runs only its own), and the delivery worker,
         which sends the outbox (rows left by a crash first). With PERSONAE_QUEUE=procrastinate
-        ``role`` splits the work: "web" loads no model and runs no job, "worker" runs them."""
+        ``role`` splits the work: "web" loads no model and runs no job, "worker" runs them.
+        With the local queue, "web" starts a worker process of its own (work/relay.py) and
+        "worker" is that process, talking to its server over ``link``."""
         cluster = settings.queue == "procrastinate"
-        if role != "all" and not cluster:
+        # `personae up` in two processes (work/relay.py): this one serves, a child works.
+        split = not cluster and (role == "web" or link is not None)
+        if role != "all" and not cluster and not split:
             raise ConfigError(
                 f"the {role} role needs the cluster's queue: set PERSONAE_QUEUE=procrastinate "
                 "and PERSONAE_DATABASE_URL to PostgreSQL (or run `personae up` alone)"
@@ -229,9 +236,12 @@ class Runtime:
 
             cluster_queue, sink = await open_cluster(settings, store, listen=role != "worker")
             work, events = cluster_queue, MeteredEvents(sink)
-        else:  # the embedded queue and hub
-            work = LocalWorkQueue(store, [TURN, MEMORY], resume=resume, calm=pressure.calm)
+        elif split and link is None:  # jobs run in a worker process; its events come here
             events = MeteredEvents(LocalEventHub())
+            work = WorkerProcess(worker_command(), events, settings)
+        else:  # the embedded queue and hub (in the worker process: events go up its link)
+            work = LocalWorkQueue(store, [TURN, MEMORY], resume=resume, calm=pressure.calm)
+            events = link if link is not None else MeteredEvents(LocalEventHub())
         commands = Commands()
         DataRights(
             store, settings.public_url, settings.export_link_ttl_s, settings.delete_confirm_s
@@ -323,19 +333,24 @@ class Runtime:
                 await deliveries.start()
                 await work.serve(process_then_deliver)
         else:
-            if resume:  # the server delivers; a CLI command beside it leaves that to the server
-                await deliveries.start()
+            if resume and works:  # the server delivers (its worker process, when split);
+                await deliveries.start()  # a CLI command beside it leaves that to the server
+            if link is not None:
+                await link.attach(work.submit)
             await work.serve(process)
         # A worker has no web server: its figures get a port of their own.
         port = settings.metrics_port
-        runs_jobs = works if cluster_queue is not None else resume
+        runs_jobs = works if cluster_queue is not None else resume and link is None
         stop_metrics = serve_metrics(port) if runs_jobs and port is not None else None
         # Delivery statuses from webhooks update the outbox rows they report on.
         inbound = Inbound(
             settings, connections, turns, store, deliveries.record_status, pressure=pressure,
             media=media, voice=voice,
+            hand_off=work.read_mark if isinstance(work, WorkerProcess) else None,
         )  # fmt: skip
         inbound_ref.append(inbound)
+        if link is not None:  # read receipts handed over by the server go out from here
+            link.on_read_mark(inbound.acknowledge)
         return cls(
             settings=settings, store=store, engines=engines, turns=turns,
             connections=connections, work=work, events=events, inbound=inbound,
@@ -418,6 +433,28 @@ class Runtime:
         await self.store.aclose()
         if self.stop_metrics is not None:
             await asyncio.to_thread(self.stop_metrics)
+
+
+def up_role(settings: Settings, has_channels: bool = False) -> Role:
+    """`personae up`'s role: "web" with a worker process of its own (work/relay.py) when
+    PERSONAE_WORKER_PROCESS says so (`auto`: when there are channel connections, whose
+    webhooks must be answered in milliseconds; a server for the APIs alone saves the second
+    process's memory), unless the queue is the cluster's or the database lives in memory (a
+    second process could not see it)."""
+    url = settings.resolved_database_url
+    in_memory = url.startswith("sqlite") and (":memory:" in url or "mode=memory" in url
+                                              or url.rstrip("/").endswith(":"))  # fmt: skip
+    wanted = settings.worker_process == "true" or (
+        settings.worker_process == "auto" and has_channels
+    )
+    if wanted and settings.queue == "local" and not in_memory:
+        return "web"
+    return "all"
+
+
+def worker_command() -> list[str]:
+    """How the server starts its worker process: this interpreter, this package."""
+    return [sys.executable, "-m", "personae.worker_process"]
 
 
 def context_sources(settings: Settings, store: SqlStore) -> list[ContextSource]:

@@ -317,8 +317,22 @@ class Settings(BaseSettings):
     )
     queue: Literal["local", "procrastinate"] = Field(
         "local",
-        description="Work queue: `local` runs jobs in the serving process (`personae up`); "
+        description="Work queue: `local` runs jobs on this machine (`personae up`, in its worker "
+        "process); "
         "`procrastinate` puts them on PostgreSQL for `personae worker` processes (a cluster)",
+    )
+    worker_process: Literal["auto", "true", "false"] = Field(
+        "auto",
+        description="`personae up` runs turns, deliveries and after-turn work in a worker "
+        "process of its own at a lower CPU priority, so webhooks are answered without waiting "
+        "behind them: `auto` when it starts with a channel connection (about 110 MB more "
+        "memory), `true` always, `false` never (local queue and a database file only)",
+    )
+    worker_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="How much lower the worker process's CPU priority is (Unix nice; 0: same)",
     )
     queue_concurrency: int = Field(
         8, ge=1, le=1000, description="Jobs one `personae worker` runs at once (procrastinate)"

@@ -41,6 +41,7 @@ from personae.types import (
     InboundEvent,
     Job,
     PersonRef,
+    ReadMark,
     ReplyRoute,
     TurnInput,
 )
@@ -86,6 +87,7 @@ class Inbound:
         pressure: LoopPressure | None = None,
         media: MediaStore | None = None,
         voice: VoiceNotes | None = None,
+        hand_off: Callable[[ReadMark], None] | None = None,
     ) -> None:
         self.settings = settings
         self._voice = voice  # hears voice notes; None: audio stays a described attachment
@@ -99,7 +101,9 @@ class Inbound:
         self._handlers: dict[str, tuple[int, WebhookHandler]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ack_slots = asyncio.Semaphore(ACK_SLOTS)
-        self._newest: dict[tuple[str, str, str], ChannelMessage] = {}  # chat -> to acknowledge
+        self._newest: dict[tuple[str, str, str], ReadMark] = {}  # chat -> to acknowledge
+        # Where read receipts go when another process sends them (None: sent from here).
+        self._hand_off = hand_off
         self._media = media or FolderMediaStore(settings.home / "media", MediaLimits.of(settings))
         # Jobs over an abuse limit, stored and waiting their turn, by conversation (in order).
         self._deferred: dict[str, list[Job]] = {}
@@ -285,9 +289,14 @@ class Inbound:
         if channel is None:
             return
         if channel.abilities.supports_typing:
-            if self._pressure is not None:
-                await self._pressure.calm()
-            await self._acknowledge(channel, message)
+            mark = ReadMark(message.channel, message.connection, message.chat_id,
+                            message.message_id)  # fmt: skip
+            if self._hand_off is not None:  # the worker process sends it (work/relay.py)
+                self._hand_off(mark)
+            else:
+                if self._pressure is not None:
+                    await self._pressure.calm()
+                await self._acknowledge(channel, mark)
         if not message.attachments:
             return
         records = await fetch_all(
@@ -299,7 +308,14 @@ class Inbound:
                 channel.abilities.media_types, self.settings.max_message_chars,
             )  # fmt: skip
 
-    async def _acknowledge(self, channel: Channel, message: ChannelMessage) -> None:
+    def acknowledge(self, mark: ReadMark) -> None:
+        """Mark read and show typing, handed over by the serving process (the worker's side
+        of work/relay.py: the HTTP calls cost CPU that the acknowledgements need)."""
+        channel = self.channel(mark.channel, mark.connection)
+        if channel is not None and channel.abilities.supports_typing:
+            self.spawn(self._acknowledge(channel, mark))
+
+    async def _acknowledge(self, channel: Channel, message: ReadMark) -> None:
         """Mark read and show typing for the chat's newest message. A chat's messages that
         arrive while its acknowledgement waits for a slot collapse into one call for the
         newest: reading a message marks the earlier ones read, and typing is per chat."""

@@ -119,6 +119,7 @@ def create_app(
     # Added late, so it runs early: a refused Host gets no further.
     app.add_middleware(HostCheck, allowed=allowed_hosts(settings))
     app.add_middleware(RequestId)  # outermost: every answer, refusals included, carries an id
+    app.router.routes[:0] = webhook_routes.routes  # first: matched before all others
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"])
     app.add_api_route("/readyz", readyz, methods=["GET"], tags=["health"])
     app.include_router(metrics_routes.router)
@@ -140,7 +141,6 @@ def create_app(
     app.include_router(web_voice.router)
     app.include_router(studio_routes.router)
     app.include_router(studio_review.router)
-    app.include_router(webhook_routes.router)
     app.include_router(rights_routes.admin_router)
     app.include_router(rights_routes.router)
     return app

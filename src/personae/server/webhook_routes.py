@@ -10,31 +10,38 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, Request
-from fastapi.responses import PlainTextResponse, Response
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
 from personae.contracts import WebhookRequest
 from personae.metrics import WEBHOOK_ACK_SECONDS, WEBHOOK_ACKS
-from personae.server.deps import RuntimeDep
+from personae.runtime import Runtime
+from personae.server.deps import ServerState
 from personae.server.errors import unreachable
 from personae.work.backlog import RETRY_AFTER_S
 
-router = APIRouter(prefix="/webhooks", include_in_schema=False)
+
+async def webhook(request: Request) -> Response:
+    """GET (Meta's verification handshake) and POST (the events) of /webhooks/{kind}, and of
+    /webhooks/{kind}/{route} for channels with one URL per account (Telegram's bots)."""
+    state: ServerState = request.app.state.personae
+    runtime = state.runtime
+    if runtime is None:  # still starting: the platform delivers it again
+        return _unavailable("the server is still starting", 5)
+    params = request.path_params
+    return await _serve(params["kind"], params.get("route", ""), request, runtime)
 
 
-@router.api_route("/{kind}", methods=["GET", "POST"])
-async def webhook(kind: str, request: Request, runtime: RuntimeDep) -> Response:
-    """Meta's channels: GET is the verification handshake, POST the events."""
-    return await _serve(kind, "", request, runtime)
+# Plain Starlette routes, matched before every other: a webhook is the server's hottest
+# request, and FastAPI's routing and dependency machinery cost more than its accept.
+routes = [
+    Route("/webhooks/{kind}", webhook, methods=["GET", "POST"], include_in_schema=False),
+    Route("/webhooks/{kind}/{route}", webhook, methods=["GET", "POST"], include_in_schema=False),
+]
 
 
-@router.api_route("/{kind}/{route}", methods=["GET", "POST"])
-async def webhook_route(kind: str, route: str, request: Request, runtime: RuntimeDep) -> Response:
-    """Channels with one URL per account, e.g. /webhooks/telegram/{bot name}."""
-    return await _serve(kind, route, request, runtime)
-
-
-async def _serve(kind: str, route: str, request: Request, runtime: RuntimeDep) -> Response:
+async def _serve(kind: str, route: str, request: Request, runtime: Runtime) -> Response:
     started = time.perf_counter()
     response = await _answer(kind, route, request, runtime)
     known = kind if kind in runtime.connections.specs else "unknown"  # bounded label values
@@ -43,7 +50,7 @@ async def _serve(kind: str, route: str, request: Request, runtime: RuntimeDep) -
     return response
 
 
-async def _answer(kind: str, route: str, request: Request, runtime: RuntimeDep) -> Response:
+async def _answer(kind: str, route: str, request: Request, runtime: Runtime) -> Response:
     webhook_request = WebhookRequest(
         method=request.method,
         query=dict(request.query_params),
@@ -66,7 +73,7 @@ async def _answer(kind: str, route: str, request: Request, runtime: RuntimeDep) 
     return PlainTextResponse(result.body, status_code=result.status)
 
 
-async def _full(runtime: RuntimeDep) -> bool:
+async def _full(runtime: Runtime) -> bool:
     assert runtime.backlog is not None
     try:
         return await runtime.backlog.full()

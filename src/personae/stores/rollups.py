@@ -10,6 +10,7 @@ the row locks of one persona-day in the same order (PostgreSQL).
 from __future__ import annotations
 
 import bisect
+import functools
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -113,17 +114,7 @@ def add_people(conn: Connection, spans: Mapping[tuple[str, str], tuple[str, str]
         {"persona_slug": p, "person_id": who, "first_day": first, "last_day": last}
         for (p, who), (first, last) in sorted(spans.items())
     ]
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    ins = dialect.insert(rollup_people)
-    old, new = rollup_people.c, ins.excluded
-    stmt = ins.on_conflict_do_update(
-        index_elements=["persona_slug", "person_id"],
-        set_={
-            "first_day": case((new.first_day < old.first_day, new.first_day), else_=old.first_day),
-            "last_day": case((new.last_day > old.last_day, new.last_day), else_=old.last_day),
-        },
-    )
-    conn.execute(stmt, rows)
+    conn.execute(_widen_people(conn.dialect.name), rows)
 
 
 def _upsert(
@@ -135,12 +126,37 @@ def _upsert(
 ) -> None:
     if not rows:
         return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    ins = dialect.insert(table)
-    stmt = ins.on_conflict_do_update(
+    conn.execute(_adding(conn.dialect.name, table, tuple(keys), tuple(counters)), rows)
+
+
+# Every message and turn runs these upserts (a webhook's accept among them): each statement
+# is built once per database kind, since building and cache-keying one per call cost more
+# than the database's own work.
+@functools.cache
+def _adding(
+    dialect_name: str, table: Table, keys: tuple[str, ...], counters: tuple[str, ...]
+) -> Any:
+    ins = _dialect(dialect_name).insert(table)
+    return ins.on_conflict_do_update(
         index_elements=list(keys), set_={c: table.c[c] + ins.excluded[c] for c in counters}
     )
-    conn.execute(stmt, rows)
+
+
+@functools.cache
+def _widen_people(dialect_name: str) -> Any:
+    ins = _dialect(dialect_name).insert(rollup_people)
+    old, new = rollup_people.c, ins.excluded
+    return ins.on_conflict_do_update(
+        index_elements=["persona_slug", "person_id"],
+        set_={
+            "first_day": case((new.first_day < old.first_day, new.first_day), else_=old.first_day),
+            "last_day": case((new.last_day > old.last_day, new.last_day), else_=old.last_day),
+        },
+    )
+
+
+def _dialect(name: str) -> Any:
+    return postgresql if name == "postgresql" else sqlite
 
 
 def rebuild(conn: Connection) -> None:

@@ -37,6 +37,16 @@ class ReplyRoute:
 
 
 @dataclass(frozen=True, slots=True)
+class ReadMark:
+    """A person's channel message to mark read, with a typing indicator in its chat."""
+
+    channel: str
+    connection: str
+    chat_id: str
+    message_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxItem:
     """One message to send to a channel, written with the reply; ``payload`` is JSON text for
     the delivery worker (route, text part, …)."""

@@ -54,13 +54,15 @@ class LocalWorkQueue:
         self._start(job.conversation_id)
 
     async def serve(self, handler: JobHandler) -> None:
-        self._handler = handler
         if self._resume:
+            # Jobs submitted meanwhile wait in their lanes: a lane starts once the scan's
+            # older jobs of its conversation are in it too.
             found = await self._source.unfinished_work(self._kinds)
             if found:
                 log.info("resuming %d unfinished job(s)", len(found))
             for job in found:
                 await self.submit(job)
+        self._handler = handler
         for conversation_id in list(self._lanes):
             self._start(conversation_id)
 
