@@ -20,7 +20,7 @@ from personae.memory.recall import (
     hamming_shortlist,
     named_speakers,
 )
-from personae.stores.memory import VectorSet, sign_bits
+from personae.stores.vectors import VectorSet, sign_bits
 
 
 def _index(vectors: npt.NDArray[np.float32], speakers: Sequence[int] = ()) -> VectorSet:

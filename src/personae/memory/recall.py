@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from personae.stores.memory import VectorSet, sign_bits
+from personae.stores.vectors import VectorSet, sign_bits
 
 WORD = re.compile(r"[a-z0-9]+")
 # Words that say nothing about which memory is meant.
