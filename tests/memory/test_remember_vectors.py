@@ -41,7 +41,8 @@ def mixed(own: str, before: str) -> npt.NDArray[np.float32]:
 async def test_each_message_is_embedded_once_and_carries_the_one_before(tmp_path: Path) -> None:
     store = await SqlStore.open(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
     try:
-        await store.put_persona(Persona.model_validate({"id": "pal", "name": "M", "greeting": "hi"}))
+        persona = Persona.model_validate({"id": "pal", "name": "M", "greeting": "hi"})
+        await store.put_persona(persona)
         person = (await store.open_conversation("pal", PersonRef("api", "ana"))).person_id
         counting = CountingEmbedder()
         memory = MemoryService(MemoryStore(store.runner), counting)

@@ -221,6 +221,12 @@ EXACT_ROWS = 20_000
 SHORTLIST = 2_000
 
 
+# Shortlisted rows are gathered this many at a time for the exact cosine: gathering all
+# 2,000 at once made a 3 MB array that page-faulted in on every recall (5 ms, against 0.6 ms
+# in blocks that the allocator reuses).
+GATHER_ROWS = 128
+
+
 def dense_ranking(index: VectorSet, query: npt.NDArray[np.float32], limit: int) -> list[int]:
     """Ids of the ``limit`` nearest memories by cosine (rows and query are unit vectors)."""
     if len(index.ids) == 0:
@@ -228,7 +234,10 @@ def dense_ranking(index: VectorSet, query: npt.NDArray[np.float32], limit: int) 
     rows: npt.NDArray[np.intp] | None = None
     if index.signs is not None and len(index.ids) > EXACT_ROWS:
         rows = hamming_shortlist(index.signs, sign_bits(query[None, :])[0], SHORTLIST)
-        scores = index.vectors[rows] @ query
+        scores = np.empty(len(rows), dtype=np.float32)
+        for start in range(0, len(rows), GATHER_ROWS):
+            block = rows[start : start + GATHER_ROWS]
+            scores[start : start + len(block)] = index.vectors[block] @ query
     else:
         scores = index.vectors @ query
     limit = min(limit, len(scores))
@@ -242,14 +251,18 @@ def dense_ranking(index: VectorSet, query: npt.NDArray[np.float32], limit: int) 
 def hamming_shortlist(
     signs: npt.NDArray[np.uint64], bits: npt.NDArray[np.uint64], size: int
 ) -> npt.NDArray[np.intp]:
-    """Rows whose sign bits are nearest ``bits``: at least ``size`` of them (ties at the
-    cut-off included). Distances are small integers, so a histogram finds the cut-off."""
+    """The ``size`` rows (all, if fewer) whose sign bits are nearest ``bits``, in row order;
+    at the cut-off distance the first rows are taken. Distances are small integers, so a
+    histogram finds the cut-off."""
     distance = np.bitwise_count(signs[0] ^ bits[0]).astype(np.uint16)
     for word in range(1, len(signs)):
         distance += np.bitwise_count(signs[word] ^ bits[word])
+    size = min(size, len(distance))
     counts = np.cumsum(np.bincount(distance))
-    cutoff = int(np.searchsorted(counts, min(size, len(distance))))
-    return np.flatnonzero(distance <= cutoff)
+    cutoff = int(np.searchsorted(counts, size))
+    below = np.flatnonzero(distance < cutoff)
+    at = np.flatnonzero(distance == cutoff)[: size - len(below)]
+    return np.union1d(below, at)
 
 
 def named_speakers(index: VectorSet, words: Sequence[str]) -> frozenset[int]:

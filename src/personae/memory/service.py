@@ -185,6 +185,10 @@ class MemoryService:
         choices = await self.store.choices(person_id, persona)
         if not choices.enabled or k <= 0:
             return Recall((), ())
+        # The query's embedding is the largest cost of a recall: it starts now and runs (in
+        # a thread) beside the index, full-text and row lookups.
+        embedding = asyncio.ensure_future(self.embedder.query(query))
+        embedding.add_done_callback(_retrieved)
         words = query_words(query)
         # The index first: cached after a person's first recall, and it says who the
         # speakers are, whose names say little to full-text search (every line of theirs
@@ -194,10 +198,10 @@ class MemoryService:
         if named:
             names = {w for code in named for w in WORD.findall(index.speakers[code])}
             words = [w for w in words if w not in names] or words
-        lexical, vector = await asyncio.gather(
-            self.store.lexical(person_id, persona, choices.share, words, self.weights.candidates),
-            self.embedder.query(query),
+        lexical = await self.store.lexical(
+            person_id, persona, choices.share, words, self.weights.candidates
         )
+        vector = await embedding
         dense = dense_ranking(index, vector, self.weights.candidates)
         ranked = fuse(lexical, dense, index, self.weights, named)
         found = {m.id: m for m in await self.store.get_many([r.id for r in ranked[: k * 3]])}
@@ -239,6 +243,12 @@ class MemoryService:
             self._cache.pop(next(iter(self._cache)))
         self._cache[key] = fresh
         return fresh
+
+
+def _retrieved(task: asyncio.Future[npt.NDArray[np.float32]]) -> None:
+    """Marks a failed embedding as seen when the recall that started it failed first."""
+    if not task.cancelled():
+        task.exception()
 
 
 def embedded_text(item: NewMemory) -> str:

@@ -80,6 +80,8 @@ def lexical(
     where = recallable(persona, person_id, share)
     if conn.dialect.name == "sqlite":
         words = _telling_words(conn, words)
+        if not words:
+            return []
         match = " OR ".join(f'"{w}"' for w in words)
         # FTS5's own "ORDER BY rank" with a limit first (cheaper than bm25() over every
         # match); only when other owners' rows crowd that window out is the full match read.
@@ -116,8 +118,11 @@ def lexical(
 
 # A word in more rows than this says little about which memory is meant (bm25 gives it a low
 # weight), yet ranking its matches costs a row lookup each: it is left out of a query that has
-# rarer words (the query's rarest words are always kept).
+# rarer words (the query's rarest words are kept unless they are in more than MOST_ROWS rows:
+# full-text search scores every row that matches before it can rank them, so one very common
+# word made a recall over 100,000 memories cost 15 ms; the dense ranking still finds those).
 COMMON_ROWS = 1_000
+MOST_ROWS = 4_000
 KEEP_RAREST = 2
 MOST_WORDS = 8  # the rarest this many, at most
 _WORD_ROWS = text(
@@ -127,14 +132,12 @@ _WORD_ROWS = text(
 
 def _telling_words(conn: Connection, words: Sequence[str]) -> list[str]:
     """The query's words without those common in the full-text index (counted up to
-    COMMON_ROWS + 1, so counting a common word costs no more than that)."""
-    if len(words) <= KEEP_RAREST:
-        return list(words)
+    MOST_ROWS + 1, so counting a common word costs no more than that)."""
     rows = {
-        w: conn.execute(_WORD_ROWS, {"w": f'"{w}"', "cap": COMMON_ROWS + 1}).scalar_one()
+        w: conn.execute(_WORD_ROWS, {"w": f'"{w}"', "cap": MOST_ROWS + 1}).scalar_one()
         for w in words
     }
     by_rarity = sorted(words, key=lambda w: rows[w])
-    kept = set(by_rarity[:KEEP_RAREST])
+    kept = {w for w in by_rarity[:KEEP_RAREST] if rows[w] <= MOST_ROWS}
     kept.update(w for w in by_rarity[:MOST_WORDS] if rows[w] <= COMMON_ROWS)
     return [w for w in words if w in kept]
