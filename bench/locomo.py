@@ -79,7 +79,7 @@ def memory_jobs(session: list[dict[str, Any]], person: str) -> list[list[dict[st
 
 
 async def one_conversation(
-    sample: dict[str, Any], folder: Path, engine: Engine | None = None
+    sample: dict[str, Any], folder: Path, engine: Engine | None = None, qa_limit: int = 0
 ) -> tuple[float, float, list[dict[str, Any]], int, list[dict[str, Any]]]:
     conv = sample["conversation"]
     slug = sample["sample_id"].lower().replace("_", "-")
@@ -120,7 +120,7 @@ async def one_conversation(
                 top = set(ranked[:k])
                 row[f"r{k}"] = 100.0 * sum(e in top for e in evidence) / len(evidence)
             rows.append(row)
-        answers = await ask(sample, persona, person, memory, engine) if engine else []
+        answers = await ask(sample, persona, person, memory, engine, qa_limit) if engine else []
         return ingest_s, ingest_cpu_s, rows, turns, answers
     finally:
         await store.aclose()
@@ -149,7 +149,12 @@ def token_f1(prediction: str, gold: str) -> float:
 
 
 async def ask(
-    sample: dict[str, Any], persona: Persona, person: str, memory: MemoryService, engine: Engine
+    sample: dict[str, Any],
+    persona: Persona,
+    person: str,
+    memory: MemoryService,
+    engine: Engine,
+    limit: int = 0,
 ) -> list[dict[str, Any]]:
     """Each answerable question as a turn of the person: the memory block the product's
     MemorySource recalls for it after the persona prefix, the question last, answered by the
@@ -159,6 +164,8 @@ async def ask(
     for qa in sample["qa"]:
         if qa["category"] not in QA_CATEGORIES or "answer" not in qa:
             continue
+        if limit and len(rows) >= limit:
+            break
         turn = ContextRequest(persona, qa["question"], person_id=person, conversation_id="qa")
         blocks = [b for b in await gather_blocks([source], turn) if b.text]
         messages = (
@@ -197,7 +204,7 @@ async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="personae-locomo-") as tmp:
         for sample in data:
             ingest_s, cpu_s, conv_rows, turns, said = await one_conversation(
-                sample, Path(tmp), engine
+                sample, Path(tmp), engine, args.qa_limit
             )
             answers += said
             ingest_total += ingest_s
@@ -264,4 +271,5 @@ if __name__ == "__main__":
     p.add_argument("--qa", default="", metavar="CONV",
                    help="only this conversation (conv-26), then answer its questions with the "
                    "embedded model and score token F1 (f1_conv26)")  # fmt: skip
+    p.add_argument("--qa-limit", type=int, default=0, help="with --qa: only the first N questions")
     asyncio.run(main(p.parse_args()))
