@@ -10,6 +10,15 @@ of a question's evidence ids found among the first k, averaged. Categories use L
 numbering: 4 single-hop, 1 multi-hop, 2 temporal, 3 open-domain, 5 adversarial.
 
     .venv/bin/python bench/locomo.py --data ../shared/data/locomo --json bench/results/locomo.json
+
+QA (``f1_conv26``): ``--qa conv-26`` ingests that conversation alone, then asks each question
+with an answer (categories 1-4) as a turn of the person: the product's MemorySource recalls
+the memory block, which follows the persona prefix as in a turn's prompt, and the embedded
+model (the bundled SmolLM2 GGUF through the llamacpp engine) answers; scored by LoCoMo's
+token F1 against the gold answer.
+
+    .venv/bin/python bench/locomo.py --data ../shared/data/locomo --qa conv-26 \
+        --json bench/results/locomo_qa.json
 """
 
 from __future__ import annotations
@@ -17,20 +26,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import statistics
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from _common import machine_info, print_table, verdict, write_json
+from personae.contracts import Engine
+from personae.core.prompt import gather_blocks, persona_prefix
 from personae.embed import load_minilm
+from personae.engines.llamacpp import create_llamacpp_engine
 from personae.memory.service import MemoryService
+from personae.memory.source import MemorySource
+from personae.settings import Settings
 from personae.stores.memory import MemoryStore
 from personae.stores.sql import SqlStore
-from personae.types import Persona, PersonRef
+from personae.types import ChatMessage, ContextRequest, GenerationRequest, Persona, PersonRef
 
 KS = (5, 10, 25)
 TARGET_R5 = 65.0
@@ -64,14 +79,15 @@ def memory_jobs(session: list[dict[str, Any]], person: str) -> list[list[dict[st
 
 
 async def one_conversation(
-    sample: dict[str, Any], folder: Path
-) -> tuple[float, float, list[dict[str, Any]], int]:
+    sample: dict[str, Any], folder: Path, engine: Engine | None = None, qa_limit: int = 0
+) -> tuple[float, float, list[dict[str, Any]], int, list[dict[str, Any]]]:
     conv = sample["conversation"]
     slug = sample["sample_id"].lower().replace("_", "-")
     store = await SqlStore.open(f"sqlite+aiosqlite:///{folder / (slug + '.db')}")
     try:
         a, b = conv["speaker_a"], conv["speaker_b"]
-        await store.put_persona(Persona.model_validate({"id": slug, "name": b, "greeting": "Hi"}))
+        persona = Persona.model_validate({"id": slug, "name": b, "greeting": "Hi"})
+        await store.put_persona(persona)
         person = (await store.open_conversation(slug, PersonRef("bench", a))).person_id
         memory = MemoryService(MemoryStore(store.runner), load_minilm().embed)
         dia_of: dict[int, str] = {}
@@ -104,9 +120,65 @@ async def one_conversation(
                 top = set(ranked[:k])
                 row[f"r{k}"] = 100.0 * sum(e in top for e in evidence) / len(evidence)
             rows.append(row)
-        return ingest_s, ingest_cpu_s, rows, turns
+        answers = await ask(sample, persona, person, memory, engine, qa_limit) if engine else []
+        return ingest_s, ingest_cpu_s, rows, turns, answers
     finally:
         await store.aclose()
+
+
+QA_CATEGORIES = (4, 1, 2, 3)  # LoCoMo's adversarial questions (5) have no answer to score
+QA_INSTRUCTION = (
+    "Answer the question from what you remember of the conversation, in a short phrase "
+    "(a name, a date, a few words), without explanation."
+)
+
+
+def answer_tokens(text: str) -> list[str]:
+    """LoCoMo's answer normalisation: lower case, no punctuation, no articles."""
+    text = re.sub(r"[^\w\s]", " ", text.lower().replace(",", ""))
+    return [w for w in text.split() if w not in ("a", "an", "the", "and")]
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    said, want = answer_tokens(prediction), answer_tokens(gold)
+    common = sum((Counter(said) & Counter(want)).values())
+    if not said or not want or not common:
+        return 0.0
+    precision, recall = common / len(said), common / len(want)
+    return 2 * precision * recall / (precision + recall)
+
+
+async def ask(
+    sample: dict[str, Any],
+    persona: Persona,
+    person: str,
+    memory: MemoryService,
+    engine: Engine,
+    limit: int = 0,
+) -> list[dict[str, Any]]:
+    """Each answerable question as a turn of the person: the memory block the product's
+    MemorySource recalls for it after the persona prefix, the question last, answered by the
+    engine; scored by token F1 against the gold answer."""
+    source = MemorySource(memory)
+    rows = []
+    for qa in sample["qa"]:
+        if qa["category"] not in QA_CATEGORIES or "answer" not in qa:
+            continue
+        if limit and len(rows) >= limit:
+            break
+        turn = ContextRequest(persona, qa["question"], person_id=person, conversation_id="qa")
+        blocks = [b for b in await gather_blocks([source], turn) if b.text]
+        messages = (
+            *persona_prefix(persona),
+            *(ChatMessage(b.role, b.text) for b in blocks),
+            ChatMessage("user", f"{qa['question']}\n\n{QA_INSTRUCTION}"),
+        )
+        request = GenerationRequest(messages=messages, max_tokens=32, temperature=0.0, top_p=1.0)
+        said = "".join([chunk.text async for chunk in engine.generate(request)]).strip()
+        gold = str(qa["answer"])
+        rows.append({"category": qa["category"], "question": qa["question"], "gold": gold,
+                     "answer": said, "f1": 100.0 * token_f1(said, gold)})  # fmt: skip
+    return rows
 
 
 def mean(rows: list[dict[str, Any]], key: str) -> float:
@@ -121,9 +193,20 @@ async def main(args: argparse.Namespace) -> None:
     ingest_total, cpu_total, turns_total = 0.0, 0.0, 0
     rows: list[dict[str, Any]] = []
     per_conv = []
+    engine = None
+    if args.qa:
+        data = [s for s in data if s["sample_id"] == args.qa] or data[:0]
+        if not data:
+            raise SystemExit(f"--qa {args.qa}: no such conversation in locomo10.json")
+        # The embedded model: what the product answers with when no other engine is set.
+        engine = await create_llamacpp_engine(Settings(home=Path(tempfile.mkdtemp())), None)
+    answers: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="personae-locomo-") as tmp:
         for sample in data:
-            ingest_s, cpu_s, conv_rows, turns = await one_conversation(sample, Path(tmp))
+            ingest_s, cpu_s, conv_rows, turns, said = await one_conversation(
+                sample, Path(tmp), engine, args.qa_limit
+            )
+            answers += said
             ingest_total += ingest_s
             cpu_total += cpu_s
             turns_total += turns
@@ -151,8 +234,23 @@ async def main(args: argparse.Namespace) -> None:
     print(f"ingest_s {ingest_total:.1f} for {turns_total} turns (target <= {TARGET_INGEST_S} on "
           f"2 cores): {verdict(ingest_total <= TARGET_INGEST_S)}; CPU time {cpu_total:.1f} s "
           "(wall time on a shared machine includes waiting for a core)")  # fmt: skip
+    qa: dict[str, Any] = {}
+    if engine is not None:
+        await engine.aclose()
+        f1 = mean(answers, "f1")
+        print()
+        print_table(["category", "questions", "F1"], [
+            [f"{c} {CATEGORIES[c]}", len(of), mean(of, "f1")]
+            for c in QA_CATEGORIES if (of := [a for a in answers if a["category"] == c])
+        ] + [["overall", len(answers), f1]])  # fmt: skip
+        print(
+            f"f1_{args.qa.replace('-', '')} {f1} (QA token F1, embedded model {engine.info.model})"
+        )
+        qa = {f"f1_{args.qa.replace('-', '')}": f1, "qa_model": engine.info.model,
+              "qa_answers": answers}  # fmt: skip
     write_json(args.json, {
         "figure": "Q1 LoCoMo memory recall",
+        **qa,
         **overall,
         "ingest_s": round(ingest_total, 1),
         "ingest_cpu_s": round(cpu_total, 1),
@@ -170,4 +268,8 @@ if __name__ == "__main__":
     p.add_argument("--data", type=Path, required=True, help="folder holding locomo10.json")
     p.add_argument("--json", type=Path, default=None, help="write the result as JSON here")
     p.add_argument("--limit", type=int, default=0, help="only the first N conversations")
+    p.add_argument("--qa", default="", metavar="CONV",
+                   help="only this conversation (conv-26), then answer its questions with the "
+                   "embedded model and score token F1 (f1_conv26)")  # fmt: skip
+    p.add_argument("--qa-limit", type=int, default=0, help="with --qa: only the first N questions")
     asyncio.run(main(p.parse_args()))

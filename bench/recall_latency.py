@@ -9,10 +9,13 @@ The book: 10,000 entries over a 30,000-word vocabulary, mostly single-word keys,
 regex, case-sensitive, substring and secondary keys, 1% timed, a few constant; scan depth 4,
 recursion 2 steps, 2,048-token budget. Each turn's last 4 messages mention a few keys.
 
-The memory half of P4 (100,000 memories; ``p95_ms`` for memory + lore + knowledge) plugs in at
-MEMORY PART below: give ``measure`` a recall callable.
+Then the whole of P4 (``p95_ms``, target <= 20 ms): each turn a LoCoMo question asked of the
+lorebook, the person's 100,000 memories (real LoCoMo turns with random vectors, as in
+recall_memory_latency.py) and a knowledge base of 20 documents together, as the turn gathers
+its sources; ``cpu_ms`` is the process's CPU time per turn beside it.
 
-    .venv/bin/python bench/recall_latency.py --json bench/results/recall_latency.json
+    .venv/bin/python bench/recall_latency.py --data ../shared/data/locomo \
+        --json bench/results/recall_latency.json
 """
 
 from __future__ import annotations
@@ -24,10 +27,20 @@ import re
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from _common import fresh_home, machine_info, print_table, verdict, write_json
 from personae.core.lore_source import LoreSource
+from personae.core.prompt import gather_blocks
+from personae.embed.shared import process_embedder
+from personae.knowledge.service import KnowledgeService
+from personae.knowledge.source import KnowledgeSource
+from personae.memory.service import MemoryService
+from personae.memory.source import MemorySource
+from personae.stores.knowledge import KnowledgeStore
+from personae.stores.memory import MemoryStore
 from personae.stores.sql import SqlStore
 from personae.types import (
     ChatMessage,
@@ -37,6 +50,7 @@ from personae.types import (
     Persona,
     PersonRef,
 )
+from recall_memory_latency import fill, locomo_texts
 
 LORE_TARGET_MS = 10.0
 ALL_TARGET_MS = 20.0
@@ -124,10 +138,39 @@ def summary(times: Sequence[float]) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------- MEMORY PART
-# The memory half of P4 adds its recall here: a callable that, for turn N, recalls for one turn
-# of a person with 100,000 memories (built once, before the timing). Return None to skip it.
-async def memory_recall(store: SqlStore, args: argparse.Namespace) -> Recall | None:
-    return None
+# The whole of P4: for each turn the three retrieval sources the runtime registers — the
+# lorebook, the person's memories (100,000 of them) and the persona's knowledge base — asked
+# for their blocks together, as the turn gathers them (core.prompt.gather_blocks), with one
+# query embedding shared by memory and knowledge (the process embedder).
+async def memory_recall(
+    store: SqlStore,
+    args: argparse.Namespace,
+    lore: LoreSource,
+    request: Callable[[int], ContextRequest],
+) -> Recall | None:
+    if not args.memories:
+        return None
+    first = request(0)
+    assert first.person_id is not None
+    texts, _ = locomo_texts(args.data)
+    started = time.perf_counter()
+    await fill(MemoryStore(store.runner), first.persona.id, first.person_id, args.memories, texts)
+    embedder = process_embedder()
+    knowledge = KnowledgeService(KnowledgeStore(store.runner), embedder)
+    for part in range(args.documents):  # LoCoMo dialogue as reference notes
+        lines = texts[part * 60 : (part + 1) * 60]
+        body = "\n\n".join(f"## Note {n}\n{line}" for n, line in enumerate(lines))
+        await knowledge.add(first.persona.id, f"notes-{part}.md", body.encode())
+    print(f"memory part: {args.memories} memories and {args.documents} documents in "
+          f"{time.perf_counter() - started:.0f} s", flush=True)  # fmt: skip
+    sources = [lore, MemorySource(MemoryService(MemoryStore(store.runner), embedder)),
+               KnowledgeSource(knowledge)]  # fmt: skip
+    await gather_blocks(sources, request(0))  # loads the vectors into the process caches
+
+    async def recall(turn: int) -> object:
+        return await gather_blocks(sources, request(turn))
+
+    return recall
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -140,6 +183,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     )
     assert persona.lorebook is not None
     chats = [[make_message(rng, words, keys) for _ in range(8)] for _ in range(args.turns)]
+    questions = locomo_texts(args.data)[1] if args.memories else [""]
+    random.Random(3).shuffle(questions)
     with fresh_home() as home:
         store = await SqlStore.open(f"sqlite+aiosqlite:///{home / 'bench.db'}")
         try:
@@ -174,8 +219,16 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 naive_activation(persona.lorebook, list(reversed(chats[turn])))  # type: ignore[arg-type]
 
             naive_times = await measure(naive, min(args.turns, args.naive_turns))
-            memory = await memory_recall(store, args)
+
+            def asked(turn: int) -> ContextRequest:
+                # A LoCoMo question (what memory and knowledge are asked about); the chat
+                # before it is the lorebook's scan buffer.
+                return replace(request(turn), text=questions[turn % len(questions)])
+
+            memory = await memory_recall(store, args, source, asked)
+            memory_cpu = time.process_time()
             memory_times = await measure(memory, args.turns) if memory else None
+            memory_cpu = (time.process_time() - memory_cpu) * 1000 / args.turns
             await source.aclose()  # its timer writes land before the store closes
         finally:
             await store.aclose()
@@ -198,24 +251,40 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     }
     if memory_times is not None:
         memory_stats = summary(memory_times)
-        rows.append(["memory (100,000)", "", memory_stats["p50_ms"], memory_stats["p95_ms"],
-                     memory_stats["max_ms"], ""])  # fmt: skip
-        result["memory"] = memory_stats
+        rows.append([f"lore + memory ({args.memories:,}) + knowledge", "", memory_stats["p50_ms"],
+                     memory_stats["p95_ms"], memory_stats["max_ms"],
+                     verdict(memory_stats["p95_ms"] <= ALL_TARGET_MS)])  # fmt: skip
+        result["p95_ms"] = memory_stats["p95_ms"]
+        # CPU time of the process (all threads) per turn: what the three recalls cost without
+        # the waits for a core that a shared machine adds to wall time.
+        result["cpu_ms"] = memory_cpu
+        result["all"] = memory_stats | {"memories": args.memories, "documents": args.documents}
     print_table(["recall", "entries", "p50 ms", "p95 ms", "max ms", "target"], rows)
     print(
         f"book compile (once per revision): {compile_ms:.0f} ms; "
         f"entries activated per turn: {result['lore_mean_entries_activated']:.1f}; "
         f"indexed is {result['speedup_p95']:.0f}x faster at p95"
     )
+    if "cpu_ms" in result:
+        print(f"lore + memory + knowledge: {result['cpu_ms']:.1f} ms of CPU time per turn "
+              "(wall time on a shared machine includes waiting for a core)")  # fmt: skip
     return result
 
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--json", type=__import__("pathlib").Path, default=None)
+    p.add_argument("--json", type=Path, default=None)
     p.add_argument("--entries", type=int, default=10_000)
     p.add_argument("--turns", type=int, default=300)
     p.add_argument("--naive-turns", type=int, default=30)
     p.add_argument("--seed", type=int, default=8)
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=Path("../shared/data/locomo"),
+        help="folder holding locomo10.json (memory texts and questions)",
+    )
+    p.add_argument("--memories", type=int, default=100_000, help="0: the lorebook alone")
+    p.add_argument("--documents", type=int, default=20, help="knowledge-base documents")
     arguments = p.parse_args()
     write_json(arguments.json, asyncio.run(main(arguments)))

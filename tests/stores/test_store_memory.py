@@ -89,3 +89,24 @@ async def test_forget_all_and_settings(store: SqlStore) -> None:
     assert not off.enabled and off.version > before.version
     assert await memory.forget_all(ana, slug) == 3
     assert await memory.facts(ana, slug) == []
+
+
+async def test_a_turn_of_many_memories_keeps_its_order_and_its_slots(store: SqlStore) -> None:
+    # Slotless memories are inserted together; ids still follow the order given (recall
+    # takes id neighbours as the messages around a memory), around a fact that fills a slot.
+    memory = MemoryStore(store.runner)
+    slug, ana, _ = await _owner(store)
+    await memory.add(slug, ana, None, NOW, [(NewMemory("fact", "They live in Porto", "home"),
+                                             _vector(20))])  # fmt: skip
+    groups = [
+        (None, [(NewMemory("episode", "Ana: I moved to Lisbon"), _vector(21)),
+                (NewMemory("fact", "They live in Lisbon", "home"), _vector(22)),
+                (NewMemory("fact", "They like trams"), _vector(23))]),
+        (None, [(NewMemory("episode", "M: How is Lisbon?"), _vector(24))]),
+    ]  # fmt: skip
+    [[episode, lisbon, trams], [reply]] = await memory.add_groups(slug, ana, NOW, groups)
+    assert episode < lisbon < trams < reply
+    assert [m.text for m in await memory.facts(ana, slug)] == ["They live in Lisbon",
+                                                               "They like trams"]  # fmt: skip
+    assert await memory.lexical(ana, slug, False, ["trams"], 10) == [trams]
+    assert await memory.lexical(ana, slug, False, ["how", "lisbon"], 10) != []

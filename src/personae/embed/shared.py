@@ -13,6 +13,10 @@ import numpy.typing as npt
 Vectors = npt.NDArray[np.float32]
 Embed = Callable[[Sequence[str]], Vectors]
 CACHED_QUERIES = 256
+# A query is embedded from at most this many characters (about 100 tokens): a long message
+# would cost a recall several times a short one's embedding, and its opening says what it
+# is about.
+QUERY_CHARS = 400
 
 
 class SharedEmbedder:
@@ -42,7 +46,7 @@ class SharedEmbedder:
         if len(self._recent) > self._cached:
             self._recent.popitem(last=False)
         try:
-            vector: npt.NDArray[np.float32] = (await self.many([text]))[0]
+            vector: npt.NDArray[np.float32] = (await self.many([text[:QUERY_CHARS]]))[0]
         except BaseException as exc:
             self._recent.pop(text, None)
             future.set_exception(exc)

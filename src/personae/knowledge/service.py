@@ -19,7 +19,7 @@ from personae.embed.shared import SharedEmbedder
 from personae.knowledge.chunk import chunk_text, document_text, media_type
 from personae.memory.recall import Weights, dense_ranking, fuse, query_words
 from personae.stores.knowledge import Chunk, Document, KnowledgeStore, NewDocument
-from personae.stores.memory import VectorSet
+from personae.stores.vectors import VectorSet
 
 CACHED_PERSONAS = 64
 MAX_NAME_CHARS = 255

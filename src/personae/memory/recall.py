@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from personae.stores.memory import VectorSet, sign_bits
+from personae.stores.vectors import VectorSet, sign_bits
 
 WORD = re.compile(r"[a-z0-9]+")
 # Words that say nothing about which memory is meant.
@@ -242,14 +242,18 @@ def dense_ranking(index: VectorSet, query: npt.NDArray[np.float32], limit: int) 
 def hamming_shortlist(
     signs: npt.NDArray[np.uint64], bits: npt.NDArray[np.uint64], size: int
 ) -> npt.NDArray[np.intp]:
-    """Rows whose sign bits are nearest ``bits``: at least ``size`` of them (ties at the
-    cut-off included). Distances are small integers, so a histogram finds the cut-off."""
+    """The ``size`` rows (all, if fewer) whose sign bits are nearest ``bits``, in row order;
+    at the cut-off distance the first rows are taken. Distances are small integers, so a
+    histogram finds the cut-off."""
     distance = np.bitwise_count(signs[0] ^ bits[0]).astype(np.uint16)
     for word in range(1, len(signs)):
         distance += np.bitwise_count(signs[word] ^ bits[word])
+    size = min(size, len(distance))
     counts = np.cumsum(np.bincount(distance))
-    cutoff = int(np.searchsorted(counts, min(size, len(distance))))
-    return np.flatnonzero(distance <= cutoff)
+    cutoff = int(np.searchsorted(counts, size))
+    below = np.flatnonzero(distance < cutoff)
+    at = np.flatnonzero(distance == cutoff)[: size - len(below)]
+    return np.union1d(below, at)
 
 
 def named_speakers(index: VectorSet, words: Sequence[str]) -> frozenset[int]:

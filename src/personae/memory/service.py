@@ -24,13 +24,20 @@ from personae.core.prompt import estimate_tokens
 from personae.embed.shared import Embed, SharedEmbedder
 from personae.memory.extract import extract_facts
 from personae.memory.recall import WORD, Weights, dense_ranking, fuse, named_speakers, query_words
-from personae.stores.memory import MemoryStore, VectorSet
+from personae.stores.memory import MemoryStore
+from personae.stores.vectors import VectorSet
 from personae.types.memory import Memory, NewMemory
 
 SOURCE = "memory"
 CACHED_OWNERS = 64
 CONTEXT_CHARS = 400  # of the message before an episode, indexed with it
-EMBED_CONTEXT_CHARS = 400  # of that, embedded with it
+EMBED_CONTEXT_CHARS = 400  # of that, embedded with it (when CONTEXT_WEIGHT is None)
+# An episode's vector: its own message's embedding plus this share of the message before
+# it (a short reply such as "Yes, last week!" says little by itself). Each message is
+# embedded once, alone, instead of again inside the next one's text. None: embed the
+# message before with the text instead (twice the tokens).
+CONTEXT_WEIGHT: float | None = 0.7
+REMEMBERED_OWNERS = 1024  # owners whose newest message's own vector is kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +76,8 @@ class MemoryService:
         self.budget_tokens = budget_tokens
         self.weights = weights or Weights()
         self._cache: dict[tuple[str, str, bool], VectorSet] = {}
+        # Each owner's newest episode (text, own vector): the context of their next one.
+        self._newest: dict[tuple[str, str], tuple[str, npt.NDArray[np.float32]]] = {}
 
     async def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """CPU-bound: runs in a thread so the event loop keeps serving turns."""
@@ -96,6 +105,7 @@ class MemoryService:
             return [[] for _ in said]
         groups: list[tuple[int | None, list[NewMemory]]] = []
         before = await self.store.last_episode(person_id, persona) or ""
+        first_before = before
         for position, (message_id, speaker, text) in enumerate(said):
             items: list[NewMemory] = []
             if text.strip():
@@ -105,14 +115,43 @@ class MemoryService:
                 if position == 0 and person_first:
                     items.extend(extract_facts(text, said_at) if facts is None else facts)
             groups.append((message_id, items))
-        texts = [embedded_text(item) for _, items in groups for item in items]
-        if not texts:
+        flat = [item for _, items in groups for item in items]
+        if not flat:
             return [[] for _ in said]
-        vectors = iter(await self.embed(texts))
+        vectors = iter(await self._vectors(person_id, persona, first_before, flat))
         stored = [
             (mid, [(item, next(vectors).tobytes()) for item in items]) for mid, items in groups
         ]
         return await self.store.add_groups(persona, person_id, said_at, stored)
+
+    async def _vectors(
+        self, person_id: str, persona: str, before: str, items: Sequence[NewMemory]
+    ) -> npt.NDArray[np.float32]:
+        """One unit vector per item, embedded in one batch; ``before``: the owner's newest
+        stored episode (the message before the first episode here)."""
+        if CONTEXT_WEIGHT is None:
+            return await self.embed([embedded_text(item) for item in items])
+        owner = (person_id, persona)
+        known = self._newest.get(owner)
+        fresh = bool(before) and (known is None or known[0] != before)
+        own = await self.embed([item.text for item in items] + ([before] if fresh else []))
+        previous = own[-1] if fresh else (known[1] if known is not None and before else None)
+        vectors = own[: len(items)].copy()
+        newest: tuple[str, npt.NDArray[np.float32]] | None = None
+        for row, item in enumerate(items):
+            if item.kind != "episode":
+                continue
+            if previous is not None:
+                mixed = own[row] + np.float32(CONTEXT_WEIGHT) * previous
+                vectors[row] = mixed / max(float(np.linalg.norm(mixed)), 1e-12)
+            previous = own[row]
+            newest = (item.text, own[row])
+        if newest is not None:
+            self._newest.pop(owner, None)
+            self._newest[owner] = newest
+            if len(self._newest) > REMEMBERED_OWNERS:
+                self._newest.pop(next(iter(self._newest)))
+        return vectors
 
     async def add_knowledge(self, persona: str, texts: Sequence[str], said_at: datetime) -> None:
         """Persona-wide memories the creator curates: recalled for every person."""
@@ -146,6 +185,10 @@ class MemoryService:
         choices = await self.store.choices(person_id, persona)
         if not choices.enabled or k <= 0:
             return Recall((), ())
+        # The query's embedding is the largest cost of a recall: it starts now and runs (in
+        # a thread) beside the index, full-text and row lookups.
+        embedding = asyncio.ensure_future(self.embedder.query(query))
+        embedding.add_done_callback(_retrieved)
         words = query_words(query)
         # The index first: cached after a person's first recall, and it says who the
         # speakers are, whose names say little to full-text search (every line of theirs
@@ -155,10 +198,10 @@ class MemoryService:
         if named:
             names = {w for code in named for w in WORD.findall(index.speakers[code])}
             words = [w for w in words if w not in names] or words
-        lexical, vector = await asyncio.gather(
-            self.store.lexical(person_id, persona, choices.share, words, self.weights.candidates),
-            self.embedder.query(query),
+        lexical = await self.store.lexical(
+            person_id, persona, choices.share, words, self.weights.candidates
         )
+        vector = await embedding
         dense = dense_ranking(index, vector, self.weights.candidates)
         ranked = fuse(lexical, dense, index, self.weights, named)
         found = {m.id: m for m in await self.store.get_many([r.id for r in ranked[: k * 3]])}
@@ -200,6 +243,12 @@ class MemoryService:
             self._cache.pop(next(iter(self._cache)))
         self._cache[key] = fresh
         return fresh
+
+
+def _retrieved(task: asyncio.Future[npt.NDArray[np.float32]]) -> None:
+    """Marks a failed embedding as seen when the recall that started it failed first."""
+    if not task.cancelled():
+        task.exception()
 
 
 def embedded_text(item: NewMemory) -> str:

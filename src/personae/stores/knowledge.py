@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select, text
 
-from personae.stores.memory import VectorSet, sign_bits
 from personae.stores.runner import Runner
 from personae.stores.tables import knowledge_chunks, knowledge_documents, utcnow
+from personae.stores.vectors import VectorSet, sign_bits
 
 FTS_WINDOW = 400
 

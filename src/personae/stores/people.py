@@ -34,7 +34,7 @@ from sqlalchemy import (
 
 from personae.errors import NotFound
 from personae.stores import limits
-from personae.stores.memory import drop_full_text
+from personae.stores.memory_write import drop_full_text
 from personae.stores.tables import (
     attachments,
     blocklist,

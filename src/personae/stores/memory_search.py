@@ -1,0 +1,143 @@
+"""Recall's searches over memory rows: the owner's vectors as a VectorSet (the dense index)
+and full-text search, SQLite FTS5 (bm25) or PostgreSQL full text (ts_rank), over the same
+owner filter the vectors use.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, func, select, text
+
+from personae.stores.memory_rows import choices, recallable
+from personae.stores.tables import memories
+from personae.stores.vectors import VectorSet, sign_bits
+
+FTS_WINDOW = 400  # best full-text matches read before the owner filter (see lexical)
+WORD = re.compile(r"[a-z0-9]+")
+
+
+def vector_set(conn: Connection, person_id: str, persona: str, share: bool) -> VectorSet:
+    version = choices(conn, person_id, persona).version
+    query = select(
+        memories.c.id,
+        memories.c.embedding,
+        memories.c.importance,
+        memories.c.said_at,
+        memories.c.kind,
+        func.substr(memories.c.text, 1, SPEAKER_CHARS + 2).label("opening"),
+    ).where(recallable(persona, person_id, share))
+    rows = conn.execute(query.order_by(memories.c.id)).all()
+    dim = len(rows[0].embedding) // 4 if rows else 0
+    vectors = np.frombuffer(b"".join(r.embedding for r in rows), dtype=np.float32)
+    vectors = vectors.reshape(len(rows), dim)
+    names: dict[str, int] = {}
+    speaker = np.fromiter(
+        (_speaker(r.kind, r.opening, names) for r in rows), dtype=np.int32, count=len(rows)
+    )
+    return VectorSet(
+        version,
+        np.fromiter((r.id for r in rows), dtype=np.int64, count=len(rows)),
+        vectors,
+        np.fromiter((r.importance for r in rows), dtype=np.float32, count=len(rows)),
+        np.fromiter((_ts(r.said_at) for r in rows), dtype=np.float64, count=len(rows)),
+        np.ascontiguousarray(sign_bits(vectors).T),
+        speaker,
+        tuple(names),
+    )
+
+
+SPEAKER_CHARS = 40  # an episode reads "<speaker>: <text>"; longer "names" are no speaker
+
+
+def _speaker(kind: str, opening: str, names: dict[str, int]) -> int:
+    if kind != "episode":
+        return -1
+    name, colon, _ = opening.partition(": ")
+    if not colon or len(name) > SPEAKER_CHARS:
+        return -1
+    return names.setdefault(name.lower(), len(names))
+
+
+def _ts(value: Any) -> float:
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return datetime.fromisoformat(str(value)).timestamp()
+
+
+def lexical(
+    conn: Connection, person_id: str, persona: str, share: bool, words: Sequence[str], limit: int
+) -> list[int]:
+    """Ids of recallable memories matching any of ``words`` (lower-case alphanumerics),
+    best first: bm25 on SQLite, ts_rank on PostgreSQL."""
+    words = [w for w in words if WORD.fullmatch(w)]
+    if not words:
+        return []
+    where = recallable(persona, person_id, share)
+    if conn.dialect.name == "sqlite":
+        words = _telling_words(conn, words)
+        if not words:
+            return []
+        match = " OR ".join(f'"{w}"' for w in words)
+        # FTS5's own "ORDER BY rank" with a limit first (cheaper than bm25() over every
+        # match); only when other owners' rows crowd that window out is the full match read.
+        for window in (FTS_WINDOW, None):
+            bound = f" LIMIT {window}" if window else ""
+            fts = text("SELECT rowid AS id, rank FROM memories_fts WHERE memories_fts MATCH "
+                       f":match ORDER BY rank{bound}").bindparams(match=match)  # fmt: skip
+            hits = fts.columns(id=memories.c.id.type).subquery("hits")
+            query = (
+                select(memories.c.id)
+                .join(hits, hits.c.id == memories.c.id)
+                .where(where)
+                .order_by(text("hits.rank"))
+                .limit(limit)
+            )
+            found = list(conn.execute(query).scalars())
+            if len(found) >= limit or window is None:
+                return found
+            total = conn.execute(
+                text("SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts "
+                     "MATCH :match LIMIT :cap)"), {"match": match, "cap": window + 1}
+            ).scalar_one()  # fmt: skip
+            if total <= window:
+                return found
+        return []
+    tsquery = " | ".join(words)
+    condition = text("to_tsvector('english', memories.text) @@ to_tsquery('english', :q)")
+    rank = text("ts_rank(to_tsvector('english', memories.text), to_tsquery('english', :q)) DESC")
+    query = (
+        select(memories.c.id).where(where, condition).order_by(rank).limit(limit).params(q=tsquery)
+    )
+    return list(conn.execute(query).scalars())
+
+
+# A word in more rows than this says little about which memory is meant (bm25 gives it a low
+# weight), yet ranking its matches costs a row lookup each: it is left out of a query that has
+# rarer words (the query's rarest words are kept unless they are in more than MOST_ROWS rows:
+# full-text search scores every row that matches before it can rank them, so one very common
+# word made a recall over 100,000 memories cost 15 ms; the dense ranking still finds those).
+COMMON_ROWS = 1_000
+MOST_ROWS = 4_000
+KEEP_RAREST = 2
+MOST_WORDS = 8  # the rarest this many, at most
+_WORD_ROWS = text(
+    "SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH :w LIMIT :cap)"
+)
+
+
+def _telling_words(conn: Connection, words: Sequence[str]) -> list[str]:
+    """The query's words without those common in the full-text index (counted up to
+    MOST_ROWS + 1, so counting a common word costs no more than that)."""
+    rows = {
+        w: conn.execute(_WORD_ROWS, {"w": f'"{w}"', "cap": MOST_ROWS + 1}).scalar_one()
+        for w in words
+    }
+    by_rarity = sorted(words, key=lambda w: rows[w])
+    kept = {w for w in by_rarity[:KEEP_RAREST] if rows[w] <= MOST_ROWS}
+    kept.update(w for w in by_rarity[:MOST_WORDS] if rows[w] <= COMMON_ROWS)
+    return [w for w in words if w in kept]
