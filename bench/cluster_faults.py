@@ -140,7 +140,7 @@ async def run(home: Path, args: argparse.Namespace, url: str) -> dict[str, Any]:
     record = home / "graph.jsonl"
     ports = [free_port() for _ in range(args.webs)]
     hooks = [f"http://127.0.0.1:{port}/webhooks/whatsapp" for port in ports]
-    graph, graph_url = start_graph(home, record, hooks[0])
+    graph, graph_url = start_graph(home, record, hooks)
     env = cluster_env(
         home, graph_url, args, url,
         PERSONAE_QUEUE_HEARTBEAT_S=str(args.heartbeat), PERSONAE_QUEUE_STALLED_S=str(args.stalled),
