@@ -118,9 +118,7 @@ class EnginePool:
         """Whether every engine built so far can serve: each one with a ``healthy`` check (a
         remote server, or several endpoints of which one must answer) is asked; an engine
         running in this process has none and counts as ready."""
-        checks = [
-            check() for e in self._engines.values() if (check := getattr(e, "healthy", None))
-        ]
+        checks = [check() for e in self._engines.values() if (check := getattr(e, "healthy", None))]
         try:
             async with asyncio.timeout(timeout_s):
                 return all(await asyncio.gather(*checks))
