@@ -13,7 +13,8 @@ What it answers is the shipped scripted engine's reply (personae.engines.scripte
 answers. A request that ends in an assistant message continues it (a reply restarted on
 another endpoint after this one was killed mid-stream): only the rest of the reply is sent.
 ``--word-delay`` paces the words, so a SIGKILL can land mid-reply. With ``--record`` every
-request appends a JSON line ``{"at", "continues"}``.
+request appends a JSON line ``{"at", "continues"}`` when it starts and ``{"at", "done"}`` when
+its last byte is written (a benchmark sees which requests are in flight).
 """
 
 from __future__ import annotations
@@ -97,6 +98,9 @@ class ModelServer:
         await self.event(writer, "[DONE]")
         writer.write(b"0\r\n\r\n")
         await writer.drain()
+        if self.record is not None:
+            self.record.write(json.dumps({"at": time.time(), "done": True}) + "\n")
+            self.record.flush()
 
     def chunk(self, ident: str, delta: dict[str, str], finish: str | None) -> dict[str, Any]:
         choice = {"index": 0, "delta": delta, "finish_reason": finish}

@@ -174,28 +174,32 @@ class ModelEndpoints:
             textwrap.dedent(ENDPOINT_PERSONA), encoding="utf-8"
         )
 
-    def requests(self) -> list[tuple[int, int]]:
-        """Per endpoint: requests taken, and of those continuations of a broken reply."""
+    def requests(self) -> list[tuple[int, int, int]]:
+        """Per endpoint: requests taken, those continuing a broken reply, those in flight."""
         counts = []
         for record in self.records:
             lines = record.read_text().splitlines() if record.exists() else []
+            done = sum(1 for line in lines if '"done": true' in line)
             continued = sum(1 for line in lines if '"continues": true' in line)
-            counts.append((len(lines), continued))
+            counts.append((len(lines) - done, continued, len(lines) - 2 * done))
         return counts
 
     async def kill_busiest(self, after_s: float, least: int) -> int:
         """SIGKILL the endpoint that took the most requests (the persona's own: the routing
-        keeps a persona on one endpoint) once ``after_s`` passed and it took ``least``
-        requests; it stays down."""
+        keeps a persona on one endpoint) once ``after_s`` passed, it took ``least`` requests
+        and one is in flight (the kill cuts a reply off); it stays down."""
         await asyncio.sleep(after_s)
+        deadline = time.monotonic() + 120.0  # without a reply in flight by then: kill anyway
         while True:
-            taken = [n for n, _ in self.requests()]
-            if max(taken) >= least:
+            taken = self.requests()
+            index = max(range(len(taken)), key=lambda i: taken[i][0])
+            busy = taken[index][2] > 0 or time.monotonic() > deadline
+            if taken[index][0] >= least and busy:
                 break
-            await asyncio.sleep(0.2)
-        index = taken.index(max(taken))
+            await asyncio.sleep(0.01)
         kill(self.procs[index])
-        print(f"  model endpoint {index} SIGKILLed after {taken[index]} requests", flush=True)
+        print(f"  model endpoint {index} SIGKILLed after {taken[index][0]} requests, "
+              f"{taken[index][2]} in flight", flush=True)  # fmt: skip
         return index
 
     def stop(self) -> None:
@@ -288,8 +292,8 @@ async def run(home: Path, args: argparse.Namespace, url: str) -> dict[str, Any]:
         "worker_kills": len(kill_at),
         "model_endpoints": args.model_endpoints,
         "endpoint_killed": killed_endpoint,
-        "endpoint_requests": [n for n, _ in models.requests()],
-        "endpoint_continuations": [c for _, c in models.requests()],
+        "endpoint_requests": [n for n, _, _ in models.requests()],
+        "endpoint_continuations": [c for _, c, _ in models.requests()],
         "postgres_restart_s": None if pg_window is None else pg_window[1] - pg_window[0],
         "webhook_posts": balancer.attempts,
         "webhook_failures": dict(balancer.failures),
