@@ -123,14 +123,14 @@ class PgEventSink:
                 await conn.add_listener(CHANNEL, self._on_notify)
                 self.listening.set()
                 # What was sent while away; until the store answers, tried again each second.
-                behind = not await self._catch_up(self._hub.waiting())
+                behind = not await self._catch_up(self._hub.waiting(), gap=True)
                 quiet = 0.0
                 while True:  # a dead connection shows on the next query
                     await asyncio.sleep(1.0)
                     await conn.fetchval("SELECT 1", timeout=5)
                     quiet += 1.0
                     if behind:
-                        behind = not await self._catch_up(self._hub.waiting())
+                        behind = not await self._catch_up(self._hub.waiting(), gap=True)
                     elif quiet >= QUIET_S:
                         quiet = 0.0
                         await self._catch_up(self._hub.waiting(QUIET_S))
@@ -147,12 +147,15 @@ class PgEventSink:
                     with contextlib.suppress(Exception):
                         conn.terminate()
 
-    async def _catch_up(self, message_ids: list[int]) -> bool:
+    async def _catch_up(self, message_ids: list[int], gap: bool = False) -> bool:
         """Hand on the ends of these turns that the store has and the waiters may not;
-        False when the store could not be read."""
+        False when the store could not be read. ``gap``: events of all of them may be lost
+        (the connection was down), so their text is held until their end; otherwise a quiet
+        turn streams on as it comes (a slow model), and only an ended one is handed on."""
         if not message_ids or self._outcomes is None:
             return True
-        self._hub.gap(message_ids)
+        if gap:
+            self._hub.gap(message_ids)
         try:
             ended = await self._outcomes(message_ids)
         except Exception as exc:  # the store is away too (or its pool not yet back)
