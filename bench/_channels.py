@@ -46,16 +46,19 @@ def prepare_home(home: Path) -> None:
 
 
 def start_graph(
-    home: Path, record: Path | None = None, statuses_to: str | None = None
+    home: Path, record: Path | None = None, statuses_to: str | list[str] | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
     """The loopback Graph API in its own process; returns it and its base URL once it listens.
-    With ``statuses_to`` (a webhook URL) it reports every send there, as WhatsApp does."""
+    With ``statuses_to`` (a webhook URL, or several taken in turn) it reports every send
+    there, as WhatsApp does."""
     port = free_port()
     command = [sys.executable, str(HERE / "_graph.py"), "--port", str(port)]
     if record is not None:
         command += ["--record", str(record)]
     if statuses_to is not None:
-        command += ["--statuses-to", statuses_to, "--app-secret", APP_SECRET]
+        for url in [statuses_to] if isinstance(statuses_to, str) else statuses_to:
+            command += ["--statuses-to", url]
+        command += ["--app-secret", APP_SECRET]
     log = (home / "graph.log").open("ab")
     proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 20.0

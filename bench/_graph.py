@@ -13,7 +13,15 @@ file after the run to count what reached "WhatsApp".
 With ``--statuses-to URL --app-secret S`` it also reports each text send as WhatsApp does: a
 ``sent`` status webhook, signed with the app secret, carrying the send's
 ``biz_opaque_callback_data``, posted to URL and retried until it is answered 200 (Meta retries a
-webhook its receiver did not take; a killed server takes it after its restart).
+webhook its receiver did not take; a killed server takes it after its restart). Give
+``--statuses-to`` several times to spread the reports over several web nodes, as a load
+balancer would.
+
+The reports go out through a fixed number of posting tasks, each holding one connection; one
+that failed waits its back-off outside them. (One task per report on a shared client piled
+thousands of requests into httpx's connection pool while the receiver was down, and the pool's
+bookkeeping, quadratic in waiting requests, then starved this loop: each send answer took
+minutes, the senders timed out and sent their replies again.)
 """
 
 from __future__ import annotations
@@ -29,18 +37,34 @@ from typing import IO, Any
 import httpx
 
 PHONE_ID = "106540352242922"  # the benchmarks' number (bench/_channels.py)
+POSTERS = 16  # status webhooks in flight at once
+GIVE_UP_S = 600.0
+
+
+class Report:
+    """One status webhook still to be taken, with its next back-off."""
+
+    def __init__(self, raw: bytes, headers: dict[str, str]) -> None:
+        self.raw, self.headers = raw, headers
+        self.deadline = time.monotonic() + GIVE_UP_S
+        self.pause = 0.25
 
 
 class Graph:
     def __init__(
-        self, record: IO[str] | None, statuses_to: str | None = None, app_secret: str = ""
+        self, record: IO[str] | None, statuses_to: list[str] | None = None, app_secret: str = ""
     ) -> None:
         self.record = record
         self.count = 0
-        self.statuses_to = statuses_to
+        self.statuses_to = statuses_to or []
         self.app_secret = app_secret
-        self.client = httpx.AsyncClient(timeout=5.0) if statuses_to else None
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.reports: asyncio.Queue[Report] = asyncio.Queue()
+        self.posters: list[asyncio.Task[None]] = []
+        self.posted = 0
+
+    def start_posting(self) -> None:
+        if self.statuses_to:
+            self.posters = [asyncio.create_task(self.post(i)) for i in range(POSTERS)]
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -91,14 +115,12 @@ class Graph:
             "messages": [{"id": wamid}],
         }
         tag = body.get("biz_opaque_callback_data")
-        if self.client is not None and tag:
-            task = asyncio.ensure_future(self.report(wamid, to, str(tag)))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
+        if self.statuses_to and tag:
+            self.reports.put_nowait(self.report(wamid, to, str(tag)))
         return 200, json.dumps(reply).encode()
 
-    async def report(self, wamid: str, to: str, tag: str) -> None:
-        """The send's ``sent`` status webhook, posted until the receiver answers 200."""
+    def report(self, wamid: str, to: str, tag: str) -> Report:
+        """The send's ``sent`` status webhook, signed with the app secret."""
         status = {"id": wamid, "status": "sent", "timestamp": str(int(time.time())),
                   "recipient_id": to, "biz_opaque_callback_data": tag}  # fmt: skip
         value = {
@@ -114,22 +136,38 @@ class Graph:
         raw = json.dumps(envelope).encode()
         digest = hmac.new(self.app_secret.encode(), raw, hashlib.sha256).hexdigest()
         headers = {"Content-Type": "application/json", "X-Hub-Signature-256": f"sha256={digest}"}
-        assert self.client is not None and self.statuses_to is not None
-        deadline = time.monotonic() + 600.0
-        pause = 0.25
-        while time.monotonic() < deadline:
-            try:
-                answer = await self.client.post(self.statuses_to, content=raw, headers=headers)
-                if answer.status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(pause)
-            pause = min(4.0, pause * 2)  # like Meta, less often the longer it fails
+        return Report(raw, headers)
+
+    async def post(self, index: int) -> None:
+        """Post reports until each is answered 200; one that fails goes back to the queue
+        after its back-off (like Meta, less often the longer it fails), so it holds no
+        poster while it waits. Poster ``index`` starts at web node ``index``."""
+        loop = asyncio.get_running_loop()
+        turn = index
+        nodes = len(self.statuses_to)  # one request in flight: the pool never queues
+        limits = httpx.Limits(max_connections=nodes, max_keepalive_connections=nodes)
+        async with httpx.AsyncClient(timeout=5.0, limits=limits) as client:
+            while True:
+                report = await self.reports.get()
+                url = self.statuses_to[turn % len(self.statuses_to)]
+                turn += 1
+                try:
+                    answer = await client.post(url, content=report.raw, headers=report.headers)
+                    if answer.status_code == 200:
+                        self.posted += 1
+                        continue
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() < report.deadline:
+                    loop.call_later(report.pause, self.reports.put_nowait, report)
+                    report.pause = min(4.0, report.pause * 2)
 
 
-async def main(port: int, record: IO[str] | None, statuses_to: str | None, app_secret: str) -> None:
+async def main(
+    port: int, record: IO[str] | None, statuses_to: list[str] | None, app_secret: str
+) -> None:
     graph = Graph(record, statuses_to, app_secret)
+    graph.start_posting()
     server = await asyncio.start_server(graph.serve, "127.0.0.1", port, backlog=1024)
     async with server:
         await server.serve_forever()
@@ -139,7 +177,10 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser(description="loopback Graph API for the channel benchmarks")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--record", default=None, help="append each text send here as a JSON line")
-    p.add_argument("--statuses-to", default=None, help="post a sent status webhook here per send")
+    p.add_argument(
+        "--statuses-to", action="append", default=None,
+        help="post a sent status webhook here per send (several: in turn)",
+    )  # fmt: skip
     p.add_argument("--app-secret", default="", help="signs the status webhooks")
     args = p.parse_args()
     record = open(args.record, "a", encoding="utf-8") if args.record else None  # noqa: SIM115

@@ -9,10 +9,14 @@ through the signed webhooks, spread over both web nodes like a load balancer wou
 delivered twice (a third of those with both copies at once). Like Meta, the sender posts each
 webhook again until it gets a 200. Meanwhile a random worker is SIGKILLed and started again
 20 times, and PostgreSQL itself is restarted once (`--pg-restart`, default
-`pg_ctlcluster 15 main restart`; `--pg-restart ''` skips it). Replies are captured by the
-loopback Graph API (bench/_graph.py), which also reports each send back by a signed status
-webhook. Then the benchmark waits (bounded) until every reply went out and nothing is left
-unfinished, and counts from what "WhatsApp" received:
+`pg_ctlcluster 15 main restart`; `--pg-restart ''` skips it). The persona's model is served
+by 2 OpenAI-compatible endpoints on loopback (bench/_openai.py, engine `endpoints`: routing,
+health checks, failover), replying as the scripted engine would; after
+`--endpoint-kill-after` seconds the endpoint taking the traffic is SIGKILLed (mid-reply: words
+are paced) and stays down (`--model-endpoints 0`: the in-process scripted engine instead).
+Replies are captured by the loopback Graph API (bench/_graph.py), which also reports each send
+back by a signed status webhook (spread over both web nodes). Then the benchmark waits (bounded)
+until every reply went out and nothing is left unfinished, and counts from what "WhatsApp" received:
 
 - ``lost``, ``duplicates``, ``out_of_order`` (as bench/faults.py) and ``parked``: jobs that
   used up their attempts (target: all 0).
@@ -26,7 +30,10 @@ import argparse
 import asyncio
 import random
 import shlex
+import socket
 import subprocess
+import sys
+import textwrap
 import time
 from collections import Counter
 from pathlib import Path
@@ -34,7 +41,7 @@ from typing import Any
 
 import httpx
 
-from _channels import kill, prepare_home, signed_headers, start_graph
+from _channels import HERE, kill, prepare_home, signed_headers, start_graph
 from _cluster import Cluster, add_cluster_args, cluster_env, fresh_database, store_counts
 from _common import (
     free_port,
@@ -105,19 +112,99 @@ async def kill_workers(
     return at
 
 
-async def restart_postgres(command: str, after_s: float) -> tuple[float, float] | None:
-    """Restart the PostgreSQL server once; returns when it went down and came back."""
+async def restart_postgres(command: str, after_s: float, home: Path) -> tuple[float, float] | None:
+    """Restart the PostgreSQL server once; returns when it went down and came back. Its
+    output goes to a file: a server started by the command may keep a pipe open forever."""
     if not command:
         return None
     await asyncio.sleep(after_s)
     start = time.monotonic()
-    done = await asyncio.to_thread(
-        subprocess.run, shlex.split(command), capture_output=True, text=True, check=False
-    )
+    log = home / "pg_restart.log"
+    with log.open("ab") as out:
+        done = await asyncio.to_thread(
+            subprocess.run, shlex.split(command), stdout=out, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, check=False,
+        )  # fmt: skip
     if done.returncode != 0:
-        raise RuntimeError(f"{command!r} failed: {done.stderr.strip() or done.stdout.strip()}")
+        raise RuntimeError(f"{command!r} failed: {log.read_text(errors='replace')[-500:]}")
     print(f"  PostgreSQL restarted in {time.monotonic() - start:.2f} s", flush=True)
     return start, time.monotonic()
+
+
+ENDPOINT_PERSONA = """
+    id: echo
+    name: Bench Relay
+    greeting: Hello!
+    model: {engine: endpoints, name: echo}
+    """
+
+
+class ModelEndpoints:
+    """The loopback model servers (bench/_openai.py) and the endpoints file naming them."""
+
+    def __init__(self, home: Path, count: int, word_delay: float) -> None:
+        self.home = home
+        self.ports = [free_port() for _ in range(count)]
+        self.records = [home / f"model{i}.jsonl" for i in range(count)]
+        self.procs: list[subprocess.Popen[bytes]] = []
+        for port, record in zip(self.ports, self.records, strict=True):
+            command = [sys.executable, str(HERE / "_openai.py"), "--port", str(port)]
+            command += ["--word-delay", str(word_delay), "--record", str(record)]
+            log = (home / f"model{port}.log").open("ab")
+            self.procs.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT))
+        for port, proc in zip(self.ports, self.procs, strict=True):
+            deadline = time.monotonic() + 30.0
+            while True:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the loopback model server on {port} did not start")
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+        listed = "".join(
+            f"\n      - base_url: http://127.0.0.1:{port}/v1\n        concurrency: 64"
+            for port in self.ports
+        )
+        (home / "endpoints.yaml").write_text(
+            f"models:\n  - name: echo\n    context_window: 8192\n    endpoints:{listed}\n",
+            encoding="utf-8",
+        )
+        (home / "personas" / "echo.yaml").write_text(
+            textwrap.dedent(ENDPOINT_PERSONA), encoding="utf-8"
+        )
+
+    def requests(self) -> list[tuple[int, int, int]]:
+        """Per endpoint: requests taken, those continuing a broken reply, those in flight."""
+        counts = []
+        for record in self.records:
+            lines = record.read_text().splitlines() if record.exists() else []
+            done = sum(1 for line in lines if '"done": true' in line)
+            continued = sum(1 for line in lines if '"continues": true' in line)
+            counts.append((len(lines) - done, continued, len(lines) - 2 * done))
+        return counts
+
+    async def kill_busiest(self, after_s: float, least: int) -> int:
+        """SIGKILL the endpoint that took the most requests (the persona's own: the routing
+        keeps a persona on one endpoint) once ``after_s`` passed, it took ``least`` requests
+        and one is in flight (the kill cuts a reply off); it stays down."""
+        await asyncio.sleep(after_s)
+        deadline = time.monotonic() + 120.0  # without a reply in flight by then: kill anyway
+        while True:
+            taken = self.requests()
+            index = max(range(len(taken)), key=lambda i: taken[i][0])
+            busy = taken[index][2] > 0 or time.monotonic() > deadline
+            if taken[index][0] >= least and busy:
+                break
+            await asyncio.sleep(0.01)
+        kill(self.procs[index])
+        print(f"  model endpoint {index} SIGKILLed after {taken[index][0]} requests, "
+              f"{taken[index][2]} in flight", flush=True)  # fmt: skip
+        return index
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            kill(proc)
 
 
 async def wait_drained(record: Path, expected: set[str], url: str, limit_s: float) -> float:
@@ -140,7 +227,9 @@ async def run(home: Path, args: argparse.Namespace, url: str) -> dict[str, Any]:
     record = home / "graph.jsonl"
     ports = [free_port() for _ in range(args.webs)]
     hooks = [f"http://127.0.0.1:{port}/webhooks/whatsapp" for port in ports]
-    graph, graph_url = start_graph(home, record, hooks[0])
+    graph, graph_url = start_graph(home, record, hooks)
+    models = ModelEndpoints(home, args.model_endpoints, args.word_delay)
+    extra = {"PERSONAE_ENDPOINTS": str(home / "endpoints.yaml")} if args.model_endpoints else {}
     env = cluster_env(
         home, graph_url, args, url,
         PERSONAE_QUEUE_HEARTBEAT_S=str(args.heartbeat), PERSONAE_QUEUE_STALLED_S=str(args.stalled),
@@ -149,6 +238,7 @@ async def run(home: Path, args: argparse.Namespace, url: str) -> dict[str, Any]:
         # PostgreSQL a hot row that serialises all accepts (measured: 2 web nodes stalled on
         # it). Its limit is not what this measures; person buckets stay on.
         PERSONAE_RATE_CONNECTION_PER_MIN="0",
+        **extra,
     )  # fmt: skip
     cluster = Cluster(home, env)
     balancer = Balancer(hooks)
@@ -165,8 +255,15 @@ async def run(home: Path, args: argparse.Namespace, url: str) -> dict[str, Any]:
                 for p in range(args.people)
             ]
             kills = kill_workers(cluster, args.kills, rng, args.kill_every)
-            restart = restart_postgres(args.pg_restart, args.pg_restart_after)
-            kill_at, pg_window, *_ = await asyncio.gather(kills, restart, *people)
+            restart = restart_postgres(args.pg_restart, args.pg_restart_after, home)
+            endpoint_kill = (
+                models.kill_busiest(args.endpoint_kill_after, len(messages) // 10)
+                if args.model_endpoints > 1
+                else asyncio.sleep(0, None)
+            )
+            kill_at, pg_window, killed_endpoint, *_ = await asyncio.gather(
+                kills, restart, endpoint_kill, *people
+            )
         sent_s = time.perf_counter() - start
         expected = {m.text for m in messages}
         drain_s = await wait_drained(record, expected, url, args.drain_limit)
@@ -174,6 +271,7 @@ async def run(home: Path, args: argparse.Namespace, url: str) -> dict[str, Any]:
     finally:
         cluster.stop()
         kill(graph)
+        models.stop()
     result = count(messages, received(record))
     failures_503_outside = None
     if pg_window is not None:
@@ -192,6 +290,10 @@ async def run(home: Path, args: argparse.Namespace, url: str) -> dict[str, Any]:
         "redelivered": sum(1 for m in messages if m.redeliver),
         "redelivered_together": sum(1 for m in messages if m.redeliver == "together"),
         "worker_kills": len(kill_at),
+        "model_endpoints": args.model_endpoints,
+        "endpoint_killed": killed_endpoint,
+        "endpoint_requests": [n for n, _, _ in models.requests()],
+        "endpoint_continuations": [c for _, c, _ in models.requests()],
         "postgres_restart_s": None if pg_window is None else pg_window[1] - pg_window[0],
         "webhook_posts": balancer.attempts,
         "webhook_failures": dict(balancer.failures),
@@ -241,6 +343,10 @@ def report(result: dict[str, Any]) -> None:
     print(f"failed webhook answers: {result['webhook_failures']} "
           f"(503 outside the restart window: {result['webhook_503_outside_restart']})")  # fmt: skip
     left, most = result["unfinished_at_end"], result["work_max_attempts"]
+    if result["model_endpoints"]:
+        print(f"model endpoints: requests {result['endpoint_requests']}, continuations of a "
+              f"broken reply {result['endpoint_continuations']}, killed: "
+              f"{result['endpoint_killed']}")  # fmt: skip
     print(f"unfinished at the end: {left}; outbox failed: {result['outbox_failed']}; "
           f"most attempts of a job: {most}")  # fmt: skip
     print()
@@ -269,6 +375,24 @@ def main() -> None:
     p.add_argument("--pg-restart", default="pg_ctlcluster 15 main restart",
                    help="command that restarts PostgreSQL once ('' to skip)")  # fmt: skip
     p.add_argument("--pg-restart-after", type=float, default=8.0)
+    p.add_argument(
+        "--model-endpoints",
+        type=int,
+        default=2,
+        help="loopback model endpoints (0: the in-process scripted engine)",
+    )
+    p.add_argument(
+        "--endpoint-kill-after",
+        type=float,
+        default=20.0,
+        help="seconds until the busiest model endpoint is SIGKILLed",
+    )
+    p.add_argument(
+        "--word-delay",
+        type=float,
+        default=0.02,
+        help="the model endpoints' pause before each word (a kill lands mid-reply)",
+    )
     # A live worker on a loaded 2-core machine can miss a few heartbeats: a stall timeout
     # shorter than that runs its jobs twice at once (a turn is still stored once; a send
     # may go twice), so not much shorter than the 30 s default.

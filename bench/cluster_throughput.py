@@ -48,6 +48,7 @@ from _common import (
 )
 from personae.contracts import Engine
 from personae.engines.openai_compatible import OpenAICompatibleEngine
+from personae.metrics import REGISTRY
 from personae.runtime import Runtime
 from personae.settings import Settings
 from personae.types import Persona
@@ -58,8 +59,11 @@ Turn = Callable[[int, Persona, str], Awaitable[Reply]]
 
 
 @contextmanager
-def llama_servers(ports: list[int], slots: int, context: int) -> Iterator[list[str]]:
-    """Real llama.cpp HTTP servers in their own processes; yields their /v1 base URLs."""
+def llama_servers(
+    ports: list[int], slots: int, context: int
+) -> Iterator[tuple[list[str], list[int]]]:
+    """Real llama.cpp HTTP servers in their own processes; yields their /v1 base URLs and
+    process ids."""
     procs = [
         subprocess.Popen(
             [sys.executable, str(LLAMA_PROC), str(port), str(slots), str(context)],
@@ -83,7 +87,7 @@ def llama_servers(ports: list[int], slots: int, context: int) -> Iterator[list[s
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"the llama.cpp server for {url} did not start")
                 time.sleep(0.2)
-        yield urls
+        yield urls, [proc.pid for proc in procs]
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -91,13 +95,41 @@ def llama_servers(ports: list[int], slots: int, context: int) -> Iterator[list[s
                 proc.wait(timeout=30)
 
 
-async def one_round(side: str, turn: Turn, prompts: list[tuple[Persona, str]]) -> dict[str, Any]:
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def endpoint_requests() -> dict[str, float]:
+    """Generation requests personae sent so far, per endpoint (its own metrics)."""
+    counts: dict[str, float] = {}
+    for metric in REGISTRY.collect():
+        for sample in metric.samples:
+            if sample.name == "personae_engine_requests_total":
+                endpoint = sample.labels["endpoint"]
+                counts[endpoint] = counts.get(endpoint, 0.0) + sample.value
+    return counts
+
+
+async def one_round(
+    side: str, turn: Turn, prompts: list[tuple[Persona, str]], servers: list[int]
+) -> dict[str, Any]:
+    """One round; besides its tokens/s, where the CPU went (this process: the client, and
+    on the personae side personae itself; each llama.cpp server) and how much of the
+    prompts the servers' caches held (``cached_tokens``): what explains a ratio."""
+    pids = [os.getpid(), *servers]
+    cpu_before = [cpu_s(pid) for pid in pids]
+    sent_before = endpoint_requests()
     start = time.perf_counter()
     outcomes = await asyncio.gather(
         *(turn(i, persona, text) for i, (persona, text) in enumerate(prompts)),
         return_exceptions=True,
     )
     seconds = time.perf_counter() - start
+    cpu = [cpu_s(pid) - before for pid, before in zip(pids, cpu_before, strict=True)]
+    sent = endpoint_requests()
+    split = [int(sent.get(k, 0) - sent_before.get(k, 0)) for k in sorted(sent)]
     replies = [o for o in outcomes if isinstance(o, Reply)]
     errors = [repr(o) for o in outcomes if not isinstance(o, Reply)]
     tokens = sum(r.completion_tokens for r in replies)
@@ -106,6 +138,11 @@ async def one_round(side: str, turn: Turn, prompts: list[tuple[Persona, str]]) -
         "seconds": seconds,
         "completion_tokens": tokens,
         "tokens_per_s": tokens / seconds,
+        "prompt_tokens": sum(r.prompt_tokens for r in replies),
+        "cached_tokens": sum(r.cached_tokens or 0 for r in replies),
+        "cpu_s_bench_process": cpu[0],
+        "cpu_s_llama_servers": cpu[1:],
+        "personae_requests_per_endpoint": split,
         "errors": errors,
         "replies": [reply_json(r) for r in replies[:4]],
     }
@@ -122,7 +159,7 @@ def endpoints_file(home: Path, urls: list[str], slots: int, context: int) -> Pat
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     ports = [args.port, args.port + 1]
-    with fresh_home() as home, llama_servers(ports, args.slots, args.context) as urls:
+    with fresh_home() as home, llama_servers(ports, args.slots, args.context) as (urls, pids):
         settings = Settings(
             home=home, engine="endpoints", endpoints=endpoints_file(home, urls, args.slots,
             args.context), log_level="warning", guards="", memory=False, engine_timeout_s=3600,
@@ -170,8 +207,16 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
                     first = round_no % 4 in (0, 3)  # A, B, B, A, ...
                     side, turn = ("personae", api) if first else ("direct", raw)
-                    rounds.append(await one_round(side, turn, prompts))
-                    print(f"  round {round_no + 1}: {side} {rounds[-1]['tokens_per_s']:.1f} tok/s")
+                    rounds.append(await one_round(side, turn, prompts, pids))
+                    done = rounds[-1]
+                    print(
+                        f"  round {round_no + 1}: {side} {done['tokens_per_s']:.1f} tok/s, "
+                        f"cached {done['cached_tokens']}/{done['prompt_tokens']} prompt tokens, "
+                        f"cpu s bench {done['cpu_s_bench_process']:.1f} llama "
+                        f"{[round(c, 1) for c in done['cpu_s_llama_servers']]}, per endpoint "
+                        f"{done['personae_requests_per_endpoint']}",
+                        flush=True,
+                    )
             engine = await runtime.engines.for_model(None)
             machine = machine_info(engine, settings)
             return _result(args, rounds, machine)

@@ -118,6 +118,17 @@ class EnginePool:
                 self.progress(f"engine ready: {info.name} {info.model}")
             return self._engines[key]
 
+    async def reachable(self, timeout_s: float = 5.0) -> bool:
+        """Whether every engine built so far can serve: each one with a ``healthy`` check (a
+        remote server, or several endpoints of which one must answer) is asked; an engine
+        running in this process has none and counts as ready."""
+        checks = [check() for e in self._engines.values() if (check := getattr(e, "healthy", None))]
+        try:
+            async with asyncio.timeout(timeout_s):
+                return all(await asyncio.gather(*checks))
+        except TimeoutError:
+            return False
+
     async def aclose(self) -> None:
         engines, self._engines = list(self._engines.values()), {}
         for engine in engines:
@@ -362,8 +373,12 @@ class Runtime:
         )  # fmt: skip
 
     async def ready(self) -> dict[str, bool]:
-        """What /readyz checks: the store and the queue answer."""
+        """What /readyz checks: the store and the queue answer, and where this process runs
+        turns itself, its engines (a web node loads none: its work waits in the queue while
+        the engines are down, and the person gets the "give me a moment" reply)."""
         checks = {"store": await self.store.ping()}
+        if self.role != "web":
+            checks["engines"] = await self.engines.reachable()
         ready = getattr(self.work, "ready", None)
         if ready is not None:
             checks["queue"] = await ready()

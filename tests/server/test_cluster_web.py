@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
+import sys
 import textwrap
 import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 import uvicorn
@@ -23,8 +26,10 @@ from sqlalchemy.engine import make_url
 from channels.harness import APP_SECRET, VERIFY_TOKEN, meta_bytes, wa_messages
 from channels.platform import GRAPH_VERSION, PHONE_ID, WA_TOKEN
 from personae.channels.webhook import sign
+from personae.runtime import Runtime
 from personae.server import create_app
 from personae.settings import Settings
+from personae.types import PersonRef, TextDelta, TurnFinished, TurnInput
 from server.live import write_personas
 
 pytest.importorskip("procrastinate", reason="the cluster extra: pip install 'personae[cluster]'")
@@ -162,3 +167,71 @@ async def test_web_node_answers_503_while_the_database_is_away(tmp_path: Path, p
         await asyncio.to_thread(thread.join, 60)
         with contextlib.suppress(Exception):
             await proxy.down()
+
+
+async def test_a_stream_cut_off_from_its_events_catches_up_from_the_store(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """The web node's database connections drop mid-turn (its LISTEN with them) while a
+    `personae worker` process finishes the turn: the events sent meanwhile are gone, and once
+    the node listens again it reads the turn back from the store, so the stream ends with the
+    whole reply (no word twice, none missing) instead of waiting forever."""
+    real = make_url(pg_url)
+    proxy = Proxy((real.host or "127.0.0.1", real.port or 5432))
+    await proxy.up()
+    through_proxy = real.set(port=proxy.port).render_as_string(hide_password=False)
+    settings = Settings(
+        home=tmp_path, database_url=through_proxy, queue="procrastinate", engine="scripted",
+        memory=False, load_samples=True,
+    )  # fmt: skip
+    web = await Runtime.start(settings, role="web")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PERSONAE_")}
+    env.update(
+        PERSONAE_HOME=str(tmp_path), PERSONAE_DATABASE_URL=pg_url, PERSONAE_MEMORY="false",
+        PERSONAE_QUEUE="procrastinate", PERSONAE_ENGINE="scripted", PERSONAE_MODEL="slow:0.2",
+    )  # fmt: skip
+    cli = [sys.executable, "-c", "from personae.cli import main; main()", "worker"]
+    worker = await asyncio.create_subprocess_exec(
+        *cli, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
+    words = "one two three four five six seven eight nine ten"
+    try:
+        slug = (await web.store.list_personas())[0].persona.id
+        turn = TurnInput(slug, words, PersonRef("t", "kim"))
+        text: list[str] = []
+        finished: list[TurnFinished] = []
+        async with asyncio.timeout(120):  # a loaded 2-core machine; it stalls forever
+            stream = web.turns.run(turn)
+            async for event in stream:
+                if isinstance(event, TextDelta):
+                    text.append(event.text)
+                    if len(text) == 2:  # mid-reply: the node loses the database
+                        await proxy.down()
+                        await _until_answered(pg_url)  # the worker finished meanwhile
+                        await proxy.up()
+                if isinstance(event, TurnFinished):
+                    finished.append(event)
+        assert finished, "the stream ended without its TurnFinished"
+        assert finished[0].text.endswith(f"echo: {words}")  # after the AI disclosure
+        assert "".join(text) == finished[0].text, text
+    finally:
+        worker.terminate()
+        await worker.wait()
+        await web.aclose()
+        with contextlib.suppress(Exception):
+            await proxy.down()
+
+
+async def _until_answered(url: str) -> None:
+    """Returns once a reply is stored (written by the worker process, so polled)."""
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn)
+    query = "SELECT count(*) FROM messages WHERE reply_to IS NOT NULL"
+    try:
+        async with asyncio.timeout(30):
+            answered = await conn.fetchval(query)
+            while not answered:
+                await asyncio.sleep(0.1)
+                answered = await conn.fetchval(query)
+    finally:
+        await conn.close()

@@ -141,6 +141,11 @@ class RoutingEngine:
             yield _total(final, pieces, attempt is not request)
             return
 
+    async def healthy(self) -> bool:
+        """A fresh health round (for /readyz): True when at least one endpoint answers."""
+        await self._check_all()
+        return any(route.up for route in self.routes)
+
     async def aclose(self) -> None:
         if self._health is not None:
             self._health.cancel()

@@ -344,6 +344,12 @@ class SqlStore:
     async def parked_jobs(self, limit: int = 100) -> list[tuple[Job, int, str, datetime]]:
         return await self._run.read(_work.parked_jobs, limit)
 
+    async def turn_outcomes(
+        self, message_ids: Sequence[int]
+    ) -> dict[int, tuple[StoredMessage | None, str | None]]:
+        """Ended turns of these messages: reply (None: failed) and error, by message id."""
+        return await self._run.read(_work.turn_outcomes, message_ids)
+
     async def pending_work(self) -> int:
         return await self._run.read(_work.pending_work)
 

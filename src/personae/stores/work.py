@@ -325,3 +325,31 @@ def pending_work(conn: Connection) -> int:
 
 def ping(conn: Connection) -> bool:
     return conn.scalar(select(literal(1))) == 1
+
+
+def turn_outcomes(
+    conn: Connection, message_ids: Sequence[int]
+) -> dict[int, tuple[Any, str | None]]:
+    """The ended turns among these messages: for each, its reply (None when it failed) and
+    its error. Turns still pending or running, and done ones without a stored reply, are
+    left out."""
+    ended = conn.execute(
+        select(work.c.message_id, work.c.status, work.c.last_error).where(
+            work.c.message_id.in_(list(message_ids)),
+            work.c.kind == "turn",
+            work.c.status.not_in(UNFINISHED),
+        )
+    ).all()
+    if not ended:
+        return {}
+    replies = {
+        row.reply_to: stored_message(row)
+        for row in conn.execute(
+            select(messages).where(messages.c.reply_to.in_([r.message_id for r in ended]))
+        )
+    }
+    return {
+        r.message_id: (replies.get(r.message_id) if r.status == "done" else None, r.last_error)
+        for r in ended
+        if r.status != "done" or r.message_id in replies
+    }

@@ -44,7 +44,7 @@ from sqlalchemy.engine import make_url
 from personae.contracts import JobHandler
 from personae.errors import PersonaeError, RetryLater, ServiceUnavailable
 from personae.settings import Settings
-from personae.types import Job
+from personae.types import Job, StoredMessage
 from personae.work.pg_events import PgEventSink
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,10 @@ class ClusterSource(Protocol):
     async def park_job(self, job_id: int, attempts: int, error: str | None) -> bool: ...
 
     async def stale_work(self, kinds: Sequence[str], before: datetime, limit: int) -> list[Job]: ...
+
+    async def turn_outcomes(
+        self, message_ids: Sequence[int]
+    ) -> dict[int, tuple[StoredMessage | None, str | None]]: ...
 
 
 def psycopg_url(database_url: str) -> str:
@@ -294,6 +298,6 @@ async def open_cluster(
         heartbeat_s=settings.queue_heartbeat_s, stalled_s=settings.queue_stalled_s,
     )  # fmt: skip
     await queue.open()
-    events = PgEventSink(psycopg_url(url), listen=listen)
+    events = PgEventSink(psycopg_url(url), listen=listen, outcomes=source.turn_outcomes)
     await events.start()
     return queue, events

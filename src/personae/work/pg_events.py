@@ -7,9 +7,14 @@ and feed every event into an in-process hub (events.py), which hands them to the
 subscribers of that message and keeps a running turn's text for a late subscriber. A
 notification holds at most 8000 bytes: a bigger event (a TurnFinished with a long trace) goes
 in numbered parts, put back together by the listener. PostgreSQL delivers a session's
-notifications in order, so the parts and the events of one turn arrive in order. After a lost
-connection both sides connect again; events sent meanwhile are lost to their waiters (the
-turn itself is stored, and the reply reaches channels through the outbox).
+notifications in order, so the parts and the events of one turn arrive in order.
+
+Notifications sent while a connection is down are lost (a sender gives an event up after a
+second failed try; a listener misses what was sent before it listens again). The turn itself
+is stored, so the listener catches up from the store: once it listens again it marks every
+message waited on as having a gap and reads back the turns that ended meanwhile, and every
+few seconds it does the same for a message that had no event for a while (an event its
+sender lost). The hub then hands on the rest of the reply and its end (events.py).
 """
 
 from __future__ import annotations
@@ -19,13 +24,15 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import asyncpg
 
-from personae.types import WorkEvent
+from personae.core.generation import Clock, replay
+from personae.errors import EngineError
+from personae.types import StoredMessage, TurnFailed, TurnFinished, WorkEvent
 from personae.work import codec
 from personae.work.events import LocalEventHub
 
@@ -33,12 +40,16 @@ log = logging.getLogger(__name__)
 CHANNEL = "personae_turn_events"
 PART_CHARS = 1800  # 4 bytes a character at most: a part stays under NOTIFY's 8000 bytes
 BUFFER = 10_000
+QUIET_S = 5.0  # a waited-on turn without an event this long is looked up in the store
+Outcomes = Callable[[Sequence[int]], Awaitable[dict[int, tuple[StoredMessage | None, str | None]]]]
 
 
 class PgEventSink:
-    def __init__(self, dsn: str, *, listen: bool) -> None:
+    def __init__(self, dsn: str, *, listen: bool, outcomes: Outcomes | None = None) -> None:
+        """``outcomes`` reads ended turns back from the store (a listener's catch-up)."""
         self._dsn = dsn
         self._listen = listen
+        self._outcomes = outcomes
         self._hub = LocalEventHub()
         self._outbox: asyncio.Queue[tuple[int, WorkEvent]] = asyncio.Queue(BUFFER)
         self._sender_id = uuid.uuid4().hex[:8]
@@ -111,9 +122,18 @@ class PgEventSink:
                 conn = await asyncpg.connect(self._dsn, timeout=5)
                 await conn.add_listener(CHANNEL, self._on_notify)
                 self.listening.set()
+                # What was sent while away; until the store answers, tried again each second.
+                behind = not await self._catch_up(self._hub.waiting(), gap=True)
+                quiet = 0.0
                 while True:  # a dead connection shows on the next query
                     await asyncio.sleep(1.0)
                     await conn.fetchval("SELECT 1", timeout=5)
+                    quiet += 1.0
+                    if behind:
+                        behind = not await self._catch_up(self._hub.waiting(), gap=True)
+                    elif quiet >= QUIET_S:
+                        quiet = 0.0
+                        await self._catch_up(self._hub.waiting(QUIET_S))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # down or restarted: connect again
@@ -126,6 +146,29 @@ class PgEventSink:
                 if conn is not None:
                     with contextlib.suppress(Exception):
                         conn.terminate()
+
+    async def _catch_up(self, message_ids: list[int], gap: bool = False) -> bool:
+        """Hand on the ends of these turns that the store has and the waiters may not;
+        False when the store could not be read. ``gap``: events of all of them may be lost
+        (the connection was down), so their text is held until their end; otherwise a quiet
+        turn streams on as it comes (a slow model), and only an ended one is handed on."""
+        if not message_ids or self._outcomes is None:
+            return True
+        if gap:
+            self._hub.gap(message_ids)
+        try:
+            ended = await self._outcomes(message_ids)
+        except Exception as exc:  # the store is away too (or its pool not yet back)
+            log.warning("turn events: could not read ended turns back (%s)", exc)
+            return False
+        for message_id, (reply, error) in ended.items():
+            event: TurnFinished | TurnFailed
+            if reply is not None:
+                event = replay(reply, None, Clock.since(0.0))
+            else:
+                event = TurnFailed(EngineError(error or "the turn failed; send it again"))
+            await self._hub.ended(message_id, event)
+        return True
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         head, _, part = payload.partition("\n")
