@@ -15,12 +15,17 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from personae.errors import ConversationNotFound, PersonaNotFound
+from personae.errors import ConversationNotFound
 from personae.runtime import Runtime
 from personae.server.analytics_routes import DEFAULT_DAYS, day_range
 from personae.server.deps import RuntimeDep
 from personae.server.ratings_routes import VALUES, rated_json
-from personae.server.studio_routes import render_page, sign_in_response, signed_in_as
+from personae.server.studio_routes import (
+    picked_persona,
+    render_page,
+    sign_in_response,
+    signed_in_as,
+)
 from personae.stores.ratings import RatedReply
 from personae.types import Trace
 
@@ -34,10 +39,7 @@ async def ratings_page(request: Request, runtime: RuntimeDep) -> Response:
     if who is None:
         return sign_in_response()
     query = request.query_params
-    mine = [s for s in await runtime.store.persona_slugs() if who.may_touch(s)]
-    persona = query.get("persona") or None
-    if persona is not None and persona not in mine:
-        raise PersonaNotFound(persona)
+    mine, persona = await picked_persona(runtime, who, query.get("persona"))
     value = query.get("value") if query.get("value") in VALUES else None
     page = _page_number(query.get("page"))
     last = datetime.now(UTC).date()

@@ -22,6 +22,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from personae.core.revisions import field_changes, persona_yaml, unified_diff
 from personae.errors import NotFound, PersonaNotFound
 from personae.knowledge.chunk import TYPES as KNOWLEDGE_TYPES
+from personae.runtime import Runtime
 from personae.server.analytics_routes import DEFAULT_DAYS, MAX_DAYS, analytics_json, day_range
 from personae.server.auth import MAX_TOKEN_CHARS, Principal
 from personae.server.deps import STUDIO_COOKIE, RuntimeDep, principal_of
@@ -250,10 +251,7 @@ async def analytics_page(request: Request, runtime: RuntimeDep) -> Response:
     if who is None:
         return sign_in_response()
     query = request.query_params
-    mine = [s for s in await runtime.store.persona_slugs() if who.may_touch(s)]
-    persona = query.get("persona") or None
-    if persona is not None and persona not in mine:
-        raise PersonaNotFound(persona)
+    mine, persona = await picked_persona(runtime, who, query.get("persona"))
     last = _date(query.get("to")) or datetime.now(UTC).date()
     if last >= date.max or (last - date.min).days < MAX_DAYS:
         last = datetime.now(UTC).date()  # a day at the calendar's edge: the default period
@@ -271,6 +269,18 @@ async def analytics_page(request: Request, runtime: RuntimeDep) -> Response:
         data_json=json_block(data), personas=mine, persona=persona, is_admin=who.is_admin,
         tiles=TILES, csv_url="/api/analytics?" + urlencode(params),
     )  # fmt: skip
+
+
+async def picked_persona(
+    runtime: Runtime, who: Principal, asked: str | None
+) -> tuple[list[str], str | None]:
+    """The personas a signed-in page may show, and the one asked for (None: all of them);
+    asking for one outside them is a 404, as if it did not exist."""
+    mine = [s for s in await runtime.store.persona_slugs() if who.may_touch(s)]
+    persona = asked or None
+    if persona is not None and persona not in mine:
+        raise PersonaNotFound(persona)
+    return mine, persona
 
 
 def _date(value: str | None) -> date | None:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request, Response
 
 from personae.core.video_replies import video_plan
 from personae.errors import EngineError, NotFound, PersonaeError
+from personae.runtime import Runtime
 from personae.server.abuse import admit
 from personae.server.deps import RuntimeDep
 from personae.types import Persona, PersonRef, StoredMessage, VideoPlan
@@ -34,19 +35,30 @@ def video_replies(persona: Persona, messages: Sequence[StoredMessage]) -> dict[i
     return found
 
 
-@router.get(VIDEO_PATH, response_class=Response, responses={200: {"content": {"video/mp4": {}}}})
-async def web_video(slug: str, message_id: int, request: Request, runtime: RuntimeDep) -> Response:
-    """The reply as an MP4 of the persona saying it (H.264 + AAC, 480 px square)."""
-    from personae.server.web_routes import WEB_CHANNEL, published, web_person, web_person_id
+async def own_messages(
+    runtime: Runtime, request: Request, slug: str, missing: NotFound
+) -> tuple[str, list[StoredMessage]]:
+    """The web person's cookie and the messages of their conversation with ``slug`` (none
+    yet: empty); ``missing`` when the request carries no person."""
+    from personae.server.web_routes import web_person, web_person_id
 
-    persona = await published(runtime, slug)
-    missing = NotFound(f"no video reply {message_id} in your conversation with {slug!r}")
     person_id = await web_person_id(request, runtime)
     cookie = web_person(request)
     if person_id is None or cookie is None:
         raise missing
     found = await runtime.store.list_conversations(slug, person_id, 1, 0)
     messages = await runtime.store.conversation_messages(found[0].id) if found else []
+    return cookie, messages
+
+
+@router.get(VIDEO_PATH, response_class=Response, responses={200: {"content": {"video/mp4": {}}}})
+async def web_video(slug: str, message_id: int, request: Request, runtime: RuntimeDep) -> Response:
+    """The reply as an MP4 of the persona saying it (H.264 + AAC, 480 px square)."""
+    from personae.server.web_routes import WEB_CHANNEL, published
+
+    persona = await published(runtime, slug)
+    missing = NotFound(f"no video reply {message_id} in your conversation with {slug!r}")
+    cookie, messages = await own_messages(runtime, request, slug, missing)
     plan = video_replies(persona, messages).get(message_id)
     if plan is None:
         raise missing

@@ -99,17 +99,12 @@ def spoken_replies(
 @router.get(VOICE_PATH, response_class=Response, responses={200: {"content": {"audio/mp4": {}}}})
 async def web_voice(slug: str, message_id: int, request: Request, runtime: RuntimeDep) -> Response:
     """The reply spoken in the persona's voice (AAC in MP4)."""
-    from personae.server.web_routes import WEB_CHANNEL, published, web_person, web_person_id
-    from personae.server.web_video import video_replies
+    from personae.server.web_routes import WEB_CHANNEL, published
+    from personae.server.web_video import own_messages, video_replies
 
     persona = await published(runtime, slug)
     missing = NotFound(f"no spoken reply {message_id} in your conversation with {slug!r}")
-    person_id = await web_person_id(request, runtime)
-    cookie = web_person(request)
-    if person_id is None or cookie is None:
-        raise missing
-    found = await runtime.store.list_conversations(slug, person_id, 1, 0)
-    messages = await runtime.store.conversation_messages(found[0].id) if found else []
+    cookie, messages = await own_messages(runtime, request, slug, missing)
     reply = next((m for m in messages if m.id == message_id and m.role == "assistant"), None)
     if reply is None:
         raise missing
