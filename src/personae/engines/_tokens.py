@@ -237,7 +237,12 @@ class HttpTokenizer:
         url = self._root + path
         try:
             async with self._requests:
-                response = await self._client.post(url, json=body)
+                try:
+                    response = await self._client.post(url, json=body)
+                except (httpx.RemoteProtocolError, httpx.ReadError):
+                    # A kept-alive connection the server had closed: counting is idempotent,
+                    # so ask once more on a fresh connection before calling the server down.
+                    response = await self._client.post(url, json=body)
         except httpx.HTTPError as exc:
             raise EngineUnavailable(
                 f"engine {self._engine}: could not reach the tokenizer at {url} "
