@@ -87,6 +87,23 @@ def sniff(
     return Sniffed(final, found.mime_type, found.width, found.height)
 
 
+HEAD_BYTES = 16  # enough of a file's start to tell its type by magic number
+
+
+def head_type(head: bytes, declared: str) -> str:
+    """The MIME type a file's first bytes show (its whole content is judged by ``sniff``
+    later), read as the ``declared`` kind where magic numbers are shared (MP4, WebM)."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG"):
+        return "image/png"
+    if head.startswith(b"GIF8"):
+        return "image/gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return _by_magic(head, None, declared).mime_type
+
+
 def _check_size(size: int, cap: int, what: str) -> None:
     if size > cap:
         raise MediaRefused(

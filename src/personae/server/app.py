@@ -102,6 +102,7 @@ def create_app(
                 settings.media_max_audio_bytes,
                 "PERSONAE_MEDIA_MAX_AUDIO_BYTES",
                 content_type="audio/",  # a voice note; anything else is judged as a photo
+                check_head=True,
             ),
             UploadLimit.at(
                 web_media.UPLOAD_PATH,

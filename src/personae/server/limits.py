@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from personae.media.sniff import HEAD_BYTES, head_type
 from personae.server.errors import HttpError, error_body, is_openai_path
 
 # How much of a refused upload is read and dropped so the client sees the answer.
@@ -26,11 +27,21 @@ class UploadLimit:
     setting: str  # the environment variable that raises it, for the 413's advice
     # Only for bodies whose Content-Type starts with this (one path, a cap per kind of file).
     content_type: str = ""
+    # The body's first bytes must show that kind too: a large upload that only claims it is
+    # refused at its start, not after buffering it up to the (larger) cap of that kind.
+    check_head: bool = False
 
     @classmethod
-    def at(cls, path: str, max_bytes: int, setting: str, content_type: str = "") -> UploadLimit:
+    def at(
+        cls,
+        path: str,
+        max_bytes: int,
+        setting: str,
+        content_type: str = "",
+        check_head: bool = False,
+    ) -> UploadLimit:
         """The limit of one exact path (for one kind of Content-Type, when given)."""
-        return cls(re.compile(re.escape(path)), max_bytes, setting, content_type)
+        return cls(re.compile(re.escape(path)), max_bytes, setting, content_type, check_head)
 
     def applies(self, scope: Scope) -> bool:
         if not self.pattern.fullmatch(scope["path"]):
@@ -60,12 +71,19 @@ class BodyLimit:
         # Routes that take uploads (photos, audio, documents): their own cap, and its setting.
         self.uploads = tuple(uploads)
 
+    def upload_for(self, scope: Scope) -> UploadLimit | None:
+        """The upload limit that applies to this request, if any (the first that does)."""
+        if scope.get("method") == "POST":
+            for upload in self.uploads:
+                if upload.applies(scope):
+                    return upload
+        return None
+
     def limit_for(self, scope: Scope) -> tuple[int, str]:
         """The body limit of this request's path, and the setting that raises it."""
-        if scope.get("method") == "POST":
-            for upload in self.uploads:  # the first that applies
-                if upload.applies(scope):
-                    return upload.max_bytes, upload.setting
+        upload = self.upload_for(scope)
+        if upload is not None:
+            return upload.max_bytes, upload.setting
         return self.max_bytes, "PERSONAE_MAX_BODY_BYTES"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -91,6 +109,8 @@ class BodyLimit:
             # at once, without waiting for any of it.
             await self._refuse(scope, receive, send, declared, more=declared <= _DRAIN_LIMIT)
             return None
+        upload = self.upload_for(scope)
+        head_checked = upload is None or not upload.check_head
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -99,24 +119,25 @@ class BodyLimit:
                 return message  # the client left: let the app see the disconnect
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
+            more = message.get("more_body", False)
             if size > limit:
-                await self._refuse(scope, receive, send, size, more=message.get("more_body", False))
+                await self._refuse(scope, receive, send, size, more=more)
                 return None
-            if not message.get("more_body", False):
+            if not head_checked and more and size >= HEAD_BYTES:
+                # Still arriving: judge its start now (a whole small body is the route's).
+                head_checked = True
+                mismatch = _head_mismatch(b"".join(chunks)[:HEAD_BYTES], _content_type(scope))
+                if mismatch is not None:
+                    await self._drain(receive, more)
+                    await _answer(scope, send, mismatch)
+                    return None
+            if not more:
                 return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
 
     async def _refuse(
         self, scope: Scope, receive: Receive, send: Send, size: int, more: bool = True
     ) -> None:
-        # Read (and drop) the rest of the upload first: answering mid-upload makes the client's
-        # socket reset before it can read the 413. Past a hard cap the connection just closes.
-        drained = 0
-        while more and drained < _DRAIN_LIMIT:
-            incoming = await receive()
-            if incoming["type"] != "http.request":
-                break
-            drained += len(incoming.get("body", b""))
-            more = incoming.get("more_body", False)
+        await self._drain(receive, more)
         limit, setting = self.limit_for(scope)
         message = (
             f"request body is {size} bytes or more, over the limit of {limit}; "
@@ -125,6 +146,30 @@ class BodyLimit:
         await _answer(
             scope, send, HttpError(413, "invalid_request_error", "request_too_large", message)
         )
+
+    @staticmethod
+    async def _drain(receive: Receive, more: bool) -> None:
+        # Read (and drop) the rest of the upload first: answering mid-upload makes the client's
+        # socket reset before it can read the answer. Past a hard cap the connection just closes.
+        drained = 0
+        while more and drained < _DRAIN_LIMIT:
+            incoming = await receive()
+            if incoming["type"] != "http.request":
+                break
+            drained += len(incoming.get("body", b""))
+            more = incoming.get("more_body", False)
+
+
+def _head_mismatch(head: bytes, declared: str) -> HttpError | None:
+    """A 400 when the body's start is not of the kind its Content-Type declares."""
+    found = head_type(head, declared)
+    if found.split("/", 1)[0] == declared.split("/", 1)[0]:
+        return None
+    message = (
+        f"the upload was not accepted: it is declared as {declared.split(';')[0]} but its "
+        f"content is {found}; send it with its real type"
+    )
+    return HttpError(400, "invalid_request_error", None, message)
 
 
 def _too_slow(timeout_s: float) -> HttpError:
