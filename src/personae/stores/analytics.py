@@ -195,19 +195,23 @@ def _everyones_people(
 def _daily_counts(
     conn: Connection, personas: Any, first_day: str, last_day: str
 ) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
-    """(day, messages|replies) -> count, and every metric summed over the period: one pass in
-    (day, metric) order, which the day index gives without sorting."""
+    """(day, messages|replies) -> count, and every metric summed over the period."""
     roll = rollup_daily.c
-    by_day: dict[tuple[str, str], int] = {}
-    metrics: dict[str, int] = defaultdict(int)
-    for d, m, n in conn.execute(
-        select(roll.day, roll.metric, func.sum(roll.value))
-        .where(personas, roll.day >= first_day, roll.day <= last_day)
-        .group_by(roll.day, roll.metric)
-    ):
-        metrics[m] += int(n)
-        if m in ("messages", "replies"):
-            by_day[(d, m)] = int(n)
+    where = (personas, roll.day >= first_day, roll.day <= last_day)
+    by_day = {
+        (d, m): int(n)
+        for d, m, n in conn.execute(
+            select(roll.day, roll.metric, func.sum(roll.value))
+            .where(*where, roll.metric.in_(("messages", "replies")))
+            .group_by(roll.day, roll.metric)
+        )
+    }
+    metrics = {
+        m: int(n)
+        for m, n in conn.execute(
+            select(roll.metric, func.sum(roll.value)).where(*where).group_by(roll.metric)
+        )
+    }
     return by_day, metrics
 
 
