@@ -88,16 +88,21 @@ def analytics(
             conversations.c.created_at < end,
         )
     )
-    # Each person's first and last day of writing, ever: retention needs nothing more.
+    # Each person's first and last day of writing, ever: retention needs nothing more. Only
+    # the people who first wrote in the period are cohorts: the others stay in the database.
     span = rollup_people.c
+    first_in_period = (func.min(span.first_day) >= first_day, func.min(span.first_day) <= last_day)
     spans = conn.execute(
         select(span.person_id, span.first_day, span.last_day).where(
-            span.persona_slug == ALL_PERSONAS
+            span.persona_slug == ALL_PERSONAS,
+            span.first_day >= first_day,
+            span.first_day <= last_day,
         )
         if personas is None
         else select(span.person_id, func.min(span.first_day), func.max(span.last_day))
         .where(span.persona_slug.in_(slugs))
         .group_by(span.person_id)
+        .having(*first_in_period)
     ).all()
     daily: list[dict[str, Any]] = [
         {
