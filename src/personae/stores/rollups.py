@@ -1,7 +1,8 @@
 """Analytics rollups: counts added in the same transaction as each message and turn.
 
-A period's analytics then reads at most one row per persona, day and metric (rollup_daily)
-and one per conversation and day (rollup_activity) instead of every message. Latency and
+A period's analytics then reads at most one row per persona, day and metric (rollup_daily),
+one per conversation and day (rollup_activity) and, over every persona, one per person and
+day (rollup_person_days) instead of every message. Latency and
 time to first token go into fixed buckets 10% wide, so p50/p95 are a bucket's upper bound
 (within 10% of the exact nearest rank). Upserts run in key order so two transactions take
 the row locks of one persona-day in the same order (PostgreSQL).
