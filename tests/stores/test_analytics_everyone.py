@@ -4,13 +4,16 @@ personas, messages stored out of day order, a period that cuts weeks at both end
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections import defaultdict
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import Connection, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from personae.stores.analytics import analytics
 from personae.stores.rollups import count_message, count_turn, rebuild
@@ -159,3 +162,60 @@ async def test_every_persona_figures_equal_counting_the_raw_messages(empty_url: 
         assert all(r[0] != "q2" or r[1] != "2026-11-23" for r in written["person_days"])
     finally:
         await store.aclose()
+
+
+def _two_conversations(conn: Connection) -> None:
+    with conn.begin():
+        conn.execute(insert(people).values(id="q1", created_at=DAY0))
+        for slug in ("ev-a", "ev-b"):
+            conn.execute(insert(personas).values(
+                slug=slug, current_revision=1, published=True, published_revision=1,
+                created_at=DAY0, updated_at=DAY0,
+            ))  # fmt: skip
+            conn.execute(insert(conversations).values(
+                id=f"q1-{slug}", persona_slug=slug, person_id="q1", channel="web",
+                created_at=DAY0, updated_at=DAY0,
+            ))  # fmt: skip
+        count_message(conn, "q1-ev-a", "ev-a", "q1", "user", DAY0)
+
+
+def _days_of(conn: Connection) -> list[tuple[Any, ...]]:
+    return sorted(tuple(r) for r in conn.execute(select(rollup_person_days)))
+
+
+async def test_a_persons_days_written_at_once_by_two_transactions_stay_linked(
+    empty_url: str,
+) -> None:
+    """One person writes to two personas around midnight in two transactions at once: the
+    second waits for the first (the person's every-persona span row), so its day links to
+    the first's day instead of an older one."""
+    if not empty_url.startswith("postgresql"):
+        pytest.skip("SQLite: one writer at a time, so no two transactions write at once")
+    store = await SqlStore.open(empty_url)
+    try:
+        await store.runner.write(_two_conversations)
+    finally:
+        await store.aclose()
+    day1, day2 = DAY0 + timedelta(days=1), DAY0 + timedelta(days=2)
+    engine = create_async_engine(empty_url)
+    try:
+        async with engine.connect() as first, engine.connect() as second:
+
+            async def write(conn: AsyncConnection, slug: str, at: datetime) -> None:
+                await conn.begin()
+                await conn.run_sync(count_message, f"q1-{slug}", slug, "q1", "user", at)
+
+            await write(first, "ev-a", day1)
+            later = asyncio.create_task(write(second, "ev-b", day2))
+            await asyncio.sleep(0.5)
+            assert not later.done()  # waiting for the first transaction
+            await first.commit()
+            await later
+            await second.commit()
+            days = await first.run_sync(_days_of)
+    finally:
+        await engine.dispose()
+    assert days == [
+        ("q1", "2026-11-02", None), ("q1", "2026-11-03", "2026-11-02"),
+        ("q1", "2026-11-04", "2026-11-03"),
+    ]  # fmt: skip
