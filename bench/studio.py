@@ -6,7 +6,7 @@ The store is a real SQLite database, seeded with rows as the product writes them
 personas (one revision each, every 10th with a draft revision on top), 2,000 people in
 conversations with 10 personas over 30 days, 50,000 turns (a message and its reply, with
 latency, time to first token, tokens, status and guard categories) and a few thousand
-ratings, then counted into the analytics rollups as migration r0014 does. Pages are
+ratings, then counted into the analytics rollups as migrations r0014 and r0015 do. Pages are
 fetched through a real server on loopback, signed in with the admin token's studio cookie,
 one request at a time.
 
@@ -126,7 +126,7 @@ def seed(conn: Connection) -> None:
         conn.execute(insert(messages), message_rows)
         conn.execute(insert(turns), turn_rows)
         conn.execute(insert(ratings), rating_rows)
-        # The rows went in directly, not through the write path: count them as r0014 does.
+        # The rows went in directly, not through the write path: count them as r0014-15 do.
         rebuild(conn)
 
 

@@ -23,6 +23,7 @@ from personae.stores.tables import (
     rollup_activity,
     rollup_daily,
     rollup_people,
+    rollup_person_days,
     turns,
 )
 from personae.types import Persona, PersonRef, Timings, Trace, Usage, Verdict
@@ -208,6 +209,7 @@ def _rollup_rows(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:
         "daily": sorted(tuple(r) for r in conn.execute(select(rollup_daily))),
         "activity": sorted(tuple(r) for r in conn.execute(select(rollup_activity))),
         "people": sorted(tuple(r) for r in conn.execute(select(rollup_people))),
+        "person_days": sorted(tuple(r) for r in conn.execute(select(rollup_person_days))),
     }
 
 
@@ -252,7 +254,9 @@ async def test_rollups_written_with_each_turn_equal_the_backfill_and_forget_a_de
         assert after["daily"] == written["daily"]
         gone_id = first.conversation.person_id
         assert gone_id not in repr(after["activity"]) + repr(after["people"])
-        assert len(after["activity"]) == 1 and len(after["people"]) == 1
+        assert gone_id not in repr(after["person_days"]) and len(after["person_days"]) == 1
+        # bo's span with ro-a and over every persona (persona '').
+        assert len(after["activity"]) == 1 and len(after["people"]) == 2
         gone = await store.analytics(["ro-a"], *period)
         assert gone.totals["people"] == 1 and gone.totals["conversations"] == 1
         assert gone.totals["messages"] == 3  # counts of what happened stay, anonymous

@@ -253,3 +253,34 @@ async def test_0014_counts_the_stored_messages_into_the_rollups(empty_url: str) 
         assert not {"rollup_daily", "rollup_activity", "rollup_people"} & names
     finally:
         await runner.aclose()
+
+
+def _person_day_rows(connection: Connection) -> list[tuple[Any, ...]]:
+    return [tuple(r) for r in connection.execute(text("SELECT * FROM rollup_person_days"))]
+
+
+async def test_0015_counts_each_persons_days_from_the_activity_rollup(empty_url: str) -> None:
+    runner = open_runner(empty_url)
+    try:
+        await runner.write(_upgrade_to, "0001")
+        await runner.write(_first_schema_rows)
+        await runner.write(_upgrade_keys_off, "0014")
+    finally:
+        await runner.aclose()
+
+    store = await SqlStore.open(empty_url)  # 0015 backfills
+    try:
+        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        assert await store.runner.read(_person_day_rows) == [("p1", today.date().isoformat(), None)]
+        found = await store.analytics(None, today, today + timedelta(days=1))
+        assert found.totals["people"] == 1 and found.daily[0]["active_people"] == 1
+        assert found.weekly[0]["active_people"] == 1 and found.retention[0]["people"] == 1
+    finally:
+        await store.aclose()
+
+    runner = open_runner(empty_url)
+    try:
+        await runner.write(_downgrade_to, "0014")
+        assert "rollup_person_days" not in await runner.read(_table_names)
+    finally:
+        await runner.aclose()

@@ -18,11 +18,13 @@ from sqlalchemy import Connection, case, distinct, func, literal, select, true
 
 from personae.stores.rollups import BOUNDS
 from personae.stores.tables import (
+    ALL_PERSONAS,
     conversations,
     ratings,
     rollup_activity,
     rollup_daily,
     rollup_people,
+    rollup_person_days,
 )
 from personae.stores.tables import (
     personas as persona_table,
@@ -67,24 +69,15 @@ def analytics(
     daily_rows, metrics = _daily_counts(
         conn, mine(rollup_daily.c.persona_slug), first_day, last_day
     )
-    # Distinct people and conversations are counted by the database from the activity
-    # rollup's covering index: no row of it crosses into Python.
+    weeks = sorted({_week(d) for d in days})
     act = rollup_activity.c
     period = (mine(act.persona_slug), act.day >= first_day, act.day <= last_day)
-    wrote = (*period, act.messages > 0)
-    people_by_day: dict[str, int] = dict(
-        conn.execute(
-            select(act.day, func.count(distinct(act.person_id))).where(*wrote).group_by(act.day)
-        ).all()
-    )
-    weeks = sorted({_week(d) for d in days})
-    week_of = case(*((act.day.between(w, _week_end(w)), w) for w in weeks), else_=literal(""))
-    people_by_week: dict[str, int] = dict(
-        conn.execute(
-            select(week_of, func.count(distinct(act.person_id))).where(*wrote).group_by(week_of)
-        ).all()
-    )
-    period_people = int(conn.scalar(select(func.count(distinct(act.person_id))).where(*wrote)) or 0)
+    if personas is None:
+        people_by_day, people_by_week, period_people = _everyones_people(
+            conn, first_day, last_day, weeks
+        )
+    else:
+        people_by_day, people_by_week, period_people = _peoples_of(conn, period, weeks)
     conversations_active = int(
         conn.scalar(select(func.count(distinct(act.conversation_id))).where(*period)) or 0
     )
@@ -95,12 +88,21 @@ def analytics(
             conversations.c.created_at < end,
         )
     )
-    # Each person's first and last day of writing, ever: retention needs nothing more.
+    # Each person's first and last day of writing, ever: retention needs nothing more. Only
+    # the people who first wrote in the period are cohorts: the others stay in the database.
     span = rollup_people.c
+    first_in_period = (func.min(span.first_day) >= first_day, func.min(span.first_day) <= last_day)
     spans = conn.execute(
-        select(span.person_id, func.min(span.first_day), func.max(span.last_day))
-        .where(mine(span.persona_slug))
+        select(span.person_id, span.first_day, span.last_day).where(
+            span.persona_slug == ALL_PERSONAS,
+            span.first_day >= first_day,
+            span.first_day <= last_day,
+        )
+        if personas is None
+        else select(span.person_id, func.min(span.first_day), func.max(span.last_day))
+        .where(span.persona_slug.in_(slugs))
         .group_by(span.person_id)
+        .having(*first_in_period)
     ).all()
     daily: list[dict[str, Any]] = [
         {
@@ -147,6 +149,52 @@ def analytics(
         categories=figures["categories"],
         ratings={"up": int(up_down.get(1, 0)), "down": int(up_down.get(-1, 0))},
     )
+
+
+def _peoples_of(
+    conn: Connection, period: tuple[Any, ...], weeks: list[str]
+) -> tuple[dict[str, int], dict[str, int], int]:
+    """People who wrote to these personas, by day, by week and in the whole period, counted
+    by the database from the activity rollup's covering index (no row crosses into Python)."""
+    act = rollup_activity.c
+    wrote = (*period, act.messages > 0)
+    by_day: dict[str, int] = dict(
+        conn.execute(
+            select(act.day, func.count(distinct(act.person_id))).where(*wrote).group_by(act.day)
+        ).all()
+    )
+    week_of = case(*((act.day.between(w, _week_end(w)), w) for w in weeks), else_=literal(""))
+    by_week: dict[str, int] = dict(
+        conn.execute(
+            select(week_of, func.count(distinct(act.person_id))).where(*wrote).group_by(week_of)
+        ).all()
+    )
+    everyone = int(conn.scalar(select(func.count(distinct(act.person_id))).where(*wrote)) or 0)
+    return by_day, by_week, everyone
+
+
+def _everyones_people(
+    conn: Connection, first_day: str, last_day: str, weeks: list[str]
+) -> tuple[dict[str, int], dict[str, int], int]:
+    """The same over every persona, without DISTINCT: one row per (day, person) who wrote that
+    day, and a person is counted once in a span of days on its row whose previous writing day
+    falls before the span. One pass over the day index gives (day, prev_day, people)."""
+    pd = rollup_person_days.c
+    by_day: dict[str, int] = defaultdict(int)
+    by_week: dict[str, int] = defaultdict(int)
+    everyone = 0
+    for day, prev, n in conn.execute(
+        select(pd.day, pd.prev_day, func.count())
+        .where(pd.day >= first_day, pd.day <= last_day)
+        .group_by(pd.day, pd.prev_day)
+    ):
+        by_day[day] += n
+        week = _week(day)
+        if prev is None or prev < max(week, first_day):  # first day of the week (in the period)
+            by_week[week] += n
+        if prev is None or prev < first_day:
+            everyone += n
+    return by_day, by_week, everyone
 
 
 def _daily_counts(

@@ -52,6 +52,7 @@ from personae.stores.tables import (
     ratings,
     rollup_activity,
     rollup_people,
+    rollup_person_days,
     turns,
     utcnow,
     work,
@@ -112,6 +113,10 @@ ABOUT_PERSON: dict[str, tuple[Table, Where]] = {
         lambda s: rollup_activity.c.conversation_id.in_(s.conversation_ids()),
     ),
     "rollup_people": (rollup_people, lambda s: rollup_people.c.person_id == s.person_id),
+    "rollup_person_days": (
+        rollup_person_days,
+        lambda s: rollup_person_days.c.person_id == s.person_id,
+    ),
     "lore_timers": (lore_timers, lambda s: lore_timers.c.conversation_id.in_(s.conversation_ids())),
     "channel_events": (channel_events, _peer_events),
     "data_requests": (data_requests, lambda s: data_requests.c.person_id == s.person_id),

@@ -1,7 +1,8 @@
 """Analytics rollups: counts added in the same transaction as each message and turn.
 
-A period's analytics then reads at most one row per persona, day and metric (rollup_daily)
-and one per conversation and day (rollup_activity) instead of every message. Latency and
+A period's analytics then reads at most one row per persona, day and metric (rollup_daily),
+one per conversation and day (rollup_activity) and, over every persona, one per person and
+day (rollup_person_days) instead of every message. Latency and
 time to first token go into fixed buckets 10% wide, so p50/p95 are a bucket's upper bound
 (within 10% of the exact nearest rank). Upserts run in key order so two transactions take
 the row locks of one persona-day in the same order (PostgreSQL).
@@ -11,20 +12,23 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, case, delete, func, select
+from sqlalchemy import Connection, Table, bindparam, case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from personae.stores.tables import (
+    ALL_PERSONAS,
     conversations,
     messages,
     rollup_activity,
     rollup_daily,
     rollup_people,
+    rollup_person_days,
     turns,
 )
 
@@ -71,7 +75,10 @@ def count_message(
     add_daily(conn, {(persona, day, "replies" if role == "assistant" else "messages"): 1})
     add_activity(conn, {(conversation_id, day, persona, person_id): (int(user), int(not user))})
     if user:
-        add_people(conn, {(persona, person_id): (day, day)})
+        # The every-persona span first: its row lock orders this person's writers (PostgreSQL)
+        # so the day's previous day below is read after any other's is committed.
+        add_people(conn, {(ALL_PERSONAS, person_id): (day, day), (persona, person_id): (day, day)})
+        add_person_day(conn, person_id, day)
 
 
 def count_turn(conn: Connection, persona: str, at: datetime, figures: Mapping[str, Any]) -> None:
@@ -117,6 +124,43 @@ def add_people(conn: Connection, spans: Mapping[tuple[str, str], tuple[str, str]
     conn.execute(_widen_people(conn.dialect.name), rows)
 
 
+def add_person_day(conn: Connection, person_id: str, day: str) -> None:
+    """Note that the person wrote on ``day``: a new day takes the person's latest earlier day
+    as its prev_day and becomes the prev_day of the next later day, if one was stored (a
+    message stamped out of order)."""
+    at = {"who": person_id, "on": day}
+    added = conn.execute(_adding_day(conn.dialect.name), at)
+    if added.rowcount == 1:  # else the person had written that day already
+        conn.execute(_relinking_next_day(), at)
+
+
+_WHO: Any = bindparam("who")
+_ON: Any = bindparam("on")
+
+
+@functools.cache
+def _adding_day(dialect_name: str) -> Any:
+    days = rollup_person_days.c
+    earlier = select(func.max(days.day)).where(days.person_id == _WHO, days.day < _ON)
+    return (
+        _dialect(dialect_name)
+        .insert(rollup_person_days)
+        .values(person_id=_WHO, day=_ON, prev_day=earlier.scalar_subquery())
+        .on_conflict_do_nothing()
+    )
+
+
+@functools.cache
+def _relinking_next_day() -> Any:
+    days, other = rollup_person_days.c, rollup_person_days.alias("later").c  # not correlated
+    later = select(func.min(other.day)).where(other.person_id == _WHO, other.day > _ON)
+    return (
+        update(rollup_person_days)
+        .where(days.person_id == _WHO, days.day == later.scalar_subquery())
+        .values(prev_day=_ON)
+    )
+
+
 def _upsert(
     conn: Connection,
     table: Table,
@@ -159,12 +203,11 @@ def _dialect(name: str) -> Any:
     return postgresql if name == "postgresql" else sqlite
 
 
-def rebuild(conn: Connection) -> None:
+def rebuild(conn: Connection, person_days: bool = True) -> None:
     """Inside the caller's transaction: the rollups again from the stored messages and turns
-    (the r0014 backfill; a bench seeding rows directly)."""
+    (the r0014 backfill, which predates rollup_person_days; a bench seeding rows directly)."""
     conn.execute(delete(rollup_daily))
     conn.execute(delete(rollup_activity))
-    conn.execute(delete(rollup_people))
     daily: Counter[tuple[str, str, str]] = Counter()
     activity: dict[tuple[str, str, str, str], tuple[int, int]] = {}
     day = _day_sql(conn, messages.c.created_at)
@@ -196,14 +239,35 @@ def rebuild(conn: Connection) -> None:
     keys = sorted(activity)
     for i in range(0, len(keys), 1000):
         add_activity(conn, {k: activity[k] for k in keys[i : i + 1000]})
+    rebuild_people(conn, person_days)
+
+
+def rebuild_people(conn: Connection, person_days: bool = True) -> None:
+    """rollup_people and rollup_person_days again from rollup_activity (the r0015 backfill);
+    without person_days, as r0014 left them: no table of days, no every-persona spans."""
+    conn.execute(delete(rollup_people))
+    if person_days:
+        conn.execute(delete(rollup_person_days))
+    act = rollup_activity.c
     spans: dict[tuple[str, str], tuple[str, str]] = {}
-    for (_cid, d, persona, person), (user, _other) in activity.items():
-        if user:
-            first, last = spans.get((persona, person), (d, d))
-            spans[(persona, person)] = (min(first, d), max(last, d))
-    keys2 = sorted(spans)
-    for i in range(0, len(keys2), 1000):
-        add_people(conn, {k: spans[k] for k in keys2[i : i + 1000]})
+    wrote: dict[str, set[str]] = {}
+    for persona, person, d in conn.execute(
+        select(act.persona_slug, act.person_id, act.day).where(act.messages > 0).distinct()
+    ):
+        wrote.setdefault(person, set()).add(d)
+        for key in ((persona, person), (ALL_PERSONAS, person))[: 2 if person_days else 1]:
+            first, last = spans.get(key, (d, d))
+            spans[key] = (min(first, d), max(last, d))
+    keys = sorted(spans)
+    for i in range(0, len(keys), 1000):
+        add_people(conn, {k: spans[k] for k in keys[i : i + 1000]})
+    rows = [
+        {"person_id": person, "day": d, "prev_day": prev}
+        for person in (sorted(wrote) if person_days else ())
+        for prev, d in itertools.pairwise([None, *sorted(wrote[person])])
+    ]
+    for i in range(0, len(rows), 1000):
+        conn.execute(rollup_person_days.insert(), rows[i : i + 1000])
 
 
 def _day_sql(conn: Connection, column: Any) -> Any:

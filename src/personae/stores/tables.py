@@ -196,6 +196,8 @@ rollup_daily = Table(
     Column("day", String(10), primary_key=True),
     Column("metric", String(64), primary_key=True),
     Column("value", BigInteger, nullable=False),
+    # Every persona's period is read by day (covering: the sums come from the index alone).
+    Index("ix_rollup_daily_day", "day", "metric", "value"),
 )
 
 # Who was active when: one row per conversation and day (user messages, other messages),
@@ -221,7 +223,10 @@ rollup_activity = Table(
 )
 
 # Each person's first and last day of writing to a persona: retention without a scan.
-# Deleted with the person.
+# persona_slug '' (no persona has it) is the person's span over every persona; its upsert
+# also takes the person's row lock before rollup_person_days is written. Deleted with the
+# person.
+ALL_PERSONAS = ""
 rollup_people = Table(
     "rollup_people",
     metadata,
@@ -229,6 +234,19 @@ rollup_people = Table(
     Column("person_id", String(HEX_ID), ForeignKey("people.id"), primary_key=True),
     Column("first_day", String(10), nullable=False),
     Column("last_day", String(10), nullable=False),
+)
+
+# The days each person wrote (to any persona), each with the person's previous such day, so
+# the distinct people of any span of days are counted without DISTINCT: a person is counted
+# in [a, b] on the one row there whose prev_day is before a (or NULL). Deleted with the person.
+rollup_person_days = Table(
+    "rollup_person_days",
+    metadata,
+    Column("person_id", String(HEX_ID), ForeignKey("people.id"), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("prev_day", String(10), nullable=True),
+    # Covering: a period's people are counted from the index alone, in day order.
+    Index("ix_rollup_person_days_day", "day", "prev_day"),
 )
 
 # Connections added through the API or CLI (the channels file is never copied here). `fields`

@@ -65,7 +65,7 @@ def upgrade() -> None:
     # The same counting the write path does (one code path, so the two cannot disagree).
     from personae.stores.rollups import rebuild
 
-    rebuild(op.get_bind())
+    rebuild(op.get_bind(), person_days=False)
 
 
 def downgrade() -> None:
