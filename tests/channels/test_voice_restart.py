@@ -19,13 +19,13 @@ from typing import Any
 
 import httpx
 
-from server.live import write_personas
-
 from .platform import GRAPH_VERSION, PlatformServer
 from .test_voice_notes import voice_note, wa_voice
 from .test_webhook_server import WA, _channels_file
 
 PERSONAE_BIN = Path(sys.executable).parent / "personae"
+# The persona the channels file binds, answering in text: the test is about what it heard.
+ECHO = "id: echo-friend\nname: Ekko\ngreeting: Hi!\nvoice_replies: never\n"
 
 
 def _free_port() -> int:
@@ -80,12 +80,13 @@ async def _until(home: Path, sql: str, timeout_s: float) -> list[Any]:
 async def test_a_voice_note_cut_off_by_a_crash_before_hearing_is_heard_after_restart(
     platform: PlatformServer, tmp_path: Path
 ) -> None:
-    home = tmp_path / "home"
+    home, personas = tmp_path / "home", tmp_path / "personas"
+    personas.mkdir()
+    (personas / "echo-friend.yaml").write_text(ECHO)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PERSONAE_")}
     env.update(
         PERSONAE_HOME=str(home), PERSONAE_ENGINE="scripted", PERSONAE_THREADS="2",
-        PERSONAE_LOAD_SAMPLES="false", PERSONAE_TTS_ENGINE="espeak",
-        PERSONAE_PERSONAS_DIR=str(write_personas(tmp_path / "personas")),
+        PERSONAE_LOAD_SAMPLES="false", PERSONAE_PERSONAS_DIR=str(personas),
         PERSONAE_CHANNELS=str(_channels_file(tmp_path)), PERSONAE_RATE_PERSON_PER_MIN="0",
         PERSONAE_GRAPH_API_BASE=platform.url, PERSONAE_GRAPH_API_VERSION=GRAPH_VERSION,
         PERSONAE_MEDIA_WAIT_S="2",  # the old code answered the placeholder after this wait
