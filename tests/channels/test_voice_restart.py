@@ -1,7 +1,7 @@
 """A voice note accepted just before a crash is still heard: `personae up` is killed while the
 audio download hangs (the message stored and its job recorded, nothing heard yet); the next
 start resumes the job, its worker fetches the audio again by its WhatsApp media id, hears it,
-and the persona answers the transcript, once."""
+and the persona answers the transcript, once. A clean stop mid-download leaves it the same way."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from personae.settings import Settings
+from server.live import start_server
 
 from .platform import GRAPH_VERSION, PlatformServer
 from .test_voice_notes import voice_note, wa_voice
@@ -77,6 +80,13 @@ async def _until(home: Path, sql: str, timeout_s: float) -> list[Any]:
     raise AssertionError(f"{sql}: nothing within {timeout_s} s")
 
 
+async def _download_started(platform: PlatformServer, path: str) -> None:
+    deadline = time.monotonic() + 30
+    while not [r for r in platform.seen if r.path == path]:
+        assert time.monotonic() < deadline, "the audio download never started"
+        await asyncio.sleep(0.05)
+
+
 async def test_a_voice_note_cut_off_by_a_crash_before_hearing_is_heard_after_restart(
     platform: PlatformServer, tmp_path: Path
 ) -> None:
@@ -102,10 +112,7 @@ async def test_a_voice_note_cut_off_by_a_crash_before_hearing_is_heard_after_res
         async with httpx.AsyncClient(base_url=base, timeout=30) as web:
             answer = await web.post(WA.webhook_path, content=body, headers=WA.headers(body))
         assert answer.status_code == 200  # stored: WhatsApp will not send it again
-        deadline = time.monotonic() + 30
-        while not [r for r in platform.seen if r.path == "/wa-media/VOICE9"]:
-            assert time.monotonic() < deadline, "the audio download never started"
-            await asyncio.sleep(0.05)
+        await _download_started(platform, "/wa-media/VOICE9")
     finally:
         _kill(first)
     assert _rows(home, "SELECT count(*) FROM attachments") == [(0,)]  # nothing fetched
@@ -129,3 +136,40 @@ async def test_a_voice_note_cut_off_by_a_crash_before_hearing_is_heard_after_res
         assert _rows(home, "SELECT role FROM messages ORDER BY id") == [("user",), ("assistant",)]
     finally:
         _kill(second)
+
+
+async def test_a_shutdown_before_hearing_leaves_the_voice_note_for_the_next_start(
+    platform: PlatformServer, tmp_path: Path
+) -> None:
+    """A clean stop cancels the hearing after accept: the job must wait for the next start,
+    not answer the placeholder on the way out."""
+    home, personas = tmp_path / "home", tmp_path / "personas"
+    personas.mkdir()
+    (personas / "echo-friend.yaml").write_text(ECHO)
+    settings = Settings(
+        home=home, engine="scripted", load_samples=False, personas_dir=personas,
+        channels=_channels_file(tmp_path), rate_person_per_min=0, media_wait_s=2,
+        graph_api_base=platform.url, graph_api_version=GRAPH_VERSION,
+    )  # fmt: skip
+    platform.media["VOICE8"] = ("audio/ogg", voice_note())
+    hold = platform.media_hold = asyncio.Event()
+    first = await asyncio.to_thread(start_server, settings)
+    try:
+        body = wa_voice("VOICE8", "wamid.STOP1")
+        async with httpx.AsyncClient(base_url=first.url, timeout=30) as web:
+            answer = await web.post(WA.webhook_path, content=body, headers=WA.headers(body))
+        assert answer.status_code == 200
+        await _download_started(platform, "/wa-media/VOICE8")
+    finally:
+        await asyncio.to_thread(first.stop)  # waits for the download a while, then cancels it
+    platform.media_hold = None
+    hold.set()
+    assert not _rows(home, "SELECT id FROM outbox")  # nothing answered on the way out
+    second = await asyncio.to_thread(start_server, settings)
+    try:
+        sent = "SELECT payload FROM outbox WHERE channel = 'whatsapp'"
+        [(payload,)] = await _until(home, sent, timeout_s=120)
+        text = json.loads(payload)["text"].lower()
+        assert "echo: i tell you it is not poison" in text, text
+    finally:
+        await asyncio.to_thread(second.stop)
