@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
@@ -55,6 +55,7 @@ from personae.settings import Settings
 from personae.stores.memory import MemoryStore
 from personae.stores.sql import SqlStore
 from personae.types import (
+    Attachment,
     Audience,
     CardFormat,
     Job,
@@ -62,6 +63,7 @@ from personae.types import (
     Persona,
     PersonaRecord,
     ReplyRoute,
+    StoredMessage,
 )
 from personae.video.replies import VideoReplies
 from personae.voice.notes import VoiceNotes
@@ -281,6 +283,11 @@ class Runtime:
             if channel is not None:
                 await channel.send(route.chat_id, text)
 
+        async def catch_up(
+            message: StoredMessage, route: ReplyRoute, attachments: Sequence[Attachment]
+        ) -> str:
+            return await inbound_ref[0].catch_up(message, route, attachments)
+
         turns = TurnRunner(
             personas=store,
             inbox=store,
@@ -304,6 +311,7 @@ class Runtime:
             media_wait_s=settings.media_wait_s,
             pictures=pictures,
             picture_outbox=picture_items,
+            catch_up=catch_up,
         )
         dispatch = None
         if cluster_queue is not None:
@@ -332,6 +340,16 @@ class Runtime:
                 finally:  # its outbox rows are committed: send them now, not at the next poll
                     deliveries.wake()
 
+        # Built before any job runs: a resumed turn may need it to hear a voice note (catch_up).
+        # Delivery statuses from webhooks update the outbox rows they report on.
+        inbound = Inbound(
+            settings, connections, turns, store, deliveries.record_status, pressure=pressure,
+            media=media, voice=voice,
+            hand_off=work.read_mark if isinstance(work, WorkerProcess) else None,
+        )  # fmt: skip
+        inbound_ref.append(inbound)
+        if link is not None:  # read receipts handed over by the server go out from here
+            link.on_read_mark(inbound.acknowledge)
         if cluster_queue is not None:
             cluster_queue.lanes[DELIVER] = deliveries.run_lane
             if works:
@@ -353,15 +371,6 @@ class Runtime:
         port = settings.metrics_port
         runs_jobs = works if cluster_queue is not None else resume and link is None
         stop_metrics = serve_metrics(port) if runs_jobs and port is not None else None
-        # Delivery statuses from webhooks update the outbox rows they report on.
-        inbound = Inbound(
-            settings, connections, turns, store, deliveries.record_status, pressure=pressure,
-            media=media, voice=voice,
-            hand_off=work.read_mark if isinstance(work, WorkerProcess) else None,
-        )  # fmt: skip
-        inbound_ref.append(inbound)
-        if link is not None:  # read receipts handed over by the server go out from here
-            link.on_read_mark(inbound.acknowledge)
         return cls(
             settings=settings, store=store, engines=engines, turns=turns,
             connections=connections, work=work, events=events, inbound=inbound,

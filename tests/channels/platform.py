@@ -81,6 +81,7 @@ class PlatformServer:
     media: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # id -> (mime, data)
     updates: list[dict[str, Any]] = field(default_factory=list)  # for getUpdates
     media_delay_s: float = 0.0  # how long a media download takes to start answering
+    media_hold: asyncio.Event | None = None  # when set here, downloads wait until it is set
     # Approved WhatsApp templates, by (name, language code).
     templates: set[tuple[str, str]] = field(default_factory=lambda: {("hello_world", "en_US")})
     _counter: int = 0
@@ -124,6 +125,8 @@ class PlatformServer:
         else:
             if self.media_delay_s and "media/" in path:
                 await asyncio.sleep(self.media_delay_s)
+            if self.media_hold is not None and "media/" in path:
+                await self.media_hold.wait()
             status, extra, payload = self.answer(method, path.split("?")[0], headers, body)
         lines = [f"HTTP/1.1 {status} X", f"Content-Length: {len(payload)}", "Connection: close"]
         lines += [f"{k}: {v}" for k, v in extra.items()]

@@ -243,6 +243,7 @@ NEVER_OK = {
     "POST /web/messages/{message_id}/rating",  # the fuzzer keeps no cookie: no reply is its
     "GET /web/personas/{slug}/messages/{message_id}/video",  # nor its video (test_web_video)
     "GET /web/personas/{slug}/messages/{message_id}/voice",  # nor its voice (test_web_voice)
+    "GET /web/personas/{slug}/messages/{message_id}/recording",  # nor a voice note of its
 }
 # A 2xx only by luck: fuzzed bytes are rarely a readable document under a known file name,
 # and a document id exists only after such an upload (tests/server/test_knowledge_api.py

@@ -138,9 +138,15 @@ def test_a_voice_note_is_heard_and_answered_by_voice_in_chromium(
         timeout=60_000,
     )
     assert not page.locator("#recording").is_visible()
+    page.locator("li.from-user audio.bubble-recording").wait_for()  # theirs, to play again
     page.reload()  # the voice note and the spoken reply are there again
     page.locator("li.from-persona audio.bubble-audio").wait_for()
     assert SAID in (page.locator("li.from-user .bubble.voice-note").text_content() or "").lower()
+    page.wait_for_function(  # the person's own recording plays back: its metadata loaded
+        "() => { const a = document.querySelector('li.from-user audio.bubble-recording');"
+        " return a && a.readyState >= 1 && !a.error; }",
+        timeout=30_000,
+    )
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "webchat-voice.png"))
     assert not errors, errors
@@ -231,6 +237,20 @@ def test_a_voice_note_and_its_reply_are_the_persons_own(voiced: LiveServer) -> N
         assert alice.get(other).status_code == 404
         for odd in ("999999999", "-1", "0"):
             assert alice.get(f"/web/personas/ekko/messages/{odd}/voice").status_code == 404
+        asked = alice.get("/web/personas/ekko/conversation").json()["messages"][-2]
+        own = f"/web/personas/ekko/messages/{asked['id']}/recording"
+        played = alice.get(own)
+        assert played.status_code == 200 and played.content == speech_clip()  # as recorded
+        assert played.headers["content-type"].startswith("audio/")
+        assert played.headers["x-content-type-options"] == "nosniff"
+        assert mallory.post("/web/personas/ekko/messages", json={"text": "hi"}).is_success
+        assert mallory.get(own).status_code == 404  # a person of their own, still not theirs
+        assert httpx.get(f"{voiced.url}{own}", timeout=30).status_code == 404  # no cookie
+        assert alice.get(own.replace("/ekko/", "/quiet/")).status_code == 404
+        hostile = (str(reply["id"]), "999999999", "-1", "0", "9" * 30)  # the reply has no note
+        for odd in hostile:
+            assert alice.get(f"/web/personas/ekko/messages/{odd}/recording").status_code == 404
+        assert alice.get("/web/personas/ekko/messages/x/recording").status_code in (400, 422)
         photo = upload(alice, png(), "image/png").json()["ref"]
         wrong = alice.post("/web/personas/ekko/messages", json={"text": "", "voice": photo})
         assert wrong.status_code == 400 and "no voice note" in wrong.json()["error"]["message"]

@@ -5,20 +5,23 @@ the model never answers "[a voice message]" while the transcript is still on its
 
 Audio that cannot be heard (corrupt, too long, a lying MIME type, the adapter down) leaves a
 line saying why, in place of the transcript, and the turn goes on.
+
+A crash between accept and hearing leaves the placeholder in the stored text (``unheard``):
+the turn's job, resumed at the next start, keeps the platform references of the attachments,
+so the worker fetches what was not stored yet and hears it before the turn reads the message
+(Inbound.catch_up).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Protocol
 
-from personae.channels.describe import attachment_line, clean, turn_text
+from personae.channels.describe import attachment_line, clean
+from personae.contracts import MediaStore
 from personae.errors import PersonaeError
-from personae.stores.channel_state import MediaRecord
-from personae.types import ChannelMessage
+from personae.types import Attachment, ChannelMessage, MediaRecord
 from personae.voice.notes import VoiceNotes
 
 log = logging.getLogger("personae.channels")
@@ -35,30 +38,38 @@ def spoke(message: ChannelMessage) -> bool:
     return any(a.kind == "audio" for a in message.attachments)
 
 
+def unheard(content: str, attachments: Sequence[Attachment], limits: Mapping[str, int]) -> bool:
+    """The stored text still holds an audio attachment's placeholder: it was never heard
+    (hearing replaces each one, with the transcript or with why it could not be heard)."""
+    return any(a.kind == "audio" and attachment_line(a, limits) in content for a in attachments)
+
+
 async def hear(
     voice: VoiceNotes,
     store: HeardLog,
-    message: ChannelMessage,
+    media: MediaStore,
     message_id: int,
+    content: str,
+    attachments: Sequence[Attachment],
     records: Sequence[MediaRecord],
     limits: Mapping[str, int],
     max_chars: int,
-) -> None:
-    """Transcribe each fetched audio attachment and rewrite the stored message text."""
-    content = turn_text(message, limits)
+) -> str:
+    """Transcribe each stored audio attachment and rewrite the message text: ``content``, its
+    text with one placeholder line per attachment. Returns the text as stored."""
     heard: list[tuple[int, str]] = []
     for record in records:
-        attachment = message.attachments[record.position]
+        attachment = attachments[record.position]
         if record.kind != "audio":
             continue
         line = attachment_line(attachment, limits)
         noun = "voice message" if attachment.voice else "audio file"
-        if record.status != "ok" or record.path is None:  # refused or lost by the media store
+        if record.status != "ok" or record.sha256 is None:  # refused or lost by the media store
             why = record.error or "it could not be downloaded"
             content = content.replace(line, f"[The person sent a {noun} I could not hear: {why}]")
             continue
         try:
-            data = await asyncio.to_thread(Path(record.path).read_bytes)
+            data = await media.read(record.sha256)
             transcript = (await voice.hear(data, record.mime_type)).text
         except (PersonaeError, OSError) as exc:
             log.info("voice note of message %s not heard: %s", message_id, exc)
@@ -73,3 +84,4 @@ async def hear(
         await store.record_heard(message_id, position, transcript, content)
     if not heard:  # nothing heard: the text still says why, in place of the placeholder
         await store.record_heard(message_id, -1, "", content)
+    return content

@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from personae.channels.describe import clean, clean_contacts, clean_location, turn_text
-from personae.channels.hearing import hear, spoke
+from personae.channels.hearing import hear, spoke, unheard
 from personae.channels.media import fetch_all
 from personae.channels.registry import Connections
 from personae.contracts import Channel, MediaStore, WebhookHandler, WebhookRequest, WebhookResult
@@ -33,6 +33,7 @@ from personae.stores.limits import Bucket, buckets_for
 from personae.stores.sql import SqlStore
 from personae.types import (
     Accepted,
+    Attachment,
     ChannelDeletion,
     ChannelEcho,
     ChannelMessage,
@@ -43,6 +44,7 @@ from personae.types import (
     PersonRef,
     ReadMark,
     ReplyRoute,
+    StoredMessage,
     TurnInput,
 )
 from personae.voice.notes import VoiceNotes
@@ -176,6 +178,7 @@ class Inbound:
             location=clean_location(message.location),
             contacts=clean_contacts(message.contacts),
             pending_media=len(message.attachments),  # fetched after accept; the turn waits
+            fetch=message.attachments,  # on the job: a restart fetches and hears them again
             spoke=spoke(message),
             language=clean(message.sender_language or "")[:MAX_TAG],
         )
@@ -279,9 +282,14 @@ class Inbound:
     async def _after_accept(self, item: _New) -> None:
         try:
             await self._acknowledge_and_fetch(item)
-        finally:
-            if item.release is not None:  # heard or not, the person gets an answer
-                await item.release()
+        except asyncio.CancelledError:
+            # Shutting down before the voice note was heard: its job stays recorded, held;
+            # the next start resumes it and the worker hears it first (catch_up).
+            raise
+        except Exception:
+            log.warning("after-accept work of %s failed", item.message.message_id, exc_info=True)
+        if item.release is not None:  # heard or not, the person gets an answer
+            await item.release()
 
     async def _acknowledge_and_fetch(self, item: _New) -> None:
         message = item.message
@@ -303,10 +311,41 @@ class Inbound:
             channel, self._store, self._media, item.accepted.message.id, message.attachments
         )
         if item.release is not None and self._voice is not None:
+            limits = channel.abilities.media_types
             await hear(
-                self._voice, self._store, message, item.accepted.message.id, records,
-                channel.abilities.media_types, self.settings.max_message_chars,
+                self._voice, self._store, self._media, item.accepted.message.id,
+                turn_text(message, limits), message.attachments, records, limits,
+                self.settings.max_message_chars,
             )  # fmt: skip
+
+    async def catch_up(
+        self, message: StoredMessage, route: ReplyRoute, attachments: Sequence[Attachment]
+    ) -> str:
+        """The text of a person's message with a voice note, heard now if a crash cut its
+        hearing after accept short (the worker calls this before the turn reads the text):
+        what was not stored yet is fetched again by its platform reference. A message heard
+        already costs nothing: its text no longer holds the placeholder."""
+        channel = self.channel(route.channel, route.connection)
+        if channel is None or self._voice is None:
+            return message.content
+        limits = channel.abilities.media_types
+        if not unheard(message.content, attachments, limits):
+            return message.content
+        log.info("message %d: its voice note was not heard before a restart", message.id)
+        try:
+            records = await self._store.message_attachments(message.id)
+            fetched = await fetch_all(
+                channel, self._store, self._media, message.id, attachments,
+                recorded={r.position for r in records},
+            )  # fmt: skip
+            return await hear(
+                self._voice, self._store, self._media, message.id, message.content, attachments,
+                sorted([*records, *fetched], key=lambda r: r.position), limits,
+                self.settings.max_message_chars,
+            )  # fmt: skip
+        except Exception:  # the store or the platform down: the turn answers what it has
+            log.warning("voice note of message %d not heard", message.id, exc_info=True)
+            return message.content
 
     def acknowledge(self, mark: ReadMark) -> None:
         """Mark read and show typing, handed over by the serving process (the worker's side

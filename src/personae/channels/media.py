@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from personae.contracts import AttachmentLog, Channel, MediaFile, MediaStore
 from personae.errors import MediaRefused
@@ -27,10 +27,14 @@ async def fetch_all(
     media_store: MediaStore,
     message_id: int,
     attachments: Sequence[Attachment],
+    recorded: Collection[int] = (),
 ) -> list[MediaRecord]:
-    """Fetch and record each attachment in order; the records, as stored."""
+    """Fetch and record each attachment in order, but those at positions ``recorded``
+    already; the records, as stored."""
     records: list[MediaRecord] = []
     for position, attachment in enumerate(attachments):
+        if position in recorded:
+            continue
         try:
             record = await _fetch_one(channel, media_store, message_id, position, attachment)
         except Exception as exc:  # recorded, so the waiting turn goes on without it

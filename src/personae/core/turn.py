@@ -75,6 +75,7 @@ from personae.errors import (
 )
 from personae.types import (
     Accepted,
+    Attachment,
     ChatMessage,
     Contact,
     ContextRequest,
@@ -122,6 +123,9 @@ DirectSender = Callable[[ReplyRoute, str], Awaitable[None]]
 PictureOutbox = Callable[[ReplyRoute, Sequence[StoredMedia]], tuple[OutboxItem, ...]]
 # Work to do once a turn's reply is stored (memory extraction): records and submits its job.
 AfterTurn = Callable[[Job, TurnContext, StoredMessage], Awaitable[None]]
+# Hears a channel's voice note that its message still waits for (a crash cut the hearing
+# after accept short): fetches what was not stored, transcribes it, returns the message text.
+CatchUp = Callable[[StoredMessage, ReplyRoute, Sequence[Attachment]], Awaitable[str]]
 TURN = "turn"
 log = logging.getLogger(__name__)
 
@@ -156,6 +160,8 @@ class TurnSpec:
     media_count: int = 0
     spoke: bool = False  # the person sent a voice note
     language: str = ""  # the person's language tag as their channel reported it
+    # A channel's references to the attachments: what a restart needs to fetch them again.
+    fetch: tuple[Attachment, ...] = ()
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
@@ -181,6 +187,7 @@ class TurnSpec:
             data.get("media_count", 0),
             bool(data.get("spoke", False)),  # absent in jobs recorded before voice notes
             str(data.get("language", "")),  # absent in jobs recorded before language tags
+            tuple(Attachment(**a) for a in data.get("fetch", ())),
         )
 
 
@@ -216,6 +223,7 @@ class TurnRunner:
         media_wait_s: float = 20.0,
         pictures: PictureMaker | None = None,
         picture_outbox: PictureOutbox | None = None,
+        catch_up: CatchUp | None = None,
     ) -> None:
         self._personas = personas
         # False in a cluster's web process: workers run the turns, no model is loaded here.
@@ -240,6 +248,7 @@ class TurnRunner:
         self._media_wait_s = media_wait_s
         self._pictures = pictures
         self._picture_outbox = picture_outbox
+        self._catch_up = catch_up
         # The history is a source like the others, asked last (its blocks sort by depth).
         self._sources: tuple[ContextSource, ...] = (
             *sources,
@@ -267,7 +276,7 @@ class TurnRunner:
             turn.persona, turn.instructions, turn.options, turn.allow_unpublished, route,
             turn.location, turn.contacts,
             turn.pending_media + len(turn.media) + len(turn.heard), turn.spoke or bool(turn.heard),
-            turn.language,
+            turn.language, turn.fetch,
         )  # fmt: skip
         # One write, in call order: on SQLite's single writer, arrival order is call order.
         accepted = await self._inbox.accept_turn(
@@ -398,6 +407,10 @@ class TurnRunner:
             record = _persona_of(found)
             if not record.persona.published and not spec.allow_unpublished:
                 raise PersonaNotFound(spec.persona)
+            if spec.spoke and spec.fetch and spec.route and self._catch_up is not None:
+                content = await self._catch_up(message, spec.route, spec.fetch)
+                message = replace(message, content=content)
+                context = replace(context, message=message)
             command = self._commands.parse(message.content)
             if command is not None:  # answered by its handler, not the model
                 await self._command(job, spec, record, context, clock, command)

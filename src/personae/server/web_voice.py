@@ -7,6 +7,10 @@ anything is stored, so a refused note leaves nothing behind. When the message na
 sent, speech-to-text hears it: the words are the person's message, and the message's
 attachment keeps the recording's hash with the transcript (the trace names both).
 
+Back: the person plays their own voice note again (``RECORDING_PATH``), as stored, with its
+sniffed audio type and nosniff; only from their own conversation, so a guessed id, another
+browser or no cookie gets 404.
+
 Out: a reply the persona speaks (``voice_replies: always``, or ``mirror`` after a voice note)
 is spoken when the page's player asks for it, as AAC in MP4 (every current browser plays it),
 once: the audio is kept as the reply's attachment. Another browser, no cookie, or a reply that
@@ -36,6 +40,7 @@ if TYPE_CHECKING:
 
 router = APIRouter(tags=["web"])
 VOICE_PATH = "/web/personas/{slug}/messages/{message_id}/voice"
+RECORDING_PATH = "/web/personas/{slug}/messages/{message_id}/recording"
 VOICE_FORMAT = "m4a"  # AAC in MP4: Chromium, Firefox and Safari all play it
 VOICE_CSP = "default-src 'none'; sandbox"
 NO_WORDS = "[The person sent a voice message with no words in it]"
@@ -66,6 +71,16 @@ async def hear_note(runtime: Runtime, sha256: str, max_chars: int) -> HeardAudio
     heard = await runtime.voice.hear(data, media.mime_type)
     words = heard.text.encode("utf-8", "replace").decode("utf-8").strip()
     return HeardAudio(media, words[:max_chars])
+
+
+def recording_of(records: Sequence[MediaRecord]) -> MediaRecord | None:
+    """The voice note a person's message carries, as stored (a web message has one at most)."""
+    return next(
+        (r for r in records
+         if r.kind == "audio" and r.status == "ok" and r.sha256
+         and (r.mime_type or "").startswith("audio/")),
+        None,
+    )  # fmt: skip
 
 
 def spoke_ids(attachments: dict[int, list[MediaRecord]]) -> set[int]:
@@ -129,3 +144,32 @@ async def web_voice(slug: str, message_id: int, request: Request, runtime: Runti
         raise EngineError(f"the reply could not be spoken ({exc}); its text stands") from exc
     await renders.keep(message_id, key, spoken.data, "audio", spoken.mime_type)
     return Response(spoken.data, media_type=spoken.mime_type, headers=headers)
+
+
+@router.get(
+    RECORDING_PATH,
+    response_class=Response,
+    responses={200: {"content": {t: {} for t in ("audio/webm", "audio/ogg", "audio/mp4")}}},
+)
+async def web_recording(
+    slug: str, message_id: int, request: Request, runtime: RuntimeDep
+) -> Response:
+    """The voice note the person sent as their message ``message_id``, to play it again."""
+    from personae.server.web_routes import published
+    from personae.server.web_video import own_messages
+
+    await published(runtime, slug)
+    missing = NotFound(f"no voice note of yours in message {message_id} with {slug!r}")
+    _, messages = await own_messages(runtime, request, slug, missing)
+    if not any(m.id == message_id and m.role == "user" for m in messages):
+        raise missing  # not theirs: never looked up, so an id says nothing about others
+    record = recording_of(await runtime.store.message_attachments(message_id))
+    if record is None or record.sha256 is None or record.mime_type is None:
+        raise missing
+    data = await runtime.media.read(record.sha256)  # NotFound once their data was erased
+    headers = {
+        "Cache-Control": "private, max-age=3600",
+        "Content-Security-Policy": VOICE_CSP,
+        "X-Content-Type-Options": "nosniff",  # played as the audio it was sniffed as, only
+    }
+    return Response(data, media_type=record.mime_type, headers=headers)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
-from personae.types.channels import Contact, Location
+from personae.types.channels import Attachment, Contact, Location
 from personae.types.media import HeardAudio, ImagePart
 from personae.types.persona import Persona
 from personae.types.safety import TurnStatus, Verdict
@@ -304,6 +304,9 @@ class TurnInput:
     media: tuple[ImagePart, ...] = ()
     # Attachments a channel fetches after accept (the turn waits for them, briefly).
     pending_media: int = 0
+    # Their platform references (media ids, file ids, URLs), kept on the turn's job: after a
+    # restart the worker fetches what was not stored yet and hears a voice note not yet heard.
+    fetch: tuple[Attachment, ...] = ()
     # The person spoke (a voice note): a persona whose voice_replies is "mirror" answers by voice.
     spoke: bool = False
     # Recordings heard before accept (web chat voice notes): recorded as the message's audio

@@ -264,6 +264,18 @@ function audioBefore(body, slug, replyId) {
   return audio;
 }
 
+// The person's own voice note, played back as they recorded it.
+function recordingBefore(body, slug, messageId) {
+  const audio = document.createElement("audio");
+  audio.src = `/web/personas/${encodeURIComponent(slug)}/messages/${messageId}/recording`;
+  audio.controls = true;
+  audio.preload = "metadata";
+  audio.className = "bubble-audio bubble-recording";
+  audio.setAttribute("aria-label", "Your voice note");
+  body.before(audio);
+  return audio;
+}
+
 async function showVoice(reply, slug, replyId) {
   const response = await fetch(`/web/personas/${encodeURIComponent(slug)}/conversation`,
     { credentials: "same-origin" });
@@ -341,7 +353,10 @@ async function openPersona(slug) {
     const body = bubble(message.role, message.content, message.images || []);
     if (message.video) videoBefore(body, persona.id, message.id);
     if (message.voice) audioBefore(body, persona.id, message.id);
-    if (message.voice_note) body.classList.add("voice-note");
+    if (message.voice_note) {
+      body.classList.add("voice-note");
+      if (message.role === "user") recordingBefore(body, persona.id, message.id);
+    }
     if (message.role === "assistant" && message.id) rateButtons(body, message.id);
   }
   takePhotos();
@@ -474,6 +489,7 @@ async function send(text, images = [], voice = null) {
         // The persona sent pictures: its stored reply has them as attachments.
         if (reply.textContent.includes("[[picture")) showPictures(reply, persona.id, data.reply.id);
         reply.textContent = data.reply.content;
+        if (voice && heard && data.message?.id) recordingBefore(mine, persona.id, data.message.id);
         if (data.reply.id) rateButtons(reply, data.reply.id);
         if (data.reply.id && state.current?.video_replies !== "never") {
           showVideo(reply, persona.id, data.reply.id);
