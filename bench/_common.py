@@ -234,13 +234,14 @@ def direct_request(persona: Persona, text: str, max_tokens: int) -> GenerationRe
     )
 
 
-async def direct_turn(engine: Engine, persona: Persona, text: str, max_tokens: int) -> Reply:
+async def direct_turn(engine: Engine, request: GenerationRequest) -> Reply:
+    """One generation straight from the engine, timed as api_turn times its turn."""
     start = time.perf_counter()
     pieces: list[str] = []
     ttft: float | None = None
     usage = Usage()
     finish: str | None = None
-    async for chunk in engine.generate(direct_request(persona, text, max_tokens)):
+    async for chunk in engine.generate(request):
         if chunk.text:
             ttft = ttft if ttft is not None else time.perf_counter() - start
             pieces.append(chunk.text)

@@ -32,6 +32,7 @@ from _common import (
     SAMPLE_PERSONAS,
     Reply,
     api_turn,
+    direct_request,
     direct_turn,
     fresh_home,
     http_client,
@@ -179,7 +180,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 await warm_up(engine)
             await asyncio.gather(
                 *(
-                    direct_turn(direct[i % 2], p, text, args.max_tokens)
+                    direct_turn(direct[i % 2], direct_request(p, text, args.max_tokens))
                     for i, (p, text) in enumerate(prompts)
                 )
             )
@@ -203,7 +204,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                         return await api_turn(client, persona.id, user, text, args.max_tokens, True)
 
                     async def raw(i: int, persona: Persona, text: str) -> Reply:
-                        return await direct_turn(direct[i % 2], persona, text, args.max_tokens)
+                        return await direct_turn(
+                            direct[i % 2], direct_request(persona, text, args.max_tokens)
+                        )
 
                     first = round_no % 4 in (0, 3)  # A, B, B, A, ...
                     side, turn = ("personae", api) if first else ("direct", raw)

@@ -23,6 +23,7 @@ from _common import (
     SAMPLE_PERSONAS,
     Reply,
     api_turn,
+    direct_request,
     direct_turn,
     fresh_home,
     http_client,
@@ -76,7 +77,9 @@ async def _warm(engine: Engine, prompts: list[tuple[Persona, str]], max_tokens: 
     """Untimed: first-call costs paid, and every prompt already seen, so the first timed round
     does not recompute prefixes that all later rounds (of either side) find in the cache."""
     await warm_up(engine)
-    await asyncio.gather(*(direct_turn(engine, p, text, max_tokens) for p, text in prompts))
+    await asyncio.gather(
+        *(direct_turn(engine, direct_request(p, text, max_tokens)) for p, text in prompts)
+    )
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -100,7 +103,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                         )
 
                     async def direct(i: int, persona: Persona, text: str) -> Reply:
-                        return await direct_turn(engine, persona, text, args.max_tokens)
+                        return await direct_turn(
+                            engine, direct_request(persona, text, args.max_tokens)
+                        )
 
                     api_first = round_no % 4 in (0, 3)  # A, B, B, A, ...
                     side, turn = ("api", api) if api_first else ("direct", direct)

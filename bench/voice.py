@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
+    direct_request,
     direct_turn,
     fresh_home,
     machine_info,
@@ -126,7 +127,7 @@ async def measure_rtf(
         started = time.perf_counter()
         heard = await voice.hear(note, "audio/ogg; codecs=opus")
         stages["hear_s"] = time.perf_counter() - started
-        reply = await direct_turn(engine, persona, heard.text, MAX_REPLY_TOKENS)
+        reply = await direct_turn(engine, direct_request(persona, heard.text, MAX_REPLY_TOKENS))
         stages["reply_s"] = time.perf_counter() - started - stages["hear_s"]
         spoken = await voice.speak(reply.text, persona.voice, "opus")
         elapsed = time.perf_counter() - started
