@@ -182,6 +182,9 @@ async def test_send_failures_are_classified(
         )
     elif kind == "hang":
         platform.fail_next.append("hang")
+        # A client that gives up soon, as the product's does after its timeout.
+        quick = httpx.AsyncClient(timeout=0.5)
+        channel = harness.spec.channel(harness.connection, harness.settings(platform.url), quick)
     else:
         platform.fail_next.append(
             graph_error(401, 190, "Error validating access token", error_subcode=463)
@@ -202,6 +205,7 @@ async def test_send_failures_are_classified(
         assert result.code == ("190" if harness.meta else "401") and result.error
     if kind == "hang":
         assert result.code == "timeout"
+        await quick.aclose()
 
 
 async def test_acknowledge_marks_read_and_shows_typing(
