@@ -42,8 +42,12 @@ lint: dev
 typecheck: dev
 	$(BIN)/mypy src
 
+# Two workers even on two cores: many tests wait on servers and subprocesses. loadfile keeps a
+# file's tests (and its module-wide server fixtures) on one worker.
+TEST_WORKERS ?= 2
+
 unit: dev
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 # Long evaluations, on demand.
 eval: dev
