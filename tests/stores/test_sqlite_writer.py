@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Connection, text
 
 from personae.stores.connect import open_runner
-from personae.stores.runner import BATCH_LATER, SqliteRunner
+from personae.stores.runner import BATCH_LATER, SqliteRunner, atomic
 
 
 @pytest.fixture
@@ -23,12 +23,12 @@ async def runner(tmp_path: Path) -> SqliteRunner:
 
 
 def _create(conn: Connection) -> None:
-    with conn.begin():
+    with atomic(conn):
         conn.execute(text("CREATE TABLE t (n INTEGER PRIMARY KEY)"))
 
 
 def _insert(conn: Connection, n: int) -> int:
-    with conn.begin():
+    with atomic(conn):
         conn.execute(text("INSERT INTO t (n) VALUES (:n)"), {"n": n})
     return n
 
