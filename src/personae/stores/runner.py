@@ -266,10 +266,11 @@ class SqliteRunner:
             return
         self._closed = True
         await self._idle.wait()  # the writes already called, first
-        if self._checkpointer is not None:
-            self._checkpointer.shutdown(wait=True)  # before dispose: its connection closes
+        loop = asyncio.get_running_loop()
+        if self._checkpointer is not None:  # a checkpoint under way ends before dispose
+            await loop.run_in_executor(self._writer, self._checkpointer.shutdown)
         # After the writes already queued; the threads end once their queues are empty.
-        await asyncio.get_running_loop().run_in_executor(self._writer, self._engine.dispose)
+        await loop.run_in_executor(self._writer, self._engine.dispose)
         self._readers.shutdown(wait=False)
         self._writer.shutdown(wait=False)
 
