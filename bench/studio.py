@@ -38,6 +38,7 @@ from _common import (
 from personae.runtime import Runtime
 from personae.settings import Settings
 from personae.stores.rollups import rebuild
+from personae.stores.runner import atomic
 from personae.stores.serialize import persona_to_json
 from personae.stores.sql import SqlStore
 from personae.stores.tables import (
@@ -64,7 +65,7 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 def seed(conn: Connection) -> None:
     rng = random.Random(7)
     start = NOW - timedelta(days=DAYS)
-    with conn.begin():
+    with atomic(conn):
         persona_rows, revision_rows = [], []
         for i in range(PERSONAS):
             slug = f"persona-{i:04d}"

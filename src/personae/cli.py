@@ -31,6 +31,7 @@ from personae.channels.config import ChannelsInvalid
 from personae.core.personas import load_persona_file
 from personae.engines.endpoints import EndpointsInvalid
 from personae.errors import ConfigError, PersonaeError, PersonaInvalid
+from personae.observe import settle_process
 from personae.settings import Settings
 from personae.types import PersonRef, ReplyGuarded, TextDelta, TurnFinished, TurnInput
 
@@ -229,6 +230,7 @@ class _Server(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.started:
+            settle_process()
             self._banner()
 
 

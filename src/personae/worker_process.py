@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 
+from personae.observe import settle_process
 from personae.runtime import Runtime
 from personae.work.relay import ServerLink
 
@@ -23,6 +24,7 @@ async def serve(fd: int) -> None:
         level=settings.log_level.upper(), format="%(levelname)s:     worker: %(message)s"
     )
     runtime = await Runtime.start(settings, role="worker", link=link)
+    settle_process()
     link.ready(settings.worker_nice)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -462,3 +462,20 @@ async def test_a_burst_from_one_chat_is_acknowledged_once_for_its_newest_message
         await asyncio.sleep(0.05)
     assert set(acked()) <= set(mids)
     assert len(acked()) < count
+
+
+async def test_many_concurrent_webhooks_are_each_stored_once_answered_once_and_replied_once(
+    web: httpx.AsyncClient, server: LiveServer
+) -> None:
+    # Group commit puts these in a few shared transactions: duplicates in one batch, and a
+    # message with its redelivery in two, must still come out once each.
+    bodies = [WA.text_update(f"many {n}", f"wamid.MANY{n:03d}") for n in range(120)]
+    sends = bodies + bodies[::3]  # a third of them delivered twice, concurrently
+    answers = await asyncio.gather(*(post(web, WA, body) for body in sends))
+    assert [a.status_code for a in answers] == [200] * len(sends)
+    stored = rows(server, "SELECT external_id FROM messages WHERE role = 'user'")
+    assert sorted(s[0] for s in stored) == sorted(f"wamid.MANY{n:03d}" for n in range(120))
+    assert rows(server, "SELECT count(*) FROM work WHERE kind = 'turn'") == [(120,)]
+    await until(server, OUTBOX, 120, timeout_s=90)  # a liveness bound, not a speed target
+    await asyncio.sleep(0.5)  # a duplicate would have been written by now
+    assert len(rows(server, OUTBOX)) == 120

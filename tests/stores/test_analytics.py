@@ -12,6 +12,7 @@ from sqlalchemy import Connection, insert, select
 
 from personae.stores.analytics import Analytics
 from personae.stores.rollups import BOUNDS, bucket, rebuild
+from personae.stores.runner import atomic
 from personae.stores.sql import SqlStore
 from personae.stores.tables import (
     conversations,
@@ -44,7 +45,7 @@ TURNS = [
 
 
 def _seed(conn: Connection) -> None:
-    with conn.begin():
+    with atomic(conn):
         for slug in ("an-a", "an-b"):
             conn.execute(insert(personas).values(
                 slug=slug, current_revision=1, published=True, published_revision=1,
@@ -157,7 +158,7 @@ async def test_rated_replies_same_on_each_backend(empty_url: str, tmp_path: Path
 
 def _sent(conn: Connection) -> None:
     """p1's first reply went out on a WhatsApp connection as platform message wamid.1."""
-    with conn.begin():
+    with atomic(conn):
         conn.execute(
             conversations.update()
             .where(conversations.c.id == "p1-an-a")
@@ -214,7 +215,7 @@ def _rollup_rows(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def _rebuild(conn: Connection) -> None:
-    with conn.begin():
+    with atomic(conn):
         rebuild(conn)
 
 

@@ -153,8 +153,8 @@ def _message_channels(connection: Connection) -> set[str]:
 async def test_upgrading_from_0001_keeps_the_rows_and_scopes_message_ids(empty_url: str) -> None:
     runner = open_runner(empty_url)
     try:
-        await runner.write(_upgrade_to, "0001")
-        await runner.write(_first_schema_rows)
+        await runner.write_alone(_upgrade_to, "0001")
+        await runner.write_alone(_first_schema_rows)
     finally:
         await runner.aclose()
 
@@ -198,9 +198,9 @@ async def test_0004_adds_work_and_outbox_and_an_old_unanswered_message_gets_its_
 ) -> None:
     runner = open_runner(empty_url)
     try:
-        await runner.write(_upgrade_to, "0001")
-        await runner.write(_first_schema_rows)
-        await runner.write(_upgrade_keys_off, "0003")
+        await runner.write_alone(_upgrade_to, "0001")
+        await runner.write_alone(_first_schema_rows)
+        await runner.write_alone(_upgrade_keys_off, "0003")
     finally:
         await runner.aclose()
 
@@ -220,7 +220,7 @@ async def test_0004_adds_work_and_outbox_and_an_old_unanswered_message_gets_its_
 
     runner = open_runner(empty_url)
     try:
-        await runner.write(_downgrade_to, "0003")
+        await runner.write_alone(_downgrade_to, "0003")
         names = await runner.read(_table_names)
         assert "work" not in names and "outbox" not in names and "messages" in names
     finally:
@@ -230,9 +230,9 @@ async def test_0004_adds_work_and_outbox_and_an_old_unanswered_message_gets_its_
 async def test_0014_counts_the_stored_messages_into_the_rollups(empty_url: str) -> None:
     runner = open_runner(empty_url)
     try:
-        await runner.write(_upgrade_to, "0001")
-        await runner.write(_first_schema_rows)
-        await runner.write(_upgrade_keys_off, "0013")
+        await runner.write_alone(_upgrade_to, "0001")
+        await runner.write_alone(_first_schema_rows)
+        await runner.write_alone(_upgrade_keys_off, "0013")
     finally:
         await runner.aclose()
 
@@ -248,7 +248,7 @@ async def test_0014_counts_the_stored_messages_into_the_rollups(empty_url: str) 
 
     runner = open_runner(empty_url)
     try:
-        await runner.write(_downgrade_to, "0013")
+        await runner.write_alone(_downgrade_to, "0013")
         names = await runner.read(_table_names)
         assert not {"rollup_daily", "rollup_activity", "rollup_people"} & names
     finally:

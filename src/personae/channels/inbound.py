@@ -24,7 +24,7 @@ from personae.channels.media import fetch_all
 from personae.channels.registry import Connections
 from personae.contracts import Channel, MediaStore, WebhookHandler, WebhookRequest, WebhookResult
 from personae.core.locale import MAX_TAG
-from personae.core.turn import TurnRunner
+from personae.core.turn import TURN, TurnRunner
 from personae.errors import PersonaNotFound
 from personae.media.sniff import MediaLimits
 from personae.media.store import FolderMediaStore
@@ -185,17 +185,21 @@ class Inbound:
         route = ReplyRoute(kind, key, clean(message.chat_id))
         assert turn.person is not None
         buckets = buckets_for(self.settings, person=turn.person, connection=turn.person.channel)
-        admission = await self._store.admit(buckets, time.time(), turn.person)
-        if admission.blocked is not None:  # an admin blocked them: not stored, not answered
-            log.info("%s message %s from a blocked person dropped", kind, message.message_id)
-            return None
         try:
-            accepted = await self._turns.accept(turn, route)
+            # One write (one hop, one batch of the writer): rate buckets and blocklist, then
+            # the message and its job, committed before the webhook is answered.
+            admission, accepted = await self._store.admit_and_accept(
+                buckets, time.time(), turn.persona, turn.person, turn.text, turn.external_id,
+                TURN, self._turns.job_payload(turn, route), turn.allow_unpublished,
+            )  # fmt: skip
         except PersonaNotFound:
             log.warning(
                 "%s %s: persona %r is gone; message %s not answered (fix the connection)",
                 message.channel, message.connection, connection.persona, message.message_id,
             )  # fmt: skip
+            return None
+        if accepted is None:  # an admin blocked them: not stored, not answered
+            log.info("%s message %s from a blocked person dropped", kind, message.message_id)
             return None
         job, person = accepted.job, turn.person
         if job is None:

@@ -266,11 +266,9 @@ class TurnRunner:
         if len(turn.history) + 1 > self._max_messages:
             raise TooManyMessages(len(turn.history) + 1, self._max_messages)
 
-    async def accept(self, turn: TurnInput, route: ReplyRoute | None = None) -> Accepted:
-        """Store the person's message once and record its job, in one store transaction;
-        the caller submits the job (or uses ``enqueue``). Raises MessageTooLarge,
-        TooManyMessages, PersonaNotFound."""
-        assert turn.person is not None, "a stateless turn has nothing to accept"
+    def job_payload(self, turn: TurnInput, route: ReplyRoute | None = None) -> str:
+        """The turn job's payload (what process needs besides the stored message), after
+        ``check``; for a caller that stores the message itself (channels: admit + accept)."""
         self.check(turn)
         spec = TurnSpec(
             turn.persona, turn.instructions, turn.options, turn.allow_unpublished, route,
@@ -278,6 +276,13 @@ class TurnRunner:
             turn.pending_media + len(turn.media) + len(turn.heard), turn.spoke or bool(turn.heard),
             turn.language, turn.fetch,
         )  # fmt: skip
+        return spec.to_json()
+
+    async def accept(self, turn: TurnInput, route: ReplyRoute | None = None) -> Accepted:
+        """Store the person's message once and record its job, in one store transaction;
+        the caller submits the job (or uses ``enqueue``). Raises MessageTooLarge,
+        TooManyMessages, PersonaNotFound."""
+        assert turn.person is not None, "a stateless turn has nothing to accept"
         # One write, in call order: on SQLite's single writer, arrival order is call order.
         accepted = await self._inbox.accept_turn(
             turn.persona,
@@ -285,7 +290,7 @@ class TurnRunner:
             turn.text,
             turn.external_id,
             TURN,
-            spec.to_json(),
+            self.job_payload(turn, route),
             turn.allow_unpublished,
         )
         if turn.media and self._attachments is not None and self._media is not None:

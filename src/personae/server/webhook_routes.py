@@ -54,7 +54,8 @@ async def _answer(kind: str, route: str, request: Request, runtime: Runtime) -> 
     webhook_request = WebhookRequest(
         method=request.method,
         query=dict(request.query_params),
-        headers={k.lower(): v for k, v in request.headers.items()},
+        # ASGI hands header names over lower-cased already (no Headers object to build).
+        headers={k.decode("latin-1"): v.decode("latin-1") for k, v in request.scope["headers"]},
         body=await request.body(),  # raw bytes: the signature covers them
         route=route,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, delete, insert, select
 
 from personae.stores import personas as _personas
+from personae.stores.runner import atomic
 from personae.stores.serialize import persona_from_json, persona_to_json
 from personae.stores.tables import persona_card_assets, persona_cards, utcnow
 from personae.types import CardRecord, Persona, PersonaRecord
@@ -16,7 +17,7 @@ from personae.types import CardRecord, Persona, PersonaRecord
 def import_card(conn: Connection, persona: Persona, record: CardRecord) -> PersonaRecord:
     """The persona (a new revision when it exists) and its card, replacing an earlier card."""
     spec = persona_to_json(persona)
-    with conn.begin():
+    with atomic(conn):
         stored = _personas.put_in_transaction(conn, persona, spec)
         conn.execute(delete(persona_card_assets).where(persona_card_assets.c.slug == persona.id))
         conn.execute(delete(persona_cards).where(persona_cards.c.slug == persona.id))

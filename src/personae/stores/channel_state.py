@@ -11,6 +11,7 @@ from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from personae.stores.ratings import rate_from_reaction
+from personae.stores.runner import atomic
 from personae.stores.tables import attachments, channel_events, messages, utcnow
 from personae.types import MediaRecord
 
@@ -26,7 +27,7 @@ def add_attachment(conn: Connection, record: MediaRecord) -> bool:
         "error": record.error, "transcript": record.transcript, "created_at": utcnow(),
     }  # fmt: skip
     try:
-        with conn.begin():
+        with atomic(conn):
             conn.execute(insert(attachments).values(**values))
     except IntegrityError:  # unique per (message, position): recorded already
         return False
@@ -58,7 +59,7 @@ def record_heard(
 ) -> None:
     """Keep what was heard in an audio attachment and make it the person's message text, in
     one transaction: the turn reads the text, the record keeps both (hash and transcript)."""
-    with conn.begin():
+    with atomic(conn):
         conn.execute(
             update(attachments)
             .where(attachments.c.message_id == message_id, attachments.c.position == position)
@@ -76,7 +77,7 @@ def add_channel_event(
     data: dict[str, str],
     at: datetime,
 ) -> None:
-    with conn.begin():
+    with atomic(conn):
         conn.execute(
             insert(channel_events).values(
                 kind=kind, channel=channel, platform_message_id=platform_message_id,
@@ -89,7 +90,7 @@ def add_channel_event(
 
 def mark_deleted(conn: Connection, channel: str, external_ids: Sequence[str], at: datetime) -> int:
     """Mark the person's messages with these platform ids on ``channel`` deleted; how many."""
-    with conn.begin():
+    with atomic(conn):
         result = conn.execute(
             update(messages)
             .where(

@@ -18,14 +18,15 @@ from sqlalchemy.pool import StaticPool
 
 from personae.errors import ConfigError
 from personae.private import private_dir, private_file
-from personae.stores.runner import AsyncRunner, Runner, SqliteRunner
-
-# Writers wait this long for the SQLite write lock before failing with "database is locked".
-SQLITE_BUSY_TIMEOUT_MS = 10_000
+from personae.stores.runner import SQLITE_BUSY_TIMEOUT_MS, AsyncRunner, Runner, SqliteRunner
 
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
+    # In WAL mode a commit reaches the WAL file without an fsync: it survives a killed
+    # process (what a webhook's 200 promises against); the fsyncs come with checkpoints.
     "PRAGMA synchronous=NORMAL",
+    # Checkpoints run on a thread of their own (runner.py), not inside a waited-on commit.
+    "PRAGMA wal_autocheckpoint=0",
     "PRAGMA foreign_keys=ON",
     f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
 )

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from personae.stores.runner import atomic
 from personae.stores.tables import channel_connections as table
 from personae.types import ConnectionRecord
 
@@ -41,7 +42,7 @@ def add_connection(conn: Connection, record: ConnectionRecord) -> bool:
         "created_at": record.created_at,
     }
     try:
-        with conn.begin():
+        with atomic(conn):
             conn.execute(insert(table).values(**values))
     except IntegrityError:
         return False
@@ -50,6 +51,6 @@ def add_connection(conn: Connection, record: ConnectionRecord) -> bool:
 
 def remove_connection(conn: Connection, kind: str, key: str) -> bool:
     """Forget a stored connection; False when there was none."""
-    with conn.begin():
+    with atomic(conn):
         done = conn.execute(delete(table).where(table.c.kind == kind, table.c.account_key == key))
     return bool(done.rowcount)

@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from personae.errors import BadRequest, ConversationNotFound, NotFound, PersonaNotFound
+from personae.stores.runner import atomic
 from personae.stores.serialize import conversation_ref, conversation_summary
 from personae.stores.tables import conversations, identities, messages, people, personas, utcnow
 from personae.types import ConversationRef, ConversationSummary, PersonRef
@@ -49,10 +50,10 @@ def open_conversation(conn: Connection, persona_slug: str, person: PersonRef) ->
     # One transaction whatever happens: a returning person costs one query, a new one a few
     # inserts. A unique key that trips means a concurrent open won; the retry reads its rows.
     try:
-        with conn.begin():
+        with atomic(conn):
             return get_or_create(conn, persona_slug, person)
     except IntegrityError:
-        with conn.begin():
+        with atomic(conn):
             return get_or_create(conn, persona_slug, person)
 
 

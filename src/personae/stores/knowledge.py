@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select, text
 
-from personae.stores.runner import Runner
+from personae.stores.runner import Runner, atomic
 from personae.stores.tables import knowledge_chunks, knowledge_documents, utcnow
 from personae.stores.vectors import VectorSet, sign_bits
 
@@ -58,7 +58,7 @@ def add_document(
 ) -> Document:
     """Store a document and its chunks, each (heading, text, vector), in one transaction."""
     now = utcnow()
-    with conn.begin():
+    with atomic(conn):
         key = conn.execute(
             insert(knowledge_documents).values(
                 persona_slug=doc.persona_slug, name=doc.name, media_type=doc.media_type,
@@ -97,7 +97,7 @@ def documents(conn: Connection, persona: str) -> list[Document]:
 
 def delete_document(conn: Connection, persona: str, doc_id: int) -> bool:
     """Delete a document of this persona with its chunks and their full-text rows."""
-    with conn.begin():
+    with atomic(conn):
         found = conn.execute(
             select(knowledge_documents.c.id).where(
                 knowledge_documents.c.id == doc_id, knowledge_documents.c.persona_slug == persona

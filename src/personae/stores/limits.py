@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from personae.settings import Settings
+from personae.stores.runner import atomic
 from personae.stores.tables import blocklist, identities, rate_buckets, utcnow
 from personae.types import PersonRef
 
@@ -78,7 +79,7 @@ def admit(
     ip: str | None = None,
 ) -> Admission:
     """Check the blocklist, then take one token from every bucket, all or none."""
-    with conn.begin() as transaction:
+    with atomic(conn) as transaction:
         if conn.dialect.name == "postgresql":
             # A bucket row stays locked from its UPDATE until the commit, and every message
             # of a number updates that number's one row: waiting for the commit's WAL flush
@@ -171,7 +172,7 @@ def _blocked(conn: Connection, person: PersonRef | None, ip: str | None) -> str 
 
 
 def add_block(conn: Connection, kind: str, value: str, reason: str) -> Block:
-    with conn.begin():
+    with atomic(conn):
         conn.execute(delete(blocklist).where(blocklist.c.kind == kind, blocklist.c.value == value))
         now = utcnow()
         conn.execute(
@@ -181,7 +182,7 @@ def add_block(conn: Connection, kind: str, value: str, reason: str) -> Block:
 
 
 def remove_block(conn: Connection, kind: str, value: str) -> bool:
-    with conn.begin():
+    with atomic(conn):
         gone = conn.execute(
             delete(blocklist).where(blocklist.c.kind == kind, blocklist.c.value == value)
         )

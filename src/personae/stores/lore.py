@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, delete, insert, select
 
+from personae.stores.runner import atomic
 from personae.stores.tables import lore_timers, utcnow
 from personae.types import LoreTimer
 
@@ -30,7 +31,7 @@ def save_lore_timers(conn: Connection, conversation_id: str, timers: Sequence[Lo
     if not timers:
         return
     now = utcnow()
-    with conn.begin():
+    with atomic(conn):
         conn.execute(
             delete(lore_timers).where(
                 lore_timers.c.conversation_id == conversation_id,

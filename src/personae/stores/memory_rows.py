@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, and_, insert, or_, select, update
 
+from personae.stores.runner import atomic
 from personae.stores.tables import memories, memory_settings, utcnow
 from personae.stores.tables import messages as messages_table
 from personae.types.memory import Memory
@@ -85,7 +86,7 @@ def set_choice(
     conn: Connection, person_id: str, persona: str, enabled: bool | None, share: bool | None
 ) -> MemoryChoices:
     values = {k: v for k, v in (("enabled", enabled), ("share", share)) if v is not None}
-    with conn.begin():
+    with atomic(conn):
         touch(conn, person_id, persona, **values)
         return choices(conn, person_id, persona)
 

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, bindparam, delete, insert, select, text, update
 
 from personae.stores.memory_rows import owner, touch
+from personae.stores.runner import atomic
 from personae.stores.tables import memories, utcnow
 from personae.stores.tables import messages as messages_table
 from personae.types.memory import NewMemory
@@ -48,7 +49,7 @@ def add_groups(
     ids: list[list[int]] = [[] for _ in groups]
     now = utcnow()
     pending: list[tuple[int, dict[str, Any], str]] = []  # (group, row, full text)
-    with conn.begin():
+    with atomic(conn):
         for group, (message_id, items) in enumerate(groups):
             for item, vector in items:
                 row = _row(persona, person_id, message_id, said_at, item, vector, now)
@@ -179,7 +180,7 @@ def delete_memories(conn: Connection, ids: Sequence[int]) -> int:
 def forget(conn: Connection, person_id: str, persona: str, memory_id: int) -> bool:
     """Delete a fact of this person, the facts it superseded, and the raw message it came
     from (kept as an episode): nothing recallable of it is left."""
-    with conn.begin():
+    with atomic(conn):
         mine = owner(persona, person_id)
         row = conn.execute(
             select(memories.c.id, memories.c.message_id).where(mine, memories.c.id == memory_id)
@@ -215,7 +216,7 @@ def forget(conn: Connection, person_id: str, persona: str, memory_id: int) -> bo
 
 
 def forget_all(conn: Connection, person_id: str, persona: str) -> int:
-    with conn.begin():
+    with atomic(conn):
         ids = list(conn.execute(select(memories.c.id).where(owner(persona, person_id))).scalars())
         count = delete_memories(conn, ids)
         touch(conn, person_id, persona)
@@ -231,7 +232,7 @@ def correct(
     vector: bytes,
 ) -> int | None:
     """Replace a fact with the person's wording: the new one supersedes it (history kept)."""
-    with conn.begin():
+    with atomic(conn):
         mine = owner(persona, person_id)
         old = conn.execute(
             select(memories).where(mine, memories.c.id == memory_id, memories.c.kind == "fact")

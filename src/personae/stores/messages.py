@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from personae.stores import rollups
 from personae.stores.conversations import require_conversation
+from personae.stores.runner import atomic
 from personae.stores.serialize import stored_message, trace_to_json, turn_record
 from personae.stores.tables import conversations, messages, outbox, turns, utcnow, work
 from personae.types import ConversationRef, OutboxItem, StoredMessage, Trace, TurnRecord
@@ -70,13 +71,13 @@ def add_inbound(
 ) -> tuple[StoredMessage, StoredMessage | None]:
     """Store a person's message once (without recording work): see find_inbound."""
     try:
-        with conn.begin():
+        with atomic(conn):
             found = find_inbound(conn, conversation, text, external_id)
             if found is not None:
                 return found
             return insert_inbound(conn, conversation, text, external_id, utcnow()), None
     except IntegrityError:
-        with conn.begin():
+        with atomic(conn):
             found = find_inbound(conn, conversation, text, external_id)
             if found is None:
                 require_conversation(conn, conversation.id)
@@ -174,7 +175,7 @@ def complete_turn(
     """Reply, turn, the job marked done and the reply's outbox entries: one transaction."""
     now, trace_json = utcnow(), trace_to_json(trace)
     try:
-        with conn.begin():
+        with atomic(conn):
             _touch(conn, conversation.id, now)
             reply_id = _insert_message(
                 conn,
@@ -228,7 +229,7 @@ def fail_turn(
     now = utcnow()
     turn_id = None
     try:
-        with conn.begin():
+        with atomic(conn):
             if persona_revision is not None:
                 turn_id = _insert_turn(
                     conn,

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, func, or_, select, true, update
 
+from personae.stores.runner import atomic
 from personae.stores.tables import messages, outbox, utcnow
 from personae.types import ChannelStatus, OutboxEntry, VideoPlan, VoiceSettings
 
@@ -85,7 +86,7 @@ def head(conn: Connection, conversation_id: str) -> OutboxEntry | None:
 def claim(conn: Connection, row_id: int) -> bool:
     """pending -> sending, one more attempt; marked before the HTTP call, so a crash mid-send
     leaves a trace the next start-up sees."""
-    with conn.begin():
+    with atomic(conn):
         done = conn.execute(
             update(outbox)
             .where(outbox.c.id == row_id, outbox.c.status == "pending")
@@ -96,7 +97,7 @@ def claim(conn: Connection, row_id: int) -> bool:
 
 def mark_sent(conn: Connection, row_id: int, platform_id: str | None, recipient: str) -> None:
     now = utcnow()
-    with conn.begin():
+    with atomic(conn):
         conn.execute(
             update(outbox)
             .where(outbox.c.id == row_id)
@@ -110,7 +111,7 @@ def mark_sent(conn: Connection, row_id: int, platform_id: str | None, recipient:
 
 def mark_retry(conn: Connection, row_id: int, wait_s: float, code: str | None, error: str) -> None:
     now = utcnow()
-    with conn.begin():
+    with atomic(conn):
         conn.execute(
             update(outbox)
             .where(outbox.c.id == row_id)
@@ -125,7 +126,7 @@ def mark_failed(conn: Connection, row_id: int, code: str | None, error: str) -> 
     """The row failed for good, and with it the later parts of the same reply (a reply with a
     hole in the middle would read as nonsense); returns how many later parts were failed."""
     now = utcnow()
-    with conn.begin():
+    with atomic(conn):
         row = conn.execute(select(outbox.c.message_id).where(outbox.c.id == row_id)).one()
         conn.execute(
             update(outbox)
@@ -161,7 +162,7 @@ def recover_sending(
     mine = outbox.c.conversation_id == conversation_id if conversation_id is not None else true()
     held = and_(outbox.c.channel.in_(list(confirming)), mine)
     note = "a crash cut this send off; waiting for the platform to confirm it before sending again"
-    with conn.begin():
+    with atomic(conn):
         conn.execute(
             update(outbox)
             .where(outbox.c.status == "pending", outbox.c.error_code == UNCONFIRMED, held)
@@ -219,7 +220,7 @@ def confirm_send(conn: Connection, event: ChannelStatus, row_id: int) -> int:
     """The platform reports the row's send: a row still open (its send's answer was lost to a
     crash, or is still on its way) is sent now, and never sent again."""
     now = utcnow()
-    with conn.begin():
+    with atomic(conn):
         done = conn.execute(
             update(outbox)
             .where(
@@ -260,7 +261,7 @@ def record_status(conn: Connection, event: ChannelStatus) -> int:
         where += [outbox.c.recipient == event.recipient_id, outbox.c.sent_at <= event.watermark]
     else:
         return 0
-    with conn.begin():
+    with atomic(conn):
         done = conn.execute(update(outbox).where(and_(*where)).values(**values))
     return confirmed + int(done.rowcount)
 

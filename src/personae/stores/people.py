@@ -35,6 +35,7 @@ from sqlalchemy import (
 from personae.errors import NotFound
 from personae.stores import limits
 from personae.stores.memory_write import drop_full_text
+from personae.stores.runner import atomic
 from personae.stores.tables import (
     attachments,
     blocklist,
@@ -185,7 +186,7 @@ def _cell(table: str, column: str, value: Any) -> Any:
 
 def export_person(conn: Connection, person_id: str) -> dict[str, Any]:
     """Every stored row about the person, table by table, as JSON-ready data."""
-    with conn.begin():  # one snapshot
+    with atomic(conn):  # one snapshot
         scope = scope_of(conn, person_id)
         tables: dict[str, list[dict[str, Any]]] = {}
         for name, (table, where) in reversed(ABOUT_PERSON.items()):
@@ -204,7 +205,7 @@ def export_person(conn: Connection, person_id: str) -> dict[str, Any]:
 def delete_person(conn: Connection, person_id: str) -> list[str]:
     """Delete every row about the person in one transaction; returns the media files that no
     other message uses any more (the caller removes them once this has committed)."""
-    with conn.begin():
+    with atomic(conn):
         scope = scope_of(conn, person_id)
         paths = {
             p
@@ -241,7 +242,7 @@ def request_deletion(conn: Connection, person_id: str, valid_s: float) -> dateti
     """Record a deletion awaiting the person's confirmation; a newer request replaces it."""
     now = utcnow()
     expires = now + timedelta(seconds=valid_s)
-    with conn.begin():
+    with atomic(conn):
         mine = and_(data_requests.c.person_id == person_id, data_requests.c.action == "delete")
         conn.execute(delete(data_requests).where(mine))
         conn.execute(
@@ -268,7 +269,7 @@ def request_export(conn: Connection, person_id: str, valid_s: float) -> str:
     """A one-off download token for the person's export (only its digest is kept)."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
-    with conn.begin():
+    with atomic(conn):
         conn.execute(delete(data_requests).where(data_requests.c.expires_at <= now))
         conn.execute(
             insert(data_requests).values(
@@ -281,7 +282,7 @@ def request_export(conn: Connection, person_id: str, valid_s: float) -> str:
 
 def export_by_token(conn: Connection, token: str) -> dict[str, Any]:
     """The export an unexpired download token stands for; NotFound otherwise."""
-    with conn.begin():
+    with atomic(conn):
         person_id = conn.execute(
             select(data_requests.c.person_id).where(
                 data_requests.c.token_sha256 == token_digest(token),

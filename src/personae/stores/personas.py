@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Row, Select, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from personae.errors import PersonaNotFound, RevisionConflict
+from personae.stores.runner import atomic
 from personae.stores.serialize import persona_record, persona_to_json
 from personae.stores.tables import persona_revisions, personas, utcnow
 from personae.types import Persona, PersonaRecord
@@ -97,7 +98,7 @@ def put_persona(
     spec = persona_to_json(persona)
     for attempt in range(_ATTEMPTS):
         try:
-            with conn.begin():
+            with atomic(conn):
                 return _put(conn, persona, spec, draft, expected)
         except IntegrityError:
             if attempt == _ATTEMPTS - 1:
@@ -182,7 +183,7 @@ def _publish(conn: Connection, slug: str, revision: int, listed: bool, now: date
 def publish(conn: Connection, slug: str, revision: int) -> PersonaRecord:
     """Serve ``revision`` from now on (any stored one: publishing an older one rolls the
     channels back without a new revision); its ``published`` field says if it is listed."""
-    with conn.begin():
+    with atomic(conn):
         record = _live_revision(conn, slug, revision)
         _publish(conn, slug, revision, record.persona.published, utcnow())
     return get_persona(conn, slug, latest=False)
@@ -190,7 +191,7 @@ def publish(conn: Connection, slug: str, revision: int) -> PersonaRecord:
 
 def rollback(conn: Connection, slug: str, revision: int, expected: int | None) -> PersonaRecord:
     """A new draft revision whose spec is ``revision``'s: history only grows."""
-    with conn.begin():
+    with atomic(conn):
         record = _live_revision(conn, slug, revision)
         spec = persona_to_json(record.persona)
         return _put(conn, record.persona, spec, draft=True, expected=expected)
@@ -209,7 +210,7 @@ def _add_revision(conn: Connection, slug: str, revision: int, spec: str, now: da
 
 def delete_persona(conn: Connection, slug: str) -> None:
     now = utcnow()
-    with conn.begin():
+    with atomic(conn):
         result = conn.execute(
             update(personas)
             .where(personas.c.slug == slug, personas.c.deleted_at.is_(None))

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from personae.stores.runner import atomic
 from personae.stores.tables import conversations, messages, outbox, ratings, turns, utcnow
 
 EXCERPT_CHARS = 240  # enough of the reply to recognise it in a list
@@ -55,7 +56,7 @@ def rate_web_reply(
 ) -> bool:
     """The web person's rating of a reply in their own conversation (0 removes it); False
     when no such reply is theirs."""
-    with conn.begin():
+    with atomic(conn):
         row = conn.execute(
             select(messages.c.conversation_id, conversations.c.persona_slug)
             .join_from(messages, conversations, conversations.c.id == messages.c.conversation_id)

@@ -74,7 +74,7 @@ class SqlStore:
         """Connect and migrate to the newest schema (quick when already there)."""
         runner = open_runner(url)
         try:
-            await runner.write(migrate)
+            await runner.write_alone(migrate)
         except (SQLAlchemyError, OSError) as exc:
             await runner.aclose()
             where = runner.url.render_as_string(hide_password=True)
@@ -299,6 +299,32 @@ class SqlStore:
         # First: a webhook answers only after this, while turns' writes can wait a moment.
         return await self._run.write_first(
             _work.accept_turn,
+            persona_slug,
+            person,
+            text,
+            external_id,
+            kind,
+            payload,
+            allow_unpublished,
+        )
+
+    async def admit_and_accept(
+        self,
+        buckets: Sequence[Bucket],
+        now: float,
+        persona_slug: str,
+        person: PersonRef,
+        text: str,
+        external_id: str | None,
+        kind: str,
+        payload: str,
+        allow_unpublished: bool = False,
+    ) -> tuple[Admission, Accepted | None]:
+        """admit, then accept_turn unless the person is blocked: a webhook's one write."""
+        return await self._run.write_first(
+            _work.admit_and_accept,
+            buckets,
+            now,
             persona_slug,
             person,
             text,

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Row, insert, select, update
 
 from personae.errors import NotFound
+from personae.stores.runner import atomic
 from personae.stores.tables import access_tokens, utcnow
 
 ROLES = ("admin", "creator")
@@ -58,7 +59,7 @@ def create_token(
         "personas": json.dumps(sorted(set(personas))), "token_sha256": digest(token),
         "created_at": utcnow(), "revoked_at": None,
     }  # fmt: skip
-    with conn.begin():
+    with atomic(conn):
         conn.execute(insert(access_tokens).values(**values))
         row = conn.execute(select(access_tokens).where(access_tokens.c.id == values["id"])).one()
     return _record(row)
@@ -70,7 +71,7 @@ def list_tokens(conn: Connection) -> list[AccessToken]:
 
 
 def revoke_token(conn: Connection, token_id: str) -> AccessToken:
-    with conn.begin():
+    with atomic(conn):
         conn.execute(
             update(access_tokens)
             .where(access_tokens.c.id == token_id, access_tokens.c.revoked_at.is_(None))

@@ -17,7 +17,9 @@ from sqlalchemy.exc import IntegrityError
 
 from personae.errors import PersonaNotFound
 from personae.stores.conversations import get_or_create
+from personae.stores.limits import Admission, Bucket, admit
 from personae.stores.messages import find_inbound, insert_inbound, turn_order
+from personae.stores.runner import atomic
 from personae.stores.serialize import conversation_ref, stored_message
 from personae.stores.tables import conversations, messages, personas, utcnow, work
 from personae.types import Accepted, ConversationRef, Job, PersonRef, TurnContext
@@ -39,11 +41,34 @@ def accept_turn(
     # the second try, in a fresh transaction, finds its rows.
     args = (persona_slug, person, text, external_id, kind, payload, allow_unpublished)
     try:
-        with conn.begin():
+        with atomic(conn):
             return _accept(conn, *args)
     except IntegrityError:
-        with conn.begin():
+        with atomic(conn):
             return _accept(conn, *args)
+
+
+def admit_and_accept(
+    conn: Connection,
+    buckets: Sequence[Bucket],
+    now: float,
+    persona_slug: str,
+    person: PersonRef,
+    text: str,
+    external_id: str | None,
+    kind: str,
+    payload: str,
+    allow_unpublished: bool = False,
+) -> tuple[Admission, Accepted | None]:
+    """A channel message's whole write in one call, so in one hop and one batch of the SQLite
+    writer: the blocklist and the person's rate buckets (limits.admit), then, unless the
+    person is blocked, accept_turn. Over a limit the message is still accepted (its turn
+    waits: the caller defers it)."""
+    admission = admit(conn, buckets, now, person)
+    if admission.blocked is not None:
+        return admission, None
+    args = (persona_slug, person, text, external_id, kind, payload, allow_unpublished)
+    return admission, accept_turn(conn, *args)
 
 
 def _accept(
@@ -139,7 +164,7 @@ def _job(row: Row[Any]) -> Job:
 
 def begin_turn(conn: Connection, job: Job, history_limit: int) -> TurnContext:
     now = utcnow()
-    with conn.begin():
+    with atomic(conn):
         claimed = conn.execute(
             update(work)
             .where(work.c.id == job.id, work.c.status.in_(UNFINISHED))
@@ -211,7 +236,7 @@ def record_job(
     conn: Connection, conversation_id: str, message_id: int, kind: str, payload: str
 ) -> Job:
     """Record a job of another kind for a message (after-turn work such as memory), once."""
-    with conn.begin():
+    with atomic(conn):
         conversation = conversation_ref(
             conn.execute(select(conversations).where(conversations.c.id == conversation_id)).one()
         )
@@ -221,7 +246,7 @@ def record_job(
 
 def claim_job(conn: Connection, job_id: int) -> bool:
     """Mark a job running (one more attempt); False when it is already done or failed."""
-    with conn.begin():
+    with atomic(conn):
         return bool(
             conn.execute(
                 update(work)
@@ -233,7 +258,7 @@ def claim_job(conn: Connection, job_id: int) -> bool:
 
 def settle_job(conn: Connection, job_id: int, error: str | None) -> None:
     """Mark a job done, or failed with ``error``."""
-    with conn.begin():
+    with atomic(conn):
         conn.execute(
             update(work)
             .where(work.c.id == job_id)
@@ -264,7 +289,7 @@ def backlog(conn: Connection, conversation_id: str, kind: str, upto_message_id: 
 
 def note_error(conn: Connection, job_id: int, error: str) -> None:
     """Keep why an attempt ended without a result (the job stays unfinished, to run again)."""
-    with conn.begin():
+    with atomic(conn):
         conn.execute(
             update(work)
             .where(work.c.id == job_id, work.c.status.in_(UNFINISHED))
@@ -275,7 +300,7 @@ def note_error(conn: Connection, job_id: int, error: str) -> None:
 def park_job(conn: Connection, job_id: int, attempts: int, error: str | None) -> bool:
     """Fail an unfinished job that used up its attempts, with why; False if it had finished."""
     why = error or "each attempt ended without a result (the worker died or was stopped)"
-    with conn.begin():
+    with atomic(conn):
         return bool(
             conn.execute(
                 update(work)

@@ -56,7 +56,7 @@ def _run_in_transaction(connection: Connection) -> None:
 async def _run_own_engine() -> None:
     runner = open_runner(_url(), poolclass=NullPool)
     try:
-        await runner.write(_run_in_transaction)
+        await runner.write_alone(_run_in_transaction)
     finally:
         await runner.aclose()
 
