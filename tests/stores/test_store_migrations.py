@@ -262,9 +262,9 @@ def _person_day_rows(connection: Connection) -> list[tuple[Any, ...]]:
 async def test_0015_counts_each_persons_days_from_the_activity_rollup(empty_url: str) -> None:
     runner = open_runner(empty_url)
     try:
-        await runner.write(_upgrade_to, "0001")
-        await runner.write(_first_schema_rows)
-        await runner.write(_upgrade_keys_off, "0014")
+        await runner.write_alone(_upgrade_to, "0001")
+        await runner.write_alone(_first_schema_rows)
+        await runner.write_alone(_upgrade_keys_off, "0014")
     finally:
         await runner.aclose()
 
@@ -280,7 +280,7 @@ async def test_0015_counts_each_persons_days_from_the_activity_rollup(empty_url:
 
     runner = open_runner(empty_url)
     try:
-        await runner.write(_downgrade_to, "0014")
+        await runner.write_alone(_downgrade_to, "0014")
         assert "rollup_person_days" not in await runner.read(_table_names)
     finally:
         await runner.aclose()
