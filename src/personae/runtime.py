@@ -439,9 +439,10 @@ class Runtime:
 
     async def aclose(self) -> None:
         await self.pollers.aclose()  # nothing new is accepted from here on
-        await self.inbound.aclose()
         await self.work.aclose()  # running turns finish and are stored; queued ones stay recorded
         await self.turns.drain()
+        # After the turns: a running turn may still be fetching its voice note with it.
+        await self.inbound.aclose()
         await self.deliveries.aclose()
         close_events = getattr(self.events, "aclose", None)
         if close_events is not None:

@@ -173,3 +173,41 @@ async def test_a_shutdown_before_hearing_leaves_the_voice_note_for_the_next_star
         assert "echo: i tell you it is not poison" in text, text
     finally:
         await asyncio.to_thread(second.stop)
+
+
+async def test_a_text_sent_while_a_voice_note_downloads_is_answered_after_it(
+    platform: PlatformServer, tmp_path: Path
+) -> None:
+    """One conversation, one order: the voice note is answered first even when its download is
+    slow and the person's next message, a text, arrives meanwhile."""
+    home, personas = tmp_path / "home", tmp_path / "personas"
+    personas.mkdir()
+    (personas / "echo-friend.yaml").write_text(ECHO)
+    settings = Settings(
+        home=home, engine="scripted", load_samples=False, personas_dir=personas,
+        channels=_channels_file(tmp_path), rate_person_per_min=0,
+        graph_api_base=platform.url, graph_api_version=GRAPH_VERSION,
+    )  # fmt: skip
+    platform.media["VOICE7"] = ("audio/ogg", voice_note())
+    hold = platform.media_hold = asyncio.Event()
+    server = await asyncio.to_thread(start_server, settings)
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as web:
+            voice = wa_voice("VOICE7", "wamid.ORDER1")
+            answer = await web.post(WA.webhook_path, content=voice, headers=WA.headers(voice))
+            assert answer.status_code == 200
+            await _download_started(platform, "/wa-media/VOICE7")
+            text = WA.text_update("did you get my voice note?", "wamid.ORDER2")
+            answer = await web.post(WA.webhook_path, content=text, headers=WA.headers(text))
+            assert answer.status_code == 200
+        await asyncio.sleep(1.5)  # the text's turn would have run by now if it did not wait
+        assert not _rows(home, "SELECT id FROM outbox")
+        hold.set()
+        sent = "SELECT payload FROM outbox WHERE channel = 'whatsapp' ORDER BY id"
+        await _until(home, sent + " LIMIT 1 OFFSET 1", timeout_s=120)
+        first, second = (json.loads(p)["text"].lower() for (p,) in _rows(home, sent))
+        assert "not poison" in first, first
+        assert "did you get my voice note" in second, second
+    finally:
+        platform.media_hold = None
+        await asyncio.to_thread(server.stop)

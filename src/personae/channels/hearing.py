@@ -1,15 +1,14 @@
-"""Voice notes become words: after an audio attachment is fetched, speech-to-text hears it and
-the transcript becomes the person's message text (the attachment's record keeps its hash and
-the transcript). The turn waits for this: its job is submitted only once hearing is done, so
-the model never answers "[a voice message]" while the transcript is still on its way.
+"""Voice notes become words: the turn's worker fetches an audio attachment, speech-to-text
+hears it, and the transcript becomes the person's message text (the attachment's record keeps
+its hash and the transcript) before the turn reads it (Inbound.catch_up). The job goes in line
+at accept like any other, so a text sent right after a voice note is answered after it, and the
+model never answers "[a voice message]" while the transcript is still on its way.
 
 Audio that cannot be heard (corrupt, too long, a lying MIME type, the adapter down) leaves a
 line saying why, in place of the transcript, and the turn goes on.
 
-A crash between accept and hearing leaves the placeholder in the stored text (``unheard``):
-the turn's job, resumed at the next start, keeps the platform references of the attachments,
-so the worker fetches what was not stored yet and hears it before the turn reads the message
-(Inbound.catch_up).
+The stored text keeps the placeholder until hearing replaces it (``unheard``), and the job keeps
+the attachments' platform references: a turn cut short by a crash is heard again on resume.
 """
 
 from __future__ import annotations

@@ -65,15 +65,10 @@ def person_channel(kind: str, connection_key: str) -> str:
     return f"{kind}:{connection_key}"
 
 
-Release = Callable[[], Awaitable[None]]
-
-
 @dataclass(frozen=True, slots=True)
 class _New:
     message: ChannelMessage
     accepted: Accepted
-    # Submits (or defers) the turn's job; held back until a voice note has been heard.
-    release: Release | None = None
 
 
 class Inbound:
@@ -146,19 +141,18 @@ class Inbound:
         new: list[_New] = []
         for event in events:
             if isinstance(event, ChannelMessage):
-                found = await self._accept_message(event)
-                if found is not None and found[0].new_work:
-                    new.append(_New(event, *found))
+                accepted = await self._accept_message(event)
+                if accepted is not None and accepted.new_work:
+                    new.append(_New(event, accepted))
             else:
                 await self._record(event)
         for item in new:
             self.spawn(self._after_accept(item))
 
-    async def _accept_message(
-        self, message: ChannelMessage
-    ) -> tuple[Accepted, Release | None] | None:
-        """Store the message; the job is submitted now, or, for a voice note that is to be
-        heard first, by the returned release once the after-accept task has heard it."""
+    async def _accept_message(self, message: ChannelMessage) -> Accepted | None:
+        """Store the message and submit its job (or defer it, over a rate limit). A voice
+        note's job goes in line at once, like any message: its worker hears it first
+        (``catch_up``), so what the person sends next is answered after it."""
         kind, key = message.channel, message.connection
         connection = self.connections.find(kind, key)
         spec = self.connections.specs.get(kind)
@@ -201,21 +195,15 @@ class Inbound:
         if accepted is None:  # an admin blocked them: not stored, not answered
             log.info("%s message %s from a blocked person dropped", kind, message.message_id)
             return None
-        job, person = accepted.job, turn.person
+        job = accepted.job
         if job is None:
-            return accepted, None
-
-        async def release() -> None:
-            waiting = self._deferred.get(accepted.conversation.id)
-            if admission.retry_after > 0 or waiting is not None:
-                self._defer(job, buckets, person, admission.retry_after)
-            else:
-                await self._turns.submit(job)
-
-        if self._voice is not None and spoke(message):
-            return accepted, release
-        await release()
-        return accepted, None
+            return accepted
+        waiting = self._deferred.get(accepted.conversation.id)
+        if admission.retry_after > 0 or waiting is not None:
+            self._defer(job, buckets, turn.person, admission.retry_after)
+        else:
+            await self._turns.submit(job)
+        return accepted
 
     def _defer(self, job: Job, buckets: list[Bucket], person: PersonRef, wait_s: float) -> None:
         """Over a limit on a channel the message is stored (the platform got its 200 and must
@@ -286,14 +274,8 @@ class Inbound:
     async def _after_accept(self, item: _New) -> None:
         try:
             await self._acknowledge_and_fetch(item)
-        except asyncio.CancelledError:
-            # Shutting down before the voice note was heard: its job stays recorded, held;
-            # the next start resumes it and the worker hears it first (catch_up).
-            raise
         except Exception:
             log.warning("after-accept work of %s failed", item.message.message_id, exc_info=True)
-        if item.release is not None:  # heard or not, the person gets an answer
-            await item.release()
 
     async def _acknowledge_and_fetch(self, item: _New) -> None:
         message = item.message
@@ -311,24 +293,21 @@ class Inbound:
                 await self._acknowledge(channel, mark)
         if not message.attachments:
             return
-        records = await fetch_all(
-            channel, self._store, self._media, item.accepted.message.id, message.attachments
-        )
-        if item.release is not None and self._voice is not None:
-            limits = channel.abilities.media_types
-            await hear(
-                self._voice, self._store, self._media, item.accepted.message.id,
-                turn_text(message, limits), message.attachments, records, limits,
-                self.settings.max_message_chars,
-            )  # fmt: skip
+        # Audio that is to be heard is the turn's worker's to fetch (catch_up): one download.
+        audio = _audio_positions(message.attachments) if self._voice is not None else set()
+        await fetch_all(
+            channel, self._store, self._media, item.accepted.message.id, message.attachments,
+            recorded=audio,
+        )  # fmt: skip
 
     async def catch_up(
         self, message: StoredMessage, route: ReplyRoute, attachments: Sequence[Attachment]
     ) -> str:
-        """The text of a person's message with a voice note, heard now if a crash cut its
-        hearing after accept short (the worker calls this before the turn reads the text):
-        what was not stored yet is fetched again by its platform reference. A message heard
-        already costs nothing: its text no longer holds the placeholder."""
+        """The text of a person's message with a voice note, heard: the turn's worker calls
+        this before the turn reads the text, so the turn waits for the transcript in its
+        conversation's order. The audio is fetched by its platform reference (kept on the
+        job, so a restart does it again). A message heard already (a turn resumed after a
+        crash) costs nothing: its text no longer holds the placeholder."""
         channel = self.channel(route.channel, route.connection)
         if channel is None or self._voice is None:
             return message.content
@@ -338,9 +317,10 @@ class Inbound:
         log.info("message %d: its voice note was not heard before a restart", message.id)
         try:
             records = await self._store.message_attachments(message.id)
-            fetched = await fetch_all(
+            others = set(range(len(attachments))) - _audio_positions(attachments)
+            fetched = await fetch_all(  # the rest is the after-accept task's
                 channel, self._store, self._media, message.id, attachments,
-                recorded={r.position for r in records},
+                recorded={r.position for r in records} | others,
             )  # fmt: skip
             return await hear(
                 self._voice, self._store, self._media, message.id, message.content, attachments,
@@ -391,3 +371,7 @@ class Inbound:
         for task in list(self._tasks):
             task.cancel()
         await self.http.aclose()
+
+
+def _audio_positions(attachments: Sequence[Attachment]) -> set[int]:
+    return {i for i, a in enumerate(attachments) if a.kind == "audio"}
