@@ -6,7 +6,8 @@ be judged on every set at once; `bench/safety.py` stays the figure of record.
     .venv/bin/python bench/guard_eval.py --data ../shared/data --json bench/results/guard.json
 
 "stopped" means the input check did not allow the turn (refused, blocked or crisis). Every
-set here is held out: the classifier never trained on any of them (bench/train_guard.py).
+set here is held out: the classifier never trained on any of them (bench/train_guard.py);
+"everyday" (P1's bench messages and ``guard_data/everyday_heldout.py``) must stay at 0 %.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from _common import print_table, write_json
+from _common import MESSAGES, print_table, write_json
+from guard_data import everyday_heldout
 from personae.guards.classifier import load
 from personae.guards.crisis import DEFAULT_RESOURCES
 from personae.guards.embedded import EmbeddedGuard
@@ -76,6 +78,8 @@ def load_sets(data: Path) -> dict[str, list[str]]:
     sets["jbb_benign"] = [r["goal"] for r in _csv(jbb / "jbb_benign_behaviors.csv")]
     sets["advbench"] = [r["goal"] for r in _csv(data / "advbench" / "harmful_behaviors.csv")]
     sets["garbage"] = garbage(600)
+    # Everyday chat it must never stop: P1's bench messages and held-out persona chat.
+    sets["everyday"] = list(MESSAGES) + everyday_heldout.MESSAGES
     return dict(sets)
 
 

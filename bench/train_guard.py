@@ -11,9 +11,15 @@ JailbreakBench, AdvBench, Tensor Trust — is read):
                     InCharacter questionnaire statements (MIT), BIPIA email questions (MIT)
                     and ``bench/guard_data/benign.tsv`` (written for this project)
 
-Also ``guard_data/contrast.py``: contrast pairs and id/token noise written for this project;
-``--lookalikes`` adds ``guard_data/lookalikes.py`` (more pairs: games, sports, idioms, pests,
-fictional people, invented groups, history, health; not in the shipped model, see README).
+Also, all written for this project: ``guard_data/contrast.py`` (contrast pairs, id/token
+noise, everyday asks), ``guard_data/lookalikes.py`` (games, sports, idioms, pests, fictional
+people, invented groups, history, health) and ``guard_data/twins.py`` (harm in mild words,
+street names of illegal goods, "should I" questions, acquaintances' records, roles denied to
+groups, atrocities denied or praised, crimes in fiction, everyday persona chat).
+
+Calibration: no threshold is below the highest score of P1's bench messages
+(``_common.MESSAGES``, never trained on) plus a margin. ``bench/guard_eval.py`` then checks
+held-out persona chat (``guard_data/everyday_heldout.py``, never read here).
 
 Model: a one-hidden-layer softmax network (numpy, full-batch Adam, class-balanced, L2) over
 all-MiniLM-L6-v2 sentence embeddings (``personae.embed``). The samples are shuffled with a
@@ -38,7 +44,8 @@ from pathlib import Path
 
 import numpy as np
 
-from guard_data import contrast, lookalikes
+from _common import MESSAGES
+from guard_data import contrast, lookalikes, twins
 from personae.embed import load_minilm
 from personae.guards.classifier import forward
 
@@ -70,6 +77,7 @@ CLASSES = (
     "S13",
 )
 BENIGN_FPR = 0.01
+EVERYDAY_MARGIN = 0.05
 
 
 def _tsv(name: str) -> list[tuple[str, str]]:
@@ -80,7 +88,7 @@ def _tsv(name: str) -> list[tuple[str, str]]:
     return rows  # type: ignore[return-value]
 
 
-def load(data: Path, personagym_limit: int, with_lookalikes: bool = False) -> list[tuple[str, str]]:
+def load(data: Path, personagym_limit: int) -> list[tuple[str, str]]:
     samples: list[tuple[str, str]] = []
     with (data / "harmbench" / "harmbench_behaviors_text_all.csv").open(encoding="utf-8") as f:
         for row in csv.DictReader(f):
@@ -112,8 +120,7 @@ def load(data: Path, personagym_limit: int, with_lookalikes: bool = False) -> li
     samples += [("benign", t) for t in benign + handwritten * 4]
     samples += contrast.pairs() + [("benign", t) for t in contrast.noise(1500)]
     samples += contrast.everyday() * 2
-    if with_lookalikes:  # not in the shipped model yet: see --lookalikes
-        samples += lookalikes.pairs()
+    samples += lookalikes.pairs() + twins.pairs()
     return samples
 
 
@@ -184,25 +191,34 @@ def harm_of(probs: np.ndarray) -> np.ndarray:
     return 1.0 - probs[:, 0] - probs[:, 1]
 
 
-def thresholds(probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+def thresholds(probs: np.ndarray, labels: np.ndarray, everyday: np.ndarray) -> dict[str, float]:
     """Chosen on the development split only. Global: the lowest harm score that keeps false
     alarms on benign text at or under BENIGN_FPR. Per category: the lowest grid value at
     which that category's own false alarms stay within its share (at most 0.2 % of benign),
-    never below the global one."""
+    never below the global one. Then a floor: no threshold sits within EVERYDAY_MARGIN of
+    what P1's bench messages (``everyday``: their class probabilities; never trained on)
+    score in that category, nor the injection one of their injection score, so no shipped
+    model refuses one of them."""
     harm = harm_of(probs)
     benign = labels == 0
     ordered = np.sort(harm[benign])
-    chosen = {"harm": float(ordered[int(len(ordered) * (1 - BENIGN_FPR))])}
+    line = float(ordered[int(len(ordered) * (1 - BENIGN_FPR))])
     top = probs[:, 2:].argmax(axis=1) + 2
+    everyday_harm, everyday_top = harm_of(everyday), everyday[:, 2:].argmax(axis=1) + 2
+    chosen = {"harm": max(line, float(everyday_harm.max()) + EVERYDAY_MARGIN)}
     allowed = max(1, int(benign.sum() * 0.002))
     for index, code in enumerate(CLASSES[2:], start=2):
-        for t in np.arange(chosen["harm"], 0.99, 0.01):
+        mine = everyday_harm[everyday_top == index]
+        floor = float(mine.max()) + EVERYDAY_MARGIN if len(mine) else 0.0
+        for t in np.arange(line, 0.99, 0.01):
             if ((harm >= t) & benign & (top == index)).sum() <= allowed:
-                chosen[f"harm:{code}"] = round(float(t), 3)
+                chosen[f"harm:{code}"] = round(max(float(t), floor), 3)
                 break
     # Injection phrasing is mostly caught by rules; the classifier only adds what it is sure of.
     pi = np.sort(probs[benign, 1])
-    chosen["injection"] = float(max(pi[int(len(pi) * 0.998)], 0.8))
+    chosen["injection"] = float(
+        max(pi[int(len(pi) * 0.998)], 0.8, everyday[:, 1].max() + EVERYDAY_MARGIN)
+    )
     return chosen
 
 
@@ -221,20 +237,14 @@ def report(name: str, probs: np.ndarray, labels: np.ndarray, chosen: dict[str, f
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent.parent / "shared" / "data")
-    parser.add_argument("--epochs", type=int, default=600)
+    parser.add_argument("--epochs", type=int, default=1500)
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--l2", type=float, default=1e-4)
     parser.add_argument("--personagym", type=int, default=4000, help="benign questions used")
     parser.add_argument("--cache", type=Path, default=None, help="embedding cache (.npz)")
     parser.add_argument("--out", type=Path, default=OUT)
-    parser.add_argument(
-        "--lookalikes",
-        action="store_true",
-        help="add guard_data/lookalikes.py (fewer XSTest false refusals, but its models "
-        "refused everyday chat such as 'Explain that again, but simpler please.'; not shipped)",
-    )
     args = parser.parse_args()
-    samples = load(args.data, args.personagym, args.lookalikes)
+    samples = load(args.data, args.personagym)
     random.Random(13).shuffle(samples)
     vectors = embed_all([t for _, t in samples], args.cache)
     index = {c: i for i, c in enumerate(CLASSES)}
@@ -243,7 +253,10 @@ def main() -> None:
     # 80 % train, 10 % development (thresholds), 10 % test (reported, never used to choose).
     a, b = int(len(samples) * 0.8), int(len(samples) * 0.9)
     layers = train(x[:a], y[:a], args.hidden, args.epochs, args.l2)
-    chosen = thresholds(forward(layers, x[a:b]), y[a:b])
+    everyday = forward(layers, np.asarray(load_minilm().embed(list(MESSAGES))))
+    chosen = thresholds(forward(layers, x[a:b]), y[a:b], everyday)
+    print(f"P1 bench messages: highest harm {harm_of(everyday).max():.3f}, "
+          f"injection {everyday[:, 1].max():.3f}")  # fmt: skip
     print(f"samples {len(samples)} (train {a}, dev {b - a}, test {len(samples) - b})")
     print("thresholds " + ", ".join(f"{k} {v:.3f}" for k, v in chosen.items()))
     report("dev", forward(layers, x[a:b]), y[a:b], chosen)

@@ -15,7 +15,7 @@ from personae.guards.features import normalise
 _CRISIS = [
     r"\b(i|i'm|im|i am)\b[^.!?]{0,40}\b(want|going|plan(ning)?|ready|about|tempted|thinking( about| of)?|think about|feel like)\b[^.!?]{0,20}\b(to )?(kill(ing)? my ?self|end(ing)? (my life|it all|it)\b(?! (project|relationship|subscription|contract|lease|membership|day|shift|call|meeting))|suicide|die\b|take my (own )?life|hurt(ing)? my ?self|cut(ting)? my ?self|not (be )?(here|alive))",
     r"\b(kill(ing)?|hurt(ing)?|cut(ting)?|harm(ing)?|starv(e|ing)|hang(ing)?|drown(ing)?|burn(ing)?) my ?self\b",
-    r"\bsuicid(e|al)\b(?![^.!?]{0,30}\b(prevention|squad|mission|awareness|rates?|statistics|research|doors?|lane)\b)",
+    r"\bsuicid(e|al)\b(?![^.!?]{0,30}\b(prevention|squad|mission|awareness|rates?|statistics|research|doors?|lane)\b)(?<!\bwhat is suicide)(?<!\bdefine suicide)(?<!\bmeaning of suicide)",
     r"\b(want|wish) (to|i could|i was|i were) (die|be dead|disappear forever|not wake up|never wake up)\b",
     r"\bi (wish|want) i (was|were) (dead|never born)\b",
     r"\b(no|no longer|not any) (reason|point) (to|in) (go on |keep )?(live|living|going on|being alive)\b",
@@ -23,7 +23,7 @@ _CRISIS = [
     r"\b(better off|world would be better) (dead|without me)\b",
     r"\bdon'?t want to (live|be alive|exist|wake up)( anymore| any more)?\b",
     r"\b(overdos(e|ing)|od)\b[^.!?]{0,30}\b(on purpose|tonight|to die|and die)\b",
-    r"\b(self[- ]?harm(ing)?)\b(?![^.!?]{0,30}\b(friend|son|daughter|kid|child|student|awareness|signs|resources|research)\b)",
+    r"\b(self[- ]?harm(ing)?)\b(?![^.!?]{0,30}\b(friend|son|daughter|kid|child|student|awareness|signs|resources|research)\b)(?<!\bwhat is self-harm)(?<!\bwhat is self harm)(?<!\bwhat is selfharm)",
     r"\bgoodbye (forever|everyone)\b|\bthis is my (last|final) (message|goodbye)\b",
     r"\bcan'?t (go on|take it anymore|do this anymore)\b[^.!?]{0,40}\b(die|dead|end|life|living)\b",
 ]
@@ -47,7 +47,18 @@ AI_ADMISSION = re.compile(
 
 _MINOR = r"(\b(child|children|kid|kids|minor|minors|underage|preteen|toddler|little (girl|boy))\b|\b([1-9]|1[0-7])[- ]?(yo|y/o|years?[- ]old|year[- ]olds?)\b|\b(thirteen|fourteen|fifteen|sixteen|seventeen|twelve|eleven|ten)[- ]year[- ]old\b)"
 _SEXUAL = r"\b(sex|sexual|sexy|nude|naked|erotic|porn|nsfw|lewd|orgasm|intercourse|genitals?|explicit|horny|make love|aroused)\b"
-MINOR_SEXUAL = re.compile(f"(?={_MINOR}.*{_SEXUAL}|{_SEXUAL}.*{_MINOR})", re.DOTALL)
+# Body parts and acts that are sexual beside a child (kept out of _SEXUAL: a teen may ask
+# what a word means); "pro-paedophile" groups are sexual content involving minors by name.
+_BODY = r"\b(genital\w*|penis|vagina|private parts)\b"
+_SEXUAL_ACT = r"\b(masturbat\w*|molest\w*|fondl\w*|grop(e|ing))\b"
+_ABUSE = rf"({_SEXUAL}|{_BODY}|{_SEXUAL_ACT})"
+_PAEDOPHILE = r"\bpro[- ]?pa?edophil\w*|\bpa?edophil\w* (groups?|communit(y|ies)|forums?|networks?|clubs?|chats?)\b"
+# Protecting or teaching a child is not sexual content: "how do I talk to my kids about sex".
+_PROTECTIVE = re.compile(
+    r"\b(talk(ing)? (to|with)|teach(ing)?|explain(ing)?|educat\w+|protect(ing)?|keep\w* (them|my \w+) safe|warning signs|signs of|report(ing)?|recogni[sz]e|prevent\w*)\b[^.!?]{0,50}\b(about|from|of|abuse|safe|education|puberty)\b"
+    r"|\bsex(ual)? education\b|\bpuberty\b|\b(asked|asks|asking) (me )?(what|about|where|how)\b"
+)
+MINOR_SEXUAL = re.compile(f"(?={_MINOR}.*{_ABUSE}|{_ABUSE}.*{_MINOR})|{_PAEDOPHILE}", re.DOTALL)
 SEXUAL = re.compile(_SEXUAL)
 ROMANCE = re.compile(
     r"\b(kiss(es|ing)?|cuddl(e|ing)|make out|girlfriend|boyfriend|be my (gf|bf|date|lover|partner)|love you|in love|romantic|romance|flirt(ing)?|date me|marry me|sweetheart|darling|babe)\b"
@@ -98,7 +109,11 @@ def admits_ai(text: str) -> bool:
 
 
 def minor_sexual(text: str) -> bool:
-    return MINOR_SEXUAL.search(normalise(text)) is not None
+    folded = normalise(text)
+    if MINOR_SEXUAL.search(folded) is None:
+        return False
+    # A parent's or teacher's protective question, unless it also names an act against a child.
+    return _PROTECTIVE.search(folded) is None or re.search(_SEXUAL_ACT, folded) is not None
 
 
 def sexual(text: str) -> bool:
