@@ -1,5 +1,5 @@
 """Memory rows on both backends: supersession with history, forgetting deletes, owners
-never see each other's memories, lexical search."""
+never see each other's memories, lexical search, a kept vector set brought up to date."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 
 from personae.stores.memory import MemoryStore
 from personae.stores.sql import SqlStore
+from personae.stores.vectors import VectorSet, updated
 from personae.types import Persona, PersonRef
 from personae.types.memory import NewMemory
 
@@ -110,3 +111,44 @@ async def test_a_turn_of_many_memories_keeps_its_order_and_its_slots(store: SqlS
                                                                "They like trams"]  # fmt: skip
     assert await memory.lexical(ana, slug, False, ["trams"], 10) == [trams]
     assert await memory.lexical(ana, slug, False, ["how", "lisbon"], 10) != []
+
+
+def _same_sets(a: VectorSet, b: VectorSet) -> None:
+    assert a.version == b.version
+    assert a.ids.tolist() == b.ids.tolist()
+    assert np.array_equal(a.vectors, b.vectors)
+    assert np.array_equal(a.importance, b.importance) and np.array_equal(a.said_at, b.said_at)
+    assert a.signs is not None and b.signs is not None and np.array_equal(a.signs, b.signs)
+    assert a.speaker is not None and b.speaker is not None
+    assert [a.speakers[c] if c >= 0 else None for c in a.speaker] == [
+        b.speakers[c] if c >= 0 else None for c in b.speaker
+    ]
+
+
+async def test_a_kept_vector_set_brought_up_to_date_equals_one_read_afresh(
+    store: SqlStore,
+) -> None:
+    memory = MemoryStore(store.runner)
+    slug, ana, _ = await _owner(store)
+
+    def said(who: str, n: int) -> tuple[NewMemory, bytes]:
+        return NewMemory("episode", f"{who}: message {n}", None, 0.3), _vector(100 + n)
+
+    await memory.add(slug, ana, None, NOW, [said("Ana", 1), said("Bo", 2)])
+    known = await memory.vector_set(ana, slug, False)
+    # Added rows (a new speaker among them) only: appended.
+    porto = NewMemory("fact", "They live in Porto", "home", 0.9)
+    await memory.add(slug, ana, None, NOW, [said("Cy", 3), (porto, _vector(7))])
+    grown = updated(known, await memory.vector_changes(ana, slug, False, known))
+    _same_sets(grown, await memory.vector_set(ana, slug, False))
+    # Then one retired (superseded), one deleted, and more added: dropped and appended.
+    lisbon = NewMemory("fact", "They live in Lisbon", "home", 0.9)
+    await memory.add(slug, ana, None, NOW, [said("Ana", 4), (lisbon, _vector(8))])
+    await memory.forget(ana, slug, int(grown.ids[1]))
+    await memory.add(slug, ana, None, NOW, [said("Bo", 5)])
+    again = updated(grown, await memory.vector_changes(ana, slug, False, grown))
+    _same_sets(again, await memory.vector_set(ana, slug, False))
+    assert len(again.ids) == 5  # Ana 1, Cy 3, Ana 4, Lisbon, Bo 5
+    # The earlier sets are untouched by what came after them.
+    assert len(known.ids) == 2 and known.vectors.shape == (2, 384)
+    assert np.array_equal(grown.vectors[0], known.vectors[0])

@@ -6,16 +6,16 @@ owner filter the vectors use.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import ColumnElement, Connection, and_, func, select, text
 
-from personae.stores.memory_rows import choices, recallable
+from personae.stores.memory_rows import MemoryChoices, choices, recallable
 from personae.stores.tables import memories
-from personae.stores.vectors import VectorSet, sign_bits
+from personae.stores.vectors import VectorChanges, VectorSet, sign_bits
 
 FTS_WINDOW = 400  # best full-text matches read before the owner filter (see lexical)
 WORD = re.compile(r"[a-z0-9]+")
@@ -23,6 +23,34 @@ WORD = re.compile(r"[a-z0-9]+")
 
 def vector_set(conn: Connection, person_id: str, persona: str, share: bool) -> VectorSet:
     version = choices(conn, person_id, persona).version
+    return _read_set(conn, version, recallable(persona, person_id, share), {})
+
+
+def vector_changes(
+    conn: Connection, person_id: str, persona: str, share: bool, known: VectorSet
+) -> VectorChanges:
+    """What changed since ``known`` (this owner's set, ids ascending) was read: the rows
+    added after its last id, and, when some of its rows were retired or deleted since (rows
+    are only ever added, retired or deleted), the ids of those still recallable."""
+    version = choices(conn, person_id, persona).version
+    where = recallable(persona, person_id, share)
+    last = int(known.ids[-1]) if len(known.ids) else 0
+    before = and_(where, memories.c.id <= last)
+    still = conn.execute(select(func.count()).select_from(memories).where(before)).scalar_one()
+    kept = None
+    if still != len(known.ids):
+        found = conn.execute(select(memories.c.id).where(before).order_by(memories.c.id))
+        kept = np.fromiter(found.scalars(), dtype=np.int64)
+    names = {name: code for code, name in enumerate(known.speakers)}
+    added = _read_set(conn, version, and_(where, memories.c.id > last), names)
+    return VectorChanges(version, added, kept)
+
+
+def _read_set(
+    conn: Connection, version: int, where: ColumnElement[bool], names: dict[str, int]
+) -> VectorSet:
+    """The rows ``where`` picks as a VectorSet; speakers coded through ``names`` (extended
+    with those first seen here)."""
     query = select(
         memories.c.id,
         memories.c.embedding,
@@ -30,12 +58,11 @@ def vector_set(conn: Connection, person_id: str, persona: str, share: bool) -> V
         memories.c.said_at,
         memories.c.kind,
         func.substr(memories.c.text, 1, SPEAKER_CHARS + 2).label("opening"),
-    ).where(recallable(persona, person_id, share))
+    ).where(where)
     rows = conn.execute(query.order_by(memories.c.id)).all()
     dim = len(rows[0].embedding) // 4 if rows else 0
     vectors = np.frombuffer(b"".join(r.embedding for r in rows), dtype=np.float32)
     vectors = vectors.reshape(len(rows), dim)
-    names: dict[str, int] = {}
     speaker = np.fromiter(
         (_speaker(r.kind, r.opening, names) for r in rows), dtype=np.int32, count=len(rows)
     )
@@ -67,6 +94,25 @@ def _ts(value: Any) -> float:
     if isinstance(value, datetime):
         return value.timestamp()
     return datetime.fromisoformat(str(value)).timestamp()
+
+
+def choices_and_lexical(
+    conn: Connection,
+    person_id: str,
+    persona: str,
+    words_for: Callable[[MemoryChoices], Sequence[str] | None],
+    limit: int,
+) -> tuple[MemoryChoices, list[int] | None]:
+    """The owner's choices and, in the same hop when memory is on, the full-text ranking
+    for the words ``words_for`` picks once it knows them (None: no search yet; the caller
+    searches after loading what it needs)."""
+    found = choices(conn, person_id, persona)
+    if not found.enabled:
+        return found, None
+    words = words_for(found)
+    if words is None:
+        return found, None
+    return found, lexical(conn, person_id, persona, found.share, words, limit)
 
 
 def lexical(
@@ -125,18 +171,20 @@ COMMON_ROWS = 1_000
 MOST_ROWS = 4_000
 KEEP_RAREST = 2
 MOST_WORDS = 8  # the rarest this many, at most
-_WORD_ROWS = text(
-    "SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH :w LIMIT :cap)"
+_WORD_ROWS = (
+    "(SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ? LIMIT {cap}))"
 )
 
 
 def _telling_words(conn: Connection, words: Sequence[str]) -> list[str]:
     """The query's words without those common in the full-text index (counted up to
-    MOST_ROWS + 1, so counting a common word costs no more than that)."""
-    rows = {
-        w: conn.execute(_WORD_ROWS, {"w": f'"{w}"', "cap": MOST_ROWS + 1}).scalar_one()
-        for w in words
-    }
+    MOST_ROWS + 1, so counting a common word costs no more than that), all counted in one
+    statement."""
+    counts = (_WORD_ROWS.format(cap=MOST_ROWS + 1) for _ in words)
+    found = conn.exec_driver_sql(
+        f"SELECT {', '.join(counts)}", tuple(f'"{w}"' for w in words)
+    ).one()
+    rows = dict(zip(words, found, strict=True))
     by_rarity = sorted(words, key=lambda w: rows[w])
     kept = {w for w in by_rarity[:KEEP_RAREST] if rows[w] <= MOST_ROWS}
     kept.update(w for w in by_rarity[:MOST_WORDS] if rows[w] <= COMMON_ROWS)
