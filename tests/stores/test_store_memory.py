@@ -152,3 +152,27 @@ async def test_a_kept_vector_set_brought_up_to_date_equals_one_read_afresh(
     # The earlier sets are untouched by what came after them.
     assert len(known.ids) == 2 and known.vectors.shape == (2, 384)
     assert np.array_equal(grown.vectors[0], known.vectors[0])
+
+
+async def test_full_text_filtered_by_the_kept_ids_finds_what_the_owner_filter_finds(
+    store: SqlStore,
+) -> None:
+    memory = MemoryStore(store.runner)
+    slug, ana, bob = await _owner(store)
+    bobs = NewMemory("episode", "Bo: my heron", None, 0.3)
+    await memory.add(slug, bob, None, NOW, [(bobs, _vector(20))])
+    items = [(NewMemory("episode", f"Ana: heron number {n}", None, 0.3), _vector(30 + n))
+             for n in range(6)]  # fmt: skip
+    ids = await memory.add(slug, ana, None, NOW, items)
+    heron = NewMemory("fact", "They saw a heron", "saw:heron", 0.9)
+    [old] = await memory.add(slug, ana, None, NOW, [(heron, _vector(40))])
+    herons = NewMemory("fact", "They saw two herons", "saw:heron", 0.9)
+    await memory.add(slug, ana, None, NOW, [(herons, _vector(41))])
+    await memory.forget(ana, slug, ids[2])
+    kept = (await memory.vector_set(ana, slug, False)).ids
+    plain = await memory.lexical(ana, slug, False, ["heron", "number"], 50)
+    among = await memory.lexical(ana, slug, False, ["heron", "number"], 50, kept)
+    assert sorted(among) == sorted(plain)
+    assert old not in among and ids[2] not in among, "retired and forgotten rows stay out"
+    assert all(i in set(kept.tolist()) for i in among), "bob's row stays out"
+    assert len(await memory.lexical(ana, slug, False, ["heron"], 3, kept)) == 3

@@ -191,7 +191,7 @@ class MemoryService:
         asked = query_words(query)
         named: frozenset[int] = frozenset()
 
-        def words_for(choices: MemoryChoices) -> list[str] | None:
+        def words_for(choices: MemoryChoices) -> tuple[list[str], npt.NDArray[np.int64]] | None:
             # On the store's thread, between its reads: with the person's index already
             # cached, the full-text search goes in the same hop as the choices.
             nonlocal named
@@ -199,7 +199,7 @@ class MemoryService:
             if index is None or index.version != choices.version:
                 return None
             named, words = self._search_words(index, asked)
-            return words
+            return words, index.ids
 
         choices, lexical = await self.store.choices_and_lexical(
             person_id, persona, words_for, self.weights.candidates
@@ -210,7 +210,7 @@ class MemoryService:
         if lexical is None:  # the index was not loaded yet: search now it is
             named, words = self._search_words(index, asked)
             lexical = await self.store.lexical(
-                person_id, persona, choices.share, words, self.weights.candidates
+                person_id, persona, choices.share, words, self.weights.candidates, index.ids
             )
         vector = await embedding
         dense = dense_ranking(index, vector, self.weights.candidates)

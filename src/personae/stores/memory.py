@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+import numpy as np
+import numpy.typing as npt
+
 from personae.stores import memory_rows as rows
 from personae.stores import memory_search as search
 from personae.stores import memory_write as write
@@ -83,15 +86,23 @@ class MemoryStore:
         return await self._run.read(search.vector_changes, person_id, persona, share, known)
 
     async def lexical(
-        self, person_id: str, persona: str, share: bool, words: Sequence[str], limit: int
+        self,
+        person_id: str,
+        persona: str,
+        share: bool,
+        words: Sequence[str],
+        limit: int,
+        recallable_ids: npt.NDArray[np.int64] | None = None,
     ) -> list[int]:
-        return await self._run.read(search.lexical, person_id, persona, share, words, limit)
+        return await self._run.read(
+            search.lexical, person_id, persona, share, words, limit, recallable_ids
+        )
 
     async def choices_and_lexical(
         self,
         person_id: str,
         persona: str,
-        words_for: Callable[[MemoryChoices], Sequence[str] | None],
+        words_for: Callable[[MemoryChoices], search.WordsAndIds | None],
         limit: int,
     ) -> tuple[MemoryChoices, list[int] | None]:
         """See memory_search.choices_and_lexical: one hop for a recall's reads before the

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy import ColumnElement, Connection, and_, func, select, text
 
 from personae.stores.memory_rows import MemoryChoices, choices, recallable
@@ -100,26 +101,38 @@ def choices_and_lexical(
     conn: Connection,
     person_id: str,
     persona: str,
-    words_for: Callable[[MemoryChoices], Sequence[str] | None],
+    words_for: Callable[[MemoryChoices], WordsAndIds | None],
     limit: int,
 ) -> tuple[MemoryChoices, list[int] | None]:
     """The owner's choices and, in the same hop when memory is on, the full-text ranking
-    for the words ``words_for`` picks once it knows them (None: no search yet; the caller
-    searches after loading what it needs)."""
+    for the words ``words_for`` picks once it knows them, with the recallable ids the
+    caller keeps (None: no search yet; the caller searches after loading what it needs)."""
     found = choices(conn, person_id, persona)
     if not found.enabled:
         return found, None
-    words = words_for(found)
-    if words is None:
+    picked = words_for(found)
+    if picked is None:
         return found, None
-    return found, lexical(conn, person_id, persona, found.share, words, limit)
+    words, ids = picked
+    return found, lexical(conn, person_id, persona, found.share, words, limit, ids)
+
+
+WordsAndIds = tuple[Sequence[str], npt.NDArray[np.int64]]
 
 
 def lexical(
-    conn: Connection, person_id: str, persona: str, share: bool, words: Sequence[str], limit: int
+    conn: Connection,
+    person_id: str,
+    persona: str,
+    share: bool,
+    words: Sequence[str],
+    limit: int,
+    recallable_ids: npt.NDArray[np.int64] | None = None,
 ) -> list[int]:
     """Ids of recallable memories matching any of ``words`` (lower-case alphanumerics),
-    best first: bm25 on SQLite, ts_rank on PostgreSQL."""
+    best first: bm25 on SQLite, ts_rank on PostgreSQL. ``recallable_ids`` (ascending): the
+    owner's recallable rows as of now, when the caller keeps them (SQLite then filters the
+    best matches by them instead of reading each match's row)."""
     words = [w for w in words if WORD.fullmatch(w)]
     if not words:
         return []
@@ -129,6 +142,10 @@ def lexical(
         if not words:
             return []
         match = " OR ".join(f'"{w}"' for w in words)
+        if recallable_ids is not None:
+            found = _best_among(conn, match, recallable_ids, limit)
+            if found is not None:
+                return found
         # FTS5's own "ORDER BY rank" with a limit first (cheaper than bm25() over every
         # match); only when other owners' rows crowd that window out is the full match read.
         for window in (FTS_WINDOW, None):
@@ -162,6 +179,22 @@ def lexical(
     return list(conn.execute(query).scalars())
 
 
+def _best_among(
+    conn: Connection, match: str, ids: npt.NDArray[np.int64], limit: int
+) -> list[int] | None:
+    """The best FTS_WINDOW matches kept when among ``ids``: reading a match's row to check
+    its owner (400 random pages of a table whose rows hold their vectors) cost more than
+    ranking them. None when other owners' rows crowded the window out (search further)."""
+    hits = conn.exec_driver_sql(_BEST, (match, FTS_WINDOW)).scalars().all()
+    found = np.asarray(hits, dtype=np.int64)
+    at = np.minimum(np.searchsorted(ids, found), max(len(ids) - 1, 0))
+    mine = found[ids[at] == found] if len(ids) else found[:0]
+    if len(mine) >= limit or len(found) < FTS_WINDOW:
+        return [int(i) for i in mine[:limit]]
+    return None
+
+
+_BEST = "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ? ORDER BY rank LIMIT ?"
 # A word in more rows than this says little about which memory is meant (bm25 gives it a low
 # weight), yet ranking its matches costs a row lookup each: it is left out of a query that has
 # rarer words (the query's rarest words are kept unless they are in more than MOST_ROWS rows:
