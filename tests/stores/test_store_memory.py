@@ -7,9 +7,12 @@ import uuid
 from datetime import UTC, datetime
 
 import numpy as np
+from sqlalchemy import Connection, insert
 
 from personae.stores.memory import MemoryStore
+from personae.stores.memory_rows import touch
 from personae.stores.sql import SqlStore
+from personae.stores.tables import memories
 from personae.stores.vectors import VectorSet, updated
 from personae.types import Persona, PersonRef
 from personae.types.memory import NewMemory
@@ -176,3 +179,31 @@ async def test_full_text_filtered_by_the_kept_ids_finds_what_the_owner_filter_fi
     assert old not in among and ids[2] not in among, "retired and forgotten rows stay out"
     assert all(i in set(kept.tolist()) for i in among), "bob's row stays out"
     assert len(await memory.lexical(ana, slug, False, ["heron"], 3, kept)) == 3
+
+
+async def test_a_row_committed_below_the_kept_sets_last_id_makes_it_read_whole(
+    store: SqlStore,
+) -> None:
+    """On PostgreSQL a transaction can commit after one holding a later id."""
+    memory = MemoryStore(store.runner)
+    slug, ana, _ = await _owner(store)
+    items = [(NewMemory("episode", f"Ana: line {n}", None, 0.3), _vector(50 + n)) for n in range(3)]
+    ids = await memory.add(slug, ana, None, NOW, items)
+    await memory.forget(ana, slug, ids[1])
+    known = await memory.vector_set(ana, slug, False)
+
+    def late(conn: Connection) -> None:  # the row the slower transaction held
+        with conn.begin():
+            conn.execute(
+                insert(memories).values(
+                    id=ids[1], persona_slug=slug, person_id=ana, scope="person",
+                    kind="episode", text="Ana: late line", importance=0.3, said_at=NOW,
+                    embedding=_vector(60), created_at=NOW,
+                )
+            )  # fmt: skip
+            touch(conn, ana, slug)
+
+    await store.runner.write(late)
+    changes = await memory.vector_changes(ana, slug, False, known)
+    assert changes.whole
+    _same_sets(updated(known, changes), await memory.vector_set(ana, slug, False))

@@ -31,17 +31,23 @@ def vector_changes(
     conn: Connection, person_id: str, persona: str, share: bool, known: VectorSet
 ) -> VectorChanges:
     """What changed since ``known`` (this owner's set, ids ascending) was read: the rows
-    added after its last id, and, when some of its rows were retired or deleted since (rows
-    are only ever added, retired or deleted), the ids of those still recallable."""
+    added after its last id, and, when some of its rows were retired or deleted since, the
+    ids of those still recallable. Rows are only ever added, retired or deleted; a row that
+    appears below the last id (on PostgreSQL a transaction may commit after a later id's)
+    makes it the whole set read again."""
     version = choices(conn, person_id, persona).version
     where = recallable(persona, person_id, share)
     last = int(known.ids[-1]) if len(known.ids) else 0
     before = and_(where, memories.c.id <= last)
-    still = conn.execute(select(func.count()).select_from(memories).where(before)).scalar_one()
+    count, total = conn.execute(
+        select(func.count(), func.coalesce(func.sum(memories.c.id), 0)).where(before)
+    ).one()
     kept = None
-    if still != len(known.ids):
+    if (count, int(total)) != (len(known.ids), int(known.ids.sum())):
         found = conn.execute(select(memories.c.id).where(before).order_by(memories.c.id))
         kept = np.fromiter(found.scalars(), dtype=np.int64)
+        if len(np.setdiff1d(kept, known.ids, assume_unique=True)):
+            return VectorChanges(version, _read_set(conn, version, where, {}), None, whole=True)
     names = {name: code for code, name in enumerate(known.speakers)}
     added = _read_set(conn, version, and_(where, memories.c.id > last), names)
     return VectorChanges(version, added, kept)

@@ -49,12 +49,13 @@ class VectorChanges:
     version: int
     added: VectorSet  # the rows after the set's last id (speaker codes extend the set's)
     kept: npt.NDArray[np.int64] | None  # ids of the set's rows still recallable; None: all
+    whole: bool = False  # ``added`` is the whole set, read again
 
 
 def updated(known: VectorSet, changes: VectorChanges) -> VectorSet:
     """``known`` with ``changes`` applied: rows no longer recallable dropped, the added ones
     appended (ids keep ascending). Not thread-safe: the owner's cache calls it on one loop."""
-    if not len(known.ids):
+    if changes.whole or not len(known.ids):
         return changes.added
     if changes.kept is not None:
         keep = np.isin(known.ids, changes.kept, assume_unique=True)
