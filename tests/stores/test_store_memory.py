@@ -207,3 +207,24 @@ async def test_a_row_committed_below_the_kept_sets_last_id_makes_it_read_whole(
     changes = await memory.vector_changes(ana, slug, False, known)
     assert changes.whole
     _same_sets(updated(known, changes), await memory.vector_set(ana, slug, False))
+
+
+async def test_a_kept_set_of_episodes_sees_an_episode_deleted_and_others_added(
+    store: SqlStore,
+) -> None:
+    memory = MemoryStore(store.runner)
+    slug, ana, bob = await _owner(store)
+    lines = [(NewMemory("episode", f"Ana: line {n}", None, 0.3), _vector(70 + n)) for n in range(4)]
+    ids = await memory.add(slug, ana, None, NOW, lines)
+    await memory.add(slug, bob, None, NOW, lines[:1])  # another person's rows change nothing
+    known = await memory.vector_set(ana, slug, False)
+    assert known.owned == 4
+    more = [(NewMemory("episode", "Bo: more", None, 0.3), _vector(80))]
+    await memory.add(slug, ana, None, NOW, more)
+    grown = updated(known, await memory.vector_changes(ana, slug, False, known))
+    _same_sets(grown, await memory.vector_set(ana, slug, False))
+    await memory.forget(ana, slug, ids[1])  # an episode: nothing newer retires it
+    await memory.add(slug, ana, None, NOW, more)
+    again = updated(grown, await memory.vector_changes(ana, slug, False, grown))
+    _same_sets(again, await memory.vector_set(ana, slug, False))
+    assert ids[1] not in again.ids.tolist() and len(again.ids) == 5

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +25,22 @@ WORD = re.compile(r"[a-z0-9]+")
 
 def vector_set(conn: Connection, person_id: str, persona: str, share: bool) -> VectorSet:
     version = choices(conn, person_id, persona).version
-    return _read_set(conn, version, recallable(persona, person_id, share), {})
+    owned = _owned(conn, person_id, persona, None)  # before the rows: see vector_changes
+    found = _read_set(conn, version, recallable(persona, person_id, share), {})
+    return replace(found, owned=owned)
+
+
+def _owned(conn: Connection, person_id: str, persona: str, last: int | None) -> int:
+    """The person's rows with this persona and the persona's own, retired ones too (up to
+    id ``last``), counted from two indexes without reading a row."""
+    mine = [memories.c.person_id == person_id, memories.c.persona_slug == persona]
+    its = [memories.c.persona_slug == persona, memories.c.scope == "persona"]
+    if last is not None:
+        mine.append(memories.c.id <= last)
+        its.append(memories.c.id <= last)
+    person_rows = select(func.count()).select_from(memories).where(*mine).scalar_subquery()
+    persona_rows = select(func.count()).select_from(memories).where(*its).scalar_subquery()
+    return int(conn.execute(select(person_rows + persona_rows)).scalar_one())
 
 
 def vector_changes(
@@ -32,12 +48,26 @@ def vector_changes(
 ) -> VectorChanges:
     """What changed since ``known`` (this owner's set, ids ascending) was read: the rows
     added after its last id, and, when some of its rows were retired or deleted since, the
-    ids of those still recallable. Rows are only ever added, retired or deleted; a row that
-    appears below the last id (on PostgreSQL a transaction may commit after a later id's)
-    makes it the whole set read again."""
+    ids of those still recallable. Rows are only ever added, retired (by a fact or summary
+    stored after them) or deleted; a row that appears below the last id (on PostgreSQL a
+    transaction may commit after a later id's) makes it the whole set read again.
+
+    The usual turn adds episodes only: then two index counts say whether any row was
+    deleted, without reading the owner's rows (their ``owned`` count is taken before the
+    rows are read, so a write in between only makes the next check take the long way)."""
     version = choices(conn, person_id, persona).version
+    owned = _owned(conn, person_id, persona, None)
     where = recallable(persona, person_id, share)
     last = int(known.ids[-1]) if len(known.ids) else 0
+    names = {name: code for code, name in enumerate(known.speakers)}
+    after = and_(where, memories.c.id > last)
+    retiring = conn.execute(
+        select(func.count()).where(after, memories.c.kind.in_(["fact", "summary"]))
+    ).scalar_one()
+    quick = not share and not retiring and known.owned >= 0
+    if quick and _owned(conn, person_id, persona, last) == known.owned:
+        added = _read_set(conn, version, after, names)
+        return VectorChanges(version, replace(added, owned=owned), None)
     before = and_(where, memories.c.id <= last)
     count, total = conn.execute(
         select(func.count(), func.coalesce(func.sum(memories.c.id), 0)).where(before)
@@ -47,10 +77,10 @@ def vector_changes(
         found = conn.execute(select(memories.c.id).where(before).order_by(memories.c.id))
         kept = np.fromiter(found.scalars(), dtype=np.int64)
         if len(np.setdiff1d(kept, known.ids, assume_unique=True)):
-            return VectorChanges(version, _read_set(conn, version, where, {}), None, whole=True)
-    names = {name: code for code, name in enumerate(known.speakers)}
-    added = _read_set(conn, version, and_(where, memories.c.id > last), names)
-    return VectorChanges(version, added, kept)
+            whole = replace(_read_set(conn, version, where, {}), owned=owned)
+            return VectorChanges(version, whole, None, whole=True)
+    added = _read_set(conn, version, after, names)
+    return VectorChanges(version, replace(added, owned=owned), kept)
 
 
 def _read_set(

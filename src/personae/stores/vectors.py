@@ -40,6 +40,9 @@ class VectorSet:
     speaker: npt.NDArray[np.int32] | None = None
     speakers: tuple[str, ...] = ()
     room: Room | None = field(default=None, compare=False, repr=False)
+    # Memory sets: the owner's rows, retired ones too, counted just before the set's rows
+    # were read (memory_search.vector_changes); -1: not counted.
+    owned: int = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +100,7 @@ def updated(known: VectorSet, changes: VectorChanges) -> VectorSet:
         speaker,
         added.speakers or known.speakers,
         room,
+        added.owned,
     )
 
 
