@@ -3,7 +3,10 @@
 Each conversation gets a persona (speaker B) and a person (speaker A) in a fresh SQLite store;
 its turns are ingested one at a time, as they would arrive, with their session's date, through
 MemoryService.remember (what the after-turn ``memory`` work item calls: episodes plus the
-offline extractor's facts, embedded by the shipped MiniLM). Then every question with gold
+offline extractor's facts, embedded by the shipped MiniLM). The 10 conversations are ingested
+at the same time, as the work queue runs different conversations' jobs, through the process's
+one embedder (``ingest_s`` is the wall time of the whole; ``--one-at-a-time``: one after
+another, the sum). Then every question with gold
 evidence is asked of MemoryService.recall, and the dialogue ids behind the recalled memories
 (in rank order, de-duplicated) are scored as in the official LoCoMo code: recall = the share
 of a question's evidence ids found among the first k, averaged. Categories use LoCoMo's own
@@ -31,6 +34,7 @@ import statistics
 import tempfile
 import time
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +43,7 @@ from _common import machine_info, print_table, verdict, write_json
 from personae.contracts import Engine
 from personae.core.prompt import gather_blocks, persona_prefix
 from personae.embed import load_minilm
+from personae.embed.shared import SharedEmbedder, process_embedder
 from personae.engines.llamacpp import create_llamacpp_engine
 from personae.memory.service import MemoryService
 from personae.memory.source import MemorySource
@@ -78,52 +83,88 @@ def memory_jobs(session: list[dict[str, Any]], person: str) -> list[list[dict[st
     return jobs
 
 
-async def one_conversation(
-    sample: dict[str, Any], folder: Path, engine: Engine | None = None, qa_limit: int = 0
-) -> tuple[float, float, list[dict[str, Any]], int, list[dict[str, Any]]]:
+@dataclass
+class Ingested:
+    """One conversation fed through the memory path, its store still open for the questions."""
+
+    store: SqlStore
+    memory: MemoryService
+    persona: Persona
+    person: str
+    dia_of: dict[int, str]  # memory id -> the dialogue id of the turn it came from
+    turns: int
+    ingest_s: float
+
+
+async def prepare(sample: dict[str, Any], folder: Path, embedder: SharedEmbedder) -> Ingested:
+    """The conversation's store (one at a time: migrations are not run concurrently), its
+    persona (speaker B) and person (speaker A)."""
     conv = sample["conversation"]
     slug = sample["sample_id"].lower().replace("_", "-")
     store = await SqlStore.open(f"sqlite+aiosqlite:///{folder / (slug + '.db')}")
-    try:
-        a, b = conv["speaker_a"], conv["speaker_b"]
-        persona = Persona.model_validate({"id": slug, "name": b, "greeting": "Hi"})
-        await store.put_persona(persona)
-        person = (await store.open_conversation(slug, PersonRef("bench", a))).person_id
-        memory = MemoryService(MemoryStore(store.runner), load_minilm().embed)
-        dia_of: dict[int, str] = {}
-        started, cpu_started = time.perf_counter(), time.process_time()
-        turns = 0
-        n = 1
-        while f"session_{n}" in conv:
-            said_at = session_time(conv[f"session_{n}_date_time"])
-            for job in memory_jobs(conv[f"session_{n}"], a):
-                said = [(None, turn["speaker"], turn_text(turn)) for turn in job]
-                stored = await memory.remember(
-                    slug, person, said_at, said, person_first=job[0]["speaker"] == a
-                )
-                for turn, ids in zip(job, stored, strict=True):
-                    dia_of.update((mid, turn["dia_id"]) for mid in ids)
-                turns += len(job)
-            n += 1
-        ingest_s = time.perf_counter() - started
-        ingest_cpu_s = time.process_time() - cpu_started
-        rows = []
-        for qa in sample["qa"]:
-            evidence = [e.strip() for e in qa.get("evidence", []) if e.strip()]
-            if not evidence:
-                continue
-            recall = await memory.recall(slug, person, qa["question"], k=max(KS),
-                                         budget_tokens=1_000_000)  # fmt: skip
-            ranked = list(dict.fromkeys(dia_of[m.id] for m in recall.chosen if m.id in dia_of))
-            row = {"id": sample["sample_id"], "category": qa["category"]}
-            for k in KS:
-                top = set(ranked[:k])
-                row[f"r{k}"] = 100.0 * sum(e in top for e in evidence) / len(evidence)
-            rows.append(row)
-        answers = await ask(sample, persona, person, memory, engine, qa_limit) if engine else []
-        return ingest_s, ingest_cpu_s, rows, turns, answers
-    finally:
-        await store.aclose()
+    persona = Persona.model_validate({"id": slug, "name": conv["speaker_b"], "greeting": "Hi"})
+    await store.put_persona(persona)
+    person = (await store.open_conversation(slug, PersonRef("bench", conv["speaker_a"]))).person_id
+    memory = MemoryService(MemoryStore(store.runner), embedder)
+    return Ingested(store, memory, persona, person, {}, 0, 0.0)
+
+
+async def ingest(sample: dict[str, Any], into: Ingested) -> None:
+    """The conversation's turns as after-turn memory jobs, one at a time and in order, as
+    the product's queue runs one conversation's jobs."""
+    conv = sample["conversation"]
+    a, slug, person, memory = conv["speaker_a"], into.persona.id, into.person, into.memory
+    started = time.perf_counter()
+    n = 1
+    while f"session_{n}" in conv:
+        said_at = session_time(conv[f"session_{n}_date_time"])
+        for job in memory_jobs(conv[f"session_{n}"], a):
+            said = [(None, turn["speaker"], turn_text(turn)) for turn in job]
+            stored = await memory.remember(
+                slug, person, said_at, said, person_first=job[0]["speaker"] == a
+            )
+            for turn, ids in zip(job, stored, strict=True):
+                into.dia_of.update((mid, turn["dia_id"]) for mid in ids)
+            into.turns += len(job)
+        n += 1
+    into.ingest_s = time.perf_counter() - started
+
+
+async def score(sample: dict[str, Any], done: Ingested) -> list[dict[str, Any]]:
+    """Each question with evidence asked of the product's recall; recall at each k."""
+    rows = []
+    for qa in sample["qa"]:
+        evidence = [e.strip() for e in qa.get("evidence", []) if e.strip()]
+        if not evidence:
+            continue
+        recall = await done.memory.recall(done.persona.id, done.person, qa["question"],
+                                          k=max(KS), budget_tokens=1_000_000)  # fmt: skip
+        ranked = list(
+            dict.fromkeys(done.dia_of[m.id] for m in recall.chosen if m.id in done.dia_of)
+        )
+        row = {"id": sample["sample_id"], "category": qa["category"]}
+        for k in KS:
+            top = set(ranked[:k])
+            row[f"r{k}"] = 100.0 * sum(e in top for e in evidence) / len(evidence)
+        rows.append(row)
+    return rows
+
+
+async def ingest_all(
+    data: list[dict[str, Any]], folder: Path, one_at_a_time: bool
+) -> tuple[list[Ingested], float, float]:
+    """Every conversation ingested; by default all at once, as the product's work queue runs
+    the jobs of different conversations, their texts embedded together by the process's
+    embedder (its bulk lane). Returns them with the wall and CPU seconds of the whole."""
+    embedder = process_embedder()
+    done = [await prepare(sample, folder, embedder) for sample in data]
+    started, cpu_started = time.perf_counter(), time.process_time()
+    if one_at_a_time:
+        for sample, into in zip(data, done, strict=True):
+            await ingest(sample, into)
+    else:
+        await asyncio.gather(*(ingest(s, into) for s, into in zip(data, done, strict=True)))
+    return done, time.perf_counter() - started, time.process_time() - cpu_started
 
 
 QA_CATEGORIES = (4, 1, 2, 3)  # LoCoMo's adversarial questions (5) have no answer to score
@@ -190,7 +231,7 @@ async def main(args: argparse.Namespace) -> None:
     if args.limit:
         data = data[: args.limit]
     load_minilm()  # loading the model is not ingest
-    ingest_total, cpu_total, turns_total = 0.0, 0.0, 0
+    turns_total = 0
     rows: list[dict[str, Any]] = []
     per_conv = []
     engine = None
@@ -202,19 +243,23 @@ async def main(args: argparse.Namespace) -> None:
         engine = await create_llamacpp_engine(Settings(home=Path(tempfile.mkdtemp())), None)
     answers: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="personae-locomo-") as tmp:
-        for sample in data:
-            ingest_s, cpu_s, conv_rows, turns, said = await one_conversation(
-                sample, Path(tmp), engine, args.qa_limit
-            )
-            answers += said
-            ingest_total += ingest_s
-            cpu_total += cpu_s
-            turns_total += turns
-            rows += conv_rows
-            per_conv.append([sample["sample_id"], turns, round(ingest_s, 1), len(conv_rows),
-                             *(mean(conv_rows, f"r{k}") for k in KS)])  # fmt: skip
-            print(f"{sample['sample_id']}: {turns} turns in {ingest_s:.1f} s, "
-                  f"R@5 {mean(conv_rows, 'r5')}", flush=True)  # fmt: skip
+        done, ingest_total, cpu_total = await ingest_all(data, Path(tmp), args.one_at_a_time)
+        try:
+            for sample, conv in zip(data, done, strict=True):
+                conv_rows = await score(sample, conv)
+                if engine is not None:
+                    answers += await ask(sample, conv.persona, conv.person, conv.memory,
+                                         engine, args.qa_limit)  # fmt: skip
+                turns_total += conv.turns
+                rows += conv_rows
+                recalls = [mean(conv_rows, f"r{k}") for k in KS]
+                per_conv.append([sample["sample_id"], conv.turns, round(conv.ingest_s, 1),
+                                 len(conv_rows), *recalls])  # fmt: skip
+                print(f"{sample['sample_id']}: {conv.turns} turns in {conv.ingest_s:.1f} s, "
+                      f"R@5 {mean(conv_rows, 'r5')}", flush=True)  # fmt: skip
+        finally:
+            for conv in done:
+                await conv.store.aclose()
     print()
     print_table(["conversation", "turns", "ingest_s", "questions", "R@5", "R@10", "R@25"],
                 per_conv)  # fmt: skip
@@ -253,6 +298,7 @@ async def main(args: argparse.Namespace) -> None:
         **qa,
         **overall,
         "ingest_s": round(ingest_total, 1),
+        "ingest_mode": "one at a time" if args.one_at_a_time else "all at once",
         "ingest_cpu_s": round(cpu_total, 1),
         "turns": turns_total,
         "questions": len(rows),
@@ -268,6 +314,9 @@ if __name__ == "__main__":
     p.add_argument("--data", type=Path, required=True, help="folder holding locomo10.json")
     p.add_argument("--json", type=Path, default=None, help="write the result as JSON here")
     p.add_argument("--limit", type=int, default=0, help="only the first N conversations")
+    p.add_argument("--one-at-a-time", action="store_true",
+                   help="ingest the conversations one after another (default: all at once, "
+                        "as the work queue runs different conversations' jobs)")  # fmt: skip
     p.add_argument("--qa", default="", metavar="CONV",
                    help="only this conversation (conv-26), then answer its questions with the "
                    "embedded model and score token F1 (f1_conv26)")  # fmt: skip

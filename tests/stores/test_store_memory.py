@@ -1,5 +1,5 @@
 """Memory rows on both backends: supersession with history, forgetting deletes, owners
-never see each other's memories, lexical search."""
+never see each other's memories, lexical search, a kept vector set brought up to date."""
 
 from __future__ import annotations
 
@@ -7,9 +7,13 @@ import uuid
 from datetime import UTC, datetime
 
 import numpy as np
+from sqlalchemy import Connection, insert
 
 from personae.stores.memory import MemoryStore
+from personae.stores.memory_rows import touch
 from personae.stores.sql import SqlStore
+from personae.stores.tables import memories
+from personae.stores.vectors import VectorSet, updated
 from personae.types import Persona, PersonRef
 from personae.types.memory import NewMemory
 
@@ -110,3 +114,117 @@ async def test_a_turn_of_many_memories_keeps_its_order_and_its_slots(store: SqlS
                                                                "They like trams"]  # fmt: skip
     assert await memory.lexical(ana, slug, False, ["trams"], 10) == [trams]
     assert await memory.lexical(ana, slug, False, ["how", "lisbon"], 10) != []
+
+
+def _same_sets(a: VectorSet, b: VectorSet) -> None:
+    assert a.version == b.version
+    assert a.ids.tolist() == b.ids.tolist()
+    assert np.array_equal(a.vectors, b.vectors)
+    assert np.array_equal(a.importance, b.importance) and np.array_equal(a.said_at, b.said_at)
+    assert a.signs is not None and b.signs is not None and np.array_equal(a.signs, b.signs)
+    assert a.speaker is not None and b.speaker is not None
+    assert [a.speakers[c] if c >= 0 else None for c in a.speaker] == [
+        b.speakers[c] if c >= 0 else None for c in b.speaker
+    ]
+
+
+async def test_a_kept_vector_set_brought_up_to_date_equals_one_read_afresh(
+    store: SqlStore,
+) -> None:
+    memory = MemoryStore(store.runner)
+    slug, ana, _ = await _owner(store)
+
+    def said(who: str, n: int) -> tuple[NewMemory, bytes]:
+        return NewMemory("episode", f"{who}: message {n}", None, 0.3), _vector(100 + n)
+
+    await memory.add(slug, ana, None, NOW, [said("Ana", 1), said("Bo", 2)])
+    known = await memory.vector_set(ana, slug, False)
+    # Added rows (a new speaker among them) only: appended.
+    porto = NewMemory("fact", "They live in Porto", "home", 0.9)
+    await memory.add(slug, ana, None, NOW, [said("Cy", 3), (porto, _vector(7))])
+    grown = updated(known, await memory.vector_changes(ana, slug, False, known))
+    _same_sets(grown, await memory.vector_set(ana, slug, False))
+    # Then one retired (superseded), one deleted, and more added: dropped and appended.
+    lisbon = NewMemory("fact", "They live in Lisbon", "home", 0.9)
+    await memory.add(slug, ana, None, NOW, [said("Ana", 4), (lisbon, _vector(8))])
+    await memory.forget(ana, slug, int(grown.ids[1]))
+    await memory.add(slug, ana, None, NOW, [said("Bo", 5)])
+    again = updated(grown, await memory.vector_changes(ana, slug, False, grown))
+    _same_sets(again, await memory.vector_set(ana, slug, False))
+    assert len(again.ids) == 5  # Ana 1, Cy 3, Ana 4, Lisbon, Bo 5
+    # The earlier sets are untouched by what came after them.
+    assert len(known.ids) == 2 and known.vectors.shape == (2, 384)
+    assert np.array_equal(grown.vectors[0], known.vectors[0])
+
+
+async def test_full_text_filtered_by_the_kept_ids_finds_what_the_owner_filter_finds(
+    store: SqlStore,
+) -> None:
+    memory = MemoryStore(store.runner)
+    slug, ana, bob = await _owner(store)
+    bobs = NewMemory("episode", "Bo: my heron", None, 0.3)
+    await memory.add(slug, bob, None, NOW, [(bobs, _vector(20))])
+    items = [(NewMemory("episode", f"Ana: heron number {n}", None, 0.3), _vector(30 + n))
+             for n in range(6)]  # fmt: skip
+    ids = await memory.add(slug, ana, None, NOW, items)
+    heron = NewMemory("fact", "They saw a heron", "saw:heron", 0.9)
+    [old] = await memory.add(slug, ana, None, NOW, [(heron, _vector(40))])
+    herons = NewMemory("fact", "They saw two herons", "saw:heron", 0.9)
+    await memory.add(slug, ana, None, NOW, [(herons, _vector(41))])
+    await memory.forget(ana, slug, ids[2])
+    kept = (await memory.vector_set(ana, slug, False)).ids
+    plain = await memory.lexical(ana, slug, False, ["heron", "number"], 50)
+    among = await memory.lexical(ana, slug, False, ["heron", "number"], 50, kept)
+    assert sorted(among) == sorted(plain)
+    assert old not in among and ids[2] not in among, "retired and forgotten rows stay out"
+    assert all(i in set(kept.tolist()) for i in among), "bob's row stays out"
+    assert len(await memory.lexical(ana, slug, False, ["heron"], 3, kept)) == 3
+
+
+async def test_a_row_committed_below_the_kept_sets_last_id_makes_it_read_whole(
+    store: SqlStore,
+) -> None:
+    """On PostgreSQL a transaction can commit after one holding a later id."""
+    memory = MemoryStore(store.runner)
+    slug, ana, _ = await _owner(store)
+    items = [(NewMemory("episode", f"Ana: line {n}", None, 0.3), _vector(50 + n)) for n in range(3)]
+    ids = await memory.add(slug, ana, None, NOW, items)
+    await memory.forget(ana, slug, ids[1])
+    known = await memory.vector_set(ana, slug, False)
+
+    def late(conn: Connection) -> None:  # the row the slower transaction held
+        with conn.begin():
+            conn.execute(
+                insert(memories).values(
+                    id=ids[1], persona_slug=slug, person_id=ana, scope="person",
+                    kind="episode", text="Ana: late line", importance=0.3, said_at=NOW,
+                    embedding=_vector(60), created_at=NOW,
+                )
+            )  # fmt: skip
+            touch(conn, ana, slug)
+
+    await store.runner.write(late)
+    changes = await memory.vector_changes(ana, slug, False, known)
+    assert changes.whole
+    _same_sets(updated(known, changes), await memory.vector_set(ana, slug, False))
+
+
+async def test_a_kept_set_of_episodes_sees_an_episode_deleted_and_others_added(
+    store: SqlStore,
+) -> None:
+    memory = MemoryStore(store.runner)
+    slug, ana, bob = await _owner(store)
+    lines = [(NewMemory("episode", f"Ana: line {n}", None, 0.3), _vector(70 + n)) for n in range(4)]
+    ids = await memory.add(slug, ana, None, NOW, lines)
+    await memory.add(slug, bob, None, NOW, lines[:1])  # another person's rows change nothing
+    known = await memory.vector_set(ana, slug, False)
+    assert known.owned == 4
+    more = [(NewMemory("episode", "Bo: more", None, 0.3), _vector(80))]
+    await memory.add(slug, ana, None, NOW, more)
+    grown = updated(known, await memory.vector_changes(ana, slug, False, known))
+    _same_sets(grown, await memory.vector_set(ana, slug, False))
+    await memory.forget(ana, slug, ids[1])  # an episode: nothing newer retires it
+    await memory.add(slug, ana, None, NOW, more)
+    again = updated(grown, await memory.vector_changes(ana, slug, False, grown))
+    _same_sets(again, await memory.vector_set(ana, slug, False))
+    assert ids[1] not in again.ids.tolist() and len(again.ids) == 5

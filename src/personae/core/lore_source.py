@@ -59,6 +59,10 @@ class LoreSource:
         book = turn.persona.lorebook
         if book is None or not book.entries:
             return ()
+        # The turn's other sources start first: activation is CPU work on the event loop,
+        # and the memory and knowledge sources' first step hands their query's embedding
+        # (the longest part of a turn's recall) to a thread.
+        await asyncio.sleep(0)
         compiled = self.compiled(turn, book)
         messages = [turn.text, *(i.message.content for i in reversed(turn.history))]
         position = len(turn.history) + 1

@@ -1,5 +1,10 @@
 """One embedder for a process's retrieval: embeds off the event loop, and a query that
-several sources of one turn ask for at once (memory, knowledge) is embedded once."""
+several sources of one turn ask for at once (memory, knowledge) is embedded once.
+
+Two lanes. A query (recall, on the reply path) runs at once in its own thread. Bulk texts
+(memories of concurrent after-turn jobs, document chunks) wait for the bulk pass running,
+if any, then go together in the next: one forward pass over many texts, grouped by length
+(MiniLM.embed), costs far less than a pass per job (each pass reads the whole model)."""
 
 from __future__ import annotations
 
@@ -17,6 +22,18 @@ CACHED_QUERIES = 256
 # would cost a recall several times a short one's embedding, and its opening says what it
 # is about.
 QUERY_CHARS = 400
+# Bulk texts taken into one pass (whole requests: one larger than this goes alone).
+BULK_TEXTS = 256
+
+
+class _Bulk:
+    """Texts of one ``many`` call waiting for the bulk lane."""
+
+    __slots__ = ("future", "texts")
+
+    def __init__(self, texts: list[str], future: asyncio.Future[Vectors]) -> None:
+        self.texts = texts
+        self.future = future
 
 
 class SharedEmbedder:
@@ -25,18 +42,70 @@ class SharedEmbedder:
         self._cached = cached
         self._recent: OrderedDict[str, asyncio.Future[npt.NDArray[np.float32]]] = OrderedDict()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiting: list[_Bulk] = []
+        self._draining = False
+        self._drainer: asyncio.Task[None] | None = None
+
+    def _on(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Futures and the bulk lane's task belong to one loop (tests run many)."""
+        if loop is not self._loop:
+            self._recent.clear()
+            self._waiting = []
+            self._draining = False
+            self._loop = loop
 
     async def many(self, texts: Sequence[str]) -> Vectors:
-        """Unit vectors, one row per text (CPU-bound: runs in a thread)."""
-        return await asyncio.to_thread(self._embed, list(texts))
+        """Unit vectors, one row per text, through the bulk lane (CPU-bound: a thread)."""
+        if not texts:
+            return await asyncio.to_thread(self._embed, [])
+        loop = asyncio.get_running_loop()
+        self._on(loop)
+        waiting = _Bulk(list(texts), loop.create_future())
+        self._waiting.append(waiting)
+        if not self._draining:
+            self._draining = True
+            self._drainer = loop.create_task(self._drain())  # held: a bare task may be collected
+        return await waiting.future
+
+    def _take(self) -> list[_Bulk]:
+        """The oldest waiting requests, up to BULK_TEXTS texts (at least one request);
+        those whose callers were cancelled are dropped."""
+        taken: list[_Bulk] = []
+        count = 0
+        while self._waiting and (not taken or count + len(self._waiting[0].texts) <= BULK_TEXTS):
+            taken.append(self._waiting.pop(0))
+            count += len(taken[-1].texts)
+        return [t for t in taken if not t.future.done()]
+
+    async def _drain(self) -> None:
+        """Embed what waits, a pass at a time, until nothing does."""
+        try:
+            while self._waiting:
+                taken = self._take()
+                if not taken:
+                    continue
+                try:
+                    vectors = await asyncio.to_thread(
+                        self._embed, [text for t in taken for text in t.texts]
+                    )
+                except Exception as exc:
+                    for t in taken:
+                        if not t.future.done():
+                            t.future.set_exception(exc)
+                    continue
+                row = 0
+                for t in taken:
+                    if not t.future.done():
+                        t.future.set_result(vectors[row : row + len(t.texts)])
+                    row += len(t.texts)
+        finally:
+            self._draining = False
 
     async def query(self, text: str) -> npt.NDArray[np.float32]:
         """The vector of one query; a text asked for again while (or soon after) it is
         embedded shares that result."""
         loop = asyncio.get_running_loop()
-        if loop is not self._loop:  # futures belong to one loop (tests run many)
-            self._recent.clear()
-            self._loop = loop
+        self._on(loop)
         found = self._recent.get(text)
         if found is not None and not (found.done() and found.exception() is not None):
             self._recent.move_to_end(text)
@@ -46,7 +115,9 @@ class SharedEmbedder:
         if len(self._recent) > self._cached:
             self._recent.popitem(last=False)
         try:
-            vector: npt.NDArray[np.float32] = (await self.many([text[:QUERY_CHARS]]))[0]
+            # The query lane: not behind a bulk pass (a recall waits for this).
+            rows = await asyncio.to_thread(self._embed, [text[:QUERY_CHARS]])
+            vector: npt.NDArray[np.float32] = rows[0]
         except BaseException as exc:
             self._recent.pop(text, None)
             future.set_exception(exc)

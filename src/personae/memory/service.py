@@ -24,8 +24,8 @@ from personae.core.prompt import estimate_tokens
 from personae.embed.shared import Embed, SharedEmbedder
 from personae.memory.extract import extract_facts
 from personae.memory.recall import WORD, Weights, dense_ranking, fuse, named_speakers, query_words
-from personae.stores.memory import MemoryStore
-from personae.stores.vectors import VectorSet
+from personae.stores.memory import MemoryChoices, MemoryStore
+from personae.stores.vectors import VectorSet, updated
 from personae.types.memory import Memory, NewMemory
 
 SOURCE = "memory"
@@ -182,25 +182,36 @@ class MemoryService:
         episodes of ``skip_messages`` (history the prompt already holds) are left out."""
         k = self.top_k if k is None else k
         budget = self.budget_tokens if budget_tokens is None else budget_tokens
-        choices = await self.store.choices(person_id, persona)
-        if not choices.enabled or k <= 0:
+        if k <= 0:
             return Recall((), ())
-        # The query's embedding is the largest cost of a recall: it starts now and runs (in
-        # a thread) beside the index, full-text and row lookups.
+        # The query's embedding is the largest cost of a recall: it starts first and runs (in
+        # a thread) beside the store's reads.
         embedding = asyncio.ensure_future(self.embedder.query(query))
         embedding.add_done_callback(_retrieved)
-        words = query_words(query)
-        # The index first: cached after a person's first recall, and it says who the
-        # speakers are, whose names say little to full-text search (every line of theirs
-        # starts with one) and go to the speaker preference instead.
-        index = await self._index(person_id, persona, choices.share, choices.version)
-        named = named_speakers(index, words) if self.weights.speaker else frozenset()
-        if named:
-            names = {w for code in named for w in WORD.findall(index.speakers[code])}
-            words = [w for w in words if w not in names] or words
-        lexical = await self.store.lexical(
-            person_id, persona, choices.share, words, self.weights.candidates
+        asked = query_words(query)
+        named: frozenset[int] = frozenset()
+
+        def words_for(choices: MemoryChoices) -> tuple[list[str], npt.NDArray[np.int64]] | None:
+            # On the store's thread, between its reads: with the person's index already
+            # cached, the full-text search goes in the same hop as the choices.
+            nonlocal named
+            index = self._cache.get((person_id, persona, choices.share))
+            if index is None or index.version != choices.version:
+                return None
+            named, words = self._search_words(index, asked)
+            return words, index.ids
+
+        choices, lexical = await self.store.choices_and_lexical(
+            person_id, persona, words_for, self.weights.candidates
         )
+        if not choices.enabled:  # (the embedding, shared with the turn's other sources, runs on)
+            return Recall((), ())
+        index = await self._index(person_id, persona, choices.share, choices.version)
+        if lexical is None:  # the index was not loaded yet: search now it is
+            named, words = self._search_words(index, asked)
+            lexical = await self.store.lexical(
+                person_id, persona, choices.share, words, self.weights.candidates, index.ids
+            )
         vector = await embedding
         dense = dense_ranking(index, vector, self.weights.candidates)
         ranked = fuse(lexical, dense, index, self.weights, named)
@@ -233,12 +244,32 @@ class MemoryService:
                 used += cost
         return Recall(tuple(chosen), tuple(notes[: max(k * 3, 24)]))
 
+    def _search_words(self, index: VectorSet, words: list[str]) -> tuple[frozenset[int], list[str]]:
+        """The speakers a query names (codes of index.speakers) and its words for full-text
+        search: speakers' names say little there (every line of theirs starts with one) and
+        go to the speaker preference instead."""
+        named = named_speakers(index, words) if self.weights.speaker else frozenset()
+        if not named:
+            return named, words
+        names = {w for code in named for w in WORD.findall(index.speakers[code])}
+        return named, [w for w in words if w not in names] or words
+
     async def _index(self, person_id: str, persona: str, share: bool, version: int) -> VectorSet:
+        """The owner's vectors, kept in this process: read whole once, then brought up to
+        date with what changed (a turn adds a few rows to a set of perhaps 100,000)."""
         key = (person_id, persona, share)
         cached = self._cache.get(key)
         if cached is not None and cached.version == version:
             return cached
-        fresh = await self.store.vector_set(person_id, persona, share)
+        if cached is None:
+            fresh = await self.store.vector_set(person_id, persona, share)
+        else:
+            changes = await self.store.vector_changes(person_id, persona, share, cached)
+            now = self._cache.get(key)
+            if now is not None and now is not cached and now.version >= changes.version:
+                return now  # another recall brought it up to date meanwhile
+            fresh = updated(cached, changes)
+        self._cache.pop(key, None)
         if len(self._cache) >= CACHED_OWNERS:
             self._cache.pop(next(iter(self._cache)))
         self._cache[key] = fresh
