@@ -18,10 +18,9 @@ that goes away mid-reply does not stop the turn: its worker still stores the rep
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from personae.contracts import (
@@ -49,7 +48,7 @@ from personae.core.generation import (
     make_trace,
     replay,
 )
-from personae.core.pictures import PictureMaker, pictures_note, take_pictures
+from personae.core.pictures import PictureMaker, pictures_note
 from personae.core.prompt import (
     AssembledPrompt,
     HistorySource,
@@ -59,15 +58,27 @@ from personae.core.prompt import (
     persona_prefix,
 )
 from personae.core.safety import STOPPING, HoldBack, SafetyPolicy, Said, noteworthy, status_of
-from personae.core.seeing import heard_of, images_of, seeing_blocks
+from personae.core.seeing import seeing_blocks
 from personae.core.template import render_persona
+from personae.core.turn_files import TurnFiles
+from personae.core.turn_spec import (
+    TURN,
+    AfterTurn,
+    CatchUp,
+    DirectSender,
+    EngineResolver,
+    OutboxPlanner,
+    PictureOutbox,
+    TurnSpec,
+    one_entry,
+    phone_of,
+)
 from personae.core.video_replies import video_plan
 from personae.errors import (
     BadRequest,
     EngineError,
     EngineUnavailable,
     MessageTooLarge,
-    NotFound,
     PersonaeError,
     PersonaNotFound,
     RetryLater,
@@ -75,26 +86,18 @@ from personae.errors import (
 )
 from personae.types import (
     Accepted,
-    Attachment,
     ChatMessage,
-    Contact,
     ContextRequest,
     GenerationOptions,
     GuardInput,
     HistoryItem,
     ImagePart,
     Job,
-    Location,
     MediaRecord,
-    ModelSettings,
-    OutboxItem,
     Persona,
     PersonaRecord,
     ReplyGuarded,
     ReplyRoute,
-    ResponseFormat,
-    StoredMedia,
-    StoredMessage,
     TextDelta,
     TurnContext,
     TurnEvent,
@@ -104,96 +107,11 @@ from personae.types import (
     TurnStarted,
     Usage,
     Verdict,
-    VideoPlan,
     VoiceSettings,
     WorkEvent,
 )
 
-EngineResolver = Callable[[ModelSettings], Awaitable[Engine]]
-# The reply's outbox entries for a channel conversation (none for API, web and CLI turns).
-# With ``speak`` (the persona's voice) the reply is to be sent as a voice note; with ``video``
-# as a video of the persona saying it (where the channel sends video; else by voice or text).
-OutboxPlanner = Callable[
-    [ReplyRoute, str, VoiceSettings | None, VideoPlan | None], tuple[OutboxItem, ...]
-]
-# Sends one text to a channel chat right away, outside the outbox: only for the notice after
-# a person's data was deleted, which must not be stored (it would be a row about them).
-DirectSender = Callable[[ReplyRoute, str], Awaitable[None]]
-# The outbox rows of the pictures a reply sends (after its text rows).
-PictureOutbox = Callable[[ReplyRoute, Sequence[StoredMedia]], tuple[OutboxItem, ...]]
-# Work to do once a turn's reply is stored (memory extraction): records and submits its job.
-AfterTurn = Callable[[Job, TurnContext, StoredMessage], Awaitable[None]]
-# Hears a channel's voice note that its message still waits for (a crash cut the hearing
-# after accept short): fetches what was not stored, transcribes it, returns the message text.
-CatchUp = Callable[[StoredMessage, ReplyRoute, Sequence[Attachment]], Awaitable[str]]
-TURN = "turn"
 log = logging.getLogger(__name__)
-
-
-def one_entry(
-    route: ReplyRoute, text: str, speak: VoiceSettings | None = None, video: VideoPlan | None = None
-) -> tuple[OutboxItem, ...]:
-    """The default plan: the whole reply as one entry (a channel adapter splits it first)."""
-    payload: dict[str, object] = {
-        "connection": route.connection, "chat_id": route.chat_id, "text": text
-    }  # fmt: skip
-    if speak is not None:
-        payload["speak"] = speak.model_dump()
-    if video is not None:
-        payload["video"] = video.payload()
-    return (OutboxItem(route.channel, json.dumps(payload, ensure_ascii=False)),)
-
-
-@dataclass(frozen=True, slots=True)
-class TurnSpec:
-    """A turn job's payload: what the person's stored message does not say."""
-
-    persona: str
-    instructions: str = ""
-    options: GenerationOptions = field(default_factory=GenerationOptions)
-    allow_unpublished: bool = False
-    route: ReplyRoute | None = None
-    location: Location | None = None
-    contacts: tuple[Contact, ...] = ()
-    # Attachments recorded (or still being fetched) on the person's message: the turn waits
-    # until this many are recorded, or PERSONAE_MEDIA_WAIT_S passed.
-    media_count: int = 0
-    spoke: bool = False  # the person sent a voice note
-    language: str = ""  # the person's language tag as their channel reported it
-    # A channel's references to the attachments: what a restart needs to fetch them again.
-    fetch: tuple[Attachment, ...] = ()
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, text: str) -> TurnSpec:
-        data = json.loads(text)
-        options = data["options"]
-        options["stop"] = tuple(options["stop"])
-        if fmt := options.get("response_format"):
-            options["response_format"] = ResponseFormat(**fmt)
-        route = data["route"]
-        location = data.get("location")  # absent in jobs recorded before channels had them
-        contacts = [{**c, "phones": tuple(c["phones"])} for c in data.get("contacts", ())]
-        return cls(
-            data["persona"],
-            data["instructions"],
-            GenerationOptions(**options),
-            data["allow_unpublished"],
-            ReplyRoute(**route) if route else None,
-            Location(**location) if location else None,
-            tuple(Contact(**c) for c in contacts),
-            data.get("media_count", 0),
-            bool(data.get("spoke", False)),  # absent in jobs recorded before voice notes
-            str(data.get("language", "")),  # absent in jobs recorded before language tags
-            tuple(Attachment(**a) for a in data.get("fetch", ())),
-        )
-
-
-def _phone(route: ReplyRoute | None) -> str:
-    """The person's phone number where their chat id is one (WhatsApp's wa_id)."""
-    return route.chat_id if route is not None and route.channel == "whatsapp" else ""
 
 
 class TurnRunner:
@@ -243,10 +161,7 @@ class TurnRunner:
         self._safety = safety or SafetyPolicy(())
         self._after_turn = after_turn
         self._busy = busy
-        self._media = media
-        self._attachments = attachments
-        self._media_wait_s = media_wait_s
-        self._pictures = pictures
+        self._files = TurnFiles(media, attachments, media_wait_s, pictures)
         self._picture_outbox = picture_outbox
         self._catch_up = catch_up
         # The history is a source like the others, asked last (its blocks sort by depth).
@@ -293,25 +208,7 @@ class TurnRunner:
             self.job_payload(turn, route),
             turn.allow_unpublished,
         )
-        if turn.media and self._attachments is not None and self._media is not None:
-            # Recorded before the job is submitted: the turn finds them at once.
-            for position, part in enumerate(turn.media):
-                media = await self._media.put(part.data, part.media.kind, part.media.mime_type)
-                record = MediaRecord(
-                    accepted.message.id, position, media.kind, "upload", "ok", media.mime_type,
-                    media.size, media.sha256, self._media.location(media.sha256),
-                )  # fmt: skip
-                await self._attachments.add_attachment(record)
-        if turn.heard and self._attachments is not None and self._media is not None:
-            # Stored already (the upload); recorded here with what was heard in each.
-            for position, heard in enumerate(turn.heard, start=len(turn.media)):
-                media = heard.media
-                record = MediaRecord(
-                    accepted.message.id, position, media.kind, "upload", "ok", media.mime_type,
-                    media.size, media.sha256, self._media.location(media.sha256),
-                    transcript=heard.transcript,
-                )  # fmt: skip
-                await self._attachments.add_attachment(record)
+        await self._files.record_uploads(accepted.message.id, turn)
         return accepted
 
     async def submit(self, job: Job) -> None:
@@ -430,7 +327,7 @@ class TurnRunner:
             said = tuple(Said(m.role, m.content, m.created_at) for m in context.history)
             gate = await self._gate(
                 record, message.content, said, context.conversation.channel,
-                message.created_at, spec.instructions, _phone(spec.route), spec.language,
+                message.created_at, spec.instructions, phone_of(spec.route), spec.language,
             )  # fmt: skip
             if gate.stop is not None:
                 await self._answer_guarded(job, spec, record, context, clock, engine, gate, emit)
@@ -446,7 +343,9 @@ class TurnRunner:
                 conversation_id=context.conversation.id,
                 message_id=message.id,
             )
-            images, unreadable, heard = await self._message_media(message.id, spec.media_count)
+            images, unreadable, heard = await self._files.message_media(
+                message.id, spec.media_count
+            )
             prompt = await self._assemble(
                 engine, record, spec.instructions, spec.options, request, images, unreadable, heard
             )
@@ -469,7 +368,7 @@ class TurnRunner:
             await self._turns.fail_turn(context.conversation, message, revision, trace, job.id)
             raise
         trace = generated_trace(engine, prompt, clock, generated, gate.verdicts, gate.guard_ms)
-        generated, pictures = await self._make_pictures(record, generated)
+        generated, pictures = await self._files.make_pictures(record, generated)
         speak = _speaks(record.persona, spec)
         video = video_plan(record.persona, context.message, context.history)
         outbox = self._outbox(spec.route, generated.text, speak, video) if spec.route else ()
@@ -478,7 +377,7 @@ class TurnRunner:
         reply, _ = await self._turns.complete_turn(
             context.conversation, message, generated.text, record.revision, trace, job.id, outbox
         )
-        await self._record_pictures(reply.id, pictures)
+        await self._files.record_pictures(reply.id, pictures)
         if generated.guarded is not None:
             guarded = ReplyGuarded(generated.text, generated.status, generated.guarded)
             await self._events.publish(key, guarded)
@@ -689,75 +588,9 @@ class TurnRunner:
             gather_blocks(self._sources, request),
         )
         notes = seeing_blocks(images, unreadable, sees, heard)
-        if self._pictures is not None and self._pictures.available(record.persona):
+        if self._files.makes_pictures(record.persona):
             notes.append(pictures_note())
         return await fit(counting, record, options, fixed, (*notes, *blocks))
-
-    async def _make_pictures(
-        self, record: PersonaRecord, generated: Generated
-    ) -> tuple[Generated, list[StoredMedia]]:
-        """The reply without its picture markers, and the pictures they asked for."""
-        if self._pictures is None or generated.status != "ok":
-            return generated, []
-        text, wanted = take_pictures(generated.text)
-        if not wanted:
-            return generated, []
-        made: list[StoredMedia] = []
-        for prompt in wanted:
-            try:
-                picture = await self._pictures.make(record.persona, prompt)
-            except PersonaeError as exc:  # the words still go out; the picture is noted
-                log.warning("picture %r for %s not made: %s", prompt[:60], record.persona.id, exc)
-                picture = None
-            if picture is not None:
-                made.append(picture)
-        return replace(generated, text=text or "📷"), made
-
-    async def _record_pictures(self, reply_id: int, pictures: Sequence[StoredMedia]) -> None:
-        if self._attachments is None or self._media is None:
-            return
-        for position, media in enumerate(pictures):
-            record = MediaRecord(
-                reply_id, position, media.kind, "persona", "ok", media.mime_type, media.size,
-                media.sha256, self._media.location(media.sha256),
-            )  # fmt: skip
-            await self._attachments.add_attachment(record)
-
-    async def _message_media(
-        self, message_id: int, expected: int
-    ) -> tuple[list[ImagePart], list[MediaRecord], list[MediaRecord]]:
-        """The message's images (read from the media store), the files that could not be
-        stored and the recordings heard. Waits for a channel's after-accept download to record
-        all ``expected`` attachments, at most media_wait_s; what is still missing then is left
-        out."""
-        if expected <= 0 or self._attachments is None:
-            return [], [], []
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._media_wait_s
-        records = await self._attachments.message_attachments(message_id)
-        while len(records) < expected and loop.time() < deadline:
-            await asyncio.sleep(MEDIA_POLL_S)
-            records = await self._attachments.message_attachments(message_id)
-        if len(records) < expected:
-            log.info("message %d: %d of %d attachments in time", message_id, len(records), expected)
-        shown, unreadable = images_of(records)
-        stored = [
-            StoredMedia(r.sha256 or "", "image", r.mime_type or "", r.size or 0) for r in shown
-        ]
-        return await self._read_images(stored), unreadable, heard_of(records)
-
-    async def _read_images(self, media: Sequence[StoredMedia]) -> list[ImagePart]:
-        if self._media is None:
-            return []
-        parts: list[ImagePart] = []
-        for item in media:
-            if item.kind not in ("image", "sticker"):
-                continue
-            try:
-                parts.append(ImagePart(item, await self._media.read(item.sha256)))
-            except NotFound:  # deleted since (a person's data erased): nothing to show
-                log.info("media %s is gone; the turn goes on without it", item.sha256)
-        return parts
 
     async def drain(self, timeout_s: float = 30.0) -> None:
         """Let stateless turns in flight finish before shutdown (jobs: WorkQueue.aclose)."""
@@ -776,7 +609,6 @@ def _asks_abilities(options: GenerationOptions) -> bool:
     return options.response_format is not None or options.logprobs
 
 
-MEDIA_POLL_S = 0.2  # how often a turn looks whether its attachments are recorded yet
 # The channel name the safety stages see for stateless /v1 calls (no stored conversation).
 STATELESS = "stateless"
 

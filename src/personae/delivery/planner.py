@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from personae.channels.formatting import split_text
 from personae.contracts import ChannelSpec
-from personae.core.turn import OutboxPlanner
+from personae.core.turn_spec import OutboxPlanner
 from personae.types import OutboxItem, ReplyRoute, StoredMedia, VideoPlan, VoiceSettings
 
 # A channel no plugin registers any more still gets its reply, cut at a safe size.
