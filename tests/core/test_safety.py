@@ -12,6 +12,7 @@ from personae.core.safety import SafetyPolicy, as_data
 from personae.core.turn import TurnRunner
 from personae.guards.crisis import DEFAULT_RESOURCES, load_resources
 from personae.guards.embedded import EmbeddedGuard
+from personae.stores.runner import atomic
 from personae.stores.sql import SqlStore
 from personae.stores.tables import messages
 from personae.types import (
@@ -46,7 +47,7 @@ async def shift_back(store: SqlStore, by: timedelta) -> None:
     """Time passes: every stored message moves back by ``by`` (through the store's runner)."""
 
     def move(conn: Connection) -> None:
-        with conn.begin():
+        with atomic(conn):
             for row in conn.execute(select(messages.c.id, messages.c.created_at)).all():
                 moved = update(messages).where(messages.c.id == row.id)
                 conn.execute(moved.values(created_at=row.created_at - by))

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from personae.stores.analytics import analytics
 from personae.stores.rollups import count_message, count_turn, rebuild
+from personae.stores.runner import atomic
 from personae.stores.sql import SqlStore
 from personae.stores.tables import (
     conversations,
@@ -55,7 +56,7 @@ def _events() -> list[tuple[str, str, datetime, str]]:
 
 def _seed(conn: Connection) -> None:
     """Each message counted by the write path's own function, in the shuffled order."""
-    with conn.begin():
+    with atomic(conn):
         for slug in SLUGS:
             conn.execute(insert(personas).values(
                 slug=slug, current_revision=1, published=True, published_revision=1,
@@ -90,7 +91,7 @@ def _person_rollups(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def _rebuilt(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:
-    with conn.begin():
+    with atomic(conn):
         rebuild(conn)
     return _person_rollups(conn)
 
@@ -165,7 +166,7 @@ async def test_every_persona_figures_equal_counting_the_raw_messages(empty_url: 
 
 
 def _two_conversations(conn: Connection) -> None:
-    with conn.begin():
+    with atomic(conn):
         conn.execute(insert(people).values(id="q1", created_at=DAY0))
         for slug in ("ev-a", "ev-b"):
             conn.execute(insert(personas).values(

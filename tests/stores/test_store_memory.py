@@ -11,6 +11,7 @@ from sqlalchemy import Connection, insert
 
 from personae.stores.memory import MemoryStore
 from personae.stores.memory_rows import touch
+from personae.stores.runner import atomic
 from personae.stores.sql import SqlStore
 from personae.stores.tables import memories
 from personae.stores.vectors import VectorSet, updated
@@ -193,7 +194,7 @@ async def test_a_row_committed_below_the_kept_sets_last_id_makes_it_read_whole(
     known = await memory.vector_set(ana, slug, False)
 
     def late(conn: Connection) -> None:  # the row the slower transaction held
-        with conn.begin():
+        with atomic(conn):
             conn.execute(
                 insert(memories).values(
                     id=ids[1], persona_slug=slug, person_id=ana, scope="person",
