@@ -65,3 +65,36 @@ async def test_documents_are_searched_kept_to_their_persona_and_deleted_whole(
         return int(conn.execute(query).scalar_one())
 
     assert await store.runner.read(leftover) == 0
+
+
+async def test_version_and_full_text_search_come_in_one_read_and_keep_to_the_persona(
+    store: SqlStore,
+) -> None:
+    """With the persona's ids of the current version (a recall's cache), the search is done
+    in the same read as the version, and another persona's matching chunks stay out."""
+    kb = KnowledgeStore(store.runner)
+    mine, theirs = await _persona(store), await _persona(store)
+    assert await kb.version_and_lexical(mine, ["ferry"], 10, lambda v: None) == (0, [])
+    await kb.add_document(
+        NewDocument(theirs, "other.md", "text/markdown", 9, "1" * 64),
+        [("", "Their ferry timetable", _vector(3))],
+    )
+    doc = await kb.add_document(
+        NewDocument(mine, "guide.md", "text/markdown", 80, "0" * 64),
+        [("Ferry", "The ferry leaves at ten", _vector(1)), ("", "Tickets cost seven", _vector(2))],
+    )
+    version, found = await kb.version_and_lexical(mine, ["ferry"], 10, lambda v: None)
+    assert version == await kb.version(mine) and found is None, "no ids: no search yet"
+    index = await kb.vector_set(mine)
+    asked: list[int] = []
+
+    def ids_for(current: int) -> np.ndarray | None:
+        asked.append(current)
+        return index.ids if current == index.version else None
+
+    version, found = await kb.version_and_lexical(mine, ["ferry", "seven"], 10, ids_for)
+    assert asked == [version] and found is not None and sorted(found) == sorted(index.ids)
+    assert found == await kb.lexical(mine, ["ferry", "seven"], 10), "same as the joined search"
+    assert await kb.lexical(mine, ["ferry"], 10, index.ids) == [int(index.ids[0])]
+    await kb.delete_document(mine, doc.id)
+    assert await kb.version_and_lexical(mine, ["ferry"], 10, ids_for) == (0, [])

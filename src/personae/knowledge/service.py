@@ -14,6 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+import numpy.typing as npt
+
 from personae.core.prompt import estimate_tokens
 from personae.embed.shared import SharedEmbedder
 from personae.knowledge.chunk import chunk_text, document_text, media_type
@@ -56,7 +59,7 @@ class KnowledgeService:
         self.embedder = embedder
         self.top_k = top_k
         self.budget_tokens = budget_tokens
-        self._cache: OrderedDict[str, VectorSet] = OrderedDict()
+        self._cache: OrderedDict[str, _Known] = OrderedDict()
 
     async def add(
         self, persona: str, name: str, data: bytes, declared_type: str | None = None
@@ -75,17 +78,33 @@ class KnowledgeService:
         )
 
     async def recall(self, persona: str, query: str) -> KnowledgeRecall:
-        version = await self.store.version(persona)
+        cached = self._cache.get(persona)
+        # A persona known to have documents: its query's embedding (shared with the turn's
+        # memory recall) starts beside the store's read instead of after it.
+        embedding = asyncio.ensure_future(self.embedder.query(query)) if cached else None
+        if embedding is not None:  # left running when the persona has no documents now
+            embedding.add_done_callback(_retrieved)
+
+        def ids_for(version: int) -> npt.NDArray[np.int64] | None:
+            # On the store's thread: the cached ids let full-text search skip the join.
+            known = self._cache.get(persona)
+            return known.index.ids if known is not None and known.version == version else None
+
+        words = query_words(query)
+        version, lexical = await self.store.version_and_lexical(
+            persona, words, WEIGHTS.candidates, ids_for
+        )
         if version == 0:  # no documents: nothing to embed the query for
             return KnowledgeRecall((), ())
-        index, lexical, vector = await asyncio.gather(
-            self._index(persona, version),
-            self.store.lexical(persona, query_words(query), WEIGHTS.candidates),
-            self.embedder.query(query),
-        )
-        dense = dense_ranking(index, vector, WEIGHTS.candidates)
-        ranked = fuse(lexical, dense, index, WEIGHTS)[: self.top_k * 3]
-        found = {c.id: c for c in await self.store.get_chunks([r.id for r in ranked])}
+        if embedding is None:
+            embedding = asyncio.ensure_future(self.embedder.query(query))
+        known = await self._known(persona, version)
+        if lexical is None:  # not cached yet: searched now the ids are known
+            lexical = await self.store.lexical(persona, words, WEIGHTS.candidates, known.index.ids)
+        vector = await embedding
+        dense = dense_ranking(known.index, vector, WEIGHTS.candidates)
+        ranked = fuse(lexical, dense, known.index, WEIGHTS)[: self.top_k * 3]
+        found = await self._chunks(known, [r.id for r in ranked])
         chosen: list[Chunk] = []
         notes: list[ChunkNote] = []
         used = 0
@@ -108,16 +127,44 @@ class KnowledgeService:
                 used += cost
         return KnowledgeRecall(tuple(chosen), tuple(notes))
 
-    async def _index(self, persona: str, version: int) -> VectorSet:
+    async def _chunks(self, known: _Known, ids: list[int]) -> dict[int, Chunk]:
+        """The chunks of ``ids``: those read before at this version from the cache (a chunk
+        changes only with the version), the rest in one read."""
+        missing = [i for i in ids if i not in known.chunks]
+        if missing:
+            for chunk in await self.store.get_chunks(missing):
+                known.chunks[chunk.id] = chunk
+        return {i: known.chunks[i] for i in ids if i in known.chunks}
+
+    async def _known(self, persona: str, version: int) -> _Known:
         cached = self._cache.get(persona)
         if cached is not None and cached.version == version:
             self._cache.move_to_end(persona)
             return cached
-        fresh = await self.store.vector_set(persona)
+        fresh = _Known(await self.store.vector_set(persona), {})
         self._cache[persona] = fresh
         if len(self._cache) > CACHED_PERSONAS:
             self._cache.popitem(last=False)
         return fresh
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """What this process holds of one persona's knowledge base at one version: the vectors,
+    and the chunks recalls have read (filled as they are asked for)."""
+
+    index: VectorSet
+    chunks: dict[int, Chunk]
+
+    @property
+    def version(self) -> int:
+        return self.index.version
+
+
+def _retrieved(task: asyncio.Future[npt.NDArray[np.float32]]) -> None:
+    """Marks a failed embedding nobody awaited as seen (no "never retrieved" warning)."""
+    if not task.cancelled():
+        task.exception()
 
 
 def render(chunks: Sequence[Chunk]) -> str:

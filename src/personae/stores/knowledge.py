@@ -7,12 +7,13 @@ or PostgreSQL's GIN index) and by stored vectors, loaded per persona as a Vector
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select, text
 
 from personae.stores.runner import Runner, atomic
@@ -152,9 +153,16 @@ def vector_set(conn: Connection, persona: str) -> VectorSet:
     )
 
 
-def lexical(conn: Connection, persona: str, words: Sequence[str], limit: int) -> list[int]:
+def lexical(
+    conn: Connection,
+    persona: str,
+    words: Sequence[str],
+    limit: int,
+    persona_ids: npt.NDArray[np.int64] | None = None,
+) -> list[int]:
     """Ids of the persona's chunks matching any of ``words`` (lower-case alphanumerics),
-    best first."""
+    best first. ``persona_ids`` (ascending: the persona's VectorSet ids) lets SQLite keep
+    the persona's matches without a join to the chunk rows."""
     if not words:
         return []
     owner = knowledge_chunks.c.persona_slug == persona
@@ -164,15 +172,18 @@ def lexical(conn: Connection, persona: str, words: Sequence[str], limit: int) ->
             bound = f" LIMIT {window}" if window else ""
             fts = text("SELECT rowid AS id, rank FROM knowledge_fts WHERE knowledge_fts MATCH "
                        f":match ORDER BY rank{bound}").bindparams(match=match)  # fmt: skip
-            hits = fts.columns(id=knowledge_chunks.c.id.type).subquery("hits")
-            query = (
-                select(knowledge_chunks.c.id)
-                .join(hits, hits.c.id == knowledge_chunks.c.id)
-                .where(owner)
-                .order_by(text("hits.rank"))
-                .limit(limit)
-            )
-            found = list(conn.execute(query).scalars())
+            if persona_ids is not None:
+                found = _owned_ids(list(conn.execute(fts).scalars()), persona_ids)[:limit]
+            else:
+                hits = fts.columns(id=knowledge_chunks.c.id.type).subquery("hits")
+                query = (
+                    select(knowledge_chunks.c.id)
+                    .join(hits, hits.c.id == knowledge_chunks.c.id)
+                    .where(owner)
+                    .order_by(text("hits.rank"))
+                    .limit(limit)
+                )
+                found = list(conn.execute(query).scalars())
             if len(found) >= limit or window is None:
                 return found
         return []
@@ -189,6 +200,34 @@ def lexical(conn: Connection, persona: str, words: Sequence[str], limit: int) ->
         .params(q=tsquery)
     )
     return list(conn.execute(query).scalars())
+
+
+def _owned_ids(ids: list[int], persona_ids: npt.NDArray[np.int64]) -> list[int]:
+    """Those of ``ids`` (in their order) that are among ``persona_ids`` (ascending)."""
+    if not ids or not len(persona_ids):
+        return []
+    wanted = np.asarray(ids, dtype=np.int64)
+    at = np.minimum(np.searchsorted(persona_ids, wanted), len(persona_ids) - 1)
+    return [int(i) for i in wanted[persona_ids[at] == wanted]]
+
+
+def version_and_lexical(
+    conn: Connection,
+    persona: str,
+    words: Sequence[str],
+    limit: int,
+    ids_for: Callable[[int], npt.NDArray[np.int64] | None],
+) -> tuple[int, list[int] | None]:
+    """The persona's version and, in the same hop, the full-text ranking, when ``ids_for``
+    (run here, on the store's thread) has the persona's ids of that version: None
+    otherwise (the caller loads the vectors, then searches)."""
+    current = version(conn, persona)
+    if current == 0:
+        return 0, []
+    persona_ids = ids_for(current)
+    if persona_ids is None:
+        return current, None
+    return current, lexical(conn, persona, words, limit, persona_ids)
 
 
 def get_chunks(conn: Connection, ids: Sequence[int]) -> list[Chunk]:
@@ -233,8 +272,24 @@ class KnowledgeStore:
     async def vector_set(self, persona: str) -> VectorSet:
         return await self._run.read(vector_set, persona)
 
-    async def lexical(self, persona: str, words: Sequence[str], limit: int) -> list[int]:
-        return await self._run.read(lexical, persona, words, limit)
+    async def lexical(
+        self,
+        persona: str,
+        words: Sequence[str],
+        limit: int,
+        persona_ids: npt.NDArray[np.int64] | None = None,
+    ) -> list[int]:
+        return await self._run.read(lexical, persona, words, limit, persona_ids)
+
+    async def version_and_lexical(
+        self,
+        persona: str,
+        words: Sequence[str],
+        limit: int,
+        ids_for: Callable[[int], npt.NDArray[np.int64] | None],
+    ) -> tuple[int, list[int] | None]:
+        """See version_and_lexical: a recall's reads before the ranking in one hop."""
+        return await self._run.read(version_and_lexical, persona, words, limit, ids_for)
 
     async def get_chunks(self, ids: Sequence[int]) -> list[Chunk]:
         return await self._run.read(get_chunks, ids)
