@@ -14,6 +14,7 @@ from personae.types import Persona
 
 GUIDE = b"# Museum\n\n## Tickets\n\nA ticket to the lighthouse costs seven euros.\n"
 FERRY = b"# Ferry\n\n## Times\n\nThe ferry to the lighthouse island leaves at ten.\n"
+BOAT = b"# Boat\n\n## Times\n\nThe boat to the lighthouse island leaves at noon.\n"
 
 
 async def test_recalls_follow_documents_added_and_deleted(tmp_path: Path) -> None:
@@ -26,13 +27,19 @@ async def test_recalls_follow_documents_added_and_deleted(tmp_path: Path) -> Non
         for _ in range(2):  # the second from what the first left cached
             first = await service.recall("kb", "How much is a lighthouse ticket?")
             assert [c.document for c in first.chosen] == ["guide.md"]
-        await service.add("kb", "ferry.md", FERRY)
+        ferry = await service.add("kb", "ferry.md", FERRY)
         both = await service.recall("kb", "When does the ferry to the lighthouse leave?")
         assert both.chosen[0].document == "ferry.md"
+        # The newest document replaced by one as long: on SQLite its chunks get the same ids.
+        assert await service.store.delete_document("kb", ferry.id)
+        await service.add("kb", "boat.md", BOAT)
+        boat = await service.recall("kb", "When does the boat to the lighthouse leave?")
+        assert boat.chosen[0].document == "boat.md" and "noon" in boat.chosen[0].text
+        assert all("ferry.md" not in n.item for n in boat.notes)
         assert await service.store.delete_document("kb", guide.id)
         for _ in range(2):
             left = await service.recall("kb", "How much is a lighthouse ticket?")
-            assert {c.document for c in left.chosen} == {"ferry.md"}
+            assert {c.document for c in left.chosen} == {"boat.md"}
             assert all("guide.md" not in n.item for n in left.notes)
     finally:
         await store.aclose()

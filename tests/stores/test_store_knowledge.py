@@ -98,3 +98,23 @@ async def test_version_and_full_text_search_come_in_one_read_and_keep_to_the_per
     assert await kb.lexical(mine, ["ferry"], 10, index.ids) == [int(index.ids[0])]
     await kb.delete_document(mine, doc.id)
     assert await kb.version_and_lexical(mine, ["ferry"], 10, ids_for) == (0, [])
+
+
+async def test_the_version_moves_when_a_deleted_documents_ids_are_reused(store: SqlStore) -> None:
+    """SQLite gives the next row the deleted last row's id: a document that replaces the
+    newest one, with as many chunks, has the same ids and count, yet a new version (recall
+    caches its vectors and chunks by version)."""
+    kb = KnowledgeStore(store.runner)
+    mine = await _persona(store)
+    await kb.add_document(
+        NewDocument(mine, "a.md", "text/markdown", 9, "a" * 64), [("", "first", _vector(1))]
+    )
+    last = await kb.add_document(
+        NewDocument(mine, "b.md", "text/markdown", 9, "b" * 64), [("", "second", _vector(2))]
+    )
+    before = await kb.version(mine)
+    assert await kb.delete_document(mine, last.id)
+    await kb.add_document(
+        NewDocument(mine, "c.md", "text/markdown", 9, "c" * 64), [("", "third", _vector(3))]
+    )
+    assert await kb.version(mine) not in (0, before)

@@ -7,6 +7,7 @@ or PostgreSQL's GIN index) and by stored vectors, loaded per persona as a Vector
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -124,13 +125,20 @@ def delete_document(conn: Connection, persona: str, doc_id: int) -> bool:
 
 
 def version(conn: Connection, persona: str) -> int:
-    """Changes whenever a chunk of the persona is added or deleted (ids only grow)."""
-    row = conn.execute(
-        select(func.count(), func.coalesce(func.max(knowledge_chunks.c.id), 0)).where(
-            knowledge_chunks.c.persona_slug == persona
+    """0 when the persona has no documents; otherwise changes whenever one is added or
+    deleted (chunks come and go only with their document). Read from the documents, not
+    their many chunks; the newest upload time is in it because SQLite gives a new row the
+    id of a deleted last one (the same ids and count after a replaced document)."""
+    d = knowledge_documents.c
+    count, newest, uploaded = conn.execute(
+        select(func.count(), func.max(d.id), func.max(d.created_at)).where(
+            d.persona_slug == persona
         )
     ).one()
-    return int(row[1]) * 1_000_003 + int(row[0])
+    if not count:
+        return 0
+    digest = hashlib.sha256(f"{count}:{newest}:{uploaded}".encode()).digest()
+    return int.from_bytes(digest[:7], "big") + 1
 
 
 def vector_set(conn: Connection, persona: str) -> VectorSet:
