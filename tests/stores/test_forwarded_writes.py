@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, text
 
+from personae.errors import RevisionConflict
 from personae.stores.connect import open_runner
 from personae.stores.forwarded import ForwardedWrites, run_forwarded
 from personae.stores.runner import SqliteRunner
@@ -20,6 +21,10 @@ def _write_row(conn: Connection, value: str) -> int:
     conn.execute(text("CREATE TABLE IF NOT EXISTS t (v TEXT)"))
     conn.execute(text("INSERT INTO t VALUES (:v)"), {"v": value})
     return id(conn.engine)
+
+
+def _conflict(conn: Connection) -> None:
+    raise RevisionConflict("kim", 1, 2)
 
 
 def _refuse(conn: Connection, value: str) -> None:
@@ -33,14 +38,8 @@ async def test_writes_are_committed_by_the_serving_runner_and_reads_stay_local(
     serving, local = open_runner(url), open_runner(url)
     assert isinstance(serving, SqliteRunner) and isinstance(local, SqliteRunner)
 
-    async def send(call: bytes) -> object:
-        import pickle
-
-        ok, answer = await run_forwarded(serving, call)
-        result = pickle.loads(answer)
-        if not ok:
-            raise result
-        return result
+    async def send(call: bytes) -> bytes:
+        return await run_forwarded(serving, call)
 
     worker = ForwardedWrites(local, send)
     try:
@@ -50,6 +49,10 @@ async def test_writes_are_committed_by_the_serving_runner_and_reads_stay_local(
         # A store function's own error reaches the worker's caller as itself.
         with pytest.raises(LookupError, match="no such thing: c"):
             await worker.write(_refuse, "c")
+        # ... even one whose __init__ takes other arguments than its message.
+        with pytest.raises(RevisionConflict, match="revision 1: the newest is revision 2") as e:
+            await worker.write(_conflict)
+        assert e.value.current == 2
         # A write that cannot travel (a closure) runs here, as before: correct, only local.
         assert await worker.write(lambda conn: _write_row(conn, "d")) == id(local._engine)
         assert worker.kept == 1

@@ -30,8 +30,9 @@ T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
-# Sends one pickled call ``(fn, args, kwargs)`` to the writing process; returns its result.
-Send = Callable[[bytes], Awaitable[Any]]
+# Sends one pickled call ``(fn, args, kwargs)`` to the writing process; returns its answer
+# (run_forwarded's, still pickled).
+Send = Callable[[bytes], Awaitable[bytes]]
 
 
 class ForwardedWrites:
@@ -60,7 +61,7 @@ class ForwardedWrites:
             log.debug("write %s runs in this process: %s", getattr(fn, "__qualname__", fn), exc)
             return await self._local.write(fn, *args, **kwargs)
         self.forwarded += 1
-        result: T = await self._send(call)
+        result: T = answer_of(await self._send(call))
         return result
 
     async def write_first(
@@ -78,24 +79,36 @@ class ForwardedWrites:
         await self._local.aclose()
 
 
-async def run_forwarded(runner: Runner, call: bytes) -> tuple[bool, bytes]:
-    """The writing side: run one pickled call on ``runner``'s writer. Returns (ok, pickle of
-    the result or of the exception; one that does not pickle arrives as a RuntimeError)."""
+async def run_forwarded(runner: Runner, call: bytes) -> bytes:
+    """The writing side: run one pickled call on ``runner``'s writer; the answer, pickled:
+    its result, or its exception (type, args and attributes, so that the worker's caller can
+    catch it as itself)."""
     try:
         fn, args, kwargs = pickle.loads(call)
         result = await runner.write(fn, *args, **kwargs)
     except Exception as exc:
-        return False, _pickled_error(exc)
+        return _pickled_error(exc)
     try:
-        return True, pickle.dumps(result, pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps((True, result), pickle.HIGHEST_PROTOCOL)
     except Exception as exc:  # committed, but its result cannot travel back
-        return False, _pickled_error(RuntimeError(f"a forwarded write's result: {exc}"))
+        return _pickled_error(RuntimeError(f"a forwarded write's result does not pickle: {exc}"))
+
+
+def answer_of(answer: bytes) -> Any:
+    """The worker's side of run_forwarded: the result, or the exception raised."""
+    ok, value = pickle.loads(answer)
+    if ok:
+        return value
+    kind, args, state = value
+    error: BaseException = kind.__new__(kind)  # not kind(*args): __init__s differ
+    error.args = args
+    error.__dict__.update(state)
+    raise error
 
 
 def _pickled_error(exc: BaseException) -> bytes:
     try:
-        data = pickle.dumps(exc, pickle.HIGHEST_PROTOCOL)
-        pickle.loads(data)  # some exceptions pickle but do not unpickle
-        return data
+        return pickle.dumps((False, (type(exc), exc.args, vars(exc))), pickle.HIGHEST_PROTOCOL)
     except Exception:
-        return pickle.dumps(RuntimeError(f"{type(exc).__name__}: {exc}"))
+        plain = RuntimeError(f"{type(exc).__name__}: {exc}")
+        return pickle.dumps((False, (RuntimeError, plain.args, {})))

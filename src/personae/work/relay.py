@@ -78,7 +78,7 @@ class WorkerProcess:
         settings: Settings,
         *,
         ready_timeout_s: float = 300.0,
-        writes: Callable[[bytes], Awaitable[tuple[bool, bytes]]] | None = None,
+        writes: Callable[[bytes], Awaitable[bytes]] | None = None,
     ) -> None:
         self._settings = settings
         # Runs one of the worker's writes here (stores/forwarded.run_forwarded); None: the
@@ -186,14 +186,12 @@ class WorkerProcess:
     async def _write(self, writer: asyncio.StreamWriter, number: int, call: str) -> None:
         """One of the worker's writes, committed here; the answer goes back (to a worker that
         died meanwhile, nowhere: committed all the same, as had it died just after)."""
-        if self._writes is None:
-            ok, answer = False, pickle.dumps(RuntimeError("this server commits no writes"))
-        else:
-            ok, answer = await self._writes(base64.b64decode(call))
-            self.writes_run += 1
+        if self._writes is None:  # the worker asks only when told it may (writes_here)
+            return
+        answer = await self._writes(base64.b64decode(call))
+        self.writes_run += 1
         if not writer.is_closing():
-            writer.write(_line({"wrote": number, "ok": ok,
-                                "answer": base64.b64encode(answer).decode()}))  # fmt: skip
+            writer.write(_line({"wrote": number, "answer": base64.b64encode(answer).decode()}))
 
     async def aclose(self) -> None:
         """Stop the worker: its running jobs finish and are stored, queued ones stay recorded
@@ -240,7 +238,7 @@ class ServerLink:
         self._pending: list[Job] = []
         self._read_handler: Callable[[ReadMark], None] | None = None
         self._marks: list[ReadMark] = []
-        self._wrote: dict[int, asyncio.Future[Any]] = {}  # writes sent, awaiting their answer
+        self._wrote: dict[int, asyncio.Future[bytes]] = {}  # writes sent, awaiting their answer
         self._sent = 0
         self.writes_there = False  # the server commits this worker's writes (SQLite)
         self.gone = asyncio.Event()  # the server closed its end: stop at once
@@ -267,14 +265,14 @@ class ServerLink:
         for job in pending:
             await submit(job)
 
-    async def write(self, call: bytes) -> Any:
-        """Send one pickled store write to the server, which commits it; its result (or its
-        exception, raised here)."""
+    async def write(self, call: bytes) -> bytes:
+        """Send one pickled store write to the server, which commits it; its pickled answer
+        (stores/forwarded.py)."""
         if self._writer is None or self._writer.is_closing():
             raise ConnectionError("the server is gone; the write was not sent")
         self._sent += 1
         number = self._sent
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._wrote[number] = future
         self._writer.write(_line({"write": number, "call": base64.b64encode(call).decode()}))
         try:
@@ -286,11 +284,7 @@ class ServerLink:
         future = self._wrote.pop(data["wrote"], None)
         if future is None or future.done():
             return
-        answer = pickle.loads(base64.b64decode(data["answer"]))
-        if data["ok"]:
-            future.set_result(answer)
-        else:
-            future.set_exception(answer)
+        future.set_result(base64.b64decode(data["answer"]))
 
     def on_read_mark(self, handler: Callable[[ReadMark], None]) -> None:
         """Where read marks go (the worker's Inbound); those that came before, now."""
