@@ -13,8 +13,9 @@ with X-Hub-Signature-256 before the clock starts, 100 keep-alive connections.
   (target >= 2,000 req/s).
 
 Every accepted message is a real turn: after the 200 the server's worker process (work/relay.py,
-at a lower CPU priority, on the same SQLite file) marks it read, runs the scripted persona,
-stores the reply in the outbox and sends it (paced at WhatsApp's rates); with
+at a lower CPU priority, reading the same SQLite file; the server commits its writes)
+marks it read, runs the scripted persona, stores the reply in the outbox and sends it
+(paced at WhatsApp's rates); with
 PERSONAE_WORKER_PROCESS=false all of it shares the acceptor's event loop and SQLite writer.
 After a step the benchmark waits for the turns to finish and reports how long it took
 ("drain_s"); each measurement runs on a fresh server of its own.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -52,7 +53,9 @@ from personae.plugins import (
 )
 from personae.private import private_dir, private_file
 from personae.settings import Settings
+from personae.stores.forwarded import ForwardedWrites, run_forwarded
 from personae.stores.memory import MemoryStore
+from personae.stores.runner import SqliteRunner
 from personae.stores.sql import SqlStore
 from personae.types import (
     Attachment,
@@ -221,6 +224,8 @@ class Runtime:
             endpoint_models(settings)
         progress(f"opening store {settings.resolved_database_url.split('://')[0]}")
         store = await SqlStore.open(settings.resolved_database_url)
+        if link is not None and link.writes_there:  # SQLite: the server commits our writes
+            store = SqlStore(ForwardedWrites(store.runner, link.write))
         engines = EnginePool(settings, progress)
         connections = connection_registry(store, settings)
         guards: tuple[Guard, ...] = ()
@@ -251,7 +256,11 @@ class Runtime:
             work, events = cluster_queue, MeteredEvents(sink)
         elif split and link is None:  # jobs run in a worker process; its events come here
             events = MeteredEvents(LocalEventHub())
-            work = WorkerProcess(worker_command(), events, settings)
+            # On SQLite this process commits the worker's writes too (stores/forwarded.py).
+            writes = None
+            if isinstance(store.runner, SqliteRunner):
+                writes = functools.partial(run_forwarded, store.runner)
+            work = WorkerProcess(worker_command(), events, settings, writes=writes)
         else:  # the embedded queue and hub (in the worker process: events go up its link)
             work = LocalWorkQueue(store, [TURN, MEMORY], resume=resume, calm=pressure.calm)
             events = link if link is not None else MeteredEvents(LocalEventHub())

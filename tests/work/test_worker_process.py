@@ -73,6 +73,9 @@ async def test_up_serves_here_and_runs_the_turn_in_a_niced_worker_process(
         assert final.endswith("echo: one two three")
         assert len(deltas) > 1, "the reply streams here as the worker writes it"
         assert web.engines._engines == {}, "the serving process loads no model"
+        # SQLite has one write lock: the worker sends its writes (claiming the job, the
+        # reply, the job done) here, where the webhooks' writes go first in each batch.
+        assert web.work.writes_run >= 3, "the serving process commits the worker's writes"
         assert await web.ready() == {"store": True, "queue": True}
     finally:
         await web.aclose()

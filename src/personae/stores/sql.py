@@ -475,9 +475,8 @@ class SqlStore:
         wait_s: float = 0.0,
         conversation_id: str | None = None,
     ) -> int:
-        return await self._run.write(
-            lambda c: _outbox.recover_sending(c, confirming, wait_s, conversation_id)
-        )
+        # A store function, not a closure: the worker's writes travel by name (forwarded.py).
+        return await self._run.write(_outbox.recover_sending, confirming, wait_s, conversation_id)
 
     async def last_inbound(self, conversation_id: str) -> datetime | None:
         return await self._run.read(_outbox.last_inbound, conversation_id)

@@ -8,7 +8,8 @@ dies) runs every job through the embedded queue (local.py), at a lower CPU prior
 has started, so the operating system gives the acknowledgements the CPU first. The two share
 the database file (SQLite in WAL mode lets them) and a socket pair: jobs go down as the server
 submits them, turn events come up to the server's hub, so an API stream or the web chat
-follows a turn the worker runs.
+follows a turn the worker runs. On SQLite the worker's writes go up too and the server
+commits them (stores/forwarded.py): one writer, whose webhooks never wait on the worker's lock.
 
 Nothing is lost between them: a job is in the database before it is submitted, and a worker
 listens before it looks for unfinished jobs at start-up, so a job is in its scan or on its
@@ -77,8 +78,14 @@ class WorkerProcess:
         settings: Settings,
         *,
         ready_timeout_s: float = 300.0,
+        writes: Callable[[bytes], Awaitable[bytes]] | None = None,
     ) -> None:
         self._settings = settings
+        # Runs one of the worker's writes here (stores/forwarded.run_forwarded); None: the
+        # worker writes for itself (PostgreSQL, whose server serialises writers itself).
+        self._writes = writes
+        self._writing: set[asyncio.Task[None]] = set()
+        self.writes_run = 0  # the worker's writes committed here (tests, logs)
         self._command = list(command)  # the child gets its socket's fd as the last argument
         self._sink = sink  # the server's hub, under the metrics wrapper
         self._ready_timeout = ready_timeout_s
@@ -151,23 +158,40 @@ class WorkerProcess:
         self._writer = writer
         # The same settings as this process (flags of `personae up` included), secrets too:
         # the socket is this process's own, shared with its child only.
-        writer.write(_line({"settings": base64.b64encode(pickle.dumps(self._settings)).decode()}))
+        writer.write(_line({
+            "settings": base64.b64encode(pickle.dumps(self._settings)).decode(),
+            "writes_here": self._writes is not None,
+        }))  # fmt: skip
         try:
-            await self._read(reader)
+            await self._read(reader, writer)
         finally:
             self._ready.clear()
             self._writer = None
             writer.close()
         return await self._process.wait()
 
-    async def _read(self, reader: asyncio.StreamReader) -> None:
+    async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while line := await reader.readline():
             data = json.loads(line)
-            if "event" in data:
+            if "write" in data:  # not awaited here: the writes of a batch come together
+                task = asyncio.create_task(self._write(writer, data["write"], data["call"]))
+                self._writing.add(task)
+                task.add_done_callback(self._writing.discard)
+            elif "event" in data:
                 await self._sink.publish(data["message"], codec.decode(data["event"]))
             elif data.get("ready"):
                 self._came_up = True
                 self._ready.set()
+
+    async def _write(self, writer: asyncio.StreamWriter, number: int, call: str) -> None:
+        """One of the worker's writes, committed here; the answer goes back (to a worker that
+        died meanwhile, nowhere: committed all the same, as had it died just after)."""
+        if self._writes is None:  # the worker asks only when told it may (writes_here)
+            return
+        answer = await self._writes(base64.b64decode(call))
+        self.writes_run += 1
+        if not writer.is_closing():
+            writer.write(_line({"wrote": number, "answer": base64.b64encode(answer).decode()}))
 
     async def aclose(self) -> None:
         """Stop the worker: its running jobs finish and are stored, queued ones stay recorded
@@ -187,6 +211,8 @@ class WorkerProcess:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._writing:  # the worker's last writes commit before the store closes
+            await asyncio.gather(*self._writing, return_exceptions=True)
 
 
 def _die_with_parent() -> None:
@@ -212,6 +238,9 @@ class ServerLink:
         self._pending: list[Job] = []
         self._read_handler: Callable[[ReadMark], None] | None = None
         self._marks: list[ReadMark] = []
+        self._wrote: dict[int, asyncio.Future[bytes]] = {}  # writes sent, awaiting their answer
+        self._sent = 0
+        self.writes_there = False  # the server commits this worker's writes (SQLite)
         self.gone = asyncio.Event()  # the server closed its end: stop at once
 
     async def listen(self) -> Settings:
@@ -224,6 +253,7 @@ class ServerLink:
             raise ConfigError("the worker process got no settings from the server; it is "
                               "started by `personae up`, not by hand")  # fmt: skip
         settings: Settings = pickle.loads(base64.b64decode(first["settings"]))
+        self.writes_there = bool(first.get("writes_here"))
         self._task = asyncio.create_task(self._read(reader))
         return settings
 
@@ -234,6 +264,27 @@ class ServerLink:
         pending, self._pending = self._pending, []
         for job in pending:
             await submit(job)
+
+    async def write(self, call: bytes) -> bytes:
+        """Send one pickled store write to the server, which commits it; its pickled answer
+        (stores/forwarded.py)."""
+        if self._writer is None or self._writer.is_closing():
+            raise ConnectionError("the server is gone; the write was not sent")
+        self._sent += 1
+        number = self._sent
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._wrote[number] = future
+        self._writer.write(_line({"write": number, "call": base64.b64encode(call).decode()}))
+        try:
+            return await future
+        finally:
+            self._wrote.pop(number, None)
+
+    def _answer(self, data: dict[str, Any]) -> None:
+        future = self._wrote.pop(data["wrote"], None)
+        if future is None or future.done():
+            return
+        future.set_result(base64.b64decode(data["answer"]))
 
     def on_read_mark(self, handler: Callable[[ReadMark], None]) -> None:
         """Where read marks go (the worker's Inbound); those that came before, now."""
@@ -252,6 +303,9 @@ class ServerLink:
         try:
             while line := await reader.readline():
                 data = json.loads(line)
+                if "wrote" in data:
+                    self._answer(data)
+                    continue
                 if "read" in data:
                     self._read_mark(ReadMark(*data["read"]))
                 if "job" not in data:
@@ -262,6 +316,9 @@ class ServerLink:
                 else:
                     await self._submit(job)
         finally:
+            for future in self._wrote.values():
+                if not future.done():
+                    future.set_exception(ConnectionError("the server is gone mid-write"))
             self.gone.set()
 
     def ready(self, nice: int) -> None:
