@@ -292,10 +292,10 @@ class Runtime:
             if channel is not None:
                 await channel.send(route.chat_id, text)
 
-        async def catch_up(
+        async def hear_first(
             message: StoredMessage, route: ReplyRoute, attachments: Sequence[Attachment]
         ) -> str:
-            return await inbound_ref[0].catch_up(message, route, attachments)
+            return await inbound_ref[0].hear_first(message, route, attachments)
 
         turns = TurnRunner(
             personas=store,
@@ -320,7 +320,7 @@ class Runtime:
             media_wait_s=settings.media_wait_s,
             pictures=pictures,
             picture_outbox=picture_items,
-            catch_up=catch_up,
+            hear_first=hear_first,
         )
         dispatch = None
         if cluster_queue is not None:
@@ -349,7 +349,7 @@ class Runtime:
                 finally:  # its outbox rows are committed: send them now, not at the next poll
                     deliveries.wake()
 
-        # Built before any job runs: a resumed turn may need it to hear a voice note (catch_up).
+        # Built before any job runs: a resumed turn may need it to hear a voice note (hear_first).
         # Delivery statuses from webhooks update the outbox rows they report on.
         inbound = Inbound(
             settings, connections, turns, store, deliveries.record_status, pressure=pressure,

@@ -1,6 +1,6 @@
 """Voice notes become words: the turn's worker fetches an audio attachment, speech-to-text
 hears it, and the transcript becomes the person's message text (the attachment's record keeps
-its hash and the transcript) before the turn reads it (Inbound.catch_up). The job goes in line
+its hash and the transcript) before the turn reads it (Inbound.hear_first). The job goes in line
 at accept like any other, so a text sent right after a voice note is answered after it, and the
 model never answers "[a voice message]" while the transcript is still on its way.
 

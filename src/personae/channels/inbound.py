@@ -152,7 +152,7 @@ class Inbound:
     async def _accept_message(self, message: ChannelMessage) -> Accepted | None:
         """Store the message and submit its job (or defer it, over a rate limit). A voice
         note's job goes in line at once, like any message: its worker hears it first
-        (``catch_up``), so what the person sends next is answered after it."""
+        (``hear_first``), so what the person sends next is answered after it."""
         kind, key = message.channel, message.connection
         connection = self.connections.find(kind, key)
         spec = self.connections.specs.get(kind)
@@ -293,14 +293,14 @@ class Inbound:
                 await self._acknowledge(channel, mark)
         if not message.attachments:
             return
-        # Audio that is to be heard is the turn's worker's to fetch (catch_up): one download.
+        # Audio that is to be heard is the turn's worker's to fetch (hear_first): one download.
         audio = _audio_positions(message.attachments) if self._voice is not None else set()
         await fetch_all(
             channel, self._store, self._media, item.accepted.message.id, message.attachments,
             recorded=audio,
         )  # fmt: skip
 
-    async def catch_up(
+    async def hear_first(
         self, message: StoredMessage, route: ReplyRoute, attachments: Sequence[Attachment]
     ) -> str:
         """The text of a person's message with a voice note, heard: the turn's worker calls

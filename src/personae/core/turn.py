@@ -64,9 +64,9 @@ from personae.core.turn_files import TurnFiles
 from personae.core.turn_spec import (
     TURN,
     AfterTurn,
-    CatchUp,
     DirectSender,
     EngineResolver,
+    HearFirst,
     OutboxPlanner,
     PictureOutbox,
     TurnSpec,
@@ -141,7 +141,7 @@ class TurnRunner:
         media_wait_s: float = 20.0,
         pictures: PictureMaker | None = None,
         picture_outbox: PictureOutbox | None = None,
-        catch_up: CatchUp | None = None,
+        hear_first: HearFirst | None = None,
     ) -> None:
         self._personas = personas
         # False in a cluster's web process: workers run the turns, no model is loaded here.
@@ -163,7 +163,7 @@ class TurnRunner:
         self._busy = busy
         self._files = TurnFiles(media, attachments, media_wait_s, pictures)
         self._picture_outbox = picture_outbox
-        self._catch_up = catch_up
+        self._catch_up = hear_first
         # The history is a source like the others, asked last (its blocks sort by depth).
         self._sources: tuple[ContextSource, ...] = (
             *sources,

@@ -38,9 +38,9 @@ DirectSender = Callable[[ReplyRoute, str], Awaitable[None]]
 PictureOutbox = Callable[[ReplyRoute, Sequence[StoredMedia]], tuple[OutboxItem, ...]]
 # Work to do once a turn's reply is stored (memory extraction): records and submits its job.
 AfterTurn = Callable[[Job, TurnContext, StoredMessage], Awaitable[None]]
-# Hears a channel's voice note that its message still waits for (a crash cut the hearing
-# after accept short): fetches what was not stored, transcribes it, returns the message text.
-CatchUp = Callable[[StoredMessage, ReplyRoute, Sequence[Attachment]], Awaitable[str]]
+# Hears a channel's voice note before its turn reads the message (also after a crash):
+# fetches the audio not stored yet, transcribes it, returns the message text.
+HearFirst = Callable[[StoredMessage, ReplyRoute, Sequence[Attachment]], Awaitable[str]]
 TURN = "turn"
 
 

@@ -93,15 +93,7 @@ HEAD_BYTES = 16  # enough of a file's start to tell its type by magic number
 def head_type(head: bytes, declared: str) -> str:
     """The MIME type a file's first bytes show (its whole content is judged by ``sniff``
     later), read as the ``declared`` kind where magic numbers are shared (MP4, WebM)."""
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if head.startswith(b"\x89PNG"):
-        return "image/png"
-    if head.startswith(b"GIF8"):
-        return "image/gif"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    return _by_magic(head, None, declared).mime_type
+    return _image_magic(head) or _by_magic(head, None, declared).mime_type
 
 
 def _check_size(size: int, cap: int, what: str) -> None:
@@ -112,10 +104,20 @@ def _check_size(size: int, cap: int, what: str) -> None:
 
 
 def _looks_like_image(data: bytes) -> bool:
-    head = data[:12]
-    return head.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a")) or (
-        head[:4] == b"RIFF" and head[8:12] == b"WEBP"
-    )
+    return _image_magic(data[:12]) is not None
+
+
+def _image_magic(head: bytes) -> str | None:
+    """The image type the magic number at the start of ``head`` names, if any."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return None
 
 
 def _image(data: bytes, limits: MediaLimits) -> Sniffed:
