@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from personae.channels.webhook import sign
+from up_process import free_port
 
 PHONE_ID = "106540352242922"
 APP_SECRET = "crash-app-secret"
@@ -130,7 +130,7 @@ async def test_a_server_killed_mid_burst_loses_no_acknowledged_message_and_doubl
     tmp_path: Path,
 ) -> None:
     env = _home(tmp_path)
-    port = _free_port()
+    port = free_port()
     server = _start(tmp_path, env, port)
     try:
         answered = await _send_all(port, kill=server)
@@ -152,10 +152,3 @@ async def test_a_server_killed_mid_burst_loses_no_acknowledged_message_and_doubl
         if server.poll() is None:
             server.kill()
             server.wait()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port

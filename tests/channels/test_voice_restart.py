@@ -9,10 +9,8 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,42 +19,14 @@ import httpx
 
 from personae.settings import Settings
 from server.live import start_server
+from up_process import free_port, start_up
 
 from .platform import GRAPH_VERSION, PlatformServer
 from .test_voice_notes import voice_note, wa_voice
 from .test_webhook_server import WA, _channels_file
 
-PERSONAE_BIN = Path(sys.executable).parent / "personae"
 # The persona the channels file binds, answering in text: the test is about what it heard.
 ECHO = "id: echo-friend\nname: Ekko\ngreeting: Hi!\nvoice_replies: never\n"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _up(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [str(PERSONAE_BIN), "up", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its worker process is killed with it (the whole group)
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
-        assert proc.poll() is None, "`personae up` exited during start-up"
-        time.sleep(0.1)
-    _kill(proc)
-    raise AssertionError("`personae up` did not become ready within 60 s")
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
@@ -101,12 +71,12 @@ async def test_a_voice_note_cut_off_by_a_crash_before_hearing_is_heard_after_res
         PERSONAE_GRAPH_API_BASE=platform.url, PERSONAE_GRAPH_API_VERSION=GRAPH_VERSION,
         PERSONAE_MEDIA_WAIT_S="2",  # the old code answered the placeholder after this wait
     )  # fmt: skip
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     note = voice_note()
     platform.media["VOICE9"] = ("audio/ogg", note)
     hold = platform.media_hold = asyncio.Event()  # the download hangs: the crash comes first
-    first = await asyncio.to_thread(_up, env, port)
+    first = await asyncio.to_thread(start_up, env, port, True)
     try:
         body = wa_voice("VOICE9", "wamid.CRASH1")
         async with httpx.AsyncClient(base_url=base, timeout=30) as web:
@@ -119,7 +89,7 @@ async def test_a_voice_note_cut_off_by_a_crash_before_hearing_is_heard_after_res
     assert not _rows(home, "SELECT id FROM outbox")  # and nothing answered
     platform.media_hold = None
     hold.set()  # the first process's download answers a dead socket
-    second = await asyncio.to_thread(_up, env, port)
+    second = await asyncio.to_thread(start_up, env, port, True)
     try:
         sent = "SELECT payload FROM outbox WHERE channel = 'whatsapp'"
         [(payload,)] = await _until(home, sent, timeout_s=120)

@@ -8,7 +8,6 @@ import pty
 import re
 import select
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -23,6 +22,7 @@ import yaml
 from typer.testing import CliRunner, Result
 
 from personae.cli import app
+from up_process import free_port
 
 PERSONAE_BIN = Path(sys.executable).parent / "personae"
 NO_COLOUR = re.compile(rb"\x1b\[[0-9;]*m")
@@ -192,16 +192,9 @@ def test_chat_on_the_embedded_model(personae: Callable[..., Any], cli_env: dict[
     assert "loading engine llamacpp" in done.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.mark.needs(*SCRIPTED, "personae.server.app")
 def test_up_serves_and_stops_cleanly_on_ctrl_c(cli_env: dict[str, str]) -> None:
-    port = _free_port()
+    port = free_port()
     command = [str(PERSONAE_BIN), "up", "--port", str(port)]
     proc = subprocess.Popen(
         command, env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -281,7 +274,7 @@ def test_up_with_an_unknown_engine_fails_with_a_message(invoke: Callable[..., Re
 def test_up_refuses_a_public_address_without_an_api_key(
     personae: Callable[..., Any], host: str
 ) -> None:
-    result = personae("up", "--host", host, "--port", str(_free_port()), timeout=30)
+    result = personae("up", "--host", host, "--port", str(free_port()), timeout=30)
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"refusing to listen on {host!r} with no API key" in result.stderr
     for fix in ("PERSONAE_API_KEY", "--host 127.0.0.1", "PERSONAE_ALLOW_PUBLIC_WITHOUT_KEY=true"):
@@ -302,7 +295,7 @@ def test_up_refuses_a_public_address_without_an_api_key(
 def test_up_listens_publicly_with_a_key_or_an_explicit_opt_in(
     cli_env: dict[str, str], setting: dict[str, str], flag: list[str]
 ) -> None:
-    port = _free_port()
+    port = free_port()
     command = [str(PERSONAE_BIN), "up", "--host", "0.0.0.0", "--port", str(port), *flag]
     proc = subprocess.Popen(
         command, env={**cli_env, **setting}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 
-PERSONAE_BIN = Path(sys.executable).parent / "personae"
+from up_process import PERSONAE_BIN, free_port
 
 
 def modes_under(home: Path) -> dict[str, int]:
@@ -22,17 +20,10 @@ def modes_under(home: Path) -> dict[str, int]:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def test_up_creates_a_private_home(cli_env: dict[str, str]) -> None:
     home = Path(cli_env["PERSONAE_HOME"]) / "nested"  # neither exists yet
     env = {**cli_env, "PERSONAE_HOME": str(home), "PERSONAE_LOAD_SAMPLES": "true"}
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [str(PERSONAE_BIN), "up", "--port", str(port)],
         env=env,

@@ -3,45 +3,14 @@ job recorded at accept is resumed, and answered exactly once."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-PERSONAE_BIN = Path(sys.executable).parent / "personae"
+from up_process import free_port, start_up
+
 ADMIN = "restart-admin-token"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _up(env: dict[str, str], port: int) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [str(PERSONAE_BIN), "up", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
-        assert proc.poll() is None, "`personae up` exited during start-up"
-        time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("`personae up` did not become ready within 60 s")
 
 
 def _conversation(base: str) -> dict[str, Any]:
@@ -58,7 +27,7 @@ def test_a_turn_cut_short_by_a_kill_is_answered_once_after_restart(
     cli_env: dict[str, str],
 ) -> None:
     env = dict(cli_env, PERSONAE_MODEL="slow:0.2", PERSONAE_ADMIN_TOKEN=ADMIN)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     request = {
         "model": "cooking-coach",
@@ -66,7 +35,7 @@ def test_a_turn_cut_short_by_a_kill_is_answered_once_after_restart(
         "stream": True,
         "messages": [{"role": "user", "content": "What can I cook with eggs and spinach?"}],
     }
-    first = _up(env, port)
+    first = start_up(env, port)
     try:
         with httpx.stream("POST", f"{base}/v1/chat/completions", json=request, timeout=30) as r:
             assert r.status_code == 200
@@ -79,7 +48,7 @@ def test_a_turn_cut_short_by_a_kill_is_answered_once_after_restart(
         if first.poll() is None:
             first.kill()
     messages_then: list[str] = []
-    second = _up(env, port)
+    second = start_up(env, port)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from personae.settings import Settings
 from personae.stores.tables import messages, work
 from personae.types import PersonRef, TextDelta, TurnFinished, TurnInput
 from personae.work.relay import WorkerProcess
+from up_process import free_port
 
 
 def _settings(home: Path, model: str = "") -> Settings:
@@ -107,7 +107,7 @@ async def test_a_killed_worker_is_started_again_and_its_turn_answered_once(
 
 
 def test_a_killed_server_takes_its_worker_with_it(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PERSONAE_")}
     env.update(PERSONAE_HOME=str(tmp_path), PERSONAE_MEMORY="false", PERSONAE_WORKER_PROCESS="true")
     cli = [sys.executable, "-c", "from personae.cli import main; main()", "up"]
@@ -162,10 +162,3 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
