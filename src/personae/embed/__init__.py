@@ -1,4 +1,4 @@
-"""Offline sentence embeddings: all-MiniLM-L6-v2 run by a numpy forward pass."""
+"""Offline sentence embeddings: all-MiniLM-L6-v2 run by onnxruntime (no torch, no hub)."""
 
 from personae.embed.minilm import DIM, MiniLM, load_minilm
 
