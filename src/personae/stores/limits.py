@@ -79,21 +79,36 @@ def admit(
     ip: str | None = None,
 ) -> Admission:
     """Check the blocklist, then take one token from every bucket, all or none."""
-    with atomic(conn) as transaction:
+    if conn.in_transaction():  # the caller's (a webhook's accept in the writer's batch)
+        return _admit(conn, buckets, now, person, ip)
+    with atomic(conn):  # (its own transaction, here)
         if conn.dialect.name == "postgresql":
             # A bucket row stays locked from its UPDATE until the commit, and every message
             # of a number updates that number's one row: waiting for the commit's WAL flush
             # would hold each one's lock for a disk write. A bucket lost with the last
             # moments before a crash only hands out a few more tokens.
             conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-        why = _blocked(conn, person, ip)
-        if why is not None:
-            return Admission(blocked=why)
-        for bucket in buckets:
-            wait = _take(conn, bucket, now)
-            if wait > 0:
-                transaction.rollback()  # the tokens taken from the other buckets go back
-                return Admission(retry_after=wait, what=bucket.what)
+        return _admit(conn, buckets, now, person, ip)
+
+
+def _admit(
+    conn: Connection,
+    buckets: Sequence[Bucket],
+    now: float,
+    person: PersonRef | None,
+    ip: str | None,
+) -> Admission:
+    why = _blocked(conn, person, ip)
+    if why is not None:
+        return Admission(blocked=why)
+    for taken, bucket in enumerate(buckets):
+        wait = _take(conn, bucket, now)
+        if wait > 0:
+            # The tokens already taken go back. (Not a savepoint: it would cost two
+            # statements on every message to spare one on the rare refusal.)
+            for earlier in buckets[:taken]:
+                conn.execute(_REFUND, {"b_subject": earlier.subject})
+            return Admission(retry_after=wait, what=bucket.what)
     return Admission()
 
 
@@ -117,6 +132,12 @@ _TAKE = (
                 else_=rate_buckets.c.at),
     )
 )  # fmt: skip
+# _TAKE left the bucket at its refilled level less one, as of now: one more is that level.
+_REFUND = (
+    update(rate_buckets)
+    .where(rate_buckets.c.subject == bindparam("b_subject"))
+    .values(tokens=rate_buckets.c.tokens + 1.0)
+)
 _LEVEL_OF = select(_level()).where(rate_buckets.c.subject == bindparam("b_subject"))
 _PERSON_OF = (
     select(identities.c.person_id)

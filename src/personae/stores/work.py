@@ -90,9 +90,10 @@ def _accept(
     found = find_inbound(conn, conversation, text, external_id)
     if found is None:
         message = insert_inbound(conn, conversation, text, external_id, now)
-        reply = None
-    else:
-        message, reply = found
+        # A message stored just now has no job yet: no need to look for one.
+        job = _insert_job(conn, conversation, message.id, kind, payload, now)
+        return Accepted(conversation, message, None, job, new_work=True)
+    message, reply = found
     if reply is not None:
         return Accepted(conversation, message, reply, None, new_work=False)
     job, new = _record_job(conn, conversation, message.id, kind, payload, now)
@@ -128,10 +129,7 @@ def _record_job(
     """The message's job: recorded now, re-opened if it had failed, else the one in flight."""
     found = conn.execute(_JOB_OF, {"kind": kind, "mid": message_id}).first()
     if found is None:
-        values = _new_job(conversation.id, message_id, kind, payload, now)
-        key = conn.execute(_NEW_JOB, values).inserted_primary_key
-        assert key is not None
-        return Job(int(key[0]), kind, conversation.id, message_id, payload, now), True
+        return _insert_job(conn, conversation, message_id, kind, payload, now), True
     if found.status == "failed":  # a retry of a failed turn runs it again
         conn.execute(
             update(work)
@@ -140,6 +138,20 @@ def _record_job(
         )
         return Job(found.id, kind, conversation.id, message_id, payload, found.created_at), True
     return _job(found), False
+
+
+def _insert_job(
+    conn: Connection,
+    conversation: ConversationRef,
+    message_id: int,
+    kind: str,
+    payload: str,
+    now: datetime,
+) -> Job:
+    values = _new_job(conversation.id, message_id, kind, payload, now)
+    key = conn.execute(_NEW_JOB, values).inserted_primary_key
+    assert key is not None
+    return Job(int(key[0]), kind, conversation.id, message_id, payload, now)
 
 
 def _new_job(
