@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -94,7 +95,8 @@ async def test_a_voice_note_cut_off_by_a_crash_before_hearing_is_heard_after_res
         sent = "SELECT payload FROM outbox WHERE channel = 'whatsapp'"
         [(payload,)] = await _until(home, sent, timeout_s=120)
         text = json.loads(payload)["text"].lower()
-        assert "echo: i tell you it is not poison" in text, text
+        # Whisper's punctuation varies between builds ("i tell you, it is..."); the words not.
+        assert "echo: i tell you it is not poison" in _words(text), text
         [(transcript, content)] = _rows(
             home,
             "SELECT a.transcript, m.content FROM attachments a "
@@ -140,7 +142,8 @@ async def test_a_shutdown_before_hearing_leaves_the_voice_note_for_the_next_star
         sent = "SELECT payload FROM outbox WHERE channel = 'whatsapp'"
         [(payload,)] = await _until(home, sent, timeout_s=120)
         text = json.loads(payload)["text"].lower()
-        assert "echo: i tell you it is not poison" in text, text
+        # Whisper's punctuation varies between builds ("i tell you, it is..."); the words not.
+        assert "echo: i tell you it is not poison" in _words(text), text
     finally:
         await asyncio.to_thread(second.stop)
 
@@ -181,3 +184,8 @@ async def test_a_text_sent_while_a_voice_note_downloads_is_answered_after_it(
     finally:
         platform.media_hold = None
         await asyncio.to_thread(server.stop)
+
+
+def _words(text: str) -> str:
+    """The text without punctuation other than the echo's colon."""
+    return re.sub(r"[^\w\s:]", "", text)
