@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from personae.errors import ConfigError
+from personae.heap import release_freed
 from personae.settings import Settings
 from personae.types import Job
 
@@ -67,6 +68,7 @@ def settle_process() -> None:
     acknowledgements' p99. What is frozen is never freed, which suits start-up's objects."""
     gc.collect()
     gc.freeze()
+    release_freed()  # what start-up freed (loading models, migrations) leaves the RSS
     # The SQLite writer thread gives up the GIL around every statement and must get it back
     # to go on, while it holds the database's write lock: at Python's default 5 ms switch
     # interval a busy event loop (or a turn) made each of those waits up to 5 ms, a

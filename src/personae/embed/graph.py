@@ -9,7 +9,8 @@ weights once, when the session is made, and fuses attention, layer norm and GELU
 The graph is BERT's: token + position + segment embeddings, layer norm; 6 layers of 12-head
 self-attention and a feed-forward with the exact (erf) GELU, each with a residual and a post
 layer norm; then mean pooling over the real tokens and L2 normalisation, as
-sentence-transformers' model does. Nothing is downloaded or written to disk.
+sentence-transformers' model does. Nothing is downloaded or written to disk. The model's bytes
+are written by embed/onnx_wire.py, not the ``onnx`` package (see there why).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from collections.abc import Mapping
 
 import numpy as np
 import numpy.typing as npt
-import onnx
-from onnx import TensorProto, helper, numpy_helper
+
+from personae.embed import onnx_wire as wire
 
 DIM = 384
 HEADS = 12
@@ -34,20 +35,18 @@ class _Builder:
     """Nodes and initialisers of one graph, with generated names."""
 
     def __init__(self) -> None:
-        self.nodes: list[onnx.NodeProto] = []
-        self.constants: list[onnx.TensorProto] = []
+        self.nodes: list[bytes] = []
+        self.constants: list[bytes] = []
         self._count = 0
 
     def const(self, name: str, value: npt.NDArray[np.generic]) -> str:
-        self.constants.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        self.constants.append(wire.tensor(name, value))
         return name
 
-    def op(self, kind: str, *inputs: str, **attrs: int | float | list[int]) -> str:
+    def op(self, kind: str, *inputs: str, **attrs: wire.Attr) -> str:
         self._count += 1
         out = f"{kind.lower()}_{self._count}"
-        node = helper.make_node(kind, list(inputs), [out])
-        node.attribute.extend(helper.make_attribute(k, v) for k, v in attrs.items())
-        self.nodes.append(node)
+        self.nodes.append(wire.node(kind, inputs, [out], **attrs))
         return out
 
 
@@ -117,18 +116,16 @@ def encoder_model(w: Weights) -> bytes:
     summed = g.op("ReduceSum", g.op("Mul", x, weights), axis1, keepdims=0)
     counts = g.op("ReduceSum", "mask", axis1, keepdims=1)
     pooled = g.op("Div", summed, counts)
-    g.nodes.append(helper.make_node("LpNormalization", [pooled], ["embeddings"], axis=-1, p=2))
-    graph = helper.make_graph(
-        g.nodes,
+    g.nodes.append(wire.node("LpNormalization", [pooled], ["embeddings"], axis=-1, p=2))
+    return wire.model(
         "all-MiniLM-L6-v2",
+        g.nodes,
+        g.constants,
         [
-            helper.make_tensor_value_info("tokens", TensorProto.FLOAT, ["batch", "length", DIM]),
-            helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["batch", "length"]),
+            wire.value_info("tokens", wire.FLOAT, ["batch", "length", DIM]),
+            wire.value_info("mask", wire.FLOAT, ["batch", "length"]),
         ],
-        [helper.make_tensor_value_info("embeddings", TensorProto.FLOAT, ["batch", DIM])],
-        initializer=g.constants,
+        [wire.value_info("embeddings", wire.FLOAT, ["batch", DIM])],
+        opset=OPSET,
+        ir_version=8,  # what onnxruntime releases of the last years all read
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
-    model.ir_version = 8  # what onnxruntime releases of the last years all read
-    serialised: bytes = model.SerializeToString()
-    return serialised

