@@ -126,8 +126,8 @@ _IDIOMS = (
 )
 # Crimes against property and people's money: theft, fraud, evading the law.
 _CRIME = re.compile(
-    rf"{_REQUEST}[^.!?]{{0,60}}\b(break into|rob|burgle|burglari[sz]e|crack open|disable the alarms?( \w+)? (in|on|of)|get past the alarms?( \w+)? (in|on|of)|pick the lock (on|of))\b[^.!?]{{0,12}}\b(a|the|someone'?s|my neighbou?r'?s) (\w+ )?(bank|vault|house|home|apartment|car|store|shop|atm|safe|museum|jewell?ery store|gas station|office)\b"
-    rf"|{_REQUEST}[^.!?]{{0,60}}\b(steal|stealing|shoplift|shoplifting|pickpocket|pickpocketing)\b(?! (\w+'?s )?(heart|hearts|show|spotlight|limelight|glances?|looks?|kiss|base|bases|thunder|moment|idea|ideas|the ball|a march))"
+    rf"{_REQUEST}[^.!?]{{0,60}}\b(break into|rob|burgle|burglari[sz]e|crack open|disable the alarms?( \w+)? (in|on|of)|get past the alarms?( \w+)? (in|on|of)|pick the lock (on|of))\b[^.!?]{{0,12}}\b(a|an|the|his|her|their|someone'?s|somebody'?s|(a|an|the|my|our) \w+'s) (\w+ )?(bank|vault|house|home|apartment|car|store|shop|atm|safe|museum|jewell?ery store|gas station|office)\b"
+    rf"|{_REQUEST}[^.!?]{{0,60}}\b(steal|stealing|shoplift|shoplifting|pickpocket|pickpocketing)\b(?! (the |a |my |your |his |her |their )?(\w+'?s )?(heart|hearts|show|spotlight|limelight|glances?|looks?|kiss|base|bases|thunder|moment|idea|ideas|the ball|a march))"
     rf"|{_REQUEST}[^.!?]{{0,60}}\b(smash|vandali[sz]e|key|slash|wreck|trash|damage|sabotage)\b[^.!?]{{0,5}}\b(someone'?s|somebody'?s|my \w+'s|a neighbou?r'?s|other people'?s|people'?s|his|her|their)\b"
     r"|\b(cut|cutting|tamper\w* with|sabotag\w*)\b[^.!?]{0,25}\b(brakes?|brake lines?|breaks)\b"
     rf"|{_REQUEST}[^.!?]{{0,40}}\blaunder(ing)? (money|cash|funds|the proceeds|proceeds|dirty money)\b"
