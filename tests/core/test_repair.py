@@ -122,7 +122,8 @@ def test_only_messages_every_guard_judged_harmless_are_repaired() -> None:
 
 
 def test_refusal_openings() -> None:
-    for text in ("I'm sorry, but no.", "  As an AI, I cannot", "I can\u2019t do that", '"Sorry!'):
+    openings = ("I'm sorry, but no.", "  As an AI, I cannot", "I can\u2019t do that", '"Sorry!')
+    for text in (*openings, "No, no, no! You can't do that."):
         assert refuses(text), text
     for text in ("No, a tomato is a fruit.", "Sure! Here's how.", "It isn't, but here's why."):
         assert not refuses(text), text

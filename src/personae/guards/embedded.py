@@ -194,6 +194,8 @@ class EmbeddedGuard:
         harm = self._harm(check.prompt, scores)
         if harm < RISKY_REQUEST:
             return None
+        if harms.harmless_frame(check.prompt):
+            return OUTPUT_HARM  # a framed request is not borderline: its reply meets the usual bar
         line = self._classifier.threshold(scores.top_hazard() or "S2")
         return min(line, OUTPUT_HARM) if harm >= BORDERLINE * line else OUTPUT_HARM
 

@@ -30,11 +30,11 @@ from personae.guards.features import normalise
 # A request to do something (not a story, a report or a question about the past).
 _REQUEST = (
     r"(\bhow (do|can|could|should|would|might|to|does one|would one)\b"
-    r"|\b(best|easiest|quickest|fastest|simplest|surest|safest|most effective|perfect|cheapest|right) (way|ways|method|methods|strategy|place|places|tools?|weapons?|time)\b"
+    r"|\b(best|easiest|quickest|fastest|simplest|surest|safest|most effective|perfect|cheapest|right|good|effective) (way|ways|method|methods|strategy|place|places|tools?|weapons?|time)\b"
     r"|\b(help|teach|show) me\b|\btell me (how|where|what|which)\b|\bgive me\b"
     r"|\b(can|could|should|shall|may|must) (i|we)\b|\bwhat (\w+ ){0,4}(can|could|should|do|would) (i|we)\b"
     r"|\bwhere (can|could|do|should|would) (i|we)\b|\b(steps|ways|tips|instructions|guide) (to|for|on)\b"
-    r"|\b(process|procedure|method|methods|means) (for|of)\b"
+    r"|\b(process|procedure|method|methods|means|ways?) (for|of)\b"
     r"|\bi('m| am)? (want|need|plan|intend|wanna|going|gonna|trying|about)( to)?\b|\blet'?s\b)"
 )
 _FILLER = r"(?:(?:the|a|an|my|your|his|her|their|our|this|that|these|those|some|all|every|any|one|two|three|dead|innocent|random|little|old|young|sick|annoying|stupid|whole|entire|other|most|many|more|as|lot|lots|of|crying|own|sleeping|unsuspecting)\s+){0,3}"
@@ -154,6 +154,14 @@ _FRAMES = re.compile(
     r"|\b(how|why|what|when|where|who) (did|was|were|had)\b"
     rf"|\b{_IDIOMS}\b"
 )
+# Asking what a word or a thing is, not how to do it ("what kind of drug is meth?",
+# "what does it mean to eradicate people?"); a request anywhere in the text cancels it.
+_DEFINITION = re.compile(
+    r"^\W*(what (is|are|was|were) (a |an |the )?[\w' -]{1,30}\?*$|what does\b.*\bmean\b|what kind of \w+ (is|are)\b|what constitutes\b|define\b|(the )?(meaning|definition) of\b|what('?s| is) the (meaning|definition)\b)"
+)
+_REQUESTED = re.compile(_REQUEST)
+# About someone in particular: never a mere definition.
+_SOMEONE = re.compile(r"\b(my|your|his|her|their|our|someone|somebody)\b|\w's\b")
 # Real-world detail cancels a frame: "in a game" does not make a recipe for a real weapon safe.
 _REAL = re.compile(
     r"\b(in real life|irl|for real|in reality|real world|step[- ]by[- ]step|exact (amounts?|quantities|steps|recipe|instructions)|detailed instructions|without getting caught|get away with|untraceable|undetectable|today|nowadays|right now)\b"
@@ -169,10 +177,14 @@ class Harm:
 
 
 def harmless_frame(text: str) -> bool:
-    """A game, a story, a computer or history frames the request, and it asks for no
-    real-world detail."""
+    """A game, a story, a computer, history or a definition frames the request, and it asks
+    for no real-world detail."""
     folded = normalise(text)
-    return _FRAMES.search(folded) is not None and _REAL.search(folded) is None
+    if _REAL.search(folded) is not None:
+        return False
+    if _DEFINITION.search(folded) and not (_REQUESTED.search(folded) or _SOMEONE.search(folded)):
+        return True
+    return _FRAMES.search(folded) is not None
 
 
 def hazard(text: str) -> Harm | None:
