@@ -56,6 +56,9 @@ LEAK_CHARS = 60
 # A harmless frame (a game, a story, a computer, a history question: guards/harms.py) halves
 # the classifier's harm score: such a request needs twice the evidence. Fixed a priori.
 FRAME_DISCOUNT = 0.5
+# Hazards no frame lowers: a bomb recipe in a story is still a bomb recipe (weapons of mass
+# harm, sex crimes, children, self-harm).
+UNFRAMED = frozenset({"S3", "S4", "S9", "S11"})
 
 
 def disclosure_text(persona: Persona) -> str:
@@ -83,8 +86,10 @@ class EmbeddedGuard:
         return Verdict(guard=NAME, stage=stage, latency_ms=latency, **fields)  # type: ignore[arg-type]
 
     def _harm(self, text: str, scores: Scores) -> float:
-        """The classifier's harm score, halved inside a harmless frame."""
-        return scores.harm * FRAME_DISCOUNT if harms.harmless_frame(text) else scores.harm
+        """The classifier's harm score, halved inside a harmless frame (not for UNFRAMED)."""
+        if scores.top_hazard() in UNFRAMED or not harms.harmless_frame(text):
+            return scores.harm
+        return scores.harm * FRAME_DISCOUNT
 
     async def check_input(self, check: GuardInput) -> Verdict:
         start = time.perf_counter()

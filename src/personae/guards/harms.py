@@ -162,6 +162,12 @@ _DEFINITION = re.compile(
 _REQUESTED = re.compile(_REQUEST)
 # About someone in particular: never a mere definition.
 _SOMEONE = re.compile(r"\b(my|your|his|her|their|our|someone|somebody)\b|\w's\b")
+# Frames count in short questions only; fixed a priori (a question, not a scenario).
+FRAME_WORDS = 25
+# Setting a role or a scenario for the assistant: the shape of a jailbreak, not of a question.
+_ROLE = re.compile(
+    r"\b(you are|you'?re (now )?(a|an|the|my)|act as|acting as|pretend (to be|you)|imagine|hypothetical\w*|scenario|role-?play|roleplaying|stay in character|as an? (expert|researcher|professional)|for (educational|research) purposes|no (restrictions|limits|filters))\b"
+)
 # Real-world detail cancels a frame: "in a game" does not make a recipe for a real weapon safe.
 _REAL = re.compile(
     r"\b(in real life|irl|for real|in reality|real world|step[- ]by[- ]step|exact (amounts?|quantities|steps|recipe|instructions)|detailed instructions|without getting caught|get away with|untraceable|undetectable|today|nowadays|right now)\b"
@@ -177,10 +183,12 @@ class Harm:
 
 
 def harmless_frame(text: str) -> bool:
-    """A game, a story, a computer, history or a definition frames the request, and it asks
-    for no real-world detail."""
+    """A game, a story, a computer, history or a definition frames a short request, and it
+    asks for no real-world detail. A long message that builds a scenario is how jailbreaks
+    wrap harm in fiction, so frames count only in messages of FRAME_WORDS words or fewer, and
+    never with role-setting ("you are", "act as", "imagine", "hypothetically")."""
     folded = normalise(text)
-    if _REAL.search(folded) is not None:
+    if len(folded.split()) > FRAME_WORDS or _REAL.search(folded) or _ROLE.search(folded):
         return False
     if _DEFINITION.search(folded) and not (_REQUESTED.search(folded) or _SOMEONE.search(folded)):
         return True
