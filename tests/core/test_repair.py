@@ -5,9 +5,12 @@ person's message (PERSONAE_GUARD_REPAIR_REFUSALS)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 
 from personae.contracts import Engine
-from personae.core.safety import NUDGE, SafetyPolicy, harmless, refuses
+from personae.core.generation import nudged
+from personae.core.prompt import AssembledPrompt
+from personae.core.safety import NUDGE, NUDGE_TOKENS, SafetyPolicy, harmless, refuses
 from personae.core.turn import TurnRunner
 from personae.guards.crisis import load_resources
 from personae.guards.embedded import EmbeddedGuard
@@ -17,6 +20,7 @@ from personae.types import (
     GenerationChunk,
     GenerationRequest,
     PersonRef,
+    PromptSection,
     TextDelta,
     TurnEvent,
     TurnFinished,
@@ -88,6 +92,16 @@ async def test_a_refusal_of_a_harmless_message_is_asked_again_with_a_nudge(
     assert first.messages[:-1] == second.messages[:-1]
     assert second.messages[-1].content == f"{first.messages[-1].content}\n\n{NUDGE}"
     assert finished.reply is not None and finished.reply.content == finished.text
+    assert second.max_tokens == first.max_tokens, "the budget had room for the nudge"
+
+
+def test_the_reply_gives_up_room_for_the_nudge_only_when_the_budget_is_full() -> None:
+    message = ChatMessage("user", "hi")
+    roomy = AssembledPrompt((message,), (PromptSection("message", 10, 1),), (), 0, 1000, 100)
+    assert nudged(roomy).max_tokens == 100
+    full = replace(roomy, budget=110)
+    assert nudged(full).max_tokens == 100 - NUDGE_TOKENS
+    assert nudged(full).messages[0].content == f"hi\n\n{NUDGE}"
 
 
 async def test_the_repair_can_be_turned_off(store: SqlStore) -> None:

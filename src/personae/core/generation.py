@@ -195,9 +195,10 @@ def nudged(prompt: AssembledPrompt) -> AssembledPrompt:
         return prompt
     message = messages[last]
     messages[last] = replace(message, content=f"{message.content}\n\n{NUDGE}")
-    return replace(
-        prompt, messages=tuple(messages), max_tokens=max(1, prompt.max_tokens - NUDGE_TOKENS)
-    )
+    # The reply gives up room for the nudge only when the budget has none left over.
+    spare = prompt.budget - sum(s.tokens for s in prompt.sections) - prompt.max_tokens
+    shrink = max(0, NUDGE_TOKENS - spare)
+    return replace(prompt, messages=tuple(messages), max_tokens=max(1, prompt.max_tokens - shrink))
 
 
 async def _generate_once(
