@@ -570,6 +570,7 @@ def safety_policy(settings: Settings, guards: tuple[Guard, ...]) -> SafetyPolicy
         channel_audiences=audiences,
         default_locale=settings.default_locale,
         hold_chars=settings.guard_hold_chars,
+        repair_refusals=settings.guard_repair_refusals,
     )
 
 

@@ -431,6 +431,12 @@ class Settings(BaseSettings):
         description="Hold-back window: most characters of a streamed reply kept from the client "
         "until the output guard has passed them (a sentence end releases sooner)",
     )
+    guard_repair_refusals: bool = Field(
+        True,
+        description="Over-refusal repair: when every guard judged the message harmless and the "
+        "reply opens with a refusal, ask the model once more with a short nudge after the "
+        "message (the trace records it)",
+    )
     guard_llamaguard_url: str | None = Field(
         None, description="llamaguard guard: base URL of an OpenAI-compatible server"
     )

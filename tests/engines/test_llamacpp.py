@@ -154,6 +154,22 @@ async def test_stopping_early_ends_the_reply_then_closing_refuses_work() -> None
         await collect(engine, request(ChatMessage("user", "hi")))
 
 
+async def test_a_stream_closed_early_has_freed_its_slot_when_aclose_returns(
+    llama: Engine,
+) -> None:
+    """An over-refusal repair asks again right after stopping the first reply: by then the
+    stopped request must be out of llama.cpp, not still holding a slot."""
+    for _ in range(3):
+        counting = request(ChatMessage("user", "Count to a thousand."), max_tokens=300)
+        stream = llama.generate(counting)
+        async for _chunk in stream:
+            break
+        await stream.aclose()  # type: ignore[attr-defined]
+        assert llama.running == 0  # type: ignore[attr-defined]
+    chunks = await collect(llama, request(ChatMessage("user", "Say hi."), max_tokens=4))
+    assert chunks[-1].finish_reason is not None
+
+
 def test_idle_rss_with_default_settings_stays_small() -> None:
     """Loads the engine with default settings in a fresh process and reads its RSS."""
     script = (

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from personae.contracts import Engine
 from personae.core.prompt import AssembledPrompt, FixedParts, fit_context
 from personae.core.replies import ReplyCutter
-from personae.core.safety import HoldBack
+from personae.core.safety import NUDGE, NUDGE_TOKENS, HoldBack, repair_verdict
 from personae.errors import EngineError, EngineUnavailable, PersonaeError, Unsupported
 from personae.types import (
     ChatMessage,
@@ -169,7 +169,48 @@ async def generate(
     hold: HoldBack | None = None,
 ) -> Generated:
     """Stream the reply through the cutter and, with ``hold``, the output guard's hold-back
-    window: text reaches ``emit`` only once it may be shown."""
+    window: text reaches ``emit`` only once it may be shown. A reply the hold-back stopped as
+    a refusal of a harmless message (over-refusal repair, core/safety.py) is asked for once
+    more, with the nudge after the person's message; the trace says so."""
+    first = await _generate_once(engine, record, options, prompt, clock, emit, timeout_s, hold)
+    if hold is None or not hold.refused:
+        return first
+    second = await _generate_once(
+        engine, record, options, nudged(prompt), clock, emit, timeout_s, hold.again()
+    )
+    spent = Usage(
+        first.usage.prompt_tokens + second.usage.prompt_tokens,
+        first.usage.completion_tokens + second.usage.completion_tokens,
+        first.usage.cached_tokens + second.usage.cached_tokens,
+    )
+    return replace(second, usage=spent, verdicts=(repair_verdict(hold.refused), *second.verdicts))
+
+
+def nudged(prompt: AssembledPrompt) -> AssembledPrompt:
+    """The prompt with ``NUDGE`` after the person's message (the last one of theirs), so the
+    persona's prefix and everything before the message stay byte-identical."""
+    messages = list(prompt.messages)
+    last = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
+    if last is None:
+        return prompt
+    message = messages[last]
+    messages[last] = replace(message, content=f"{message.content}\n\n{NUDGE}")
+    # The reply gives up room for the nudge only when the budget has none left over.
+    spare = prompt.budget - sum(s.tokens for s in prompt.sections) - prompt.max_tokens
+    shrink = max(0, NUDGE_TOKENS - spare)
+    return replace(prompt, messages=tuple(messages), max_tokens=max(1, prompt.max_tokens - shrink))
+
+
+async def _generate_once(
+    engine: Engine,
+    record: PersonaRecord,
+    options: GenerationOptions,
+    prompt: AssembledPrompt,
+    clock: Clock,
+    emit: Emit,
+    timeout_s: float,
+    hold: HoldBack | None = None,
+) -> Generated:
     check_abilities(engine, options)
     model = record.persona.model
     request = GenerationRequest(

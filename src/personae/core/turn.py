@@ -57,7 +57,15 @@ from personae.core.prompt import (
     gather_blocks,
     persona_prefix,
 )
-from personae.core.safety import STOPPING, HoldBack, SafetyPolicy, Said, noteworthy, status_of
+from personae.core.safety import (
+    STOPPING,
+    HoldBack,
+    SafetyPolicy,
+    Said,
+    harmless,
+    noteworthy,
+    status_of,
+)
 from personae.core.seeing import seeing_blocks
 from personae.core.template import render_persona
 from personae.core.turn_files import TurnFiles
@@ -427,7 +435,9 @@ class TurnRunner:
             return Gate(verdict, kept, guard_ms, prefaces)
         preface = "".join(f"{p}\n\n" for p in prefaces)
         hidden = "\n\n".join(x for x in (render_persona(persona), instructions.strip()) if x)
-        hold = HoldBack(policy, persona, text, hidden, audience, channel, preface)
+        # A refusal of a message every guard judged harmless is asked again (over-refusal repair).
+        repair = policy.repair_refusals and harmless(verdicts)
+        hold = HoldBack(policy, persona, text, hidden, audience, channel, preface, repair)
         return Gate(None, kept, guard_ms, prefaces, preface, hold)
 
     async def _answer_guarded(

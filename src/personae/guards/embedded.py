@@ -15,7 +15,7 @@ import asyncio
 import time
 from collections.abc import Mapping
 
-from personae.guards import rules
+from personae.guards import harms, rules
 from personae.guards.classifier import Classifier, Scores, shipped
 from personae.guards.crisis import crisis_reply
 from personae.types import GuardInput, GuardOutput, Persona, Verdict
@@ -53,6 +53,12 @@ UNSURE_TEXT = (
 )
 # The shortest stretch of hidden instructions a reply may not repeat.
 LEAK_CHARS = 60
+# A harmless frame (a game, a story, a computer, a history question: guards/harms.py) halves
+# the classifier's harm score: such a request needs twice the evidence. Fixed a priori.
+FRAME_DISCOUNT = 0.5
+# Hazards no frame lowers: a bomb recipe in a story is still a bomb recipe (weapons of mass
+# harm, sex crimes, children, self-harm).
+UNFRAMED = frozenset({"S3", "S4", "S9", "S11"})
 
 
 def disclosure_text(persona: Persona) -> str:
@@ -75,7 +81,15 @@ class EmbeddedGuard:
 
     def _verdict(self, stage: Stage, start: float, **fields: object) -> Verdict:
         latency = (time.perf_counter() - start) * 1000.0
+        if stage == "input" and fields.get("allowed") is False:
+            fields["harm_share"] = 1.0  # stopped: all the evidence that counted pointed to harm
         return Verdict(guard=NAME, stage=stage, latency_ms=latency, **fields)  # type: ignore[arg-type]
+
+    def _harm(self, text: str, scores: Scores) -> float:
+        """The classifier's harm score, halved inside a harmless frame (not for UNFRAMED)."""
+        if scores.top_hazard() in UNFRAMED or not harms.harmless_frame(text):
+            return scores.harm
+        return scores.harm * FRAME_DISCOUNT
 
     async def check_input(self, check: GuardInput) -> Verdict:
         start = time.perf_counter()
@@ -93,14 +107,22 @@ class EmbeddedGuard:
                 "input", start, allowed=False, action="block", categories=("S4", "P3"),
                 reason="sexual content involving minors", text=BLOCK_TEXT,
             )  # fmt: skip
+        found = harms.hazard(text)
+        if found is not None:  # a request for harm in everyday words (guards/harms.py)
+            return self._verdict(
+                "input", start, allowed=False, action="refuse_in_character",
+                categories=(found.code,), reason=found.reason, text=refusal,
+            )  # fmt: skip
         judged = len(text.split()) >= MIN_CLASSIFIED_WORDS
         # One sentence embedding: CPU work kept off the event loop.
         scores = await asyncio.to_thread(self._classifier.scores, text) if judged else NO_SCORES
-        pairs = (("harm", round(scores.harm, 4)), ("injection", round(scores.injection, 4)))
+        harm = self._harm(text, scores) if judged else 0.0
+        pairs = (("harm", round(harm, 4)), ("injection", round(scores.injection, 4)))
         thresholds = self._classifier.thresholds
         hazard = scores.top_hazard() or "S2"
+        share = round(min(1.0, harm / self._classifier.threshold(hazard)), 4)
         # 2. harm (per-category thresholds) and injection
-        if judged and scores.harm >= self._classifier.threshold(hazard):
+        if judged and harm >= self._classifier.threshold(hazard):
             if hazard == "S11":  # asking how to self-harm is a crisis, not a refusal
                 reply = crisis_reply(check.audience.locale, self._resources)
                 return self._verdict(
@@ -112,7 +134,11 @@ class EmbeddedGuard:
                 "input", start, allowed=False, action="refuse_in_character",
                 categories=(hazard,), scores=pairs, reason="harmful request", text=refusal,
             )  # fmt: skip
-        injected = judged and scores.injection >= thresholds.get("injection", 0.5)
+        injected = (
+            judged
+            and scores.injection >= thresholds.get("injection", 0.5)
+            and rules.addresses_assistant(text)
+        )
         if rules.injection(text) or injected:
             return self._verdict(
                 "input", start, allowed=False, action="refuse_in_character",
@@ -122,6 +148,7 @@ class EmbeddedGuard:
             return self._verdict(
                 "input", start, action="safe_completion", categories=("P1H",), scores=pairs,
                 reason="asks whether the persona is human", text=disclosure_text(persona),
+                harm_share=share,
             )  # fmt: skip
         # 3. creator settings
         topic = rules.mentions(text, safety.topics_refused)
@@ -157,8 +184,9 @@ class EmbeddedGuard:
             return self._verdict(
                 "input", start, action="safe_completion", categories=("S6", "P5"),
                 scores=pairs, reason=f"{field} advice", text=chosen.redirect or REDIRECTS[field],
+                harm_share=share,
             )  # fmt: skip
-        return self._verdict("input", start, scores=pairs)
+        return self._verdict("input", start, scores=pairs, harm_share=share)
 
     async def _request_bar(self, check: GuardOutput) -> float | None:
         """The harm score the reply may not reach, or None when its request looked plainly
@@ -168,10 +196,13 @@ class EmbeddedGuard:
         if len(check.prompt.split()) < MIN_CLASSIFIED_WORDS:
             return None
         scores = await asyncio.to_thread(self._classifier.scores, check.prompt)
-        if scores.harm < RISKY_REQUEST:
+        harm = self._harm(check.prompt, scores)
+        if harm < RISKY_REQUEST:
             return None
+        if harms.harmless_frame(check.prompt):
+            return OUTPUT_HARM  # a framed request is not borderline: its reply meets the usual bar
         line = self._classifier.threshold(scores.top_hazard() or "S2")
-        return min(line, OUTPUT_HARM) if scores.harm >= BORDERLINE * line else OUTPUT_HARM
+        return min(line, OUTPUT_HARM) if harm >= BORDERLINE * line else OUTPUT_HARM
 
     async def check_output(self, check: GuardOutput) -> Verdict:
         start = time.perf_counter()

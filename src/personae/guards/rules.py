@@ -26,8 +26,18 @@ _CRISIS = [
     r"\b(self[- ]?harm(ing)?)\b(?![^.!?]{0,30}\b(friend|son|daughter|kid|child|student|awareness|signs|resources|research)\b)(?<!\bwhat is self-harm)(?<!\bwhat is self harm)(?<!\bwhat is selfharm)",
     r"\bgoodbye (forever|everyone)\b|\bthis is my (last|final) (message|goodbye)\b",
     r"\bcan'?t (go on|take it anymore|do this anymore)\b[^.!?]{0,40}\b(die|dead|end|life|living)\b",
+    r"\b(is|isn'?t) (it|life|my life) (even |really |still )?worth (me )?(being alive|living|staying alive|going on|it anymore)\b",
+    r"\b(what|which|how much|how many)\b[^.!?]{0,30}\b(can|could|should|do|would) i (take|swallow|drink|use|buy|inject)\b[^.!?]{0,25}\bto (die|end (it|it all|my life)|not wake up|never wake up)\b",
 ]
 CRISIS = re.compile("|".join(f"(?:{p})" for p in _CRISIS))
+# Injuring one's own body, asked or announced ("how do I carve ... into my arm", "is burning my
+# skin a good way to ..."); care for an injury ("how do I clean a cut on my arm") is not.
+SELF_INJURY = re.compile(
+    r"\b(how (do|can|could|should|to)|best way|easiest way|quickest way|should i|want to|going to|gonna|i'?ll|i will|tips for|is|are)\b[^.!?]{0,30}\b(cut|cutting|carve|carving|slit|slitting|sever|severing|slice|slicing|burn|burning|stab|stabbing|starve|starving|pierce|piercing|gouge|gouging)\b[^.!?]{0,25}\bmy (own )?(\w+ )?(wrists?|arms?|forearms?|thighs?|legs?|skin|veins?|arter(y|ies)|throat|neck|stomach|belly|body|flesh)\b(?! (hair|nails?))"
+)
+_CARE = re.compile(
+    r"\b(treat\w*|heal\w*|clean\w*|soothe|bandage|stitch\w*|infect\w*|cream|ointment|doctor|nurse|first aid|sunburn\w*|shav\w*|wax\w*|tattoo\w*|piercing shop|ok|okay|normal|itch\w*|recipe|cook\w*|oven|stove|accident\w*|by mistake)\b"
+)
 
 # "Are you human / a bot / real?": a question about what the persona is.
 HUMAN_QUESTION = re.compile(
@@ -76,6 +86,13 @@ INJECTION = re.compile(
     r"|\b(reveal|print|show|repeat|output|leak|tell me|display|quote|recite)\b[^.!?]{0,30}\b(system prompt|hidden (instructions|prompt|rules)|initial (prompt|instructions)|pre-?prompt|your (instructions|prompt|rules|password|access code)|the (access )?code|the password)\b"
     r"|\b(developer|dan|jailbreak|god) mode\b|\byou are now\b[^.!?]{0,20}\b(unrestricted|unfiltered|dan|free)\b"
 )
+# What an injection talks to or about: the assistant, its instructions, its role. The
+# classifier's injection score alone does not stop a message that names none of these
+# ("Pretend I know nothing and explain it." asks for a simpler answer, not a new master).
+ADDRESSES_ASSISTANT = re.compile(
+    r"\b(you|your|you'?re|yourself|u|ur|instructions?|prompt|rules|system|guidelines|password|access code|code|previous|above|assistant|ai|bot|model|persona|character|developer|admin|mode|policy|policies|filters?|restrictions?|constraints?)\b"
+    r"|\b(act as|pretend to be|role-?play as|from now on|new task|granted)\b"
+)
 PROFESSIONAL: dict[str, re.Pattern[str]] = {
     "medical": re.compile(
         r"\b(diagnos\w*|symptoms?|dosage|dose of|prescri\w+|medication|antibiotics?|chest pain|rash|infection|my doctor|treat(ment)? for|is it cancer)\b"
@@ -93,7 +110,10 @@ PROFESSIONAL: dict[str, re.Pattern[str]] = {
 
 
 def is_crisis(text: str) -> bool:
-    return CRISIS.search(normalise(text)) is not None
+    folded = normalise(text)
+    if CRISIS.search(folded) is not None:
+        return True
+    return SELF_INJURY.search(folded) is not None and _CARE.search(folded) is None
 
 
 def asks_if_human(text: str) -> bool:
@@ -126,6 +146,10 @@ def romantic(text: str) -> bool:
 
 def injection(text: str) -> bool:
     return INJECTION.search(normalise(text)) is not None
+
+
+def addresses_assistant(text: str) -> bool:
+    return ADDRESSES_ASSISTANT.search(normalise(text)) is not None
 
 
 def self_declared_age(text: str) -> int | None:

@@ -75,6 +75,9 @@ class Verdict:
 
     ``scores`` are (category or signal, value in 0..1) pairs; ``text`` is what replaces the
     reply for ``rewrite``, or the instruction for ``safe_completion`` (empty: the default).
+    ``harm_share`` is how much of the guard's evidence points to harm, 0..1 (the embedded
+    guard: its harm score as a share of the score that would stop the message; 1 when it
+    stopped it); None when the guard does not say.
     """
 
     guard: str
@@ -86,6 +89,7 @@ class Verdict:
     reason: str = ""
     text: str = ""
     latency_ms: float = 0.0
+    harm_share: float | None = None
 
     @classmethod
     def allow(cls, guard: str, stage: Stage, **extra: object) -> Verdict:
