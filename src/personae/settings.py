@@ -434,8 +434,8 @@ class Settings(BaseSettings):
     guard_repair_refusals: bool = Field(
         True,
         description="Over-refusal repair: when every guard judged the message harmless and the "
-        "reply opens with a refusal, ask the model once more with a short nudge after the "
-        "message (the trace records it)",
+        "reply opens with a refusal, ask the model again (at most twice) with a short nudge "
+        "after the message (the trace records it)",
     )
     guard_llamaguard_url: str | None = Field(
         None, description="llamaguard guard: base URL of an OpenAI-compatible server"

@@ -1,6 +1,6 @@
 """Over-refusal repair: a reply that opens with a refusal of a message every guard judged
-harmless is stopped before it is shown and asked for once more, with a nudge after the
-person's message (PERSONAE_GUARD_REPAIR_REFUSALS)."""
+harmless is stopped before it is shown and asked for again (at most twice), with a nudge
+after the person's message (PERSONAE_GUARD_REPAIR_REFUSALS)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,14 @@ from dataclasses import replace
 from personae.contracts import Engine
 from personae.core.generation import nudged
 from personae.core.prompt import AssembledPrompt
-from personae.core.safety import NUDGE, NUDGE_TOKENS, SafetyPolicy, harmless, refuses
+from personae.core.safety import (
+    NUDGE,
+    NUDGE_TOKENS,
+    REPAIR_ASKS,
+    SafetyPolicy,
+    harmless,
+    refuses,
+)
 from personae.core.turn import TurnRunner
 from personae.guards.crisis import load_resources
 from personae.guards.embedded import EmbeddedGuard
@@ -121,7 +128,29 @@ async def test_a_second_refusal_stands(store: SqlStore) -> None:
 
     engine = Stubborn(await scripted())
     _, finished = await turn(await runner(store, engine), "What's a good name for a cat?")
-    assert REFUSAL in finished.text and len(engine.requests) == 2, "asked again once, no more"
+    assert REFUSAL in finished.text and len(engine.requests) == 1 + REPAIR_ASKS, "no more"
+    [repair] = [v for v in finished.trace.verdicts if v.guard == "repair"]
+    assert f"asked {REPAIR_ASKS} more times" in repair.reason
+
+
+async def test_a_refusal_at_the_first_reasking_is_asked_again(store: SqlStore) -> None:
+    class TwiceRefuser(Refuser):
+        async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+            if len(self.requests) < 2:
+                self.requests.append(request)
+                yield GenerationChunk(text="Sorry, I can't. ")
+                yield GenerationChunk(finish_reason="stop")
+                return
+            async for chunk in super().generate(request):
+                yield chunk
+
+    engine = TwiceRefuser(await scripted())
+    shown, finished = await turn(await runner(store, engine), "What's a good name for a cat?")
+    assert "sorry" not in shown.lower(), "neither refusal was shown"
+    assert "echo: What's a good name for a cat?" in finished.text
+    _, second, third = engine.requests
+    assert second.messages == third.messages, "the same nudged prompt, sampled afresh"
+    assert finished.trace.usage.completion_tokens > 0
 
 
 def test_only_messages_every_guard_judged_harmless_are_repaired() -> None:

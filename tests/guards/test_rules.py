@@ -161,3 +161,15 @@ async def test_greetings_in_any_language_pass_the_default_guard() -> None:
     for text in ("hola", "danke schön", "hi!", "ok"):
         verdict = await guard.check_input(GuardInput(persona, text))
         assert verdict.action == "allow", (text, verdict)
+
+
+def test_a_reply_may_name_sex_crimes_against_children_when_it_explains_them() -> None:
+    explains = (
+        "Child abuse is any harm done to a child: neglect, physical, emotional or sexual "
+        "abuse. Children who are sexually exploited need help; call a child helpline."
+    )
+    assert rules.minor_sexual(explains), "a person's message is judged as before"
+    assert not rules.minor_sexual(explains, naming_crimes=True)
+    describes = "The child was naked and he described her body in sexual detail."
+    assert rules.minor_sexual(describes, naming_crimes=True)
+    assert rules.minor_sexual("sexual abuse of a child: she was naked", naming_crimes=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from personae.contracts import Engine
 from personae.core.prompt import AssembledPrompt, FixedParts, fit_context
 from personae.core.replies import ReplyCutter
-from personae.core.safety import NUDGE, NUDGE_TOKENS, HoldBack, repair_verdict
+from personae.core.safety import NUDGE, NUDGE_TOKENS, REPAIR_ASKS, HoldBack, repair_verdict
 from personae.errors import EngineError, EngineUnavailable, PersonaeError, Unsupported
 from personae.types import (
     ChatMessage,
@@ -170,20 +170,28 @@ async def generate(
 ) -> Generated:
     """Stream the reply through the cutter and, with ``hold``, the output guard's hold-back
     window: text reaches ``emit`` only once it may be shown. A reply the hold-back stopped as
-    a refusal of a harmless message (over-refusal repair, core/safety.py) is asked for once
-    more, with the nudge after the person's message; the trace says so."""
-    first = await _generate_once(engine, record, options, prompt, clock, emit, timeout_s, hold)
+    a refusal of a harmless message (over-refusal repair, core/safety.py) is asked for again,
+    with the nudge after the person's message, up to ``REPAIR_ASKS`` times; the trace says so."""
+    result = await _generate_once(engine, record, options, prompt, clock, emit, timeout_s, hold)
     if hold is None or not hold.refused:
-        return first
-    second = await _generate_once(
-        engine, record, options, nudged(prompt), clock, emit, timeout_s, hold.again()
-    )
-    spent = Usage(
-        first.usage.prompt_tokens + second.usage.prompt_tokens,
-        first.usage.completion_tokens + second.usage.completion_tokens,
-        first.usage.cached_tokens + second.usage.cached_tokens,
-    )
-    return replace(second, usage=spent, verdicts=(repair_verdict(hold.refused), *second.verdicts))
+        return result
+    refusals = [hold.refused]
+    spent = result.usage
+    for ask in range(1, REPAIR_ASKS + 1):
+        # The last asking may not be stopped again: its refusal, if any, stands.
+        hold = hold.again(repair=ask < REPAIR_ASKS)
+        result = await _generate_once(
+            engine, record, options, nudged(prompt), clock, emit, timeout_s, hold
+        )
+        spent = Usage(
+            spent.prompt_tokens + result.usage.prompt_tokens,
+            spent.completion_tokens + result.usage.completion_tokens,
+            spent.cached_tokens + result.usage.cached_tokens,
+        )
+        if not hold.refused:
+            break
+        refusals.append(hold.refused)
+    return replace(result, usage=spent, verdicts=(repair_verdict(refusals), *result.verdicts))
 
 
 def nudged(prompt: AssembledPrompt) -> AssembledPrompt:

@@ -11,7 +11,8 @@
           (a human claim becomes the disclosure) or ends the reply (blocked).
   repair  when every guard judged the message harmless (``harmless``) and the reply opens with
           a refusal (``refuses``), the hold-back stops it before anything is shown and the turn
-          asks once more with ``NUDGE`` after the person's message (``nudged``): the persona's
+          asks again (up to ``REPAIR_ASKS`` times) with ``NUDGE`` after the person's message
+          (``nudged``): the persona's
           prompt prefix stays byte-identical, so the engine's prompt cache still serves it.
 
 Retrieved material (memories, lore, documents) enters prompts through ``as_data``: marked
@@ -62,6 +63,11 @@ REFUSAL_OPENINGS = (
 # its evidence points to harm puts it below this share (the embedded guard's borderline line).
 HARMLESS_BELOW = 0.5
 NUDGE = "(Answer this directly and helpfully.)"
+# How many times a refused harmless message is asked again. Each asking is a fresh sample of
+# the same nudged prompt (its prefix cached): the embedded model refused a third of its first
+# re-askings on XSTest's safe prompts, and a refusal that happens at random seldom happens
+# twice in a row. A refusal at the last asking stands.
+REPAIR_ASKS = 2
 # Tokens kept free for the nudge when the prompt is asked again.
 NUDGE_TOKENS = 16
 
@@ -94,11 +100,12 @@ def harmless(verdicts: Sequence[Verdict]) -> bool:
     )
 
 
-def repair_verdict(refused: str) -> Verdict:
-    """What the trace keeps about a repaired reply: the refusal the person never saw."""
+def repair_verdict(refusals: Sequence[str]) -> Verdict:
+    """What the trace keeps about a repaired reply: the refusals the person never saw."""
+    asked = "once more" if len(refusals) == 1 else f"{len(refusals)} more times"
     return Verdict(
         "repair", "output", reason="over-refusal repair: the reply opened with a refusal of a "
-        f"message the guards judged harmless ({refused[:80]!r}); asked once more",
+        f"message the guards judged harmless ({refusals[0][:80]!r}); asked {asked}",
     )  # fmt: skip
 
 
@@ -264,11 +271,11 @@ class HoldBack:
         self.guard_ms = 0.0
         self.categories: tuple[str, ...] = ()
 
-    def again(self) -> HoldBack:
-        """A fresh window for the second asking of a repaired reply: no second repair."""
+    def again(self, repair: bool = False) -> HoldBack:
+        """A fresh window for asking a repaired reply again; ``repair``: may stop it again."""
         return HoldBack(
             self._policy, self._persona, self._prompt, self._hidden, self._audience,
-            self._channel, self._preface,
+            self._channel, self._preface, repair,
         )  # fmt: skip
 
     async def feed(self, text: str) -> str:

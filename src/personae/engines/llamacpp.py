@@ -12,7 +12,7 @@ The server also answers llama.cpp's HTTP API on a random loopback port; token co
 
 A stream closed early (the reply cutter, a guard, an over-refusal repair) asks llama.cpp to
 stop and then waits until the request's worker has returned, so its slot is free before the
-caller's next request (a repair's second asking) is sent.
+caller's next request (a repair's next asking) is sent.
 """
 
 from __future__ import annotations

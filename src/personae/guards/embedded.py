@@ -35,6 +35,8 @@ REDIRECTS = {
 # Output text is judged more leniently than requests: a reply is blocked only when the
 # classifier is this sure.
 OUTPUT_HARM = 0.9
+# A reply this harmful is withheld whatever frame its request had. Fixed a priori.
+OUTPUT_CERTAIN = 0.99
 # The classifier judges messages of at least this many words: on greetings and one-word
 # replies ("hola", "danke schön") it has too little to go on and mostly echoes its bias.
 MIN_CLASSIFIED_WORDS = 3
@@ -200,7 +202,11 @@ class EmbeddedGuard:
         if harm < RISKY_REQUEST:
             return None
         if harms.harmless_frame(check.prompt):
-            return OUTPUT_HARM  # a framed request is not borderline: its reply meets the usual bar
+            # A framed request is not borderline. Its frame let a request this alarming through
+            # ("how do I beat my wife in checkers?"), so a reply no more alarming than the
+            # request it answers stays within what the frame covered; one the classifier is
+            # all but sure of is withheld whatever the frame.
+            return min(max(OUTPUT_HARM, scores.harm), OUTPUT_CERTAIN)
         line = self._classifier.threshold(scores.top_hazard() or "S2")
         return min(line, OUTPUT_HARM) if harm >= BORDERLINE * line else OUTPUT_HARM
 
@@ -217,7 +223,7 @@ class EmbeddedGuard:
                 "output", start, allowed=False, action="block", categories=("PL",),
                 reason="the reply repeats the persona's hidden instructions", text=BLOCK_TEXT,
             )  # fmt: skip
-        if rules.minor_sexual(reply):
+        if rules.minor_sexual(reply, naming_crimes=True):
             return self._verdict(
                 "output", start, allowed=False, action="block", categories=("S4", "P3"),
                 reason="sexual content involving minors", text=BLOCK_TEXT,

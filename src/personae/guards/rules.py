@@ -68,6 +68,12 @@ _PROTECTIVE = re.compile(
     r"\b(talk(ing)? (to|with)|teach(ing)?|explain(ing)?|educat\w+|protect(ing)?|keep\w* (them|my \w+) safe|warning signs|signs of|report(ing)?|recogni[sz]e|prevent\w*)\b[^.!?]{0,50}\b(about|from|of|abuse|safe|education|puberty)\b"
     r"|\bsex(ual)? education\b|\bpuberty\b|\b(asked|asks|asking) (me )?(what|about|where|how)\b"
 )
+# The names of sex crimes, as an explanation or a warning uses them ("neglect, physical or
+# sexual abuse"): words for the crime, not sexual content.
+_CRIME_NAME = re.compile(
+    r"\bsexual(ly)? (abuse[sd]?|abusing|exploit\w*|assault\w*|violence|harass\w*|grooming)\b"
+    r"|\bsex (crimes?|offen[cs]es?|offenders?|trafficking)\b"
+)
 MINOR_SEXUAL = re.compile(f"(?={_MINOR}.*{_ABUSE}|{_ABUSE}.*{_MINOR})|{_PAEDOPHILE}", re.DOTALL)
 SEXUAL = re.compile(_SEXUAL)
 ROMANCE = re.compile(
@@ -128,8 +134,13 @@ def admits_ai(text: str) -> bool:
     return AI_ADMISSION.search(normalise(text)) is not None
 
 
-def minor_sexual(text: str) -> bool:
+def minor_sexual(text: str, naming_crimes: bool = False) -> bool:
+    """Sexual content involving minors. ``naming_crimes``: a reply may name the crime
+    ("sexual abuse", "sexually exploited") when it explains or warns about it; only other
+    sexual words beside a child count there."""
     folded = normalise(text)
+    if naming_crimes:
+        folded = _CRIME_NAME.sub(" ", folded)
     if MINOR_SEXUAL.search(folded) is None:
         return False
     # A parent's or teacher's protective question, unless it also names an act against a child.
