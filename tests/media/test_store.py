@@ -60,6 +60,8 @@ async def test_an_image_is_stored_once_by_hash_as_what_it_really_is(tmp_path: Pa
     ids=["png-cut", "jpeg-half", "png-garbage", "bomb", "huge-bomb", "html-as-png", "ogg-as-jpeg",
          "image-as-audio", "too-big", "empty"],
 )  # fmt: skip
+# A refused bomb is refused with a reason, not also warned about in the server's log.
+@pytest.mark.filterwarnings("error::PIL.Image.DecompressionBombWarning")
 async def test_bad_files_are_refused_and_nothing_is_left(
     tmp_path: Path, data: bytes, kind: str | None, declared: str | None, says: str
 ) -> None:

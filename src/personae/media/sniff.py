@@ -10,6 +10,7 @@ Other kinds are recognised by their magic numbers.
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
@@ -122,7 +123,12 @@ def _image_magic(head: bytes) -> str | None:
 
 def _image(data: bytes, limits: MediaLimits) -> Sniffed:
     try:
-        with Image.open(io.BytesIO(data)) as image:  # reads the header only
+        with warnings.catch_warnings():
+            # Pillow warns (to the server's log) about a large image as it opens it; the
+            # pixel limit below refuses it with a reason instead.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))  # reads the header only
+        with image:
             mime = IMAGE_FORMATS.get(image.format or "")
             if mime is None:
                 raise MediaRefused(f"images of format {image.format} are not accepted")
