@@ -35,11 +35,12 @@ from channels.platform import (
     PlatformServer,
     graph_error,
 )
+from personae.channels.inbound import ACK_SLOTS
 from personae.channels.webhook import sign
 from personae.contracts import WebhookRequest
 from personae.runtime import Runtime
 from personae.stores.tables import outbox
-from personae.types import ChannelStatus
+from personae.types import ChannelStatus, ReadMark
 from personae.work.local import LocalWorkQueue
 
 from .conftest import Bench, backdate_inbound, settled
@@ -478,3 +479,44 @@ async def test_a_held_send_waits_afresh_after_another_restart(
     assert first.status == again.status == "pending" and again.error_code == "unconfirmed"
     assert again.available_at - first.available_at >= timedelta(seconds=0.25)
     assert platform.sent(WA_SEND) == []
+
+
+async def test_a_chats_waiting_read_receipts_collapse_to_the_message_stored_last(
+    bench: Bench, platform: PlatformServer
+) -> None:
+    """Each message's after-accept work is a task of its own, so read marks arrive in any
+    order. While the acknowledgement slots are busy, a chat's waiting marks collapse into
+    one for the message stored last (not the mark handed over last), and a mark older than
+    a message read already is dropped: reading a message marks the earlier ones read."""
+    platform.fail_only = WA_SEND
+    platform.fail_next = ["hang"] * ACK_SLOTS  # other chats' receipts hold every slot
+    async with bench.runtime() as runtime:
+        await connect(runtime, "whatsapp", whatsapp())
+
+        def mark(chat: str, stored_id: int) -> ReadMark:
+            return ReadMark("whatsapp", PHONE_ID, chat, f"wamid.{chat}.{stored_id}", stored_id)
+
+        for n in range(ACK_SLOTS):
+            runtime.inbound.acknowledge(mark(f"1555000000{n}", n + 1))
+        await asyncio.sleep(0.3)  # the slots are taken, their calls hang
+        for stored_id in (15, 19, 17):  # handed over out of order
+            runtime.inbound.acknowledge(mark(WA_USER, stored_id))
+
+        def read(chat: str) -> list[str]:
+            receipts = [b for b in platform.sent(WA_SEND) if b.get("status") == "read"]
+            return [
+                b["message_id"] for b in receipts if b["message_id"].startswith(f"wamid.{chat}")
+            ]
+
+        deadline = time.monotonic() + 10
+        while not read(WA_USER):
+            assert time.monotonic() < deadline, "the chat's receipt was never sent"
+            await asyncio.sleep(0.05)
+        runtime.inbound.acknowledge(mark(WA_USER, 16))  # older than the one read
+        await asyncio.sleep(0.3)
+        assert read(WA_USER) == [f"wamid.{WA_USER}.19"]
+        runtime.inbound.acknowledge(mark(WA_USER, 20))  # a newer message is read again
+        while len(read(WA_USER)) < 2:
+            assert time.monotonic() < deadline, read(WA_USER)
+            await asyncio.sleep(0.05)
+        assert read(WA_USER) == [f"wamid.{WA_USER}.19", f"wamid.{WA_USER}.20"]

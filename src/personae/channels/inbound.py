@@ -57,6 +57,9 @@ CALL_TIMEOUT_S = 10.0
 # turn (and collapse, see _acknowledge) instead of queueing inside the HTTP pool, whose cost
 # grows with its queue and would starve the webhooks on the same event loop.
 ACK_SLOTS = 4
+# Chats whose newest read message is remembered (to drop marks of older ones), at most.
+READ_CHATS = 10_000
+Chat = tuple[str, str, str]  # channel, connection, chat id
 _CUT_NOTE = "\n[The message was cut here: it was too long]"
 
 
@@ -98,7 +101,8 @@ class Inbound:
         self._handlers: dict[str, tuple[int, WebhookHandler]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ack_slots = asyncio.Semaphore(ACK_SLOTS)
-        self._newest: dict[tuple[str, str, str], ReadMark] = {}  # chat -> to acknowledge
+        self._newest: dict[Chat, ReadMark] = {}  # chat -> to acknowledge
+        self._read: dict[Chat, int] = {}  # chat -> the newest stored id marked read
         # Where read receipts go when another process sends them (None: sent from here).
         self._hand_off = hand_off
         self._media = media or FolderMediaStore(settings.home / "media", MediaLimits.of(settings))
@@ -284,7 +288,7 @@ class Inbound:
             return
         if channel.abilities.supports_typing:
             mark = ReadMark(message.channel, message.connection, message.chat_id,
-                            message.message_id)  # fmt: skip
+                            message.message_id, item.accepted.message.id)  # fmt: skip
             if self._hand_off is not None:  # the worker process sends it (work/relay.py)
                 self._hand_off(mark)
             else:
@@ -341,14 +345,25 @@ class Inbound:
     async def _acknowledge(self, channel: Channel, message: ReadMark) -> None:
         """Mark read and show typing for the chat's newest message. A chat's messages that
         arrive while its acknowledgement waits for a slot collapse into one call for the
-        newest: reading a message marks the earlier ones read, and typing is per chat."""
+        newest: reading a message marks the earlier ones read, and typing is per chat.
+        Marks come in any order (each message's after-accept work is a task of its own):
+        the newest is the one stored last, and one older than a message read already is
+        dropped."""
         chat = (message.channel, message.connection, message.chat_id)
-        waiting = chat in self._newest
-        self._newest[chat] = message
-        if waiting:
+        if message.stored_id and message.stored_id <= self._read.get(chat, 0):
+            return
+        waiting = self._newest.get(chat)
+        if waiting is None or message.stored_id >= waiting.stored_id:
+            self._newest[chat] = message
+        if waiting is not None:
             return
         async with self._ack_slots:
             newest = self._newest.pop(chat)
+            if newest.stored_id > self._read.get(chat, 0):
+                self._read.pop(chat, None)  # re-inserted last: the oldest chats go first
+                self._read[chat] = newest.stored_id
+                while len(self._read) > READ_CHATS:
+                    del self._read[next(iter(self._read))]
             result = await channel.acknowledge(newest.chat_id, newest.message_id)
         if result.outcome != "sent":
             log.info("%s acknowledge failed: %s", message.channel, result.error)

@@ -38,12 +38,15 @@ class ReplyRoute:
 
 @dataclass(frozen=True, slots=True)
 class ReadMark:
-    """A person's channel message to mark read, with a typing indicator in its chat."""
+    """A person's channel message to mark read, with a typing indicator in its chat;
+    ``stored_id``: the message's id in the store, which orders a chat's messages as they
+    arrived (marks reach the sender in any order)."""
 
     channel: str
     connection: str
     chat_id: str
     message_id: str
+    stored_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
