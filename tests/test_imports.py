@@ -7,21 +7,26 @@ import subprocess
 import sys
 
 
-def test_the_server_and_its_migrations_load_no_highlighter() -> None:
-    probe = (
-        "import sys; import personae.cli, personae.server.app, alembic.context, httpx, "
-        "mako.exceptions; "
-        "print(sorted(m for m in ('rich', 'pygments') if m in sys.modules))"
-    )
+def printed(*lines: str) -> str:
+    """What a fresh interpreter prints running ``lines``."""
+    probe = "; ".join(lines)
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    return out.stdout.strip()
+
+
+def test_the_server_and_its_migrations_load_no_highlighter() -> None:
+    loaded = printed(
+        "import sys, personae.cli, personae.server.app, alembic.context, httpx, mako.exceptions",
+        "print(sorted(m for m in ('rich', 'pygments') if m in sys.modules))",
+    )
+    assert loaded == "[]"
 
 
 def test_httpx_and_mako_still_work_without_their_highlighters() -> None:
-    probe = (
-        "import personae, httpx, mako.exceptions; from mako.template import Template; "
+    said = printed(
+        "import personae, httpx, mako.exceptions",
+        "from mako.template import Template",
         "print(httpx.URL('http://a/b').path, Template('${x}').render(x=2), "
-        "mako.exceptions.syntax_highlight()('<b>'))"
+        "mako.exceptions.syntax_highlight()('<b>'))",
     )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["/b", "2", "&lt;b&gt;"]
+    assert said.split() == ["/b", "2", "&lt;b&gt;"]
