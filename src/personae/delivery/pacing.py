@@ -25,13 +25,19 @@ class TokenBucket:
     def __post_init__(self) -> None:
         self.tokens = self.burst
 
-    def reserve(self) -> float:
+    def reserve(self, now: float | None = None) -> float:
         """Take one token now; the seconds to wait before using it."""
-        now = time.monotonic()
+        now = time.monotonic() if now is None else now
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
         self.tokens -= 1.0
         return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+
+    def late(self, seconds: float) -> None:
+        """The token taken last was used ``seconds`` after its turn (the send waited for the
+        store): the next turns move back by as much, so the platform still sees them spaced."""
+        if seconds > 0:
+            self.tokens -= seconds * self.rate
 
 
 class Pacer:
@@ -41,7 +47,8 @@ class Pacer:
         self._buckets: dict[tuple[str, ...], TokenBucket] = {}
 
     async def wait(self, abilities: ChannelAbilities, account: str, chat: str) -> float:
-        """Wait for the account's and the chat's turn; returns the seconds waited."""
+        """Wait for the account's and the chat's turn; returns when the turn was due (the
+        event loop's clock, for ``sending``)."""
         waits = [0.0]
         if abilities.sends_per_s:
             burst = max(1.0, abilities.sends_per_s)
@@ -53,7 +60,15 @@ class Pacer:
         delay = max(waits)
         if delay > 0:
             await asyncio.sleep(delay)
-        return delay
+        return time.monotonic()
+
+    def sending(self, abilities: ChannelAbilities, account: str, chat: str, due: float) -> None:
+        """The send of the turn that was due at ``due`` starts now. Late (the row was claimed
+        in the store first: a slow commit), it moves the chat's next turn back by as much: a
+        chat allowed one message a second must not get two 0.8 s apart."""
+        bucket = self._buckets.get((abilities.name, account, chat))
+        if bucket is not None:
+            bucket.late(time.monotonic() - due)
 
     def _bucket(self, key: tuple[str, ...], rate: float, burst: float) -> float:
         bucket = self._buckets.get(key)

@@ -244,9 +244,10 @@ class Deliveries:
             return
         if self._calm is not None:
             await self._calm()
-        await self._pacer.wait(channel.abilities, row.connection, row.chat_id)
+        due = await self._pacer.wait(channel.abilities, row.connection, row.chat_id)
         if not await self._store.claim_delivery(row.id):
             return  # not pending any more: another worker has it
+        self._pacer.sending(channel.abilities, row.connection, row.chat_id, due)
         try:
             result = await send()
         except Exception as exc:  # a channel must not raise; a buggy plugin must not stall the lane
