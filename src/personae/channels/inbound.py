@@ -362,7 +362,7 @@ class Inbound:
             if newest.stored_id > self._read.get(chat, 0):
                 self._read.pop(chat, None)  # re-inserted last: the oldest chats go first
                 self._read[chat] = newest.stored_id
-                while len(self._read) > READ_CHATS:
+                if len(self._read) > READ_CHATS:  # one added at a time: one out
                     del self._read[next(iter(self._read))]
             result = await channel.acknowledge(newest.chat_id, newest.message_id)
         if result.outcome != "sent":

@@ -12,8 +12,8 @@
   repair  when every guard judged the message harmless (``harmless``) and the reply opens with
           a refusal (``refuses``), the hold-back stops it before anything is shown and the turn
           asks again (up to ``REPAIR_ASKS`` times) with ``NUDGE`` after the person's message
-          (``nudged``): the persona's
-          prompt prefix stays byte-identical, so the engine's prompt cache still serves it.
+          (``nudged``): the persona's prompt prefix stays byte-identical, so the engine's
+          prompt cache still serves it.
 
 Retrieved material (memories, lore, documents) enters prompts through ``as_data``: marked
 as data to read, never instructions to follow; the persona's own instructions outrank it.

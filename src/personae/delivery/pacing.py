@@ -47,8 +47,8 @@ class Pacer:
         self._buckets: dict[tuple[str, ...], TokenBucket] = {}
 
     async def wait(self, abilities: ChannelAbilities, account: str, chat: str) -> float:
-        """Wait for the account's and the chat's turn; returns when the turn was due (the
-        event loop's clock, for ``sending``)."""
+        """Wait for the account's and the chat's turn; returns when it was due
+        (``time.monotonic()``, for ``sending``)."""
         waits = [0.0]
         if abilities.sends_per_s:
             burst = max(1.0, abilities.sends_per_s)
