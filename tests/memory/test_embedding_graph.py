@@ -1,6 +1,7 @@
 """The ONNX graph that runs all-MiniLM-L6-v2 (embed/graph.py) against a textbook forward pass
-written here in plain numpy from the same safetensors: same vectors, so nothing the memory
-index or the guard's classifier learned from depends on which runtime made them."""
+written here in plain numpy from the same safetensors: the float graph gives the same vectors,
+so nothing the guard's classifier learned from depends on which runtime made them; the int8
+graph (recall's queries) stays within a cosine of 0.98 of them."""
 
 from __future__ import annotations
 
@@ -77,3 +78,25 @@ def test_related_sentences_are_nearer_than_unrelated_ones() -> None:
         ["My sister lives in Lisbon.", "Where does my sister live?", "Preheat the oven to 200C."]
     )
     assert float(a @ b) > 0.5 > float(a @ c)
+
+
+def test_the_int8_graph_stays_near_the_float_vectors_and_their_neighbours() -> None:
+    texts = [
+        "Hi!",
+        "I moved to Lisbon last spring with my sister.",
+        "Ana: We went hiking on Sunday and saw a heron by the lake near the old mill.",
+        "Where does my sister live?",
+        "Preheat the oven to 200C and bake the bread for forty minutes.",
+        "My grandmother taught me to knit when I was seven.",
+    ]
+    exact = load_minilm(int8=False).embed(texts)
+    quick = load_minilm(int8=True)
+    fast = np.concatenate([quick.embed([t]) for t in texts])  # a query: alone in its pass
+    assert load_minilm() is load_minilm(int8=False), "the float model is the default"
+    closeness = (exact * fast).sum(axis=1)
+    assert closeness.min() > 0.98, closeness
+    assert not np.array_equal(exact, fast), "the int8 graph is in use"
+    # What retrieval needs: a question finds the line it asks about under both.
+    for vectors in (exact, fast):
+        np.fill_diagonal(similar := vectors @ vectors.T, -1.0)
+        assert similar[3].argmax() == 1  # the sister question finds the sister line

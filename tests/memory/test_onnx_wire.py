@@ -77,6 +77,19 @@ def test_the_encoder_graph_is_a_valid_onnx_model() -> None:
     assert [i.name for i in session.get_inputs()] == ["tokens", "mask"]
 
 
+def test_the_int8_encoder_graph_is_valid_and_holds_int8_weights() -> None:
+    weights = load_file(str(model_dir() / "model.safetensors"))
+    model = onnx.load_from_string(encoder_model(weights, int8=True))
+    onnx.checker.check_model(model, full_check=True)
+    tensors = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    layer = tensors["encoder.layer.0.intermediate.dense.weight"]
+    assert layer.dtype == np.int8 and layer.shape == (384, 1536)
+    steps = tensors["encoder.layer.0.intermediate.dense.weight_step"]
+    exact = weights["encoder.layer.0.intermediate.dense.weight"].T
+    assert np.abs(layer * steps - exact).max() <= steps.max() / 2 + 1e-7, "within half a step"
+    assert "MatMulInteger" in {n.op_type for n in model.graph.node}
+
+
 def test_embedding_does_not_import_the_onnx_package() -> None:
     probe = (
         "import sys; from personae.embed.minilm import load_minilm; "

@@ -44,19 +44,41 @@ class _Builder:
         return name
 
     def op(self, kind: str, *inputs: str, **attrs: wire.Attr) -> str:
+        return self.ops(kind, 1, *inputs, **attrs)[0]
+
+    def ops(self, kind: str, count: int, *inputs: str, **attrs: wire.Attr) -> list[str]:
+        """A node with ``count`` outputs."""
         self._count += 1
-        out = f"{kind.lower()}_{self._count}"
-        self.nodes.append(wire.node(kind, inputs, [out], **attrs))
-        return out
+        outs = [f"{kind.lower()}_{self._count}" + (f"_{n}" if n else "") for n in range(count)]
+        self.nodes.append(wire.node(kind, inputs, outs, **attrs))
+        return outs
 
 
-def encoder_model(w: Weights) -> bytes:
+def quantized(
+    weight: npt.NDArray[np.float32],
+) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.float32]]:
+    """A weight matrix (in x out) as int8 with one step per output column (symmetric: zero is
+    0), and those steps: ``q * steps`` is the weight to within half a step."""
+    steps = np.abs(weight).max(axis=0) / np.float32(127)
+    steps = np.where(steps > 0, steps, np.float32(1)).astype(np.float32)
+    q = np.clip(np.rint(weight / steps), -127, 127).astype(np.int8)
+    return q, steps
+
+
+def encoder_model(w: Weights, *, int8: bool = False) -> bytes:
     """The serialised ONNX model: inputs ``tokens`` (float32, batch x length x 384: each
     token's word embedding plus its position's, see MiniLM) and ``mask`` (float32, batch x
     length, 1 for a real token); output ``embeddings`` (float32, batch x 384, unit length).
 
     The word lookup stays outside: its table is half the weights, and copying it into the
-    graph would only slow the build."""
+    graph would only slow the build.
+
+    ``int8``: the layers' weight matrices as int8 (a step per output column) and each
+    product's input quantised on the fly (DynamicQuantizeLinear, MatMulInteger; onnxruntime
+    fuses the two). A short query's pass is bound by reading the weights: a quarter of the
+    bytes made it 2.3 times faster here, at a cosine of 0.993 to the float vectors. The
+    input's step is one per pass, so a text's vector moves a little (cosine > 0.99) with the
+    texts batched beside it; a step per token had no fast kernel (ten times slower)."""
     g = _Builder()
     head = DIM // HEADS
     heads_shape = g.const("heads_shape", np.array([0, 0, HEADS, head], dtype=np.int64))
@@ -81,7 +103,15 @@ def encoder_model(w: Weights) -> bytes:
     def dense(x: str, prefix: str, scale: float = 1.0) -> str:
         weight = (w[prefix + ".weight"].T * np.float32(scale)).astype(np.float32)
         bias = (w[prefix + ".bias"] * np.float32(scale)).astype(np.float32)
-        product = g.op("MatMul", x, g.const(prefix + ".weight", weight))
+        if not int8:
+            product = g.op("MatMul", x, g.const(prefix + ".weight", weight))
+            return g.op("Add", product, g.const(prefix + ".bias", bias))
+        q, steps = quantized(weight)
+        xq, x_step, x_zero = g.ops("DynamicQuantizeLinear", 3, x)
+        zeros = g.const(prefix + ".weight_zero", np.zeros(q.shape[1], dtype=np.int8))
+        summed = g.op("MatMulInteger", xq, g.const(prefix + ".weight", q), x_zero, zeros)
+        step = g.op("Mul", x_step, g.const(prefix + ".weight_step", steps))
+        product = g.op("Mul", g.op("Cast", summed, to=wire.FLOAT), step)
         return g.op("Add", product, g.const(prefix + ".bias", bias))
 
     x = norm("tokens", "embeddings.LayerNorm")

@@ -16,8 +16,9 @@ import numpy.typing as npt
 
 # TensorProto.DataType
 FLOAT = 1
+INT8 = 3
 INT64 = 7
-_DATA_TYPES = {np.dtype(np.float32): FLOAT, np.dtype(np.int64): INT64}
+_DATA_TYPES = {np.dtype(np.float32): FLOAT, np.dtype(np.int8): INT8, np.dtype(np.int64): INT64}
 # AttributeProto.AttributeType
 _ATTR_FLOAT, _ATTR_INT, _ATTR_INTS = 1, 2, 7
 

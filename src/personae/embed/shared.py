@@ -1,10 +1,12 @@
 """One embedder for a process's retrieval: embeds off the event loop, and a query that
 several sources of one turn ask for at once (memory, knowledge) is embedded once.
 
-Two lanes. A query (recall, on the reply path) runs at once in its own thread. Bulk texts
-(memories of concurrent after-turn jobs, document chunks) wait for the bulk pass running,
-if any, then go together in the next: one forward pass over many texts, grouped by length
-(MiniLM.embed), costs far less than a pass per job (each pass reads the whole model)."""
+Two lanes. A query (recall, on the reply path) runs at once in its own thread, through the
+query model where one is given (the int8 MiniLM: a short query's pass is bound by reading the
+weights). Bulk texts (memories of concurrent after-turn jobs, document chunks) wait for the
+bulk pass running, if any, then go together in the next: one forward pass over many texts,
+grouped by length (MiniLM.embed), costs far less than a pass per job (each pass reads the
+whole model)."""
 
 from __future__ import annotations
 
@@ -37,8 +39,11 @@ class _Bulk:
 
 
 class SharedEmbedder:
-    def __init__(self, embed: Embed, *, cached: int = CACHED_QUERIES) -> None:
+    def __init__(
+        self, embed: Embed, *, query: Embed | None = None, cached: int = CACHED_QUERIES
+    ) -> None:
         self._embed = embed
+        self._query = query or embed
         self._cached = cached
         self._recent: OrderedDict[str, asyncio.Future[npt.NDArray[np.float32]]] = OrderedDict()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -116,7 +121,7 @@ class SharedEmbedder:
             self._recent.popitem(last=False)
         try:
             # The query lane: not behind a bulk pass (a recall waits for this).
-            rows = await asyncio.to_thread(self._embed, [text[:QUERY_CHARS]])
+            rows = await asyncio.to_thread(self._query, [text[:QUERY_CHARS]])
             vector: npt.NDArray[np.float32] = rows[0]
         except BaseException as exc:
             self._recent.pop(text, None)
@@ -131,11 +136,15 @@ _process: SharedEmbedder | None = None
 
 
 def process_embedder() -> SharedEmbedder:
-    """The process's embedder over the shipped MiniLM (loaded on first use), shared by the
-    memory and knowledge sources so a turn's query is embedded once."""
+    """The process's embedder over the shipped MiniLM (loaded on first use; queries through
+    its int8 graph), shared by the memory and knowledge sources so a turn's query is
+    embedded once."""
     global _process
     if _process is None:
         from personae.embed.minilm import load_minilm
 
-        _process = SharedEmbedder(lambda texts: load_minilm().embed(texts))
+        _process = SharedEmbedder(
+            lambda texts: load_minilm().embed(texts),
+            query=lambda texts: load_minilm(int8=True).embed(texts),
+        )
     return _process
