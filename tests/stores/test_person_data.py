@@ -163,14 +163,21 @@ async def test_deleting_a_person_leaves_no_row_about_them_in_any_table(
             assert after[name] == records, f"{name} changed, yet holds nothing about people"
     assert _mentions(after, {kept["person_id"], kept["person"].external_id})
     assert removed == 1 and not gone["files"][0].exists() and kept_shared.exists()
-    # SQLite's FTS5 keeps its own copy of a memory's text: theirs must be gone from it too.
-    assert await store.run_sync(_indexed, gone["marker"]) == 0
-    assert await store.run_sync(_indexed, kept["marker"]) == 1
+    # A memory's text is in its row only (full-text search is built in the process, r0016):
+    # theirs is gone, and no second copy (as SQLite's FTS5 table kept) holds it.
+    assert await store.run_sync(_stored, gone["marker"]) == 0
+    assert await store.run_sync(_stored, kept["marker"]) == 1
+    assert not await store.run_sync(_full_text_tables)
 
 
-def _indexed(conn: Connection, word: str) -> int:
-    if conn.dialect.name != "sqlite":  # PostgreSQL indexes the memories table itself
-        query = text("SELECT count(*) FROM memories WHERE text LIKE :word")
-        return int(conn.execute(query, {"word": f"%{word}%"}).scalar_one())
-    query = text("SELECT count(*) FROM memories_fts WHERE memories_fts MATCH :word")
-    return int(conn.execute(query, {"word": f'"{word}"'}).scalar_one())
+def _stored(conn: Connection, word: str) -> int:
+    query = text("SELECT count(*) FROM memories WHERE text LIKE :word")
+    return int(conn.execute(query, {"word": f"%{word}%"}).scalar_one())
+
+
+def _full_text_tables(conn: Connection) -> list[str]:
+    if conn.dialect.name != "sqlite":
+        query = text("SELECT indexname FROM pg_indexes WHERE indexname = 'ix_memories_fts'")
+    else:
+        query = text("SELECT name FROM sqlite_master WHERE name LIKE 'memories_fts%'")
+    return list(conn.execute(query).scalars())

@@ -1,5 +1,6 @@
 """Memory rows on both backends: supersession with history, forgetting deletes, owners
-never see each other's memories, lexical search, a kept vector set brought up to date."""
+never see each other's memories, full-text search (the in-process postings of the owner's
+set), a kept vector set brought up to date with its postings."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import UTC, datetime
 import numpy as np
 from sqlalchemy import Connection, insert
 
+from personae.stores import postings
 from personae.stores.memory import MemoryStore
 from personae.stores.memory_rows import touch
 from personae.stores.runner import atomic
@@ -24,6 +26,15 @@ NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
 def _vector(seed: int) -> bytes:
     v = np.random.default_rng(seed).standard_normal(384).astype(np.float32)
     return (v / np.linalg.norm(v)).tobytes()
+
+
+async def _lexical(
+    memory: MemoryStore, person: str, slug: str, share: bool, words: list[str], limit: int
+) -> list[int]:
+    """Full-text search as recall runs it: over the postings of the owner's set."""
+    index = await memory.vector_set(person, slug, share)
+    assert index.postings is not None
+    return postings.ranking(index.postings, postings.query_codes(words), limit)
 
 
 async def _owner(store: SqlStore) -> tuple[str, str, str]:
@@ -47,8 +58,8 @@ async def test_a_newer_fact_retires_the_older_and_keeps_history(store: SqlStore)
     assert [m.text for m in await memory.facts(ana, slug)] == ["They live in Lisbon"]
     history = {m.id: m for m in await memory.history(ana, slug)}
     assert history[old].retired_at is not None and history[old].superseded_by == new
-    assert await memory.lexical(ana, slug, False, ["porto"], 10) == [], "retired: not recalled"
-    assert await memory.lexical(ana, slug, False, ["lisbon"], 10) == [new]
+    assert await _lexical(memory, ana, slug, False, ["porto"], 10) == [], "retired: not recalled"
+    assert await _lexical(memory, ana, slug, False, ["lisbon"], 10) == [new]
 
 
 async def test_forgetting_deletes_the_fact_its_history_and_its_message(store: SqlStore) -> None:
@@ -66,7 +77,7 @@ async def test_forgetting_deletes_the_fact_its_history_and_its_message(store: Sq
     assert await memory.forget(ana, slug, fact.id + 1000) is False
     assert await memory.forget(ana, slug, fact.id) is True
     assert await memory.facts(ana, slug) == []
-    assert await memory.lexical(ana, slug, False, ["sister", "ana"], 10) == []
+    assert await _lexical(memory, ana, slug, False, ["sister", "ana"], 10) == []
     index = await memory.vector_set(ana, slug, False)
     assert len(index.ids) == 0, "the raw message kept as an episode is deleted too"
 
@@ -76,7 +87,7 @@ async def test_one_person_never_sees_another_persons_memories(store: SqlStore) -
     slug, ana, bob = await _owner(store)
     secret = NewMemory("fact", "They are allergic to penicillin", "allergy:penicillin", 1.0)
     [mid] = await memory.add(slug, ana, None, NOW, [(secret, _vector(5))])
-    assert await memory.lexical(bob, slug, True, ["penicillin", "allergic"], 10) == []
+    assert await _lexical(memory, bob, slug, True, ["penicillin", "allergic"], 10) == []
     assert len((await memory.vector_set(bob, slug, True)).ids) == 0
     assert await memory.forget(bob, slug, mid) is False, "bob cannot delete ana's memory"
     assert await memory.correct(bob, slug, mid, "nothing", _vector(6)) is None
@@ -113,8 +124,8 @@ async def test_a_turn_of_many_memories_keeps_its_order_and_its_slots(store: SqlS
     assert episode < lisbon < trams < reply
     assert [m.text for m in await memory.facts(ana, slug)] == ["They live in Lisbon",
                                                                "They like trams"]  # fmt: skip
-    assert await memory.lexical(ana, slug, False, ["trams"], 10) == [trams]
-    assert await memory.lexical(ana, slug, False, ["how", "lisbon"], 10) != []
+    assert await _lexical(memory, ana, slug, False, ["trams"], 10) == [trams]
+    assert await _lexical(memory, ana, slug, False, ["how", "lisbon"], 10) != []
 
 
 def _same_sets(a: VectorSet, b: VectorSet) -> None:
@@ -127,6 +138,12 @@ def _same_sets(a: VectorSet, b: VectorSet) -> None:
     assert [a.speakers[c] if c >= 0 else None for c in a.speaker] == [
         b.speakers[c] if c >= 0 else None for c in b.speaker
     ]
+    assert a.postings is not None and b.postings is not None
+    assert a.postings.ids.tolist() == b.postings.ids.tolist() == a.ids.tolist()
+    assert a.postings.lengths.tolist() == b.postings.lengths.tolist()
+    for words in (["message"], ["porto", "lisbon"], ["ana", "message", "live"]):
+        codes = postings.query_codes(words)
+        assert postings.ranking(a.postings, codes, 10) == postings.ranking(b.postings, codes, 10)
 
 
 async def test_a_kept_vector_set_brought_up_to_date_equals_one_read_afresh(
@@ -158,28 +175,24 @@ async def test_a_kept_vector_set_brought_up_to_date_equals_one_read_afresh(
     assert np.array_equal(grown.vectors[0], known.vectors[0])
 
 
-async def test_full_text_filtered_by_the_kept_ids_finds_what_the_owner_filter_finds(
-    store: SqlStore,
-) -> None:
+async def test_full_text_finds_only_the_owners_recallable_rows(store: SqlStore) -> None:
     memory = MemoryStore(store.runner)
     slug, ana, bob = await _owner(store)
     bobs = NewMemory("episode", "Bo: my heron", None, 0.3)
-    await memory.add(slug, bob, None, NOW, [(bobs, _vector(20))])
+    [[bobs_id]] = [await memory.add(slug, bob, None, NOW, [(bobs, _vector(20))])]
     items = [(NewMemory("episode", f"Ana: heron number {n}", None, 0.3), _vector(30 + n))
              for n in range(6)]  # fmt: skip
     ids = await memory.add(slug, ana, None, NOW, items)
     heron = NewMemory("fact", "They saw a heron", "saw:heron", 0.9)
     [old] = await memory.add(slug, ana, None, NOW, [(heron, _vector(40))])
     herons = NewMemory("fact", "They saw two herons", "saw:heron", 0.9)
-    await memory.add(slug, ana, None, NOW, [(herons, _vector(41))])
+    [new] = await memory.add(slug, ana, None, NOW, [(herons, _vector(41))])
     await memory.forget(ana, slug, ids[2])
-    kept = (await memory.vector_set(ana, slug, False)).ids
-    plain = await memory.lexical(ana, slug, False, ["heron", "number"], 50)
-    among = await memory.lexical(ana, slug, False, ["heron", "number"], 50, kept)
-    assert sorted(among) == sorted(plain)
-    assert old not in among and ids[2] not in among, "retired and forgotten rows stay out"
-    assert all(i in set(kept.tolist()) for i in among), "bob's row stays out"
-    assert len(await memory.lexical(ana, slug, False, ["heron"], 3, kept)) == 3
+    found = await _lexical(memory, ana, slug, False, ["heron", "number"], 50)
+    assert sorted(found) == sorted([*ids[:2], *ids[3:], new]), "stemmed: herons is heron"
+    assert old not in found and ids[2] not in found, "retired and forgotten rows stay out"
+    assert bobs_id not in found, "bob's row stays out"
+    assert len(await _lexical(memory, ana, slug, False, ["heron"], 3)) == 3
 
 
 async def test_a_row_committed_below_the_kept_sets_last_id_makes_it_read_whole(

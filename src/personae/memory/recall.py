@@ -10,169 +10,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from personae.stores import postings
+from personae.stores.stopwords import STOPWORDS
 from personae.stores.vectors import VectorSet, sign_bits
 
 WORD = re.compile(r"[a-z0-9]+")
-# Words that say nothing about which memory is meant.
-STOPWORDS = frozenset(
-    [
-        "a",
-        "about",
-        "above",
-        "after",
-        "again",
-        "against",
-        "all",
-        "am",
-        "an",
-        "and",
-        "any",
-        "are",
-        "as",
-        "at",
-        "be",
-        "because",
-        "been",
-        "before",
-        "being",
-        "below",
-        "between",
-        "both",
-        "but",
-        "by",
-        "can",
-        "did",
-        "do",
-        "does",
-        "doing",
-        "don",
-        "down",
-        "during",
-        "each",
-        "few",
-        "for",
-        "from",
-        "further",
-        "had",
-        "has",
-        "have",
-        "having",
-        "he",
-        "her",
-        "here",
-        "hers",
-        "herself",
-        "him",
-        "himself",
-        "his",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "itself",
-        "just",
-        "me",
-        "more",
-        "most",
-        "my",
-        "myself",
-        "no",
-        "nor",
-        "not",
-        "now",
-        "of",
-        "off",
-        "on",
-        "once",
-        "only",
-        "or",
-        "other",
-        "our",
-        "ours",
-        "ourselves",
-        "out",
-        "over",
-        "own",
-        "same",
-        "she",
-        "should",
-        "so",
-        "some",
-        "such",
-        "than",
-        "that",
-        "the",
-        "their",
-        "theirs",
-        "them",
-        "themselves",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "those",
-        "through",
-        "to",
-        "too",
-        "under",
-        "until",
-        "up",
-        "very",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "while",
-        "who",
-        "whom",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-        "yours",
-        "yourself",
-        "yourselves",
-        "s",
-        "t",
-        "d",
-        "ll",
-        "m",
-        "re",
-        "ve",
-        "ever",
-        "also",
-        "get",
-        "got",
-        "go",
-        "going",
-        "know",
-        "like",
-        "really",
-        "think",
-        "thing",
-        "things",
-        "one",
-        "yeah",
-        "oh",
-        "hey",
-        "hi",
-        "okay",
-        "ok",
-        "well",
-        "much",
-        "many",
-    ]
-)
 MAX_WORDS = 16
 
 
@@ -239,21 +81,25 @@ def dense_ranking(index: VectorSet, query: npt.NDArray[np.float32], limit: int) 
     return [int(i) for i in index.ids[top]]
 
 
+def lexical_ranking(index: VectorSet, words: Sequence[str], limit: int) -> list[int]:
+    """Ids of the ``limit`` memories best matching ``words`` by BM25 (the set's postings)."""
+    if index.postings is None or not words:
+        return []
+    return postings.ranking(index.postings, postings.query_codes(words), limit)
+
+
 def hamming_shortlist(
     signs: npt.NDArray[np.uint64], bits: npt.NDArray[np.uint64], size: int
 ) -> npt.NDArray[np.intp]:
-    """The ``size`` rows (all, if fewer) whose sign bits are nearest ``bits``, in row order;
-    at the cut-off distance the first rows are taken. Distances are small integers, so a
-    histogram finds the cut-off."""
+    """The rows whose sign bits are nearest ``bits``, in row order: at least ``size`` (all,
+    if fewer), every row within the distance that reaches that many. Distances are small
+    integers, so a histogram finds it."""
     distance = np.bitwise_count(signs[0] ^ bits[0]).astype(np.uint16)
     for word in range(1, len(signs)):
         distance += np.bitwise_count(signs[word] ^ bits[word])
     size = min(size, len(distance))
     counts = np.cumsum(np.bincount(distance))
-    cutoff = int(np.searchsorted(counts, size))
-    below = np.flatnonzero(distance < cutoff)
-    at = np.flatnonzero(distance == cutoff)[: size - len(below)]
-    return np.union1d(below, at)
+    return np.flatnonzero(distance <= np.searchsorted(counts, size))
 
 
 def named_speakers(index: VectorSet, words: Sequence[str]) -> frozenset[int]:
@@ -276,48 +122,50 @@ def fuse(
     named: frozenset[int] = frozenset(),
 ) -> list[Ranked]:
     """Reciprocal rank fusion of the two rankings, plus importance and recency (and a share
-    for the lines of the speakers ``named``, codes of index.speakers), best first."""
+    for the lines of the speakers ``named``, codes of index.speakers), best first (equal
+    scores in the order the candidates came). In arrays: a turn fuses twice (memory and
+    knowledge) and a loop over the candidates and their neighbours cost a millisecond each."""
     lex_rank = {mid: r for r, mid in enumerate(lexical, 1)}
     dense_rank = {mid: r for r, mid in enumerate(dense, 1)}
-    ids = list(dict.fromkeys([*lexical, *dense]))
-    if not ids:
+    ids = np.fromiter(dict.fromkeys([*lexical, *dense]), dtype=np.int64)
+    if not len(ids):
         return []
+    count = len(index.ids)
+    base = np.zeros(len(ids))
+    for rank_of, weight in ((lex_rank, weights.lexical), (dense_rank, weights.dense)):
+        ranks = np.fromiter((rank_of.get(int(i), 0) for i in ids), dtype=np.float64, count=len(ids))
+        base += np.where(ranks > 0, weight / (weights.rrf_k + ranks), 0.0)
     # index.ids ascend (vector_set orders them): positions by binary search, not a dict of all.
-    found = np.searchsorted(index.ids, np.asarray(ids, dtype=np.int64))
-    position = {
-        mid: int(at)
-        for mid, at in zip(ids, found, strict=True)
-        if at < len(index.ids) and int(index.ids[at]) == mid
-    }
-    newest = float(index.said_at.max()) if len(index.said_at) else 0.0
-    oldest = float(index.said_at.min()) if len(index.said_at) else 0.0
-    span = max(newest - oldest, 1.0)
-    scores: dict[int, float] = {}
-    for mid in ids:
-        score = 0.0
-        if mid in lex_rank:
-            score += weights.lexical / (weights.rrf_k + lex_rank[mid])
-        if mid in dense_rank:
-            score += weights.dense / (weights.rrf_k + dense_rank[mid])
-        scores[mid] = score
+    at = np.minimum(np.searchsorted(index.ids, ids), max(count - 1, 0))
+    indexed = index.ids[at] == ids if count else np.zeros(len(ids), dtype=bool)
+    # Scores by index position: the candidates', then their neighbours' shares.
+    places, shares = [at[indexed]], [base[indexed]]
     if weights.neighbours:
-        for mid, score in list(scores.items()):
-            at = position.get(mid)
-            if at is None:
-                continue
-            for near in (at - 1, at + 1):
-                if 0 <= near < len(index.ids):
-                    other = int(index.ids[near])
-                    scores[other] = scores.get(other, 0.0) + weights.neighbours * score
-                    position.setdefault(other, near)
+        for step in (-1, 1):
+            near = at[indexed] + step
+            inside = (near >= 0) & (near < count)
+            places.append(near[inside])
+            shares.append(weights.neighbours * base[indexed][inside])
+    place = np.concatenate(places)
+    # First appearance order, so equal scores keep the candidates' order.
+    unique, first, which = np.unique(place, return_index=True, return_inverse=True)
+    score: npt.NDArray[np.float64] = np.bincount(
+        which, weights=np.concatenate(shares), minlength=len(unique)
+    ).astype(np.float64)
+    newest = float(index.said_at.max()) if count else 0.0
+    oldest = float(index.said_at.min()) if count else 0.0
+    score += weights.importance * index.importance[unique]
+    score += weights.recency * (index.said_at[unique] - oldest) / max(newest - oldest, 1.0)
+    if named and index.speaker is not None:
+        score += weights.speaker * np.isin(index.speaker[unique], list(named))
+    order = np.argsort(first, kind="stable")
+    unique, score = unique[order], score[order]
+    # Candidates that are not in the index (removed since their ranking) keep their base.
+    strays = ids[~indexed]
+    all_ids = np.concatenate([index.ids[unique], strays])
+    all_scores = np.concatenate([score, base[~indexed]])
     ranked = []
-    for mid, score in scores.items():
-        at = position.get(mid)
-        if at is not None:
-            score += weights.importance * float(index.importance[at])
-            score += weights.recency * (float(index.said_at[at]) - oldest) / span
-            if named and index.speaker is not None and int(index.speaker[at]) in named:
-                score += weights.speaker
-        ranked.append(Ranked(mid, score, lex_rank.get(mid), dense_rank.get(mid)))
-    ranked.sort(key=lambda r: -r.score)
+    for slot in np.argsort(-all_scores, kind="stable"):
+        mid = int(all_ids[slot])
+        ranked.append(Ranked(mid, float(all_scores[slot]), lex_rank.get(mid), dense_rank.get(mid)))
     return ranked

@@ -23,8 +23,16 @@ import numpy.typing as npt
 from personae.core.prompt import estimate_tokens
 from personae.embed.shared import Embed, SharedEmbedder
 from personae.memory.extract import extract_facts
-from personae.memory.recall import WORD, Weights, dense_ranking, fuse, named_speakers, query_words
-from personae.stores.memory import MemoryChoices, MemoryStore
+from personae.memory.recall import (
+    WORD,
+    Weights,
+    dense_ranking,
+    fuse,
+    lexical_ranking,
+    named_speakers,
+    query_words,
+)
+from personae.stores.memory import MemoryStore
 from personae.stores.vectors import VectorSet, updated
 from personae.types.memory import Memory, NewMemory
 
@@ -188,30 +196,12 @@ class MemoryService:
         # a thread) beside the store's reads.
         embedding = asyncio.ensure_future(self.embedder.query(query))
         embedding.add_done_callback(_retrieved)
-        asked = query_words(query)
-        named: frozenset[int] = frozenset()
-
-        def words_for(choices: MemoryChoices) -> tuple[list[str], npt.NDArray[np.int64]] | None:
-            # On the store's thread, between its reads: with the person's index already
-            # cached, the full-text search goes in the same hop as the choices.
-            nonlocal named
-            index = self._cache.get((person_id, persona, choices.share))
-            if index is None or index.version != choices.version:
-                return None
-            named, words = self._search_words(index, asked)
-            return words, index.ids
-
-        choices, lexical = await self.store.choices_and_lexical(
-            person_id, persona, words_for, self.weights.candidates
-        )
+        choices = await self.store.choices(person_id, persona)
         if not choices.enabled:  # (the embedding, shared with the turn's other sources, runs on)
             return Recall((), ())
         index = await self._index(person_id, persona, choices.share, choices.version)
-        if lexical is None:  # the index was not loaded yet: search now it is
-            named, words = self._search_words(index, asked)
-            lexical = await self.store.lexical(
-                person_id, persona, choices.share, words, self.weights.candidates, index.ids
-            )
+        named, words = self._search_words(index, query_words(query))
+        lexical = lexical_ranking(index, words, self.weights.candidates)
         vector = await embedding
         dense = dense_ranking(index, vector, self.weights.candidates)
         ranked = fuse(lexical, dense, index, self.weights, named)
@@ -219,7 +209,10 @@ class MemoryService:
         chosen: list[Memory] = []
         notes: list[MemoryNote] = []
         used = 0
+        shown = max(k * 3, 24)  # notes kept for the trace
         for place, item in enumerate(ranked):
+            if place >= k * 3 and len(notes) >= shown:
+                break  # nothing below k * 3 is looked up, so nothing more can be chosen
             memory = found.get(item.id)
             why = f"lexical #{item.lexical_rank or '-'}, dense #{item.dense_rank or '-'}"
             score = round(item.score, 5)
@@ -242,7 +235,7 @@ class MemoryService:
                 notes.append(MemoryNote(label, "chosen", why, score))
                 chosen.append(memory)
                 used += cost
-        return Recall(tuple(chosen), tuple(notes[: max(k * 3, 24)]))
+        return Recall(tuple(chosen), tuple(notes[:shown]))
 
     def _search_words(self, index: VectorSet, words: list[str]) -> tuple[frozenset[int], list[str]]:
         """The speakers a query names (codes of index.speakers) and its words for full-text

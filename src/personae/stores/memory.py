@@ -6,11 +6,8 @@ forgetting, correcting) and memory_search (the dense index and full-text search)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-
-import numpy as np
-import numpy.typing as npt
 
 from personae.stores import memory_rows as rows
 from personae.stores import memory_search as search
@@ -84,32 +81,6 @@ class MemoryStore:
         self, person_id: str, persona: str, share: bool, known: VectorSet
     ) -> VectorChanges:
         return await self._run.read(search.vector_changes, person_id, persona, share, known)
-
-    async def lexical(
-        self,
-        person_id: str,
-        persona: str,
-        share: bool,
-        words: Sequence[str],
-        limit: int,
-        recallable_ids: npt.NDArray[np.int64] | None = None,
-    ) -> list[int]:
-        return await self._run.read(
-            search.lexical, person_id, persona, share, words, limit, recallable_ids
-        )
-
-    async def choices_and_lexical(
-        self,
-        person_id: str,
-        persona: str,
-        words_for: Callable[[MemoryChoices], search.WordsAndIds | None],
-        limit: int,
-    ) -> tuple[MemoryChoices, list[int] | None]:
-        """See memory_search.choices_and_lexical: one hop for a recall's reads before the
-        ranking. ``words_for`` runs on the store's thread."""
-        return await self._run.read(
-            search.choices_and_lexical, person_id, persona, words_for, limit
-        )
 
     async def message_texts(self, ids: Sequence[int]) -> dict[int, tuple[str, datetime]]:
         return await self._run.read(rows.message_texts, ids)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, delete, insert, select, text, update
+from sqlalchemy import Connection, Row, delete, insert, select, update
 
 from personae.stores.memory_rows import owner, touch
 from personae.stores.runner import atomic
@@ -44,11 +44,11 @@ def add_groups(
     transaction; a fact in a slot (``key``) retires the owner's active fact in that slot
     (kept, marked superseded), and one that repeats it word for word is not stored twice.
     Returns the new ids of each group. Memories without a slot are inserted together (one
-    executemany for the rows, one for their full text), in the order given: ids follow it,
-    and recall takes a memory's id neighbours as the messages around it."""
+    executemany), in the order given: ids follow it, and recall takes a memory's id
+    neighbours as the messages around it."""
     ids: list[list[int]] = [[] for _ in groups]
     now = utcnow()
-    pending: list[tuple[int, dict[str, Any], str]] = []  # (group, row, full text)
+    pending: list[tuple[int, dict[str, Any]]] = []  # (group, row)
     with atomic(conn):
         for group, (message_id, items) in enumerate(groups):
             for item, vector in items:
@@ -59,7 +59,7 @@ def add_groups(
                     if new_id is not None:
                         ids[group].append(new_id)
                 else:
-                    pending.append((group, row, _full_text(item)))
+                    pending.append((group, row))
         _insert_pending(conn, pending, ids)
         if person_id is not None:
             touch(conn, person_id, persona)
@@ -67,7 +67,6 @@ def add_groups(
 
 
 _INSERT = insert(memories).returning(memories.c.id, sort_by_parameter_order=True)
-_INSERT_FULL_TEXT = text("INSERT INTO memories_fts(rowid, text) VALUES (:id, :text)")
 
 
 def _row(
@@ -95,23 +94,14 @@ def _row(
     }
 
 
-def _full_text(item: NewMemory) -> str:
-    return f"{item.context} {item.text}".strip()
-
-
 def _insert_pending(
-    conn: Connection, pending: list[tuple[int, dict[str, Any], str]], ids: list[list[int]]
+    conn: Connection, pending: list[tuple[int, dict[str, Any]]], ids: list[list[int]]
 ) -> None:
     """Insert the rows waiting in ``pending`` (then empty it), their ids added to ``ids``."""
     if not pending:
         return
-    new_ids = [int(i) for i in conn.execute(_INSERT, [row for _, row, _ in pending]).scalars()]
-    if conn.dialect.name == "sqlite":
-        conn.execute(
-            _INSERT_FULL_TEXT,
-            [{"id": i, "text": t} for i, (_, _, t) in zip(new_ids, pending, strict=True)],
-        )
-    for new_id, (group, _, _) in zip(new_ids, pending, strict=True):
+    new_ids = [int(i) for i in conn.execute(_INSERT, [row for _, row in pending]).scalars()]
+    for new_id, (group, _) in zip(new_ids, pending, strict=True):
         ids[group].append(new_id)
     pending.clear()
 
@@ -136,7 +126,7 @@ def _add_in_slot(
     )
     if any(_same(old.text, item.text) for old in older):
         return None
-    new_id = _insert(conn, row, _full_text(item))
+    new_id = _insert(conn, row)
     if older:
         conn.execute(
             update(memories)
@@ -146,34 +136,18 @@ def _add_in_slot(
     return new_id
 
 
-def _insert(conn: Connection, row: dict[str, Any], full_text: str) -> int:
-    new_id = int(conn.execute(_INSERT, row).scalar_one())
-    if conn.dialect.name == "sqlite":
-        conn.execute(_INSERT_FULL_TEXT, {"id": new_id, "text": full_text})
-    return new_id
+def _insert(conn: Connection, row: dict[str, Any]) -> int:
+    return int(conn.execute(_INSERT, row).scalar_one())
 
 
 def _same(a: str, b: str) -> bool:
     return WORD.findall(a.lower()) == WORD.findall(b.lower())
 
 
-def drop_full_text(conn: Connection, ids: Sequence[int]) -> None:
-    """Delete these memories' full-text rows (SQLite's FTS5 keeps its own copy of the text;
-    PostgreSQL indexes the table itself)."""
-    if ids and conn.dialect.name == "sqlite":
-        conn.execute(
-            text("DELETE FROM memories_fts WHERE rowid IN :ids").bindparams(
-                bindparam("ids", expanding=True)
-            ),
-            {"ids": list(ids)},
-        )
-
-
 def delete_memories(conn: Connection, ids: Sequence[int]) -> int:
-    """Delete these memories and their full-text rows (inside the caller's transaction)."""
+    """Delete these memories (inside the caller's transaction)."""
     if not ids:
         return 0
-    drop_full_text(conn, ids)
     return conn.execute(delete(memories).where(memories.c.id.in_(list(ids)))).rowcount
 
 
@@ -242,7 +216,7 @@ def correct(
         now = utcnow()
         item = NewMemory("fact", new_text, old.key, max(old.importance, 0.8))
         row = _row(persona, person_id, old.message_id, now, item, vector, now)
-        new_id = _insert(conn, row, _full_text(item))
+        new_id = _insert(conn, row)
         conn.execute(
             update(memories)
             .where(memories.c.id == memory_id)

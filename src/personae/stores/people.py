@@ -34,7 +34,6 @@ from sqlalchemy import (
 
 from personae.errors import NotFound
 from personae.stores import limits
-from personae.stores.memory_write import drop_full_text
 from personae.stores.runner import atomic
 from personae.stores.tables import (
     attachments,
@@ -220,9 +219,6 @@ def delete_person(conn: Connection, person_id: str) -> list[str]:
             .where(messages.c.conversation_id.in_(scope.conversation_ids()))
             .values(reply_to=None)
         )
-        # Memories go with their full-text rows (the loop below deletes the rows).
-        found = select(memories.c.id).where(_memories(scope))
-        drop_full_text(conn, list(conn.execute(found).scalars()))
         for table, where in ABOUT_PERSON.values():
             conn.execute(delete(table).where(where(scope)))
         shared = set(

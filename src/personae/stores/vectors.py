@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from personae.stores import postings as full_text
+
 Vector = npt.NDArray[np.float32]
 
 
@@ -43,6 +45,8 @@ class VectorSet:
     # Memory sets: the owner's rows, retired ones too, counted just before the set's rows
     # were read (memory_search.vector_changes); -1: not counted.
     owned: int = -1
+    # Memory sets: the same rows' words, the index full-text recall ranks (stores/postings).
+    postings: full_text.Postings | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +66,13 @@ def updated(known: VectorSet, changes: VectorChanges) -> VectorSet:
         return changes.added
     if changes.kept is not None:
         keep = np.isin(known.ids, changes.kept, assume_unique=True)
+        words = known.postings and full_text.kept(known.postings, changes.kept)
         known = VectorSet(
             known.version, known.ids[keep], np.ascontiguousarray(known.vectors[keep]),
             known.importance[keep], known.said_at[keep],
             None if known.signs is None else np.ascontiguousarray(known.signs[:, keep]),
             None if known.speaker is None else known.speaker[keep], known.speakers,
+            postings=words,
         )  # fmt: skip
     added, count = changes.added, len(known.ids)
     total = count + len(added.ids)
@@ -90,6 +96,9 @@ def updated(known: VectorSet, changes: VectorChanges) -> VectorSet:
     speaker = None
     if known.speaker is not None and added.speaker is not None:
         speaker = np.concatenate([known.speaker, added.speaker])
+    words = None
+    if known.postings is not None and added.postings is not None:
+        words = full_text.appended(known.postings, added.postings)
     return VectorSet(
         changes.version,
         np.concatenate([known.ids, added.ids]),
@@ -101,6 +110,7 @@ def updated(known: VectorSet, changes: VectorChanges) -> VectorSet:
         added.speakers or known.speakers,
         room,
         added.owned,
+        words,
     )
 
 
