@@ -1,6 +1,6 @@
 """Knowledge-base rows on both backends: a document and its chunks are stored together,
-found by full text and by vector, kept to their persona, and deleted with their full-text
-rows."""
+found by full text (the postings of the persona's set) and by vector, kept to their persona,
+and deleted whole, with no second copy of their text left behind."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import uuid
 import numpy as np
 from sqlalchemy import Connection, text
 
+from personae.stores import postings
 from personae.stores.knowledge import KnowledgeStore, NewDocument
 from personae.stores.sql import SqlStore
 from personae.types import Persona
@@ -17,6 +18,13 @@ from personae.types import Persona
 def _vector(seed: int) -> bytes:
     v = np.random.default_rng(seed).standard_normal(384).astype(np.float32)
     return (v / np.linalg.norm(v)).tobytes()
+
+
+async def _lexical(kb: KnowledgeStore, persona: str, words: list[str], limit: int) -> list[int]:
+    """Full-text search as recall runs it: over the postings of the persona's set."""
+    index = await kb.vector_set(persona)
+    assert index.postings is not None
+    return postings.ranking(index.postings, postings.query_codes(words), limit)
 
 
 async def _persona(store: SqlStore) -> str:
@@ -44,7 +52,7 @@ async def test_documents_are_searched_kept_to_their_persona_and_deleted_whole(
     version = await kb.version(mine)
     assert version != 0
 
-    found = await kb.lexical(mine, ["ferry"], 10)
+    found = await _lexical(kb, mine, ["ferry"], 10)
     [chunk] = await kb.get_chunks(found)
     assert (chunk.document, chunk.heading, chunk.position) == ("guide.md", "Ferry", 0)
     index = await kb.vector_set(mine)
@@ -53,51 +61,35 @@ async def test_documents_are_searched_kept_to_their_persona_and_deleted_whole(
 
     assert not await kb.delete_document(theirs, doc.id), "another persona's document"
     assert await kb.delete_document(mine, doc.id)
-    assert await kb.documents(mine) == [] and await kb.lexical(mine, ["ferry"], 10) == []
+    assert await kb.documents(mine) == [] and await _lexical(kb, mine, ["ferry"], 10) == []
     assert await kb.version(mine) == 0
-    assert len(await kb.lexical(theirs, ["ferry"], 10)) == 1
+    assert len(await _lexical(kb, theirs, ["ferry"], 10)) == 1
 
     def leftover(conn: Connection) -> int:
-        """FTS5 keeps its own copy of the text: it must go too (PostgreSQL has none)."""
-        if conn.dialect.name != "sqlite":
-            return 0
-        query = text("SELECT count(*) FROM knowledge_fts WHERE knowledge_fts MATCH 'seven'")
+        """The chunk's text was in its row only (r0017 dropped FTS5's copy)."""
+        query = text("SELECT count(*) FROM knowledge_chunks WHERE text LIKE '%seven%'")
         return int(conn.execute(query).scalar_one())
 
     assert await store.runner.read(leftover) == 0
 
 
-async def test_version_and_full_text_search_come_in_one_read_and_keep_to_the_persona(
+async def test_full_text_search_ranks_the_personas_chunks_by_heading_and_text(
     store: SqlStore,
 ) -> None:
-    """With the persona's ids of the current version (a recall's cache), the search is done
-    in the same read as the version, and another persona's matching chunks stay out."""
     kb = KnowledgeStore(store.runner)
     mine, theirs = await _persona(store), await _persona(store)
-    assert await kb.version_and_lexical(mine, ["ferry"], 10, lambda v: None) == (0, [])
     await kb.add_document(
         NewDocument(theirs, "other.md", "text/markdown", 9, "1" * 64),
         [("", "Their ferry timetable", _vector(3))],
     )
-    doc = await kb.add_document(
+    await kb.add_document(
         NewDocument(mine, "guide.md", "text/markdown", 80, "0" * 64),
-        [("Ferry", "The ferry leaves at ten", _vector(1)), ("", "Tickets cost seven", _vector(2))],
+        [("Ferries", "They leave at ten", _vector(1)), ("", "Tickets cost seven", _vector(2))],
     )
-    version, found = await kb.version_and_lexical(mine, ["ferry"], 10, lambda v: None)
-    assert version == await kb.version(mine) and found is None, "no ids: no search yet"
     index = await kb.vector_set(mine)
-    asked: list[int] = []
-
-    def ids_for(current: int) -> np.ndarray | None:
-        asked.append(current)
-        return index.ids if current == index.version else None
-
-    version, found = await kb.version_and_lexical(mine, ["ferry", "seven"], 10, ids_for)
-    assert asked == [version] and found is not None and sorted(found) == sorted(index.ids)
-    assert found == await kb.lexical(mine, ["ferry", "seven"], 10), "same as the joined search"
-    assert await kb.lexical(mine, ["ferry"], 10, index.ids) == [int(index.ids[0])]
-    await kb.delete_document(mine, doc.id)
-    assert await kb.version_and_lexical(mine, ["ferry"], 10, ids_for) == (0, [])
+    assert await _lexical(kb, mine, ["ferry"], 10) == [int(index.ids[0])], "heading, stemmed"
+    assert sorted(await _lexical(kb, mine, ["ferry", "seven"], 10)) == sorted(index.ids)
+    assert await _lexical(kb, mine, ["timetable"], 10) == [], "another persona's chunk"
 
 
 async def test_the_version_moves_when_a_deleted_documents_ids_are_reused(store: SqlStore) -> None:

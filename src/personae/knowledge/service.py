@@ -20,7 +20,7 @@ import numpy.typing as npt
 from personae.core.prompt import estimate_tokens
 from personae.embed.shared import SharedEmbedder
 from personae.knowledge.chunk import chunk_text, document_text, media_type
-from personae.memory.recall import Weights, dense_ranking, fuse, query_words
+from personae.memory.recall import Weights, dense_ranking, fuse, lexical_ranking, query_words
 from personae.stores.knowledge import Chunk, Document, KnowledgeStore, NewDocument
 from personae.stores.vectors import VectorSet
 
@@ -85,22 +85,13 @@ class KnowledgeService:
         if embedding is not None:  # left running when the persona has no documents now
             embedding.add_done_callback(_retrieved)
 
-        def ids_for(version: int) -> npt.NDArray[np.int64] | None:
-            # On the store's thread: the cached ids let full-text search skip the join.
-            known = self._cache.get(persona)
-            return known.index.ids if known is not None and known.version == version else None
-
-        words = query_words(query)
-        version, lexical = await self.store.version_and_lexical(
-            persona, words, WEIGHTS.candidates, ids_for
-        )
+        version = await self.store.version(persona)
         if version == 0:  # no documents: nothing to embed the query for
             return KnowledgeRecall((), ())
         if embedding is None:
             embedding = asyncio.ensure_future(self.embedder.query(query))
         known = await self._known(persona, version)
-        if lexical is None:  # not cached yet: searched now the ids are known
-            lexical = await self.store.lexical(persona, words, WEIGHTS.candidates, known.index.ids)
+        lexical = lexical_ranking(known.index, query_words(query), WEIGHTS.candidates)
         vector = await embedding
         dense = dense_ranking(known.index, vector, WEIGHTS.candidates)
         ranked = fuse(lexical, dense, known.index, WEIGHTS)[: self.top_k * 3]

@@ -1,27 +1,25 @@
 """Knowledge-base rows: a persona's documents and their chunks (see tables.knowledge_*).
 
 Sync functions of a connection, run by the store's Runner through KnowledgeStore. Like
-memories, chunks are searched by full text (SQLite FTS5 written in the chunk's transaction,
-or PostgreSQL's GIN index) and by stored vectors, loaded per persona as a VectorSet.
+memories, a persona's chunks are loaded as a VectorSet: their stored vectors and their
+words' postings (full-text search in the process, stores/postings.py).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
-from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select, text
+from sqlalchemy import Connection, Row, delete, func, insert, select
 
+from personae.stores import postings
 from personae.stores.runner import Runner, atomic
 from personae.stores.tables import knowledge_chunks, knowledge_documents, utcnow
 from personae.stores.vectors import VectorSet, sign_bits
-
-FTS_WINDOW = 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,18 +68,12 @@ def add_document(
         assert key is not None
         doc_id = int(key[0])
         for position, (heading, body, vector) in enumerate(chunks):
-            chunk_key = conn.execute(
+            conn.execute(
                 insert(knowledge_chunks).values(
                     document_id=doc_id, persona_slug=doc.persona_slug, position=position,
                     heading=heading, text=body, embedding=vector,
                 )
-            ).inserted_primary_key  # fmt: skip
-            assert chunk_key is not None
-            if conn.dialect.name == "sqlite":
-                conn.execute(
-                    text("INSERT INTO knowledge_fts(rowid, text) VALUES (:id, :text)"),
-                    {"id": int(chunk_key[0]), "text": f"{heading}\n{body}".strip()},
-                )
+            )  # fmt: skip
         row = conn.execute(
             select(knowledge_documents).where(knowledge_documents.c.id == doc_id)
         ).one()
@@ -98,7 +90,7 @@ def documents(conn: Connection, persona: str) -> list[Document]:
 
 
 def delete_document(conn: Connection, persona: str, doc_id: int) -> bool:
-    """Delete a document of this persona with its chunks and their full-text rows."""
+    """Delete a document of this persona with its chunks."""
     with atomic(conn):
         found = conn.execute(
             select(knowledge_documents.c.id).where(
@@ -107,18 +99,6 @@ def delete_document(conn: Connection, persona: str, doc_id: int) -> bool:
         ).first()
         if found is None:
             return False
-        ids = list(
-            conn.execute(
-                select(knowledge_chunks.c.id).where(knowledge_chunks.c.document_id == doc_id)
-            ).scalars()
-        )
-        if ids and conn.dialect.name == "sqlite":
-            conn.execute(
-                text("DELETE FROM knowledge_fts WHERE rowid IN :ids").bindparams(
-                    bindparam("ids", expanding=True)
-                ),
-                {"ids": ids},
-            )
         conn.execute(delete(knowledge_chunks).where(knowledge_chunks.c.document_id == doc_id))
         conn.execute(delete(knowledge_documents).where(knowledge_documents.c.id == doc_id))
         return True
@@ -143,10 +123,9 @@ def version(conn: Connection, persona: str) -> int:
 
 def vector_set(conn: Connection, persona: str) -> VectorSet:
     current = version(conn, persona)
+    c = knowledge_chunks.c
     rows = conn.execute(
-        select(knowledge_chunks.c.id, knowledge_chunks.c.embedding)
-        .where(knowledge_chunks.c.persona_slug == persona)
-        .order_by(knowledge_chunks.c.id)
+        select(c.id, c.embedding, c.heading, c.text).where(c.persona_slug == persona).order_by(c.id)
     ).all()
     dim = len(rows[0].embedding) // 4 if rows else 0
     vectors = np.frombuffer(b"".join(r.embedding for r in rows), dtype=np.float32)
@@ -158,84 +137,10 @@ def vector_set(conn: Connection, persona: str) -> VectorSet:
         np.zeros(len(rows), dtype=np.float32),
         np.zeros(len(rows), dtype=np.float64),
         np.ascontiguousarray(sign_bits(vectors).T),
+        postings=postings.build(
+            *postings.documents((r.id, "chunk", f"{r.heading}\n{r.text}") for r in rows)
+        ),
     )
-
-
-def lexical(
-    conn: Connection,
-    persona: str,
-    words: Sequence[str],
-    limit: int,
-    persona_ids: npt.NDArray[np.int64] | None = None,
-) -> list[int]:
-    """Ids of the persona's chunks matching any of ``words`` (lower-case alphanumerics),
-    best first. ``persona_ids`` (ascending: the persona's VectorSet ids) lets SQLite keep
-    the persona's matches without a join to the chunk rows."""
-    if not words:
-        return []
-    owner = knowledge_chunks.c.persona_slug == persona
-    if conn.dialect.name == "sqlite":
-        match = " OR ".join(f'"{w}"' for w in words)
-        for window in (FTS_WINDOW, None):
-            bound = f" LIMIT {window}" if window else ""
-            fts = text("SELECT rowid AS id, rank FROM knowledge_fts WHERE knowledge_fts MATCH "
-                       f":match ORDER BY rank{bound}").bindparams(match=match)  # fmt: skip
-            if persona_ids is not None:
-                found = _owned_ids(list(conn.execute(fts).scalars()), persona_ids)[:limit]
-            else:
-                hits = fts.columns(id=knowledge_chunks.c.id.type).subquery("hits")
-                query = (
-                    select(knowledge_chunks.c.id)
-                    .join(hits, hits.c.id == knowledge_chunks.c.id)
-                    .where(owner)
-                    .order_by(text("hits.rank"))
-                    .limit(limit)
-                )
-                found = list(conn.execute(query).scalars())
-            if len(found) >= limit or window is None:
-                return found
-        return []
-    tsquery = " | ".join(words)
-    condition = text("to_tsvector('english', knowledge_chunks.text) @@ to_tsquery('english', :q)")
-    rank = text(
-        "ts_rank(to_tsvector('english', knowledge_chunks.text), to_tsquery('english', :q)) DESC"
-    )
-    query = (
-        select(knowledge_chunks.c.id)
-        .where(owner, condition)
-        .order_by(rank)
-        .limit(limit)
-        .params(q=tsquery)
-    )
-    return list(conn.execute(query).scalars())
-
-
-def _owned_ids(ids: list[int], persona_ids: npt.NDArray[np.int64]) -> list[int]:
-    """Those of ``ids`` (in their order) that are among ``persona_ids`` (ascending)."""
-    if not ids or not len(persona_ids):
-        return []
-    wanted = np.asarray(ids, dtype=np.int64)
-    at = np.minimum(np.searchsorted(persona_ids, wanted), len(persona_ids) - 1)
-    return [int(i) for i in wanted[persona_ids[at] == wanted]]
-
-
-def version_and_lexical(
-    conn: Connection,
-    persona: str,
-    words: Sequence[str],
-    limit: int,
-    ids_for: Callable[[int], npt.NDArray[np.int64] | None],
-) -> tuple[int, list[int] | None]:
-    """The persona's version and, in the same hop, the full-text ranking, when ``ids_for``
-    (run here, on the store's thread) has the persona's ids of that version: None
-    otherwise (the caller loads the vectors, then searches)."""
-    current = version(conn, persona)
-    if current == 0:
-        return 0, []
-    persona_ids = ids_for(current)
-    if persona_ids is None:
-        return current, None
-    return current, lexical(conn, persona, words, limit, persona_ids)
 
 
 def get_chunks(conn: Connection, ids: Sequence[int]) -> list[Chunk]:
@@ -279,25 +184,6 @@ class KnowledgeStore:
 
     async def vector_set(self, persona: str) -> VectorSet:
         return await self._run.read(vector_set, persona)
-
-    async def lexical(
-        self,
-        persona: str,
-        words: Sequence[str],
-        limit: int,
-        persona_ids: npt.NDArray[np.int64] | None = None,
-    ) -> list[int]:
-        return await self._run.read(lexical, persona, words, limit, persona_ids)
-
-    async def version_and_lexical(
-        self,
-        persona: str,
-        words: Sequence[str],
-        limit: int,
-        ids_for: Callable[[int], npt.NDArray[np.int64] | None],
-    ) -> tuple[int, list[int] | None]:
-        """See version_and_lexical: a recall's reads before the ranking in one hop."""
-        return await self._run.read(version_and_lexical, persona, words, limit, ids_for)
 
     async def get_chunks(self, ids: Sequence[int]) -> list[Chunk]:
         return await self._run.read(get_chunks, ids)

@@ -497,7 +497,7 @@ knowledge_chunks = Table(
     Index("ix_knowledge_chunks_document", "document_id"),
 )
 
-# Full-text objects r0010 and r0014 make outside this metadata (SQLite's FTS5 tables and
-# their shadow tables, PostgreSQL's expression indexes): a schema comparison skips names
-# starting so.
+# Full-text objects r0010 and r0011 made outside this metadata (SQLite's FTS5 tables and
+# their shadow tables, PostgreSQL's expression indexes), dropped by r0016 and r0017 (search
+# runs in the process): a schema comparison of an older database skips names starting so.
 FULL_TEXT_NAMES = ("memories_fts", "ix_memories_fts", "knowledge_fts", "ix_knowledge_fts")
