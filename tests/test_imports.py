@@ -22,6 +22,17 @@ def test_the_server_and_its_migrations_load_no_highlighter() -> None:
     assert loaded == "[]"
 
 
+def test_the_server_loads_the_stemmer_on_first_recall_not_at_start() -> None:
+    said = printed(
+        "import sys, personae.server.app, personae.memory.service",
+        "from personae.stores import postings",
+        "print('snowballstemmer' in sys.modules)",
+        "postings.terms('adopted cats')",
+        "print('snowballstemmer' in sys.modules)",
+    )
+    assert said.split() == ["False", "True"]
+
+
 def test_httpx_and_mako_still_work_without_their_highlighters() -> None:
     said = printed(
         "import personae, httpx, mako.exceptions",

@@ -25,10 +25,10 @@ import re
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import snowballstemmer
 
 from personae.stores.stopwords import STOPWORDS
 
@@ -40,13 +40,21 @@ TAIL_SHARE = 8  # the tail is merged when it holds an eighth of the sorted posti
 TAIL_FLOOR = 4096
 
 Codes = npt.NDArray[np.uint32]
-_stemmer = snowballstemmer.stemmer("porter")
+
+
+@functools.cache
+def _stemmer() -> Any:
+    """Loaded on first use: the package imports every language's stemmer (25 ms, 39
+    modules), which a process that never recalls need not pay at start-up."""
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("porter")
 
 
 @functools.lru_cache(maxsize=200_000)
 def _code(word: str) -> int:
     """A word's stem as a CRC-32 (cached: stemming costs about 20 us a word)."""
-    return zlib.crc32(_stemmer.stemWord(word).encode())
+    return zlib.crc32(_stemmer().stemWord(word).encode())
 
 
 def terms(text: str) -> list[int]:
