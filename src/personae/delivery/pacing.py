@@ -48,7 +48,9 @@ class Pacer:
 
     async def wait(self, abilities: ChannelAbilities, account: str, chat: str) -> float:
         """Wait for the account's and the chat's turn; returns when it was due
-        (``time.monotonic()``, for ``sending``)."""
+        (``time.monotonic()``, for ``sending``): the planned time, not the wake-up, so a sleep
+        that overran on a busy loop counts as late too."""
+        asked = time.monotonic()
         waits = [0.0]
         if abilities.sends_per_s:
             burst = max(1.0, abilities.sends_per_s)
@@ -60,7 +62,7 @@ class Pacer:
         delay = max(waits)
         if delay > 0:
             await asyncio.sleep(delay)
-        return time.monotonic()
+        return asked + delay
 
     def sending(self, abilities: ChannelAbilities, account: str, chat: str, due: float) -> None:
         """The send of the turn that was due at ``due`` starts now. Late (the row was claimed
