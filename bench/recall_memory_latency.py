@@ -5,9 +5,11 @@ A fresh SQLite store gets 100,000 memories for one person × persona: real conve
 random unit vectors (embedding 100,000 texts would take an hour here, and cosine cost does not
 depend on the values). Queries are LoCoMo questions. Then MemorySource.blocks — the whole
 per-turn recall: settings read,
-full-text search, the query's embedding by the shipped MiniLM, cosine over all 100,000
-vectors, fusion, the chosen rows read and rendered — runs for varied queries, after one
-warm-up that loads the person's vectors into the process cache. ``p95_ms`` is the figure.
+full-text ranking over the kept postings, the query's embedding by the shipped MiniLM (its
+int8 query graph, as the product's process embedder), cosine over all 100,000 vectors,
+fusion, the chosen rows read and rendered — runs for varied queries, after one
+warm-up that loads the person's vectors and postings into the process cache (``cold_ms``).
+``p95_ms`` is the figure.
 Then ``--writes`` turns each store two memories (as a turn's memory job does) before a recall:
 ``after_write_ms`` (median) is a recall that first brings the kept vectors up to date.
 
@@ -30,7 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from _common import machine_info, print_table, verdict, write_json
-from personae.embed import DIM, load_minilm
+from personae.embed import DIM
+from personae.embed.shared import process_embedder
 from personae.memory.service import MemoryService
 from personae.memory.source import MemorySource
 from personae.stores.memory import MemoryStore
@@ -98,7 +101,7 @@ async def main(args: argparse.Namespace) -> None:
             started = time.perf_counter()
             await fill(memory_store, slug, person, args.memories, texts)
             fill_s = time.perf_counter() - started
-            service = MemoryService(memory_store, load_minilm().embed)
+            service = MemoryService(memory_store, process_embedder())
             source = MemorySource(service)
 
             record = await store.get_persona(slug)

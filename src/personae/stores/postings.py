@@ -88,10 +88,13 @@ def documents(
     (kind "episode") with the one before it (``context``: the one before the first)."""
     ids: list[int] = []
     docs: list[list[int]] = []
+    before = terms(context[-CONTEXT_CHARS:])
     for row_id, kind, text in rows:
         own = terms(text)
         if kind == "episode":
-            docs.append(terms(context[-CONTEXT_CHARS:]) + own if context else own)
+            docs.append(before + own)
+            # The usual message is shorter than the context taken of it: its words are reused.
+            before = own if len(text) <= CONTEXT_CHARS else terms(text[-CONTEXT_CHARS:])
             context = text
         else:
             docs.append(own)
