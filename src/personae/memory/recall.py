@@ -3,7 +3,6 @@ memory's importance and recency, then taken best first within a token budget."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -14,7 +13,7 @@ from personae.stores import postings
 from personae.stores.stopwords import STOPWORDS
 from personae.stores.vectors import VectorSet, sign_bits
 
-WORD = re.compile(r"[a-z0-9]+")
+WORD = postings.WORD  # what a word is, for the query as for the index
 MAX_WORDS = 16
 
 

@@ -33,12 +33,12 @@ from personae.memory.recall import (
     query_words,
 )
 from personae.stores.memory import MemoryStore
+from personae.stores.postings import CONTEXT_CHARS
 from personae.stores.vectors import VectorSet, updated
 from personae.types.memory import Memory, NewMemory
 
 SOURCE = "memory"
 CACHED_OWNERS = 64
-CONTEXT_CHARS = 400  # of the message before an episode, indexed with it
 EMBED_CONTEXT_CHARS = 400  # of that, embedded with it (when CONTEXT_WEIGHT is None)
 # An episode's vector: its own message's embedding plus this share of the message before
 # it (a short reply such as "Yes, last week!" says little by itself). Each message is

@@ -67,13 +67,12 @@ def add_document(
         ).inserted_primary_key  # fmt: skip
         assert key is not None
         doc_id = int(key[0])
-        for position, (heading, body, vector) in enumerate(chunks):
-            conn.execute(
-                insert(knowledge_chunks).values(
-                    document_id=doc_id, persona_slug=doc.persona_slug, position=position,
-                    heading=heading, text=body, embedding=vector,
-                )
-            )  # fmt: skip
+        if chunks:  # one statement for all: no chunk's id is needed here any more
+            conn.execute(insert(knowledge_chunks), [
+                {"document_id": doc_id, "persona_slug": doc.persona_slug, "position": position,
+                 "heading": heading, "text": body, "embedding": vector}
+                for position, (heading, body, vector) in enumerate(chunks)
+            ])  # fmt: skip
         row = conn.execute(
             select(knowledge_documents).where(knowledge_documents.c.id == doc_id)
         ).one()

@@ -5,7 +5,6 @@ whole once and then brought up to date with what changed.
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -19,7 +18,6 @@ from personae.stores.tables import memories
 from personae.stores.vectors import VectorChanges, VectorSet, sign_bits
 
 FTS_WINDOW = 400  # best full-text matches read before the owner filter (see lexical)
-WORD = re.compile(r"[a-z0-9]+")
 
 
 def vector_set(conn: Connection, person_id: str, persona: str, share: bool) -> VectorSet:

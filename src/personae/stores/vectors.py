@@ -66,7 +66,7 @@ def updated(known: VectorSet, changes: VectorChanges) -> VectorSet:
         return changes.added
     if changes.kept is not None:
         keep = np.isin(known.ids, changes.kept, assume_unique=True)
-        words = known.postings and full_text.kept(known.postings, changes.kept)
+        words = None if known.postings is None else full_text.kept(known.postings, changes.kept)
         known = VectorSet(
             known.version, known.ids[keep], np.ascontiguousarray(known.vectors[keep]),
             known.importance[keep], known.said_at[keep],
