@@ -106,3 +106,50 @@ async def test_a_failed_bulk_pass_fails_its_callers_and_the_lane_goes_on() -> No
     except ValueError:
         pass
     assert (await shared.many(["good"])).shape == (1, 2)
+
+
+async def test_a_cancelled_waiter_leaves_the_shared_query_to_the_others() -> None:
+    release = threading.Event()
+    calls: list[list[str]] = []
+
+    def embed(texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        calls.append(list(texts))
+        release.wait(10)
+        return np.full((len(texts), 2), 3.0, dtype=np.float32)
+
+    shared = SharedEmbedder(embed)
+    first = asyncio.ensure_future(shared.query("same question"))
+    second = asyncio.ensure_future(shared.query("same question"))
+    await asyncio.sleep(0.05)  # both waiting on the one pass
+    first.cancel()
+    release.set()
+    assert (await second).tolist() == [3.0, 3.0]
+    assert calls == [["same question"]]
+
+
+async def test_a_failed_query_fails_its_waiters_and_is_embedded_again_when_asked() -> None:
+    failures = iter([True, False])
+
+    def embed(texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        if next(failures):
+            raise ValueError("cannot embed")
+        return np.ones((len(texts), 2), dtype=np.float32)
+
+    shared = SharedEmbedder(embed)
+    waiters = [shared.query("question"), shared.query("question")]
+    for outcome in await asyncio.gather(*waiters, return_exceptions=True):
+        assert isinstance(outcome, ValueError)
+    assert (await shared.query("question")).shape == (2,)
+
+
+async def test_a_begun_query_is_in_its_thread_before_the_loop_runs_a_task() -> None:
+    started = threading.Event()
+
+    def embed(texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        started.set()
+        return np.ones((len(texts), 2), dtype=np.float32)
+
+    embedding = SharedEmbedder(embed).begin("where did we meet?")
+    # The loop stays busy (as with a lorebook's activation) and does not yield.
+    assert started.wait(5)
+    assert (await embedding).shape == (2,)

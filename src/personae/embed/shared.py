@@ -109,27 +109,40 @@ class SharedEmbedder:
     async def query(self, text: str) -> npt.NDArray[np.float32]:
         """The vector of one query; a text asked for again while (or soon after) it is
         embedded shares that result."""
+        return await self.begin(text)
+
+    def begin(self, text: str) -> asyncio.Future[npt.NDArray[np.float32]]:
+        """``query``, already handed to its thread when this returns (a recall that reads the
+        store first does not wait for the loop to get to a task). The pass belongs to no
+        caller: cancelling the returned future leaves it running for the others."""
         loop = asyncio.get_running_loop()
         self._on(loop)
         found = self._recent.get(text)
         if found is not None and not (found.done() and found.exception() is not None):
             self._recent.move_to_end(text)
-            return await asyncio.shield(found)
+            return asyncio.shield(found)
         future: asyncio.Future[npt.NDArray[np.float32]] = loop.create_future()
         self._recent[text] = future
         if len(self._recent) > self._cached:
             self._recent.popitem(last=False)
-        try:
-            # The query lane: not behind a bulk pass (a recall waits for this).
-            rows = await asyncio.to_thread(self._query, [text[:QUERY_CHARS]])
-            vector: npt.NDArray[np.float32] = rows[0]
-        except BaseException as exc:
-            self._recent.pop(text, None)
-            future.set_exception(exc)
-            future.exception()  # retrieved: no "never retrieved" warning when nobody waits
-            raise
-        future.set_result(vector)
-        return vector
+        # The query lane: not behind a bulk pass (a recall waits for this).
+        running = loop.run_in_executor(None, self._query, [text[:QUERY_CHARS]])
+        running.add_done_callback(lambda done: self._embedded(text, future, done))
+        return asyncio.shield(future)
+
+    def _embedded(
+        self, text: str, future: asyncio.Future[Vectors], done: asyncio.Future[Vectors]
+    ) -> None:
+        if not done.cancelled() and done.exception() is None:
+            future.set_result(done.result()[0])
+            return
+        if self._recent.get(text) is future:
+            self._recent.pop(text)  # asked again, it is embedded again
+        if done.cancelled():  # the executor shut down under it
+            future.cancel()
+            return
+        future.set_exception(done.exception())  # type: ignore[arg-type]
+        future.exception()  # retrieved: no "never retrieved" warning when nobody waits
 
 
 _process: SharedEmbedder | None = None

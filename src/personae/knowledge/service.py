@@ -81,7 +81,7 @@ class KnowledgeService:
         cached = self._cache.get(persona)
         # A persona known to have documents: its query's embedding (shared with the turn's
         # memory recall) starts beside the store's read instead of after it.
-        embedding = asyncio.ensure_future(self.embedder.query(query)) if cached else None
+        embedding = self.embedder.begin(query) if cached else None
         if embedding is not None:  # left running when the persona has no documents now
             embedding.add_done_callback(_retrieved)
 
@@ -89,7 +89,7 @@ class KnowledgeService:
         if version == 0:  # no documents: nothing to embed the query for
             return KnowledgeRecall((), ())
         if embedding is None:
-            embedding = asyncio.ensure_future(self.embedder.query(query))
+            embedding = self.embedder.begin(query)
         known = await self._known(persona, version)
         lexical = lexical_ranking(known.index, query_words(query), WEIGHTS.candidates)
         vector = await embedding

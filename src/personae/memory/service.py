@@ -194,7 +194,7 @@ class MemoryService:
             return Recall((), ())
         # The query's embedding is the largest cost of a recall: it starts first and runs (in
         # a thread) beside the store's reads.
-        embedding = asyncio.ensure_future(self.embedder.query(query))
+        embedding = self.embedder.begin(query)
         embedding.add_done_callback(_retrieved)
         choices = await self.store.choices(person_id, persona)
         if not choices.enabled:  # (the embedding, shared with the turn's other sources, runs on)
