@@ -94,7 +94,7 @@ class KnowledgeService:
         lexical = lexical_ranking(known.index, query_words(query), WEIGHTS.candidates)
         vector = await embedding
         dense = dense_ranking(known.index, vector, WEIGHTS.candidates)
-        ranked = fuse(lexical, dense, known.index, WEIGHTS)[: self.top_k * 3]
+        ranked = fuse(lexical, dense, known.index, WEIGHTS, limit=self.top_k * 3)
         found = await self._chunks(known, [r.id for r in ranked])
         chosen: list[Chunk] = []
         notes: list[ChunkNote] = []

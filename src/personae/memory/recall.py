@@ -119,11 +119,13 @@ def fuse(
     index: VectorSet,
     weights: Weights,
     named: frozenset[int] = frozenset(),
+    limit: int | None = None,
 ) -> list[Ranked]:
     """Reciprocal rank fusion of the two rankings, plus importance and recency (and a share
     for the lines of the speakers ``named``, codes of index.speakers), best first (equal
-    scores in the order the candidates came). In arrays: a turn fuses twice (memory and
-    knowledge) and a loop over the candidates and their neighbours cost a millisecond each."""
+    scores in the order the candidates came), the first ``limit`` of them. In arrays: a turn
+    fuses twice (memory and knowledge) and a loop over the candidates and their neighbours
+    cost a millisecond each."""
     lex_rank = {mid: r for r, mid in enumerate(lexical, 1)}
     dense_rank = {mid: r for r, mid in enumerate(dense, 1)}
     ids = np.fromiter(dict.fromkeys([*lexical, *dense]), dtype=np.int64)
@@ -131,8 +133,8 @@ def fuse(
         return []
     count = len(index.ids)
     base = np.zeros(len(ids))
-    for rank_of, weight in ((lex_rank, weights.lexical), (dense_rank, weights.dense)):
-        ranks = np.fromiter((rank_of.get(int(i), 0) for i in ids), dtype=np.float64, count=len(ids))
+    for ranking, weight in ((lexical, weights.lexical), (dense, weights.dense)):
+        ranks = _ranks(ranking, ids)
         base += np.where(ranks > 0, weight / (weights.rrf_k + ranks), 0.0)
     # index.ids ascend (vector_set orders them): positions by binary search, not a dict of all.
     at = np.minimum(np.searchsorted(index.ids, ids), max(count - 1, 0))
@@ -164,7 +166,18 @@ def fuse(
     all_ids = np.concatenate([index.ids[unique], strays])
     all_scores = np.concatenate([score, base[~indexed]])
     ranked = []
-    for slot in np.argsort(-all_scores, kind="stable"):
+    for slot in np.argsort(-all_scores, kind="stable")[:limit]:
         mid = int(all_ids[slot])
         ranked.append(Ranked(mid, float(all_scores[slot]), lex_rank.get(mid), dense_rank.get(mid)))
     return ranked
+
+
+def _ranks(ranking: Sequence[int], ids: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """Each of ``ids``' 1-based place in ``ranking`` (its first), 0 where it is not there."""
+    if not ranking:
+        return np.zeros(len(ids))
+    ranked = np.asarray(ranking, dtype=np.int64)
+    order = np.argsort(ranked, kind="stable")
+    at = np.minimum(np.searchsorted(ranked, ids, sorter=order), len(ranked) - 1)
+    place = order[at]
+    return np.where(ranked[place] == ids, place + 1, 0).astype(np.float64)

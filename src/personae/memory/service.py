@@ -204,12 +204,13 @@ class MemoryService:
         lexical = lexical_ranking(index, words, self.weights.candidates)
         vector = await embedding
         dense = dense_ranking(index, vector, self.weights.candidates)
-        ranked = fuse(lexical, dense, index, self.weights, named)
+        shown = max(k * 3, 24)  # notes kept for the trace
+        # Past k * 3 every place adds a note, so the loop below ends by k * 3 + shown.
+        ranked = fuse(lexical, dense, index, self.weights, named, limit=k * 3 + shown)
         found = {m.id: m for m in await self.store.get_many([r.id for r in ranked[: k * 3]])}
         chosen: list[Memory] = []
         notes: list[MemoryNote] = []
         used = 0
-        shown = max(k * 3, 24)  # notes kept for the trace
         for place, item in enumerate(ranked):
             if place >= k * 3 and len(notes) >= shown:
                 break  # nothing below k * 3 is looked up, so nothing more can be chosen
