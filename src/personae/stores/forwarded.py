@@ -51,6 +51,11 @@ class ForwardedWrites:
     ) -> T:
         return await self._local.read(fn, *args, **kwargs)
 
+    async def read_now(
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        return await self._local.read_now(fn, *args, **kwargs)
+
     async def write(
         self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:

@@ -179,10 +179,10 @@ class KnowledgeStore:
         return await self._run.write(delete_document, persona, doc_id)
 
     async def version(self, persona: str) -> int:
-        return await self._run.read(version, persona)
+        return await self._run.read_now(version, persona)
 
     async def vector_set(self, persona: str) -> VectorSet:
         return await self._run.read(vector_set, persona)
 
     async def get_chunks(self, ids: Sequence[int]) -> list[Chunk]:
-        return await self._run.read(get_chunks, ids)
+        return await self._run.read_now(get_chunks, ids)

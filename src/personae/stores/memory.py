@@ -27,7 +27,7 @@ class MemoryStore:
         self._run = runner
 
     async def choices(self, person_id: str, persona: str) -> MemoryChoices:
-        return await self._run.read(rows.choices, person_id, persona)
+        return await self._run.read_now(rows.choices, person_id, persona)
 
     async def set_enabled(self, person_id: str, persona: str, enabled: bool) -> MemoryChoices:
         return await self._run.write(rows.set_choice, person_id, persona, enabled, None)
@@ -72,7 +72,7 @@ class MemoryStore:
         return await self._run.read(rows.history, person_id, persona)
 
     async def get_many(self, ids: Sequence[int]) -> list[Memory]:
-        return await self._run.read(rows.get_many, ids)
+        return await self._run.read_now(rows.get_many, ids)
 
     async def vector_set(self, person_id: str, persona: str, share: bool) -> VectorSet:
         return await self._run.read(search.vector_set, person_id, persona, share)

@@ -204,7 +204,7 @@ class SqlStore:
     # ------------------------------------------------------------ lorebook timers
 
     async def lore_timers(self, conversation_id: str) -> dict[str, LoreTimer]:
-        return await self._run.read(_lore.get_lore_timers, conversation_id)
+        return await self._run.read_now(_lore.get_lore_timers, conversation_id)
 
     async def save_lore_timers(self, conversation_id: str, timers: Sequence[LoreTimer]) -> None:
         await self._run.write(_lore.save_lore_timers, conversation_id, timers)
