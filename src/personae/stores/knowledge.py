@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Row, delete, func, insert, select
+from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select
 
 from personae.stores import postings
 from personae.stores.runner import Runner, atomic
@@ -103,17 +103,25 @@ def delete_document(conn: Connection, persona: str, doc_id: int) -> bool:
         return True
 
 
+# A recall's reads (version, get_chunks) are built once: building and cache-keying a
+# statement per call cost more than SQLite's own work (they run on the event loop).
+_d, _c = knowledge_documents.c, knowledge_chunks.c
+_VERSION = select(func.count(), func.max(_d.id), func.max(_d.created_at)).where(
+    _d.persona_slug == bindparam("persona")
+)
+_CHUNKS = (
+    select(_c.id, _c.document_id, _d.name, _c.position, _c.heading, _c.text)
+    .join(knowledge_documents, _d.id == _c.document_id)
+    .where(_c.id.in_(bindparam("ids", expanding=True)))
+)
+
+
 def version(conn: Connection, persona: str) -> int:
     """0 when the persona has no documents; otherwise changes whenever one is added or
     deleted (chunks come and go only with their document). Read from the documents, not
     their many chunks; the newest upload time is in it because SQLite gives a new row the
     id of a deleted last one (the same ids and count after a replaced document)."""
-    d = knowledge_documents.c
-    count, newest, uploaded = conn.execute(
-        select(func.count(), func.max(d.id), func.max(d.created_at)).where(
-            d.persona_slug == persona
-        )
-    ).one()
+    count, newest, uploaded = conn.execute(_VERSION, {"persona": persona}).one()
     if not count:
         return 0
     digest = hashlib.sha256(f"{count}:{newest}:{uploaded}".encode()).digest()
@@ -145,12 +153,7 @@ def vector_set(conn: Connection, persona: str) -> VectorSet:
 def get_chunks(conn: Connection, ids: Sequence[int]) -> list[Chunk]:
     if not ids:
         return []
-    c, d = knowledge_chunks.c, knowledge_documents.c
-    rows = conn.execute(
-        select(c.id, c.document_id, d.name, c.position, c.heading, c.text)
-        .join(knowledge_documents, d.id == c.document_id)
-        .where(c.id.in_(list(ids)))
-    )
+    rows = conn.execute(_CHUNKS, {"ids": list(ids)})
     return [Chunk(r.id, r.document_id, r.name, r.position, r.heading, r.text) for r in rows]
 
 

@@ -11,7 +11,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, and_, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    and_,
+    bindparam,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from personae.stores.runner import atomic
 from personae.stores.tables import memories, memory_settings, utcnow
@@ -56,12 +66,16 @@ def recallable(persona: str, person_id: str, share: bool) -> ColumnElement[bool]
     return and_(or_(*parts), memories.c.retired_at.is_(None))
 
 
+# A recall's reads (choices, get_many) are built once: building and cache-keying a statement
+# per call cost more than SQLite's own work (they run on the event loop: Runner.read_now).
+_CHOICES = select(memory_settings).where(
+    memory_settings.c.person_id == bindparam("person"),
+    memory_settings.c.persona_slug == bindparam("persona"),
+)
+
+
 def choices(conn: Connection, person_id: str, persona: str) -> MemoryChoices:
-    row = conn.execute(
-        select(memory_settings).where(
-            memory_settings.c.person_id == person_id, memory_settings.c.persona_slug == persona
-        )
-    ).first()
+    row = conn.execute(_CHOICES, {"person": person_id, "persona": persona}).first()
     return MemoryChoices(row.enabled, row.share, row.version) if row else MemoryChoices()
 
 
@@ -123,11 +137,13 @@ def history(conn: Connection, person_id: str, persona: str) -> list[Memory]:
 SHOWN = [c for c in memories.c if c.name != "embedding"]
 
 
+_GET_MANY = select(*SHOWN).where(memories.c.id.in_(bindparam("ids", expanding=True)))
+
+
 def get_many(conn: Connection, ids: Sequence[int]) -> list[Memory]:
     if not ids:
         return []
-    rows = conn.execute(select(*SHOWN).where(memories.c.id.in_(list(ids))))
-    return [to_memory(row) for row in rows]
+    return [to_memory(row) for row in conn.execute(_GET_MANY, {"ids": list(ids)})]
 
 
 def unsummarized(
